@@ -1,0 +1,141 @@
+"""What is in a media file: the video stream's geometry, bit depth, colour tags and the other streams.
+
+Every user-facing check of an input (missing, empty, not media, audio only) lives here, so the
+pipeline can assume a readable video once `probe_video` returns.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from vidbw.errors import InputError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+
+# FFmpeg's AVColorSpace numbers for the matrices the kernel knows; anything else is guessed from size.
+_MATRIX_BY_AVCOL_SPC = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+_AVCOL_RANGE_JPEG = 2
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    index: int
+    kind: str  # "audio", "subtitle", "data", "attachment", "video"
+    codec: str | None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    container: str
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    bit_depth: int
+    full_range: bool
+    matrix: str  # "bt709" | "bt601" | "bt2020": how to turn the decoded YUV into RGB
+    color_tags: dict  # raw AVColor* numbers to copy onto the output unchanged
+    time_base: Fraction
+    frame_rate: Fraction | None
+    frame_count: int  # from the container header; 0 when it does not say
+    duration_s: float
+    other_streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+    interlaced: bool = False
+
+
+def check_readable_file(path: Path) -> None:
+    """The checks that need no decoder: exists, is a file, is not empty, can be opened."""
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input is a folder, expected a file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"input is empty (0 bytes): {path}")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"input is not readable (permissions): {path}")
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """Open a media file, turning FFmpeg's errors into one-line InputErrors."""
+    check_readable_file(path)
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.FFmpegError as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"not a media file FFmpeg can read ({reason}): {path}") from None
+
+
+def pix_fmt_bit_depth(pix_fmt: str) -> int:
+    return av.VideoFormat(pix_fmt).components[0].bits
+
+
+def _matrix_name(colorspace: int, height: int) -> str:
+    if colorspace in _MATRIX_BY_AVCOL_SPC:
+        return _MATRIX_BY_AVCOL_SPC[colorspace]
+    # Untagged: the convention players use (SD is BT.601, HD and up is BT.709).
+    return "bt601" if height < 720 else "bt709"
+
+
+def describe_video(container: av.container.InputContainer, path: Path) -> VideoInfo:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        raise InputError(f"input has no video stream ({', '.join(kinds)} only): {path}")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    if not ctx.width or not ctx.height or ctx.pix_fmt is None:
+        raise InputError(f"video stream has no decodable picture size or format (damaged header?): {path}")
+    pix_fmt = ctx.pix_fmt
+    tags = {
+        "color_primaries": ctx.color_primaries,
+        "color_trc": ctx.color_trc,
+        "colorspace": ctx.colorspace,
+        "color_range": ctx.color_range,
+    }
+    full_range = ctx.color_range == _AVCOL_RANGE_JPEG or pix_fmt.startswith("yuvj")
+    if container.duration:
+        duration = container.duration / av.time_base
+    elif stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    else:
+        duration = 0.0
+    others = tuple(
+        StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else None)
+        for s in container.streams
+        if s.index != stream.index
+    )
+    # AVFieldOrder: 0 unknown, 1 progressive, 2-5 the interlaced orders.
+    field_order = int(getattr(ctx, "field_order", 0) or 0)
+    return VideoInfo(
+        path=path,
+        container=container.format.name,
+        codec=ctx.name,
+        width=ctx.width,
+        height=ctx.height,
+        pix_fmt=pix_fmt,
+        bit_depth=pix_fmt_bit_depth(pix_fmt),
+        full_range=full_range,
+        matrix=_matrix_name(ctx.colorspace, ctx.height),
+        color_tags=tags,
+        time_base=stream.time_base,
+        frame_rate=stream.average_rate or stream.guessed_rate,
+        frame_count=stream.frames or 0,
+        duration_s=duration,
+        other_streams=others,
+        interlaced=field_order >= 2,
+    )
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    path = Path(path)
+    with open_input(path) as container:
+        return describe_video(container, path)
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES

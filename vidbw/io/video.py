@@ -1,0 +1,419 @@
+"""Decoding frames into planes the kernel reads without copies, and encoding luma + neutral chroma.
+
+The reader demuxes every stream once: video packets are decoded (threaded), the packets of the
+streams we copy (audio, subtitles, data) are handed on untouched so the writer can mux them
+bit-exact. Neither side knows anything about styles or the CLI.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from vidbw.errors import InputError, OptionError, OutputError
+from vidbw.io.probe import VideoInfo
+from vidbw.kernels.colour import neutral_chroma, rgb_matrix, yuv_to_rgb_matrix
+
+# --------------------------------------------------------------------------- decoding
+
+
+@dataclass
+class DecodedFrame:
+    """One picture as three planes (Y,U,V or R,G,B) plus the matrix from their codes to RGB."""
+
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray]
+    to_rgb: np.ndarray
+    pts: int | None
+    index: int
+    concealed: bool = False  # the decoder hid damage in it, or it stands in for a lost frame
+    source: av.VideoFrame | None = None  # keeps the decoder's buffers alive while planes view them
+
+
+@dataclass
+class DecodeStats:
+    frames: int = 0
+    corrupt_frames: int = 0  # decoded, but the decoder concealed damage in them
+    lost_frames: int = 0  # packets that decoded to nothing; the previous picture is repeated
+    decode_errors: int = 0
+
+
+def _plane_view(plane: av.video.plane.VideoPlane, width: int, height: int, dtype) -> np.ndarray:
+    """A zero-copy (height, width) view of a decoder plane that skips the row padding."""
+    itemsize = np.dtype(dtype).itemsize
+    buf = np.frombuffer(plane, dtype=dtype)
+    return buf.reshape(height, plane.line_size // itemsize)[:, :width]
+
+
+@functools.lru_cache(maxsize=32)
+def _layout(pix_fmt: str, width: int, height: int) -> tuple[str, str | None]:
+    """How to read a pixel format: ('yuv'|'gbr', None) directly, or (kind, format to convert to)."""
+    fmt = av.VideoFormat(pix_fmt)
+    comps = fmt.components
+    bits = comps[0].bits
+    if fmt.is_rgb:
+        if fmt.is_planar and [c.plane for c in comps[:3]] == [2, 0, 1]:
+            return "gbr", None
+        return "gbr", "gbrp" if bits <= 8 else "gbrp16le"
+    direct = (
+        fmt.is_planar
+        and len(comps) >= 3
+        and [c.plane for c in comps[:3]] == [0, 1, 2]
+        and bits <= 16
+        and fmt.chroma_width(width) in (width, (width + 1) // 2)
+        and fmt.chroma_height(height) in (height, (height + 1) // 2)
+        and not (fmt.chroma_width(width) == width and fmt.chroma_height(height) != height)  # 4:4:0
+    )
+    if direct:
+        return "yuv", None
+    # Gray, palette, packed and semi-planar formats: one cheap swscale pass to planar 4:4:4.
+    return "yuv", "yuv444p" if bits <= 8 else "yuv444p16le"
+
+
+def frame_planes(frame: av.VideoFrame, matrix: str, full_range: bool) -> tuple[tuple, np.ndarray, av.VideoFrame]:
+    """The frame's three planes as numpy views, and the 3x4 matrix from their codes to RGB."""
+    kind, convert_to = _layout(frame.format.name, frame.width, frame.height)
+    if convert_to is not None:
+        frame = frame.reformat(format=convert_to)
+    fmt = frame.format
+    bits = fmt.components[0].bits
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    w, h = frame.width, frame.height
+    views = []
+    for i, plane in enumerate(frame.planes[:3]):
+        pw = w if i == 0 else fmt.chroma_width(w)
+        ph = h if i == 0 else fmt.chroma_height(h)
+        if kind == "gbr":
+            pw, ph = w, h
+        views.append(_plane_view(plane, pw, ph, dtype))
+    if kind == "gbr":
+        g, b, r = views
+        return (r, g, b), rgb_matrix(bits), frame
+    return tuple(views), yuv_to_rgb_matrix(matrix, full_range, bits), frame
+
+
+def _decode_packet(packet: av.Packet, stats: DecodeStats) -> list[av.VideoFrame]:
+    try:
+        return list(packet.decode())
+    except av.error.FFmpegError:
+        stats.decode_errors += 1
+        return []
+
+
+def read_media(
+    container: av.container.InputContainer,
+    info: VideoInfo,
+    copy_streams: list,
+    stats: DecodeStats,
+) -> Iterator[DecodedFrame | av.Packet]:
+    """Yield decoded frames in presentation order, interleaved with the packets of copied streams.
+
+    A packet that fails to decode is survived: its picture is replaced by the previous one at the
+    lost packet's timestamp, so the output keeps the input's frame count and timing.
+    """
+    video = container.streams.video[0]
+    video.thread_type = "AUTO"
+    video.thread_count = 0
+    lost_pts: list[int] = []
+    last: DecodedFrame | None = None
+    index = 0
+
+    def emit(frame: av.VideoFrame) -> DecodedFrame:
+        nonlocal index
+        planes, to_rgb, keep = frame_planes(frame, info.matrix, info.full_range)
+        decoded = DecodedFrame(planes, to_rgb, frame.pts, index, bool(frame.is_corrupt), keep)
+        index += 1
+        stats.frames += 1
+        stats.corrupt_frames += decoded.concealed
+        return decoded
+
+    def repeat_last(pts: int) -> DecodedFrame:
+        nonlocal index
+        stand_in = DecodedFrame(last.planes, last.to_rgb, pts, index, True, last.source)
+        index += 1
+        stats.frames += 1
+        stats.lost_frames += 1
+        return stand_in
+
+    def fill_lost_before(pts: int | None) -> Iterator[DecodedFrame]:
+        while lost_pts and last is not None and (pts is None or lost_pts[0] < pts):
+            missing = lost_pts.pop(0)
+            if last.pts is None or missing > last.pts:
+                yield repeat_last(missing)
+
+    for packet in container.demux([video, *copy_streams]):
+        if packet.stream.index != video.index:
+            if packet.dts is not None and packet.size:
+                yield packet
+            continue
+        errors_before = stats.decode_errors
+        frames = _decode_packet(packet, stats)
+        if stats.decode_errors > errors_before and packet.pts is not None and packet.size:
+            lost_pts.append(packet.pts)
+            lost_pts.sort()
+        for frame in frames:
+            yield from fill_lost_before(frame.pts)
+            last = emit(frame)
+            yield last
+    yield from fill_lost_before(None)
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+@dataclass(frozen=True)
+class CodecProfile:
+    """What vidbw knows about an output codec: its pixel formats by bit depth and its options."""
+
+    name: str
+    pix_fmts: dict  # bit depth -> pixel format for 4:2:0-style delivery
+    pix_fmts_444: dict  # bit depth -> 4:4:4 variant, used when the picture has odd dimensions
+    default_crf: int | None = None
+    presets: tuple[str, ...] = ()
+    fixed_options: dict = field(default_factory=dict)
+    frame_threads: bool = True
+
+
+_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+CODECS = {
+    "libx264": CodecProfile("libx264", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"}, 18, _X26X_PRESETS),
+    "libx265": CodecProfile(
+        "libx265", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"}, 20, _X26X_PRESETS,
+        {"x265-params": "log-level=error"},
+    ),
+    # ProRes 422 HQ: the usual mastering intermediate; it is 10-bit whatever the input.
+    "prores_ks": CodecProfile("prores_ks", {8: "yuv422p10le", 10: "yuv422p10le"}, {8: "yuv444p10le", 10: "yuv444p10le"},
+                              fixed_options={"profile": "3", "vendor": "apl0"}),
+    # FFV1 version 3 with slice CRCs: the archival lossless choice.
+    "ffv1": CodecProfile("ffv1", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"},
+                         fixed_options={"level": "3", "slicecrc": "1", "slices": "4"}, frame_threads=False),
+    "libvpx-vp9": CodecProfile("libvpx-vp9", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"}, 31,
+                               fixed_options={"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"}, frame_threads=False),
+    "mpeg2video": CodecProfile("mpeg2video", {8: "yuv422p"}, {8: "yuv422p"}, fixed_options={"qscale": "2", "g": "12"}),
+}
+
+# What a container gets when the user did not name a codec and libx264 cannot go in it.
+CONTAINER_DEFAULT_CODEC = {"webm": "libvpx-vp9", "mxf": "mpeg2video"}
+MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
+                   ".avi": "avi", ".mxf": "mxf", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts"}
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    codec: str | None = None  # None: libx264, or the container's own when it cannot hold H.264
+    crf: int | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+    bit_depth: int | None = None  # None: keep the input's (8 stays 8, 10 and up become 10)
+
+
+@dataclass(frozen=True)
+class EncodePlan:
+    """The resolved choices, ready to open an encoder with."""
+
+    muxer: str
+    codec: str
+    pix_fmt: str
+    options: dict
+    notes: tuple[str, ...]
+
+
+def muxer_for(path: Path) -> str:
+    muxer = MUXER_BY_SUFFIX.get(path.suffix.lower())
+    if muxer is None:
+        known = ", ".join(sorted(MUXER_BY_SUFFIX))
+        raise OptionError(f"unknown output container '{path.suffix}' (use one of {known})")
+    return muxer
+
+
+@functools.lru_cache(maxsize=None)
+def muxer_codecs(muxer: str) -> frozenset:
+    # Only an opened output container can answer which codecs its muxer takes; an in-memory one is free.
+    with av.open(io.BytesIO(), mode="w", format=muxer) as probe_container:
+        return frozenset(probe_container.supported_codecs)
+
+
+def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> EncodePlan:
+    muxer = muxer_for(output)
+    notes = []
+    codec = settings.codec
+    if codec is None:
+        codec = CONTAINER_DEFAULT_CODEC.get(muxer, "libx264")
+    if codec not in CODECS:
+        raise OptionError(f"unknown codec '{codec}' (choose from {', '.join(CODECS)})")
+    profile = CODECS[codec]
+    av_name = av.codec.Codec(codec, "w").name
+    muxable = muxer_codecs(muxer)
+    if muxable and av_name not in muxable:
+        raise OptionError(f"{codec} cannot be stored in {output.suffix} files; choose another --codec or output extension")
+
+    depth = settings.bit_depth or (8 if info.bit_depth <= 8 else 10)
+    if settings.pix_fmt:
+        pix_fmt = settings.pix_fmt
+    else:
+        if depth not in profile.pix_fmts:
+            depths = ", ".join(str(d) for d in profile.pix_fmts)
+            raise OptionError(f"{codec} cannot write {depth}-bit video (it writes {depths}-bit)")
+        pix_fmt = profile.pix_fmts[depth]
+        if info.pix_fmt.startswith(("yuv444", "yuva444", "gbr")) or info.width % 2 or info.height % 2:
+            if info.width % 2 or info.height % 2:
+                notes.append(f"odd picture size {info.width}x{info.height}: writing 4:4:4 to keep every pixel")
+            pix_fmt = profile.pix_fmts_444[depth]
+    encoder_formats = {f.name for f in (av.codec.Codec(codec, "w").video_formats or [])}
+    if pix_fmt not in encoder_formats:
+        raise OptionError(f"{codec} cannot encode pixel format '{pix_fmt}' (it takes {', '.join(sorted(encoder_formats))})")
+    if av.VideoFormat(pix_fmt).is_rgb or len(av.VideoFormat(pix_fmt).components) < 3:
+        raise OptionError(f"--pix-fmt must be a planar YUV format, got '{pix_fmt}'")
+
+    options = dict(profile.fixed_options)
+    if settings.crf is not None and profile.default_crf is None:
+        notes.append(f"--crf does not apply to {codec}; ignored")
+    crf = settings.crf if settings.crf is not None else profile.default_crf
+    if crf is not None:
+        options["crf"] = str(crf)
+    if settings.preset is not None:
+        if not profile.presets:
+            notes.append(f"--preset does not apply to {codec}; ignored")
+        elif settings.preset not in profile.presets:
+            raise OptionError(f"unknown preset '{settings.preset}' for {codec} (choose from {', '.join(profile.presets)})")
+        else:
+            options["preset"] = settings.preset
+    elif profile.presets:
+        options["preset"] = "medium"
+    return EncodePlan(muxer, codec, pix_fmt, options, tuple(notes))
+
+
+class VideoWriter:
+    """Encodes luma planes with neutral chroma and muxes copied packets into one output file."""
+
+    def __init__(self, path: Path, plan: EncodePlan, info: VideoInfo, source: av.container.InputContainer,
+                 copy_streams: list, rotation: int = 0):
+        self.plan = plan
+        self.info = info
+        try:
+            self.container = av.open(str(path), mode="w", format=plan.muxer)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"cannot create output file {path}: {exc}") from None
+        self.container.metadata.update(_copyable_metadata(source.metadata))
+        in_video = source.streams.video[0]
+        rate = info.frame_rate or Fraction(25)
+        stream = self.container.add_stream(plan.codec, rate=rate, options=plan.options)
+        stream.width, stream.height, stream.pix_fmt = info.width, info.height, plan.pix_fmt
+        ctx = stream.codec_context
+        # Timestamps pass through in the input's own time base, so every frame keeps its exact pts.
+        ctx.time_base = info.time_base
+        stream.time_base = info.time_base
+        if in_video.sample_aspect_ratio:
+            ctx.sample_aspect_ratio = in_video.sample_aspect_ratio
+        for name, value in info.color_tags.items():
+            if value:
+                setattr(ctx, name, value)
+        if CODECS[plan.codec].frame_threads:
+            # PyAV opens encoders with slice threads; x264 runs ~40% faster with frame threads.
+            ctx.thread_type = "FRAME"
+        ctx.thread_count = 0
+        stream.metadata.update(_copyable_metadata(in_video.metadata))
+        if rotation:
+            stream.set_display_rotation(rotation)
+        self.video = stream
+        self.out_format = av.VideoFormat(plan.pix_fmt)
+        self.bit_depth = self.out_format.components[0].bits
+        self.dtype = np.uint8 if self.bit_depth <= 8 else np.uint16
+        self.neutral = neutral_chroma(self.bit_depth)
+        self.full_range = info.full_range
+        self._copies = {}
+        self.dropped: list[str] = []
+        for s in copy_streams:
+            try:
+                self._copies[s.index] = self.container.add_stream_from_template(s)
+            except (ValueError, av.error.FFmpegError, NotImplementedError) as exc:
+                self.dropped.append(f"stream #{s.index} ({s.type}, {s.codec_context.name if s.codec_context else '?'}): {exc}")
+        self.frames_written = 0
+
+    def new_frame(self) -> tuple[av.VideoFrame, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """An output frame, its luma plane to write into, and its chroma planes (already neutral)."""
+        w, h = self.info.width, self.info.height
+        frame = av.VideoFrame(w, h, self.plan.pix_fmt)
+        fmt = self.out_format
+        luma = _plane_view(frame.planes[0], w, h, self.dtype)
+        chroma = tuple(
+            _plane_view(p, fmt.chroma_width(w), fmt.chroma_height(h), self.dtype) for p in frame.planes[1:3]
+        )
+        for plane in chroma:
+            plane.fill(self.neutral)
+        return frame, luma, chroma
+
+    def write(self, frame: av.VideoFrame, pts: int | None) -> None:
+        frame.pts = pts
+        frame.time_base = self.info.time_base
+        self._mux(self.video.encode(frame))
+        self.frames_written += 1
+
+    def copy_packet(self, packet: av.Packet) -> None:
+        out_stream = self._copies.get(packet.stream.index)
+        if out_stream is None:
+            return
+        packet.stream = out_stream
+        self._mux([packet])
+
+    def _mux(self, packets) -> None:
+        try:
+            self.container.mux(packets)
+        except OSError as exc:
+            raise OutputError(f"cannot write output: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file (writes the index)."""
+        self._mux(self.video.encode(None))
+        try:
+            self.container.close()
+        except OSError as exc:
+            raise OutputError(f"cannot finish output: {exc.strerror or exc}") from None
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # the file is being thrown away; nothing useful to report
+            pass
+
+
+def _copyable_metadata(metadata: dict) -> dict:
+    # The muxer writes its own 'encoder' tag; everything else (titles, dates, languages) is the user's.
+    return {k: v for k, v in metadata.items() if k.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands")}
+
+
+def frame_rotation(frame: av.VideoFrame) -> int:
+    try:
+        return int(round(frame.rotation or 0))
+    except (AttributeError, TypeError, ValueError):
+        return 0
+
+
+def check_decodable(frames_seen: int, path: Path) -> None:
+    if frames_seen == 0:
+        raise InputError(f"no decodable video frames (header only, truncated or damaged): {path}")
+
+
+def copyable_streams(container, muxer: str) -> tuple[list, list[str]]:
+    """The audio, subtitle and data streams to copy bit-exact, and a note for each one the muxer refuses."""
+    supported = muxer_codecs(muxer)
+    keep, notes = [], []
+    video_index = container.streams.video[0].index
+    for s in container.streams:
+        if s.index == video_index or s.type not in ("audio", "subtitle", "data", "video"):
+            continue
+        codec = s.codec_context.name if s.codec_context else None
+        if s.type == "video":
+            notes.append(f"extra video stream #{s.index} ({codec}) not carried: vidbw converts the first video stream")
+        elif codec and supported and codec not in supported:
+            notes.append(f"stream #{s.index} ({s.type}, {codec}) cannot be stored in {muxer}; dropped (write .mkv to keep it)")
+        else:
+            keep.append(s)
+    return keep, notes
