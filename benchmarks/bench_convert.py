@@ -1,0 +1,110 @@
+"""Throughput and peak memory of `vidbw convert` against ffmpeg's own gray transcode, in the same run.
+
+    python benchmarks/bench_convert.py                       # 10 s and 60 s 1080p clips, medium, crf 18
+    python benchmarks/bench_convert.py --seconds 10 --style tri-x --preset veryfast
+
+The reference is `ffmpeg -i IN -vf hue=s=0 -c:v libx264 -preset P -crf Q -c:a copy OUT` with the same
+preset and crf (ffmpeg from imageio-ffmpeg, so no system ffmpeg is needed). The 1080p H.264 source
+is made once from real footage in ../shared/media (upscaled, looped to length, real sound) and kept
+in .bench/. Peak memory is each process's maximum RSS (wait4), so 10 s vs 60 s shows whether memory
+grows with the film's length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+
+ROOT = Path(__file__).resolve().parent.parent
+MEDIA = ROOT.parent / "shared" / "media" / "video"
+WORK = ROOT / ".bench"
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def make_source(seconds: int) -> Path:
+    """A 1080p H.264 + AAC clip of real footage, `seconds` long (looped), made once."""
+    path = WORK / f"source_1080p_{seconds}s.mp4"
+    if path.exists():
+        return path
+    picture, sound = MEDIA / "juggler_park_720p.mp4", MEDIA / "airfield_sound_360p.mp4"
+    for needed in (picture, sound):
+        if not needed.exists():
+            sys.exit(f"benchmark source missing: {needed} (the shared media folder must sit beside the repo)")
+    WORK.mkdir(exist_ok=True)
+    subprocess.run(
+        [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "-1", "-i", str(picture),
+         "-stream_loop", "-1", "-i", str(sound), "-map", "0:v", "-map", "1:a", "-t", str(seconds),
+         "-vf", "scale=1920:1080:flags=lanczos", "-c:v", "libx264", "-preset", "veryfast", "-crf", "16",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "160k", str(path)],
+        check=True,
+    )
+    return path
+
+
+def timed(cmd: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in MiB, and stderr of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = proc.stderr.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{stderr}")
+    return wall, usage.ru_maxrss // 1024, stderr
+
+
+def frame_count(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.demux(container.streams.video[0]) if _.size)
+
+
+def bench(seconds: int, preset: str, crf: int, style: str) -> dict:
+    source = make_source(seconds)
+    frames = frame_count(source)
+    ff_out, vb_out = WORK / f"ffmpeg_{seconds}s.mp4", WORK / f"vidbw_{seconds}s.mp4"
+    ff_wall, ff_rss, _ = timed([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), "-vf", "hue=s=0",
+                                "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-c:a", "copy", str(ff_out)])
+    vb_wall, vb_rss, log = timed([sys.executable, "-c", "from vidbw.cli import main; main()", "convert", str(source),
+                                  "-o", str(vb_out), "--overwrite", "--style", style, "--preset", preset, "--crf", str(crf)])
+    # vidbw's own summary line gives the conversion time without Python start-up and imports.
+    match = re.search(r"in ([0-9.]+)s", log)
+    vb_convert = float(match.group(1)) if match else vb_wall
+    return {
+        "seconds": seconds, "frames": frames, "preset": preset, "crf": crf, "style": style,
+        "ffmpeg_fps": frames / ff_wall, "vidbw_fps": frames / vb_wall, "vidbw_fps_steady": frames / vb_convert,
+        "ratio": ff_wall / vb_wall, "ratio_steady": ff_wall / vb_convert,
+        "ffmpeg_peak_rss_mib": ff_rss, "vidbw_peak_rss_mib": vb_rss,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, nargs="+", default=[10, 60])
+    parser.add_argument("--preset", default="medium")
+    parser.add_argument("--crf", type=int, default=18)
+    parser.add_argument("--style", default="neutral")
+    args = parser.parse_args()
+    rows = [bench(s, args.preset, args.crf, args.style) for s in args.seconds]
+    print(f"{'clip':>6} {'frames':>6} {'ffmpeg fps':>10} {'vidbw fps':>9} {'steady':>7} {'ratio':>6} {'steady':>7} "
+          f"{'ffmpeg RSS':>10} {'vidbw RSS':>9}")
+    for r in rows:
+        print(f"{r['seconds']:>5}s {r['frames']:>6} {r['ffmpeg_fps']:>10.1f} {r['vidbw_fps']:>9.1f} {r['vidbw_fps_steady']:>7.1f} "
+              f"{r['ratio']:>6.2f} {r['ratio_steady']:>7.2f} {r['ffmpeg_peak_rss_mib']:>8} MiB {r['vidbw_peak_rss_mib']:>5} MiB")
+    print(f"(1080p H.264, x264 preset {args.preset} crf {args.crf}, style {args.style}; ratio = vidbw fps / ffmpeg fps, "
+          "'steady' excludes vidbw's Python start-up)")
+    (WORK / "results.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
