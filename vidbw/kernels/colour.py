@@ -1,0 +1,124 @@
+"""Colour-space helpers for the slicing kernels.
+
+Everything here produces small constant matrices / numbers; the per-pixel work
+happens in :mod:`vidbw.kernels.slicing`.  Conversion matrices are (3, 4) float32
+and act on *raw code values*: ``rgb = M[:, :3] @ (p0, p1, p2) + M[:, 3]``.  Folding
+the range/offset handling into the matrix means the kernel does one affine map per
+pixel whatever the input format is.
+
+All R'G'B' values are gamma-encoded (no linearisation): the grid and tone curve are
+learned/defined on display-referred values, as a colourist would see them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "REC709_LUMA",
+    "REC601_LUMA",
+    "REC2020_LUMA",
+    "yuv_to_rgb_matrix",
+    "rgb_matrix",
+    "luma_output_coding",
+    "neutral_chroma",
+]
+
+# (Kr, Kg, Kb) luma coefficients.
+REC709_LUMA: tuple[float, float, float] = (0.2126, 0.7152, 0.0722)
+REC601_LUMA: tuple[float, float, float] = (0.299, 0.587, 0.114)
+REC2020_LUMA: tuple[float, float, float] = (0.2627, 0.6780, 0.0593)  # non-constant-luminance
+
+_LUMA_BY_MATRIX = {
+    "bt709": REC709_LUMA,
+    "bt601": REC601_LUMA,
+    "bt2020": REC2020_LUMA,
+}
+
+
+def _check_bit_depth(bit_depth: int, allow_float: bool = False) -> None:
+    lo = 0 if allow_float else 8
+    if not isinstance(bit_depth, (int, np.integer)) or not (lo <= bit_depth <= 16) or 0 < bit_depth < 8:
+        extra = " (or 0 for float input)" if allow_float else ""
+        raise ValueError(f"bit_depth must be an integer in 8..16{extra}, got {bit_depth!r}")
+
+
+def yuv_to_rgb_matrix(matrix: str, full_range: bool, bit_depth: int) -> np.ndarray:
+    """(3, 4) float32 map from raw (Y, U, V, 1) code values to R'G'B' in [0, 1].
+
+    ``matrix`` is ``"bt709"``, ``"bt601"`` or ``"bt2020"`` (non-constant luminance).
+    Limited range: Y in 16..235, chroma in 16..240 around 128 (all × 2^(bits-8)).
+    Full range: Y in 0..2^bits-1, chroma centred at 2^(bits-1) with the same
+    2^bits-1 scale (the ffmpeg/swscale convention).  The result is not clipped;
+    the kernel clips after applying it.
+    """
+    key = matrix.lower().replace("-", "").replace(".", "").replace("_", "")
+    if key in ("bt470bg", "smpte170m", "bt601625", "bt601525"):
+        key = "bt601"
+    if key in ("bt2020nc", "bt2020ncl"):
+        key = "bt2020"
+    if key not in _LUMA_BY_MATRIX:
+        raise ValueError(f"unknown YUV matrix {matrix!r}; expected one of {sorted(_LUMA_BY_MATRIX)}")
+    _check_bit_depth(bit_depth)
+    kr, kg, kb = _LUMA_BY_MATRIX[key]
+
+    if full_range:
+        peak = float(2**bit_depth - 1)
+        y_off, y_scale = 0.0, 1.0 / peak
+        c_scale = 1.0 / peak
+    else:
+        s = float(2 ** (bit_depth - 8))
+        y_off, y_scale = 16.0 * s, 1.0 / (219.0 * s)
+        c_scale = 1.0 / (224.0 * s)
+    c_mid = float(2 ** (bit_depth - 1))
+
+    # Normalised E'Y in [0,1], E'Cb/E'Cr in [-0.5, 0.5] -> R'G'B' (ITU-R BT.601/709/2020 inverse).
+    ycc_to_rgb = np.array(
+        [
+            [1.0, 0.0, 2.0 * (1.0 - kr)],
+            [1.0, -2.0 * kb * (1.0 - kb) / kg, -2.0 * kr * (1.0 - kr) / kg],
+            [1.0, 2.0 * (1.0 - kb), 0.0],
+        ],
+        dtype=np.float64,
+    )
+    # Code -> normalised: (Y, U, V) -> (Y*ys - y_off*ys, U*cs - mid*cs, V*cs - mid*cs).
+    scale = np.diag([y_scale, c_scale, c_scale])
+    offset = -np.array([y_off * y_scale, c_mid * c_scale, c_mid * c_scale])
+    m = np.empty((3, 4), dtype=np.float64)
+    m[:, :3] = ycc_to_rgb @ scale
+    m[:, 3] = ycc_to_rgb @ offset
+    return m.astype(np.float32)
+
+
+def rgb_matrix(bit_depth: int) -> np.ndarray:
+    """(3, 4) float32 map from raw R, G, B planes to R'G'B' in [0, 1].
+
+    ``bit_depth`` is the code depth of integer planes (8..16, max code 2^bits-1);
+    ``bit_depth=0`` means float planes already in [0, 1] (identity).
+    """
+    _check_bit_depth(bit_depth, allow_float=True)
+    scale = 1.0 if bit_depth == 0 else 1.0 / float(2**bit_depth - 1)
+    m = np.zeros((3, 4), dtype=np.float32)
+    m[0, 0] = m[1, 1] = m[2, 2] = scale
+    return m
+
+
+def luma_output_coding(full_range: bool, bit_depth: int) -> tuple[float, float]:
+    """(out_offset, out_scale) so that ``code = offset + scale * v`` for v in [0, 1].
+
+    Limited range: 16·2^(bits-8) + 219·2^(bits-8)·v (8-bit 16..235, 10-bit 64..940).
+    Full range: (2^bits - 1)·v.  ``bit_depth=0`` gives (0, 1) for float output.
+    """
+    _check_bit_depth(bit_depth, allow_float=True)
+    if bit_depth == 0:
+        return 0.0, 1.0
+    if full_range:
+        return 0.0, float(2**bit_depth - 1)
+    s = float(2 ** (bit_depth - 8))
+    return 16.0 * s, 219.0 * s
+
+
+def neutral_chroma(bit_depth: int) -> int:
+    """Code value of zero chroma (grey) for ``bit_depth``-bit YUV: 2^(bits-1)."""
+    _check_bit_depth(bit_depth)
+    return 1 << (bit_depth - 1)
