@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from vidbw.kernels.colour import REC709_LUMA, luma_output_coding, yuv_to_rgb_matrix
-from vidbw.kernels.slicing import planes_to_rgb_torch, slice_apply, slice_apply_torch
+from vidbw.kernels.slicing import slice_apply
+from vidbw.kernels.slicing_torch import planes_to_rgb_torch, slice_apply_torch
 
 HEIGHT, WIDTH = 1080, 1920
 GRID_SHAPE = (4, 8, 16, 16)

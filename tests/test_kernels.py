@@ -13,7 +13,8 @@ from vidbw.kernels.colour import (
     rgb_matrix,
     yuv_to_rgb_matrix,
 )
-from vidbw.kernels.slicing import planes_to_rgb_torch, slice_apply, slice_apply_torch
+from vidbw.kernels.slicing import slice_apply
+from vidbw.kernels.slicing_torch import planes_to_rgb_torch, slice_apply_torch
 
 IDENTITY_LUT = np.array([0.0, 1.0], np.float32)
 LUMA_GRID = np.array(REC709_LUMA + (0.0,), np.float32).reshape(4, 1, 1, 1)

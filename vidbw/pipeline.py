@@ -129,7 +129,7 @@ class TorchFrameRenderer(FrameRenderer):
         super().__init__(look)
         import torch
 
-        from vidbw.kernels.slicing import planes_to_rgb_torch, slice_apply_torch
+        from vidbw.kernels.slicing_torch import planes_to_rgb_torch, slice_apply_torch
 
         self.torch = torch
         self.device = torch.device(device)
