@@ -125,7 +125,7 @@ def styles() -> None:
 @click.option("--overwrite", is_flag=True)
 def preview(source, at_seconds, style_names, toning, output, overwrite) -> None:
     """A labelled contact sheet of looks on one frame or image."""
-    from vidbw.pipeline import Look
+    from vidbw.render import Look
     from vidbw.preview import contact_sheet
     from vidbw.styles import list_styles
 

@@ -19,9 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import cv2
-import numpy as np
-
 from vidbw.errors import InputError, OutputError, VidbwError
 from vidbw.io.atomic import atomic_output, check_output_path, describe_os_error
 from vidbw.io.images import list_images, read_image, write_image
@@ -37,31 +34,13 @@ from vidbw.io.video import (
     plan_encode,
     read_media,
 )
-from vidbw.kernels.colour import REC709_LUMA, luma_output_coding, rgb_matrix
-from vidbw.kernels.slicing import slice_apply
-from vidbw.styles import FilmGrain, Style, Toning, get_style, get_toning
+from vidbw.kernels.colour import luma_output_coding
+from vidbw.render import FrameRenderer, GridScheduler, Look, RenderPlan, make_renderer, render_image_array
+from vidbw.styles import Style
 
 QUEUE_FRAMES = 6  # per queue: enough to ride out encoder bursts, small enough to bound memory
-LOWRES_MAX_SIDE = 256  # the grid network never sees more than this
 
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames expected or 0)
-
-
-@dataclass(frozen=True)
-class Look:
-    """Everything that decides the picture: the style, and optional grain and toning."""
-
-    style: Style
-    grain: FilmGrain | None = None
-    toning: Toning | None = None
-
-    @classmethod
-    def named(cls, style: str | Style = "neutral", grain: float = 0.0, grain_size: float = 1.0,
-              grain_seed: int = 0, toning: str | None = None) -> "Look":
-        style_obj = style if isinstance(style, Style) else get_style(style)
-        grain_obj = FilmGrain(amount=grain, size=grain_size, seed=grain_seed) if grain > 0 else None
-        toning_obj = get_toning(toning) if toning and toning != "none" else None
-        return cls(style_obj, grain_obj, toning_obj)
 
 
 @dataclass
@@ -75,117 +54,6 @@ class ConvertResult:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def lowres_rgb(planes, to_rgb: np.ndarray, max_side: int = LOWRES_MAX_SIDE) -> np.ndarray:
-    """A small float32 (h, w, 3) R'G'B' copy of the frame for the grid network (area-averaged)."""
-    height, width = planes[0].shape
-    scale = min(1.0, max_side / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = np.stack([cv2.resize(np.ascontiguousarray(p), size, interpolation=cv2.INTER_AREA) for p in planes], axis=-1)
-    rgb = small.astype(np.float32) @ to_rgb[:, :3].T + to_rgb[:, 3]
-    return np.clip(rgb, 0.0, 1.0)
-
-
-class FrameRenderer:
-    """Applies a Look to one frame's planes, writing output luma codes (and toned chroma) in place.
-
-    The CPU path is the numba kernel; `TorchFrameRenderer` does the same maths on a torch device.
-    """
-
-    def __init__(self, look: Look):
-        self.look = look
-        self._constant_grid = look.style.constant_grid() if look.style.is_constant else None
-
-    def grid_for(self, planes, to_rgb) -> np.ndarray:
-        if self._constant_grid is not None:
-            return self._constant_grid
-        return self.look.style.grids_for(lowres_rgb(planes, to_rgb)[None])[0]
-
-    def _grain_args(self, frame_index: int) -> dict:
-        if self.look.grain is None:
-            return {}
-        tile, offset = self.look.grain.for_frame(frame_index)
-        return {"grain": tile, "grain_offset": offset, "grain_amount": self.look.grain.amount}
-
-    def render(self, planes, to_rgb, frame_index: int, luma_out: np.ndarray, coding: tuple[float, float]) -> None:
-        offset, scale = coding
-        slice_apply(planes, to_rgb, self.grid_for(planes, to_rgb), self.look.style.tone_lut, luma_out,
-                    offset, scale, **self._grain_args(frame_index))
-
-    def tone_chroma(self, luma: np.ndarray, chroma: tuple, bit_depth: int, full_range: bool, matrix: str) -> None:
-        """Fill the chroma planes from the toning; without one they stay neutral."""
-        if self.look.toning is not None:
-            self.look.toning.apply(luma, chroma[0], chroma[1], bit_depth, full_range, matrix)
-
-
-class TorchFrameRenderer(FrameRenderer):
-    """The same render on a torch device (CUDA): planes are uploaded and converted there."""
-
-    def __init__(self, look: Look, device: str):
-        super().__init__(look)
-        import torch
-
-        from vidbw.kernels.slicing_torch import planes_to_rgb_torch, slice_apply_torch
-
-        self.torch = torch
-        self.device = torch.device(device)
-        self._to_rgb = planes_to_rgb_torch
-        self._slice = slice_apply_torch
-        self._lut = torch.from_numpy(np.array(look.style.tone_lut)).to(self.device)
-
-    def render(self, planes, to_rgb, frame_index, luma_out, coding) -> None:
-        torch = self.torch
-        tensors = [torch.from_numpy(np.ascontiguousarray(p).astype(np.float32)).to(self.device) for p in planes]
-        rgb = self._to_rgb(tensors, to_rgb)[None]
-        grid = torch.from_numpy(np.ascontiguousarray(self.grid_for(planes, to_rgb))).to(self.device)[None]
-        value = self._slice(rgb, grid, self._lut)[0]
-        if self.look.grain is not None:
-            tile, (ox, oy) = self.look.grain.for_frame(frame_index)
-            th, tw = tile.shape
-            rows = (torch.arange(value.shape[0], device=self.device) + oy) % th
-            cols = (torch.arange(value.shape[1], device=self.device) + ox) % tw
-            noise = torch.from_numpy(tile).to(self.device)[rows][:, cols]
-            value = (value + self.look.grain.amount * 4 * value * (1 - value) * noise).clamp(0, 1)
-        offset, scale = coding
-        codes = torch.round(offset + scale * value)
-        info = np.iinfo(luma_out.dtype) if luma_out.dtype != np.float32 else None
-        if info is not None:
-            codes = codes.clamp(info.min, info.max)
-        luma_out[...] = codes.cpu().numpy().astype(luma_out.dtype)
-
-
-def make_renderer(look: Look, device: str = "auto") -> FrameRenderer:
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise VidbwError(f"unknown device '{device}' (use auto, cpu or cuda)")
-    if device == "cpu":
-        return FrameRenderer(look)
-    import torch
-
-    if device == "auto":
-        return TorchFrameRenderer(look, "cuda") if torch.cuda.is_available() else FrameRenderer(look)
-    if not torch.cuda.is_available():
-        raise VidbwError("--device cuda asked for, but this torch has no CUDA device (install a CUDA build of torch)")
-    return TorchFrameRenderer(look, device)
-
-
-def render_image_array(rgb: np.ndarray, bits: int, look: Look, renderer: FrameRenderer | None = None) -> np.ndarray:
-    """An (H, W, 3) uint8/uint16 RGB image → gray (H, W) of the same dtype, or toned RGB."""
-    renderer = renderer or FrameRenderer(look)
-    planes = (rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2])
-    gray = np.empty(rgb.shape[:2], dtype=rgb.dtype)
-    renderer.render(planes, rgb_matrix(bits), 0, gray, luma_output_coding(True, bits))
-    return gray if look.toning is None else toned_image(gray, bits, look.toning)
-
-
-def toned_image(gray: np.ndarray, bits: int, toning: Toning) -> np.ndarray:
-    """A gray image printed with a toning: (H, W, 3) RGB of the same dtype, luma unchanged."""
-    top = float(2**bits - 1)
-    rgb = toning.toned_rgb(gray / top, REC709_LUMA)
-    return np.round(rgb * top).astype(gray.dtype)
 
 
 # --------------------------------------------------------------------------- threads
@@ -246,14 +114,25 @@ class _Stopped(Exception):
 # --------------------------------------------------------------------------- video
 
 
-def convert_video(source: Path, output: Path, look: Look, encode: EncodeSettings = EncodeSettings(),
+def make_smoother(mode: str):
+    """The temporal grid smoother for a mode, or None when grids pass through unsmoothed."""
+    if mode == "off":
+        return None
+    try:
+        from vidbw.temporal import GridSmoother
+    except ImportError:  # the shot-aware smoothing is optional until vidbw.temporal lands
+        return None
+    return GridSmoother(mode)
+
+
+def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: EncodeSettings = EncodeSettings(),
                   overwrite: bool = False, device: str = "auto", progress: ProgressCallback | None = None) -> ConvertResult:
     container = open_input(source)
     try:
         info = describe_video(container, source)
         plan = plan_encode(encode, info, output)
         check_output_path(output, (source,), overwrite)
-        renderer = make_renderer(look, device)
+        renderer = make_renderer(device)
         result = ConvertResult(output, notes=list(plan.notes))
         if info.interlaced:
             result.notes.append("input is interlaced: fields are converted together as frames (deinterlace first if you need progressive)")
@@ -261,7 +140,7 @@ def convert_video(source: Path, output: Path, look: Look, encode: EncodeSettings
         result.notes.extend(refused)
         started = time.perf_counter()
         with atomic_output(output, overwrite) as temp:
-            stats = _run_stages(container, info, plan, renderer, temp, copy_streams, progress, result)
+            stats = _run_stages(container, info, plan, render_plan, renderer, temp, copy_streams, progress, result)
             check_decodable(stats.frames, source)
         result.seconds = time.perf_counter() - started
         result.frames = stats.frames
@@ -277,7 +156,8 @@ def convert_video(source: Path, output: Path, look: Look, encode: EncodeSettings
         container.close()
 
 
-def _run_stages(container, info, plan, renderer: FrameRenderer, temp: Path, copy_streams, progress, result) -> DecodeStats:
+def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameRenderer, temp: Path, copy_streams,
+                progress, result) -> DecodeStats:
     stats = DecodeStats()
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -298,12 +178,25 @@ def _run_stages(container, info, plan, renderer: FrameRenderer, temp: Path, copy
                 writer.copy_packet(item)
         writer.close()
 
+    scheduler = GridScheduler(render_plan, make_smoother(render_plan.temporal))
     reader = _Worker(read, "vidbw-reader")
     writer_thread = _Worker(write, "vidbw-writer")
     early_packets = []  # copied packets that arrive before the first picture opens the writer
     coding = None
     done = 0
     reader.start()
+
+    def render(ready) -> None:
+        nonlocal done
+        for decoded_frame, look, grid in ready:
+            frame, luma, chroma = writer.new_frame()
+            renderer.render(decoded_frame.planes, decoded_frame.to_rgb, decoded_frame.index, look, grid, luma, coding)
+            renderer.tone_chroma(look, luma, chroma, writer.bit_depth, info.full_range, info.matrix)
+            _put(encoded, (frame, decoded_frame.pts), stop, writer_thread)
+            done += 1
+            if progress:
+                progress(done, info.frame_count)
+
     try:
         while (item := _get(decoded, stop, reader)) is not _END:
             if not isinstance(item, DecodedFrame):
@@ -320,13 +213,9 @@ def _run_stages(container, info, plan, renderer: FrameRenderer, temp: Path, copy
                 for packet in early_packets:
                     _put(encoded, packet, stop, writer_thread)
                 early_packets.clear()
-            frame, luma, chroma = writer.new_frame()
-            renderer.render(item.planes, item.to_rgb, item.index, luma, coding)
-            renderer.tone_chroma(luma, chroma, writer.bit_depth, info.full_range, info.matrix)
-            _put(encoded, (frame, item.pts), stop, writer_thread)
-            done += 1
-            if progress:
-                progress(done, info.frame_count)
+            render(scheduler.push(item))
+        if writer is not None:
+            render(scheduler.drain())
         if reader.error:
             raise reader.error
         if writer is not None:
@@ -376,7 +265,7 @@ def convert_folder(source: Path, output: Path, look: Look, overwrite: bool = Fal
         output.mkdir(parents=False, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {output}: {exc.strerror}") from None
-    renderer = FrameRenderer(look)
+    renderer = FrameRenderer()
     result = ConvertResult(output)
     started = time.perf_counter()
     failures = []
@@ -404,7 +293,7 @@ def default_output_for(source: Path) -> Path:
 
 
 def convert(source, output=None, style: str | Style = "neutral", *, grain: float = 0.0, grain_size: float = 1.0,
-            grain_seed: int = 0, toning: str | None = None, encode: EncodeSettings | None = None,
+            grain_seed: int = 0, toning: str | None = None, temporal: str = "light", encode: EncodeSettings | None = None,
             overwrite: bool = False, device: str = "auto", progress: ProgressCallback | None = None) -> ConvertResult:
     """Convert a film, an image or a folder of images to black and white.
 
@@ -418,5 +307,6 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
         return convert_folder(source, output, look, overwrite, progress)
     if is_image_path(source):
         return convert_image(source, output, look, overwrite)
-    return convert_video(source, output, look, encode or EncodeSettings(), overwrite, device, progress)
+    plan = RenderPlan.single(look, temporal)
+    return convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
 

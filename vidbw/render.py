@@ -1,0 +1,250 @@
+"""How one frame becomes black and white: the Look, the grid for each frame, and slice + apply.
+
+The grid of a frame comes from its shot: a classic style has one constant grid; a learned style
+predicts a grid per frame from a low-resolution copy (in batches), and those grids are smoothed
+over time within the shot (never across a cut) before the full-resolution kernel slices them.
+`GridScheduler` does that bookkeeping; `FrameRenderer` does the per-pixel work (numba on CPU,
+torch on CUDA). Neither knows about files, threads or the CLI.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vidbw.errors import OptionError
+from vidbw.kernels.colour import REC709_LUMA, luma_output_coding, rgb_matrix
+from vidbw.kernels.slicing import slice_apply
+from vidbw.styles import FilmGrain, Style, Toning, get_style, get_toning
+
+LOWRES_MAX_SIDE = 256  # the grid network never sees more than this
+PREDICT_BATCH = 8  # frames per grid-network call: amortises its overhead, bounds the look-ahead
+
+
+@dataclass(frozen=True)
+class Look:
+    """Everything that decides the picture: the style, and optional grain and toning."""
+
+    style: Style
+    grain: FilmGrain | None = None
+    toning: Toning | None = None
+
+    @classmethod
+    def named(cls, style: str | Style = "neutral", grain: float = 0.0, grain_size: float = 1.0,
+              grain_seed: int = 0, toning: str | None = None) -> "Look":
+        style_obj = style if isinstance(style, Style) else get_style(style)
+        grain_obj = FilmGrain(amount=grain, size=grain_size, seed=grain_seed) if grain > 0 else None
+        toning_obj = get_toning(toning) if toning and toning != "none" else None
+        return cls(style_obj, grain_obj, toning_obj)
+
+    def with_style(self, style: Style) -> "Look":
+        return Look(style, self.grain, self.toning)
+
+
+def lowres_rgb(planes, to_rgb: np.ndarray, max_side: int = LOWRES_MAX_SIDE) -> np.ndarray:
+    """A small float32 (h, w, 3) R'G'B' copy of the frame for the grid network (area-averaged)."""
+    height, width = planes[0].shape
+    scale = min(1.0, max_side / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.stack([cv2.resize(np.ascontiguousarray(p), size, interpolation=cv2.INTER_AREA) for p in planes], axis=-1)
+    rgb = small.astype(np.float32) @ to_rgb[:, :3].T + to_rgb[:, 3]
+    return np.clip(rgb, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- which grid for which frame
+
+
+@dataclass(frozen=True)
+class ShotRender:
+    """A run of frames [start, end) rendered with one look (and, for learned styles, one proxy)."""
+
+    start: int
+    end: int | None  # None: to the end of the film (its length is not always known up front)
+    look: Look
+
+
+class RenderPlan:
+    """The looks of a film, shot by shot, and how strongly grids are smoothed over time."""
+
+    def __init__(self, shots: list[ShotRender], temporal: str = "light"):
+        if not shots or shots[0].start != 0:
+            raise OptionError("a render plan must start at frame 0")
+        for before, after in zip(shots, shots[1:]):
+            if before.end != after.start:
+                raise OptionError(f"render plan shots must be contiguous (frame {before.end} vs {after.start})")
+        if temporal not in ("off", "light", "strong"):
+            raise OptionError(f"unknown --temporal '{temporal}' (use off, light or strong)")
+        self.shots = shots
+        self.temporal = temporal
+        self._starts = [s.start for s in shots]
+
+    @classmethod
+    def single(cls, look: Look, temporal: str = "light") -> "RenderPlan":
+        return cls([ShotRender(0, None, look)], temporal)
+
+    def shot_index(self, frame_index: int) -> int:
+        return bisect.bisect_right(self._starts, frame_index) - 1
+
+
+class GridScheduler:
+    """Gives each decoded frame its grid, in decode order, with bounded look-ahead.
+
+    Constant styles pass straight through. Learned styles are predicted PREDICT_BATCH frames at a
+    time and smoothed within their shot, so a frame waits at most batch + smoothing radius frames.
+    """
+
+    def __init__(self, plan: RenderPlan, smoother=None):
+        self.plan = plan
+        self.smoother = smoother  # push(index, shot, grid) -> [(index, grid)], flush() -> [...]
+        self._waiting: dict[int, tuple] = {}  # frame index -> (frame, shot index)
+        self._batch: list = []  # frames whose grids are not predicted yet
+        self._ready: deque = deque()  # (index, grid) in order, from the smoother
+
+    def push(self, frame) -> list[tuple]:
+        """Take one frame; return the (frame, look, grid) triples that are now ready, in order."""
+        shot_index = self.plan.shot_index(frame.index)
+        look = self.plan.shots[shot_index].look
+        if look.style.is_constant:
+            ready = self.drain()
+            ready.append((frame, look, look.style.constant_grid()))
+            return ready
+        if self._batch and self._batch[-1][1] != shot_index:
+            self._predict()  # a batch never spans a cut: each shot has its own style and proxy
+        self._waiting[frame.index] = (frame, shot_index)
+        self._batch.append((frame, shot_index))
+        if len(self._batch) >= PREDICT_BATCH:
+            self._predict()
+        return self._collect()
+
+    def drain(self) -> list[tuple]:
+        """Everything still waiting: at the end of the film, or before a constant-style shot."""
+        self._predict()
+        if self.smoother is not None:
+            self._ready.extend(self.smoother.flush())
+        return self._collect()
+
+    def _predict(self) -> None:
+        if not self._batch:
+            return
+        shot_index = self._batch[0][1]
+        style = self.plan.shots[shot_index].look.style
+        lowres = _stack_lowres([lowres_rgb(f.planes, f.to_rgb) for f, _ in self._batch])
+        grids = style.grids_for(lowres)
+        for (frame, _), grid in zip(self._batch, grids):
+            if self.smoother is None:
+                self._ready.append((frame.index, grid))
+            else:
+                self._ready.extend(self.smoother.push(frame.index, shot_index, grid))
+        self._batch.clear()
+
+    def _collect(self) -> list[tuple]:
+        out = []
+        while self._ready:
+            index, grid = self._ready.popleft()
+            frame, shot_index = self._waiting.pop(index)
+            out.append((frame, self.plan.shots[shot_index].look, grid))
+        return out
+
+
+def _stack_lowres(images: list[np.ndarray]) -> np.ndarray:
+    # Frames of one film share a size, so this is a plain stack; guard against odd decoders anyway.
+    shape = images[0].shape
+    if any(im.shape != shape for im in images):
+        images = [cv2.resize(im, (shape[1], shape[0]), interpolation=cv2.INTER_AREA) for im in images]
+    return np.stack(images).astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------- slice + apply
+
+
+class FrameRenderer:
+    """Slices a grid against one frame's planes and writes output luma codes (and toned chroma) in place.
+
+    This is the numba CPU path; `TorchFrameRenderer` does the same maths on a torch device.
+    """
+
+    def render(self, planes, to_rgb, frame_index: int, look: Look, grid: np.ndarray, luma_out: np.ndarray,
+               coding: tuple[float, float]) -> None:
+        offset, scale = coding
+        grain_args = look.grain.kernel_args(frame_index) if look.grain is not None else {}
+        slice_apply(planes, to_rgb, grid, look.style.tone_lut, luma_out, offset, scale, **grain_args)
+
+    @staticmethod
+    def tone_chroma(look: Look, luma: np.ndarray, chroma: tuple, bit_depth: int, full_range: bool, matrix: str) -> None:
+        """Fill the chroma planes from the toning; without one they stay neutral."""
+        if look.toning is not None:
+            look.toning.apply(luma, chroma[0], chroma[1], bit_depth, full_range, matrix)
+
+
+class TorchFrameRenderer(FrameRenderer):
+    """The same render on a torch device (CUDA): planes are uploaded and converted there."""
+
+    def __init__(self, device: str):
+        import torch
+
+        from vidbw.kernels.slicing_torch import planes_to_rgb_torch, slice_apply_torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self._to_rgb = planes_to_rgb_torch
+        self._slice = slice_apply_torch
+
+    def render(self, planes, to_rgb, frame_index, look, grid, luma_out, coding) -> None:
+        torch = self.torch
+        tensors = [torch.from_numpy(np.ascontiguousarray(p).astype(np.float32)).to(self.device) for p in planes]
+        rgb = self._to_rgb(tensors, to_rgb)[None]
+        grid_t = torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32)).to(self.device)[None]
+        lut = torch.from_numpy(np.array(look.style.tone_lut)).to(self.device)
+        value = self._slice(rgb, grid_t, lut)[0]
+        if look.grain is not None:
+            tile, (ox, oy) = look.grain.for_frame(frame_index)
+            th, tw = tile.shape
+            rows = (torch.arange(value.shape[0], device=self.device) + oy) % th
+            cols = (torch.arange(value.shape[1], device=self.device) + ox) % tw
+            noise = torch.from_numpy(tile).to(self.device)[rows][:, cols]
+            value = (value + look.grain.amount * 4 * value * (1 - value) * noise).clamp(0, 1)
+        offset, scale = coding
+        codes = torch.round(offset + scale * value)
+        if luma_out.dtype != np.float32:
+            info = np.iinfo(luma_out.dtype)
+            codes = codes.clamp(info.min, info.max)
+        luma_out[...] = codes.cpu().numpy().astype(luma_out.dtype)
+
+
+def make_renderer(device: str = "auto") -> FrameRenderer:
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise OptionError(f"unknown device '{device}' (use auto, cpu or cuda)")
+    if device == "cpu":
+        return FrameRenderer()
+    import torch
+
+    if device == "auto":
+        return TorchFrameRenderer("cuda") if torch.cuda.is_available() else FrameRenderer()
+    if not torch.cuda.is_available():
+        raise OptionError("--device cuda asked for, but this torch has no CUDA device (install a CUDA build of torch)")
+    return TorchFrameRenderer(device)
+
+
+# --------------------------------------------------------------------------- still images
+
+
+def render_image_array(rgb: np.ndarray, bits: int, look: Look, renderer: FrameRenderer | None = None) -> np.ndarray:
+    """An (H, W, 3) uint8/uint16 RGB image → gray (H, W) of the same dtype, or toned RGB."""
+    renderer = renderer or FrameRenderer()
+    planes = (rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2])
+    to_rgb = rgb_matrix(bits)
+    grid = look.style.constant_grid() if look.style.is_constant else look.style.grids_for(lowres_rgb(planes, to_rgb)[None])[0]
+    gray = np.empty(rgb.shape[:2], dtype=rgb.dtype)
+    renderer.render(planes, to_rgb, 0, look, grid, gray, luma_output_coding(True, bits))
+    return gray if look.toning is None else toned_image(gray, bits, look.toning)
+
+
+def toned_image(gray: np.ndarray, bits: int, toning: Toning) -> np.ndarray:
+    """A gray image printed with a toning: (H, W, 3) RGB of the same dtype, luma unchanged."""
+    top = float(2**bits - 1)
+    rgb = toning.toned_rgb(gray / top, REC709_LUMA)
+    return np.round(rgb * top).astype(gray.dtype)
