@@ -31,6 +31,7 @@ from vidbw.io.video import (
     check_decodable,
     copyable_streams,
     frame_rotation,
+    frame_timestamps as read_frame_timestamps,
     plan_encode,
     read_media,
 )
@@ -156,15 +157,34 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
         container.close()
 
 
+@dataclass(frozen=True)
+class FrameWindow:
+    """Part of a film to render: write frames [start, stop), decoding `context` more on each side."""
+
+    start: int
+    stop: int
+    context: int
+    index_of_pts: dict
+
+    @property
+    def decode_start(self) -> int:
+        return max(0, self.start - self.context)
+
+    @property
+    def decode_stop(self) -> int:
+        return min(len(self.index_of_pts), self.stop + self.context)
+
+
 def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameRenderer, temp: Path, copy_streams,
-                progress, result) -> DecodeStats:
+                progress, result, window: FrameWindow | None = None) -> DecodeStats:
     stats = DecodeStats()
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
     encoded: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
 
     def read() -> None:
-        for item in read_media(container, info, copy_streams, stats):
+        numbering = {} if window is None else {"index_of_pts": window.index_of_pts, "stop_index": window.decode_stop}
+        for item in read_media(container, info, copy_streams, stats, **numbering):
             _put(decoded, item, stop)
         _put(decoded, _END, stop)
 
@@ -189,13 +209,15 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
     def render(ready) -> None:
         nonlocal done
         for decoded_frame, look, grid in ready:
+            if window is not None and not window.start <= decoded_frame.index < window.stop:
+                continue  # context: it shaped its neighbours' smoothed grids, it is not ours to write
             frame, luma, chroma = writer.new_frame()
             renderer.render(decoded_frame.planes, decoded_frame.to_rgb, decoded_frame.index, look, grid, luma, coding)
             renderer.tone_chroma(look, luma, chroma, writer.bit_depth, info.full_range, info.matrix)
             _put(encoded, (frame, decoded_frame.pts), stop, writer_thread)
             done += 1
             if progress:
-                progress(done, info.frame_count)
+                progress(done, info.frame_count if window is None else window.stop - window.start)
 
     try:
         while (item := _get(decoded, stop, reader)) is not _END:
@@ -205,6 +227,8 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
                 else:
                     _put(encoded, item, stop, writer_thread)
                 continue
+            if window is not None and item.index < window.decode_start:
+                continue  # decoded from the keyframe before the window: needed by the decoder only
             if writer is None:
                 writer = VideoWriter(temp, plan, info, container, copy_streams, frame_rotation(item.source))
                 coding = luma_output_coding(info.full_range, writer.bit_depth)
@@ -235,7 +259,49 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write output: {describe_os_error(exc)}") from None
         raise
+    stats.frames = done if window is not None else stats.frames
     return stats
+
+
+def frame_timestamps(source: Path) -> list[int]:
+    """Every frame's pts in presentation order (one demux pass, no decoding)."""
+    with open_input(source) as container:
+        describe_video(container, source)
+        return read_frame_timestamps(container)
+
+
+def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: EncodeSettings, frames: range,
+                   context: int = 0, timestamps: list[int] | None = None, device: str = "cpu",
+                   progress: ProgressCallback | None = None) -> ConvertResult:
+    """Render frames[start:stop] of `source` into `output`: video only, the final codec settings and
+    the original pts, so segments concatenate into the single-pass result.
+
+    `context` extra frames are decoded on each side so temporal smoothing sees the same neighbours
+    as a single pass. The output is written atomically and replaced if present.
+    """
+    timestamps = timestamps if timestamps is not None else frame_timestamps(source)
+    if not 0 <= frames.start < frames.stop <= len(timestamps) or frames.step != 1:
+        raise VidbwError(f"segment {frames.start}-{frames.stop} is outside the film's {len(timestamps)} frames")
+    window = FrameWindow(frames.start, frames.stop, context, {pts: i for i, pts in enumerate(timestamps)})
+    container = open_input(source)
+    try:
+        info = describe_video(container, source)
+        plan = plan_encode(encode, info, output)
+        result = ConvertResult(output, notes=list(plan.notes))
+        video = container.streams.video[0]
+        if window.decode_start > 0:
+            container.seek(timestamps[window.decode_start], stream=video, backward=True)
+        started = time.perf_counter()
+        with atomic_output(output, overwrite=True) as temp:
+            stats = _run_stages(container, info, plan, render_plan, make_renderer(device), temp, [], progress, result, window)
+            if stats.frames != len(frames):
+                raise InputError(f"segment {frames.start}-{frames.stop}: decoded {stats.frames} of {len(frames)} frames")
+        result.seconds = time.perf_counter() - started
+        result.frames = stats.frames
+        result.concealed_frames = stats.corrupt_frames + stats.lost_frames
+        return result
+    finally:
+        container.close()
 
 
 # --------------------------------------------------------------------------- images

@@ -111,35 +111,51 @@ def read_media(
     info: VideoInfo,
     copy_streams: list,
     stats: DecodeStats,
+    index_of_pts: dict[int, int] | None = None,
+    stop_index: int | None = None,
 ) -> Iterator[DecodedFrame | av.Packet]:
     """Yield decoded frames in presentation order, interleaved with the packets of copied streams.
 
     A packet that fails to decode is survived: its picture is replaced by the previous one at the
     lost packet's timestamp, so the output keeps the input's frame count and timing.
+
+    After a seek, frames are numbered through `index_of_pts` (the film's frame index of each pts,
+    see `frame_timestamps`) so they keep their place in the whole film; reading ends once the
+    frame numbered `stop_index - 1` has been yielded.
     """
     video = container.streams.video[0]
     video.thread_type = "AUTO"
     video.thread_count = 0
     lost_pts: list[int] = []
     last: DecodedFrame | None = None
-    index = 0
+    count = 0
+
+    def number(pts: int | None) -> int:
+        if index_of_pts is None:
+            return count
+        if pts not in index_of_pts:
+            raise InputError(f"frame at pts {pts} is not in the film's frame table (input changed since planning?)")
+        return index_of_pts[pts]
 
     def emit(frame: av.VideoFrame) -> DecodedFrame:
-        nonlocal index
+        nonlocal count
         planes, to_rgb, keep = frame_planes(frame, info.matrix, info.full_range)
-        decoded = DecodedFrame(planes, to_rgb, frame.pts, index, bool(frame.is_corrupt), keep)
-        index += 1
+        decoded = DecodedFrame(planes, to_rgb, frame.pts, number(frame.pts), bool(frame.is_corrupt), keep)
+        count += 1
         stats.frames += 1
         stats.corrupt_frames += decoded.concealed
         return decoded
 
     def repeat_last(pts: int) -> DecodedFrame:
-        nonlocal index
-        stand_in = DecodedFrame(last.planes, last.to_rgb, pts, index, True, last.source)
-        index += 1
+        nonlocal count
+        stand_in = DecodedFrame(last.planes, last.to_rgb, pts, number(pts), True, last.source)
+        count += 1
         stats.frames += 1
         stats.lost_frames += 1
         return stand_in
+
+    def finished() -> bool:
+        return stop_index is not None and last is not None and last.index >= stop_index - 1
 
     def fill_lost_before(pts: int | None) -> Iterator[DecodedFrame]:
         while lost_pts and last is not None and (pts is None or lost_pts[0] < pts):
@@ -158,10 +174,31 @@ def read_media(
             lost_pts.append(packet.pts)
             lost_pts.sort()
         for frame in frames:
-            yield from fill_lost_before(frame.pts)
+            for stand_in in fill_lost_before(frame.pts):
+                last = stand_in
+                yield stand_in
             last = emit(frame)
             yield last
+            if finished():
+                return
     yield from fill_lost_before(None)
+
+
+def frame_timestamps(container: av.container.InputContainer) -> list[int]:
+    """Every frame's pts in presentation order, from one demux pass (no decoding).
+
+    Containers that carry no pts (some AVI files) are decoded instead, which is slower but exact.
+    """
+    video = container.streams.video[0]
+    pts = [p.pts for p in container.demux(video) if p.size]
+    if any(p is None for p in pts):
+        container.seek(0)
+        video.thread_type = "AUTO"
+        pts = [f.pts for f in container.decode(video)]
+        if any(p is None for p in pts):
+            raise InputError("the video has no timestamps; it cannot be split into segments (convert it in one pass)")
+    container.seek(0)
+    return sorted(pts)
 
 
 # --------------------------------------------------------------------------- encoding
