@@ -1,0 +1,109 @@
+"""The per-frame render bookkeeping: which grid each frame gets, in order, shot by shot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vidbw.errors import OptionError
+from vidbw.io.video import DecodedFrame
+from vidbw.kernels.colour import rgb_matrix
+from vidbw.render import PREDICT_BATCH, GridScheduler, Look, RenderPlan, ShotRender, lowres_rgb
+from vidbw.styles import get_style
+from vidbw.styles.base import Style
+
+
+class MeanColourStyle(Style):
+    """A real content-dependent style: the mix leans towards the frame's dominant channel.
+
+    It stands in for a learned style here because it is cheap and its grid is predictable.
+    """
+
+    name = "mean-colour"
+    description = "weights follow the frame's mean colour"
+    kind = "learned"
+
+    def __init__(self):
+        self.batches: list[int] = []
+
+    def grids_for(self, lowres_rgb_batch: np.ndarray) -> np.ndarray:
+        self.batches.append(len(lowres_rgb_batch))
+        means = lowres_rgb_batch.mean(axis=(1, 2))  # (N, 3)
+        weights = means / means.sum(axis=1, keepdims=True)
+        grids = np.zeros((len(means), 4, 2, 2, 2), dtype=np.float32)
+        grids[:, :3] = weights[:, :, None, None, None]
+        return grids
+
+    @property
+    def tone_lut(self) -> np.ndarray:
+        return np.linspace(0, 1, 256, dtype=np.float32)
+
+
+def frame(index: int, value: float) -> DecodedFrame:
+    rgb = np.zeros((12, 16, 3), dtype=np.float32)
+    rgb[..., index % 3] = value
+    planes = tuple(np.ascontiguousarray(rgb[..., c]) for c in range(3))
+    return DecodedFrame(planes, rgb_matrix(0), pts=index * 10, index=index)
+
+
+def run(scheduler: GridScheduler, frames: list[DecodedFrame]) -> list[tuple]:
+    out = []
+    for f in frames:
+        out.extend(scheduler.push(f))
+    out.extend(scheduler.drain())
+    return out
+
+
+def test_every_frame_comes_out_once_in_order_across_constant_and_learned_shots():
+    learned = MeanColourStyle()
+    plan = RenderPlan([
+        ShotRender(0, 11, Look(learned)),
+        ShotRender(11, 14, Look(get_style("red"))),
+        ShotRender(14, 30, Look(learned)),
+    ], temporal="off")
+    frames = [frame(i, 0.2 + 0.02 * i) for i in range(30)]
+    out = run(GridScheduler(plan), frames)
+    assert [f.index for f, _, _ in out] == list(range(30))
+    for f, look, grid in out:
+        if 11 <= f.index < 14:
+            assert look.style.name == "red"
+            np.testing.assert_array_equal(grid, get_style("red").constant_grid())
+        else:
+            assert look.style is learned
+            assert grid.shape == (4, 2, 2, 2)
+            # The frame's dominant channel carries the whole weight: its own grid, not a neighbour's.
+            assert grid[f.index % 3, 0, 0, 0] == pytest.approx(1.0)
+
+
+def test_prediction_batches_never_span_a_cut_and_stay_bounded():
+    learned = MeanColourStyle()
+    plan = RenderPlan([ShotRender(0, 5, Look(learned)), ShotRender(5, 40, Look(learned))], temporal="off")
+    scheduler = GridScheduler(plan)
+    for f in [frame(i, 0.5) for i in range(40)]:
+        scheduler.push(f)
+        assert len(scheduler._waiting) <= PREDICT_BATCH
+    scheduler.drain()
+    assert learned.batches[0] == 5  # the first shot's five frames, cut off at the cut
+    assert max(learned.batches) == PREDICT_BATCH
+    assert sum(learned.batches) == 40
+
+
+def test_render_plan_rejects_gaps_and_unknown_modes():
+    look = Look(get_style("neutral"))
+    with pytest.raises(OptionError):
+        RenderPlan([ShotRender(0, 5, look), ShotRender(6, 10, look)])
+    with pytest.raises(OptionError):
+        RenderPlan.single(look, temporal="wobbly")
+    plan = RenderPlan([ShotRender(0, 5, look), ShotRender(5, None, look)])
+    assert [plan.shot_index(i) for i in (0, 4, 5, 10_000)] == [0, 0, 1, 1]
+
+
+def test_lowres_copy_is_small_and_area_averaged():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, size=(1080, 1920, 3), dtype=np.uint8)
+    small = lowres_rgb(tuple(rgb[..., c] for c in range(3)), rgb_matrix(8))
+    assert small.shape == (144, 256, 3)
+    assert small.dtype == np.float32
+    # Averaging 7.5x7.5 blocks of uniform noise pulls every value towards the middle.
+    assert abs(float(small.mean()) - rgb.mean() / 255) < 0.01
+    assert small.std() < rgb.std() / 255 / 3
