@@ -107,3 +107,25 @@ def test_lowres_copy_is_small_and_area_averaged():
     # Averaging 7.5x7.5 blocks of uniform noise pulls every value towards the middle.
     assert abs(float(small.mean()) - rgb.mean() / 255) < 0.01
     assert small.std() < rgb.std() / 255 / 3
+
+
+@pytest.mark.parametrize("grain", [0.0, 0.08])
+def test_torch_renderer_matches_the_numba_renderer(grain):
+    """The CUDA path's maths, run on CPU torch: the same output codes as the numba kernel (±1)."""
+    from vidbw.kernels.colour import luma_output_coding, yuv_to_rgb_matrix
+    from vidbw.render import FrameRenderer, TorchFrameRenderer
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(16, 236, size=(37, 50), dtype=np.uint8)
+    u = rng.integers(16, 241, size=(19, 25), dtype=np.uint8)
+    v = rng.integers(16, 241, size=(19, 25), dtype=np.uint8)
+    to_rgb = yuv_to_rgb_matrix("bt709", False, 8)
+    look = Look.named("tri-x", grain=grain, grain_seed=3)
+    grid = rng.normal(0.33, 0.1, size=(4, 4, 3, 5)).astype(np.float32)
+    coding = luma_output_coding(False, 8)
+    expected = np.empty_like(y)
+    FrameRenderer().render((y, u, v), to_rgb, 7, look, grid, expected, coding)
+    got = np.empty_like(y)
+    TorchFrameRenderer("cpu").render((y, u, v), to_rgb, 7, look, grid, got, coding)
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    assert expected.std() > 5  # a real picture, not a flat field that would agree trivially
