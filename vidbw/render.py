@@ -205,7 +205,7 @@ class TorchFrameRenderer(FrameRenderer):
             th, tw = tile.shape
             rows = (torch.arange(value.shape[0], device=self.device) + oy) % th
             cols = (torch.arange(value.shape[1], device=self.device) + ox) % tw
-            noise = torch.from_numpy(tile).to(self.device)[rows][:, cols]
+            noise = torch.as_tensor(np.array(tile), device=self.device)[rows][:, cols]  # tiles are read-only
             value = (value + look.grain.amount * 4 * value * (1 - value) * noise).clamp(0, 1)
         offset, scale = coding
         codes = torch.round(offset + scale * value)
