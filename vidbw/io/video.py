@@ -236,6 +236,12 @@ CODECS = {
     "mpeg2video": CodecProfile("mpeg2video", {8: "yuv422p"}, {8: "yuv422p"}, fixed_options={"qscale": "2", "g": "12"}),
 }
 
+# Containers that store frames in decode order without presentation timestamps.
+NO_REORDER_MUXERS = {"avi"}
+# Containers that store decode timestamps and cannot hold negative ones: B-frames' decode delay would make
+# the muxer shift every stream's timestamps later, so the output would no longer keep the input's times.
+NO_NEGATIVE_DTS_MUXERS = {"mpegts"}
+
 # What a container gets when the user did not name a codec and libx264 cannot go in it.
 CONTAINER_DEFAULT_CODEC = {"webm": "libvpx-vp9", "mxf": "mpeg2video"}
 MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
@@ -274,7 +280,24 @@ def muxer_for(path: Path) -> str:
 def muxer_codecs(muxer: str) -> frozenset:
     # Only an opened output container can answer which codecs its muxer takes; an in-memory one is free.
     with av.open(io.BytesIO(), mode="w", format=muxer) as probe_container:
-        return frozenset(probe_container.supported_codecs)
+        return frozenset(probe_container.supported_codecs) | _MUXER_EXTRA_CODECS.get(muxer, frozenset())
+
+
+# Muxers that FFmpeg cannot query (no codec table, no query_codec): PyAV then lists only their
+# default codecs, which would refuse H.264 in .ts or 24-bit PCM in .mxf. What they really hold
+# (encoder and decoder names both, as callers look up either):
+_MUXER_EXTRA_CODECS = {
+    "mpegts": frozenset({
+        "h264", "libx264", "hevc", "libx265", "mpeg1video", "mpeg2video", "mpeg4", "vc1", "av1", "vp9", "libvpx-vp9",
+        "ffv1", "dirac", "cavs", "aac", "aac_latm", "mp2", "mp3", "mp3float", "libmp3lame", "ac3", "eac3", "dts",
+        "truehd", "opus", "libopus", "s302m", "pcm_bluray", "dvb_subtitle", "dvbsub", "dvb_teletext",
+        "hdmv_pgs_subtitle", "arib_caption", "klv", "scte_35", "smpte_2038", "timed_id3",
+    }),
+    "mxf": frozenset({
+        "mpeg2video", "h264", "libx264", "prores", "prores_ks", "ffv1", "dnxhd", "dvvideo", "jpeg2000", "vc1",
+        "pcm_s16le", "pcm_s24le", "pcm_alaw",
+    }),
+}
 
 
 def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> EncodePlan:
@@ -310,6 +333,10 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
         raise OptionError(f"--pix-fmt must be a planar YUV format, got '{pix_fmt}'")
 
     options = dict(profile.fixed_options)
+    if muxer in NO_REORDER_MUXERS | NO_NEGATIVE_DTS_MUXERS and codec in ("libx264", "libx265"):
+        # AVI stores no presentation timestamps: reordered (B) frames would come back with scrambled times;
+        # MPEG-TS would shift all timestamps by the B-frame delay.
+        options["bf"] = "0"
     if settings.crf is not None and profile.default_crf is None:
         notes.append(f"--crf does not apply to {codec}; ignored")
     crf = settings.crf if settings.crf is not None else profile.default_crf
@@ -357,6 +384,12 @@ class VideoWriter:
             ctx.thread_type = "FRAME"
         ctx.thread_count = 0
         stream.metadata.update(_copyable_metadata(in_video.metadata))
+        if plan.muxer in ("mov", "mp4") and "timecode" not in stream.metadata:
+            # A timecode track is re-created by the muxer from this tag (see copyable_streams).
+            for s in source.streams:
+                if _is_timecode_track(s):
+                    stream.metadata["timecode"] = s.metadata["timecode"]
+                    break
         if rotation:
             stream.set_display_rotation(rotation)
         self.video = stream
@@ -373,6 +406,11 @@ class VideoWriter:
             except (ValueError, av.error.FFmpegError, NotImplementedError) as exc:
                 self.dropped.append(f"stream #{s.index} ({s.type}, {s.codec_context.name if s.codec_context else '?'}): {exc}")
         self.frames_written = 0
+        # AVI has no presentation timestamps, only frame positions; FFmpeg reads a frame's time back as
+        # its position plus the stream's decode delay. Write each frame at its input position (the
+        # input pts less that delay, measured on the first frame) so it reads back at the input's time.
+        self._position_base = in_video.start_time or 0
+        self._position_shift: int | None = None if plan.muxer in NO_REORDER_MUXERS else 0
 
     def new_frame(self) -> tuple[av.VideoFrame, np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """An output frame, its luma plane to write into, and its chroma planes (already neutral)."""
@@ -388,7 +426,9 @@ class VideoWriter:
         return frame, luma, chroma
 
     def write(self, frame: av.VideoFrame, pts: int | None) -> None:
-        frame.pts = pts
+        if self._position_shift is None and pts is not None:
+            self._position_shift = max(0, pts - self._position_base)
+        frame.pts = pts - self._position_shift if pts is not None and self._position_shift else pts
         frame.time_base = self.info.time_base
         self._mux(self.video.encode(frame))
         self.frames_written += 1
@@ -433,6 +473,11 @@ def frame_rotation(frame: av.VideoFrame) -> int:
         return 0
 
 
+def _is_timecode_track(stream) -> bool:
+    """A QuickTime/MP4 timecode (tmcd) track: a data stream the demuxer tags with its start timecode."""
+    return stream.type == "data" and stream.codec_context is None and "timecode" in stream.metadata
+
+
 def check_decodable(frames_seen: int, path: Path) -> None:
     if frames_seen == 0:
         raise InputError(f"no decodable video frames (header only, truncated or damaged): {path}")
@@ -449,6 +494,12 @@ def copyable_streams(container, muxer: str) -> tuple[list, list[str]]:
         codec = s.codec_context.name if s.codec_context else None
         if s.type == "video":
             notes.append(f"extra video stream #{s.index} ({codec}) not carried: vidbw converts the first video stream")
+        elif _is_timecode_track(s) and muxer in ("mov", "mp4"):
+            # PyAV cannot give a copied tmcd track the frame rate the muxer needs (it fails at the end);
+            # the muxer writes the same track itself from the video stream's timecode tag (VideoWriter).
+            continue
+        elif s.type == "data" and muxer in ("matroska", "webm"):
+            notes.append(f"stream #{s.index} (data) cannot be stored in {muxer}; dropped (write .mov or .mp4 to keep it)")
         elif codec and supported and codec not in supported:
             notes.append(f"stream #{s.index} ({s.type}, {codec}) cannot be stored in {muxer}; dropped (write .mkv to keep it)")
         else:
