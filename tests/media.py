@@ -1,0 +1,328 @@
+"""Tiny real media for the tests, generated with PyAV + numpy (and the ffmpeg binary for subtitles).
+
+Everything is synthetic and deterministic: a colourful moving pattern (75% colour bars, a moving
+gradient, a moving square) with a saturated blue patch and a saturated red patch at fixed places,
+so style tests can measure those regions. YUV is computed here in numpy (BT.709, limited range) and
+written straight into the frames, so the fixtures do not depend on swscale's conventions.
+
+Also: helpers to read media back (frame timestamps as exact fractions, planes, packets) that the
+tests use to compare inputs with outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+# Where the fixed patches are, as fractions of (width, height): x0, y0, x1, y1.
+BLUE_PATCH = (0.06, 0.58, 0.36, 0.92)
+RED_PATCH = (0.64, 0.58, 0.94, 0.92)
+
+KR, KG, KB = 0.2126, 0.7152, 0.0722  # BT.709
+
+# AVColorPrimaries / AVColorTransferCharacteristic / AVColorSpace / AVColorRange numbers.
+BT709_TAGS = {"color_primaries": 1, "color_trc": 1, "colorspace": 1, "color_range": 1}
+
+
+def patch_box(box, width: int, height: int) -> tuple[slice, slice]:
+    x0, y0, x1, y1 = box
+    return slice(round(y0 * height), round(y1 * height)), slice(round(x0 * width), round(x1 * width))
+
+
+def pattern(index: int, width: int, height: int) -> np.ndarray:
+    """Float R'G'B' in [0, 1], shape (height, width, 3): bars, a moving gradient and square, two patches."""
+    img = np.zeros((height, width, 3), np.float64)
+    bars = np.array([[1, 1, 1], [1, 1, 0], [0, 1, 1], [0, 1, 0], [1, 0, 1], [1, 0, 0], [0, 0, 1]], np.float64) * 0.75
+    top = max(1, height // 2)
+    cols = np.minimum((np.arange(width) * len(bars)) // max(1, width), len(bars) - 1)
+    img[:top] = bars[cols][None, :, :]
+    # A gradient that slides right 3 px per frame, tinted, over the bottom half.
+    x = (np.arange(width) + 3 * index) % max(1, width) / max(1, width - 1)
+    y = np.arange(height - top) / max(1, height - top - 1)
+    img[top:, :, 0] = 0.15 + 0.7 * x[None, :]
+    img[top:, :, 1] = 0.2 + 0.6 * y[:, None]
+    img[top:, :, 2] = 0.85 - 0.7 * x[None, :]
+    # A moving white-ish square in the bars, so consecutive frames differ.
+    side = max(2, min(width, height) // 8)
+    sx = (5 * index) % max(1, width - side)
+    img[2 : 2 + side, sx : sx + side] = (0.9, 0.85, 0.8)
+    # Saturated patches the style tests measure.
+    img[patch_box(BLUE_PATCH, width, height)] = (0.0, 0.0, 1.0)
+    img[patch_box(RED_PATCH, width, height)] = (1.0, 0.0, 0.0)
+    return img
+
+
+def pattern_rgb8(index: int, width: int, height: int) -> np.ndarray:
+    return np.round(pattern(index, width, height) * 255).astype(np.uint8)
+
+
+def rgb_to_yuv(rgb: np.ndarray, bits: int, sub_x: int, sub_y: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BT.709 limited-range Y'CbCr codes; chroma averaged over (sub_y, sub_x) blocks (edge-padded)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = KR * r + KG * g + KB * b
+    cb = (b - y) / (2 * (1 - KB))
+    cr = (r - y) / (2 * (1 - KR))
+    s = 2 ** (bits - 8)
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    y_codes = np.round((16 + 219 * y) * s).astype(dtype)
+
+    def sub(c):
+        h, w = c.shape
+        ph, pw = (-h) % sub_y, (-w) % sub_x
+        c = np.pad(c, ((0, ph), (0, pw)), mode="edge")
+        c = c.reshape(c.shape[0] // sub_y, sub_y, c.shape[1] // sub_x, sub_x).mean(axis=(1, 3))
+        return np.round((128 + 224 * c) * s).astype(dtype)
+
+    return y_codes, sub(cb), sub(cr)
+
+
+def plane_view(plane, width: int, height: int, dtype) -> np.ndarray:
+    itemsize = np.dtype(dtype).itemsize
+    return np.frombuffer(plane, dtype=dtype).reshape(height, plane.line_size // itemsize)[:, :width]
+
+
+def yuv_frame(index: int, width: int, height: int, pix_fmt: str) -> av.VideoFrame:
+    """One pattern frame in a planar YUV pixel format (any subsampling, 8 to 16 bits)."""
+    fmt = av.VideoFormat(pix_fmt)
+    bits = fmt.components[0].bits
+    cw, ch = fmt.chroma_width(width), fmt.chroma_height(height)
+    sub_x, sub_y = (1 if cw == width else 2), (1 if ch == height else 2)
+    planes = rgb_to_yuv(pattern(index, width, height), bits, sub_x, sub_y)
+    frame = av.VideoFrame(width, height, pix_fmt)
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    for i, values in enumerate(planes):
+        plane_view(frame.planes[i], *values.shape[::-1], dtype)[...] = values
+    if len(frame.planes) > 3:  # alpha
+        plane_view(frame.planes[3], width, height, dtype)[...] = 2**bits - 1
+    return frame
+
+
+def _add_audio(container, codec: str, seconds: float, rate: int = 48000):
+    stream = container.add_stream(codec, rate=rate, layout="stereo")
+    return stream, seconds, rate
+
+
+def _audio_frames(stream, seconds: float, rate: int):
+    ctx = stream.codec_context
+    fmt = ctx.format.name if ctx.format else "fltp"
+    chunk = ctx.frame_size or 1024
+    total = int(round(seconds * rate))
+    t = np.arange(total) / rate
+    wave = np.stack([0.3 * np.sin(2 * np.pi * 440 * t), 0.2 * np.sin(2 * np.pi * 660 * t)])
+    for start in range(0, total, chunk):
+        part = wave[:, start : start + chunk]
+        if fmt == "s16":
+            arr = np.round(part.T * 32767).astype(np.int16).reshape(1, -1)
+        elif fmt == "s16p":
+            arr = np.round(part * 32767).astype(np.int16)
+        elif fmt == "fltp":
+            arr = part.astype(np.float32)
+        elif fmt == "flt":
+            arr = part.T.astype(np.float32).reshape(1, -1)
+        else:
+            raise ValueError(f"audio sample format {fmt} not handled")
+        frame = av.AudioFrame.from_ndarray(arr, format=fmt, layout="stereo")
+        frame.sample_rate = rate
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        yield frame
+
+
+def write_video(
+    path: Path,
+    *,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    size: tuple[int, int] = (160, 90),
+    frames: int = 24,
+    rate: Fraction = Fraction(24),
+    pts: list[int] | None = None,
+    time_base: Fraction | None = None,
+    fmt: str | None = None,
+    options: dict | None = None,
+    audio: str | None = None,
+    metadata: dict | None = None,
+    rotation: int | None = None,
+    color_tags: dict | None = BT709_TAGS,
+    container_options: dict | None = None,
+) -> Path:
+    """Encode the pattern. `pts` (in `time_base`) gives irregular timestamps for variable frame rate."""
+    width, height = size
+    options = dict(options or {})
+    if codec in ("libx264", "libx265"):
+        options.setdefault("preset", "ultrafast")
+    if codec == "libx265":
+        options.setdefault("x265-params", "log-level=error")
+    with av.open(str(path), mode="w", format=fmt, options=container_options or {}) as out:
+        if metadata:
+            out.metadata.update(metadata)
+        stream = out.add_stream(codec, rate=rate, options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if time_base is not None:
+            stream.codec_context.time_base = time_base
+            stream.time_base = time_base
+        for name, value in (color_tags or {}).items():
+            setattr(stream.codec_context, name, value)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        astream = None
+        if audio:
+            astream, seconds, arate = _add_audio(out, audio, frames / float(rate))
+        tb = time_base or Fraction(1, 1) / rate
+        for i in range(frames):
+            frame = yuv_frame(i, width, height, pix_fmt)
+            frame.pts = pts[i] if pts is not None else i
+            frame.time_base = tb
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+        if astream is not None:
+            for aframe in _audio_frames(astream, seconds, arate):
+                out.mux(astream.encode(aframe))
+            out.mux(astream.encode(None))
+    return path
+
+
+def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    with av.open(str(path), mode="w") as out:
+        stream, seconds, rate = _add_audio(out, "aac", seconds)
+        for frame in _audio_frames(stream, seconds, rate):
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+SRT_TEXT = """1
+00:00:00,100 --> 00:00:00,400
+First line
+
+2
+00:00:00,500 --> 00:00:00,800
+Second line
+"""
+
+
+def add_subtitles(video: Path, out: Path, work: Path) -> Path:
+    """`video` with an SRT subtitle stream added (streams copied unchanged)."""
+    srt = work / "subs.srt"
+    srt.write_text(SRT_TEXT, encoding="utf-8")
+    ffmpeg("-i", str(video), "-i", str(srt), "-map", "0", "-map", "1", "-c", "copy", "-c:s", "srt", str(out))
+    return out
+
+
+def add_timecode(video: Path, out: Path) -> Path:
+    """`video` (a .mov) with a QuickTime timecode (tmcd) data track."""
+    ffmpeg("-i", str(video), "-map", "0", "-c", "copy", "-timecode", "01:00:00:00", str(out))
+    return out
+
+
+# --------------------------------------------------------------------------- images
+
+
+def write_image(path: Path, *, size=(64, 48), bits: int = 8, alpha: bool = False) -> Path:
+    """The pattern as an image file (jpg, png, tif); 16-bit for png/tif on request; optional alpha."""
+    import cv2
+    import tifffile
+    from PIL import Image
+
+    width, height = size
+    rgb = pattern(0, width, height)
+    top = 2**bits - 1
+    pixels = np.round(rgb * top).astype(np.uint8 if bits == 8 else np.uint16)
+    if alpha:
+        a = np.full((height, width, 1), top, pixels.dtype)
+        a[:, : width // 2] = top // 2
+        pixels = np.concatenate([pixels, a], axis=2)
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        tifffile.imwrite(path, pixels, photometric="rgb")
+    elif suffix == ".png":
+        code = cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR
+        assert cv2.imwrite(str(path), cv2.cvtColor(pixels, code))
+    else:
+        assert bits == 8 and not alpha
+        Image.fromarray(pixels).save(path, quality=95, subsampling=0)
+    return path
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def frame_times(path: Path) -> list[Fraction]:
+    """Every decoded video frame's timestamp as an exact fraction of a second (pts × time_base)."""
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        return [Fraction(f.pts) * stream.time_base for f in c.decode(stream)]
+
+
+def video_planes(path: Path, limit: int | None = None) -> list[tuple[str, tuple[np.ndarray, ...]]]:
+    """(pix_fmt, copies of the planes) for the first `limit` decoded frames."""
+    out = []
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        for frame in c.decode(stream):
+            fmt = frame.format
+            dtype = np.uint8 if fmt.components[0].bits <= 8 else np.uint16
+            w, h = frame.width, frame.height
+            planes = tuple(
+                plane_view(p, w if i == 0 else fmt.chroma_width(w), h if i == 0 else fmt.chroma_height(h), dtype).copy()
+                for i, p in enumerate(frame.planes[:3])
+            )
+            out.append((fmt.name, planes))
+            if limit is not None and len(out) >= limit:
+                break
+    return out
+
+
+def stream_packets(path: Path, kind: str) -> list[tuple[bytes, Fraction | None]]:
+    """(bytes, pts in seconds) of every packet of the first stream of `kind`, in file order."""
+    with av.open(str(path)) as c:
+        streams = [s for s in c.streams if s.type == kind]
+        if not streams:
+            return []
+        stream = streams[0]
+        return [
+            (bytes(p), Fraction(p.pts) * stream.time_base if p.pts is not None else None)
+            for p in c.demux(stream)
+            if p.size
+        ]
+
+
+def video_info(path: Path) -> dict:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        ctx = s.codec_context
+        first = next(c.decode(s), None)
+        return {
+            "codec": ctx.name,
+            "pix_fmt": ctx.pix_fmt,
+            "width": ctx.width,
+            "height": ctx.height,
+            "color_primaries": ctx.color_primaries,
+            "color_trc": ctx.color_trc,
+            "colorspace": ctx.colorspace,
+            "color_range": ctx.color_range,
+            "rotation": first.rotation if first is not None else None,
+            "metadata": dict(c.metadata),
+            "duration": c.duration,
+            "stream_types": [st.type for st in c.streams],
+            "frames": s.frames,
+        }

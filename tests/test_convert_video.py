@@ -1,0 +1,437 @@
+"""Films in, films out: every container/codec/bit depth, exact timing, copied streams, tags, options, looks."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import media
+from conftest import assert_ok, run_inprocess, temp_files
+
+KR, KG, KB = media.KR, media.KG, media.KB
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def convert(capsys, src: Path, out: Path, *extra) -> "object":
+    run = run_inprocess(["convert", src, "-o", out, *extra], capsys)
+    assert_ok(run)
+    assert run.out.strip().splitlines()[-1] == str(out), run.out
+    assert out.is_file() and out.stat().st_size > 0
+    assert temp_files(out.parent) == []
+    return run
+
+
+def read_tags(path: Path) -> dict:
+    """Colour tags as the container/stream header says them (read before any decoding)."""
+    with av.open(str(path)) as c:
+        ctx = c.streams.video[0].codec_context
+        return {k: getattr(ctx, k) for k in ("color_primaries", "color_trc", "colorspace", "color_range")}
+
+
+def container_duration(path: Path) -> Fraction | None:
+    with av.open(str(path)) as c:
+        return Fraction(c.duration, av.time_base) if c.duration else None
+
+
+def neutral_code(pix_fmt: str) -> int:
+    return 128 << (av.VideoFormat(pix_fmt).components[0].bits - 8)
+
+
+def assert_neutral_chroma(path: Path) -> str:
+    """Every frame's chroma planes are exactly neutral (128 at 8 bits, 512 at 10). Returns the pix_fmt."""
+    frames = media.video_planes(path)
+    assert frames
+    fmts = {fmt for fmt, _ in frames}
+    assert len(fmts) == 1, fmts
+    fmt = fmts.pop()
+    neutral = neutral_code(fmt)
+    for n, (_, (_, u, v)) in enumerate(frames):
+        assert (u == neutral).all() and (v == neutral).all(), (
+            f"frame {n}: chroma not neutral ({neutral}): U {u.min()}..{u.max()}, V {v.min()}..{v.max()}")
+    return fmt
+
+
+def x264_settings(path: Path) -> str:
+    """The options string x264 writes into its SEI in the first packet."""
+    with av.open(str(path)) as c:
+        for packet in c.demux(c.streams.video[0]):
+            data = bytes(packet)
+            start = data.find(b"x264 - core")
+            if start >= 0:
+                return data[start : data.find(b"\x00", start)].decode("ascii", "replace")
+    raise AssertionError(f"no x264 SEI in {path}")
+
+
+def rec709_luma_codes(planes, bits_in: int, bits_out: int) -> np.ndarray:
+    """The expected output: Rec.709 luma of the decoded input (limited range, BT.709 matrix), in codes."""
+    y, u, v = (p.astype(np.float64) for p in planes)
+    h, w = y.shape
+
+    def up(c):
+        ry, rx = -(-h // c.shape[0]), -(-w // c.shape[1])
+        return np.repeat(np.repeat(c, ry, axis=0), rx, axis=1)[:h, :w]
+
+    s = 2.0 ** (bits_in - 8)
+    Y = (y / s - 16) / 219
+    cb, cr = (up(u) / s - 128) / 224, (up(v) / s - 128) / 224
+    r = Y + 2 * (1 - KR) * cr
+    b = Y + 2 * (1 - KB) * cb
+    g = (Y - KR * r - KB * b) / KG
+    rgb = np.clip(np.stack([r, g, b]), 0, 1)
+    luma = KR * rgb[0] + KG * rgb[1] + KB * rgb[2]
+    return np.round((16 + 219 * luma) * 2.0 ** (bits_out - 8))
+
+
+def chroma_flat_mask(u: np.ndarray, v: np.ndarray, shape, step: int = 8) -> np.ndarray:
+    """Full-resolution mask of pixels whose chroma sample is within `step` codes of its 8 neighbours."""
+    c = np.stack([u, v]).astype(np.int64)
+    pad = np.pad(c, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    flat = np.ones(u.shape, bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            flat &= (np.abs(pad[:, 1 + dy : 1 + dy + u.shape[0], 1 + dx : 1 + dx + u.shape[1]] - c) <= step).all(axis=0)
+    h, w = shape
+    ry, rx = -(-h // u.shape[0]), -(-w // u.shape[1])
+    return np.repeat(np.repeat(flat, ry, axis=0), rx, axis=1)[:h, :w]
+
+
+def patch_mean(luma: np.ndarray, box) -> float:
+    ys, xs = media.patch_box(box, luma.shape[1], luma.shape[0])
+    inner = luma[ys, xs][2:-2, 2:-2]  # away from the edges, where chroma subsampling blurs
+    return float(inner.mean())
+
+
+# --------------------------------------------------------------------------- every input kind
+
+# fixture, output suffix, output codec, output pixel format (input bit depth kept; 4:4:4 kept or forced by odd size)
+CASES = [
+    ("clip_mp4", ".mp4", "h264", "yuv420p"),
+    ("clip10_mkv", ".mkv", "h264", "yuv420p10le"),
+    ("prores422_mov", ".mov", "h264", "yuv420p10le"),
+    ("prores4444_mov", ".mov", "h264", "yuv444p10le"),
+    ("odd_mkv", ".mkv", "h264", "yuv444p"),
+    ("vfr_mkv", ".mkv", "h264", "yuv420p"),
+    ("subs_mkv", ".mkv", "h264", "yuv420p"),
+    ("clip_webm", ".webm", "vp9", "yuv420p"),
+    ("clip_avi", ".avi", "h264", "yuv420p"),
+    ("clip_mxf", ".mxf", "mpeg2video", "yuv422p"),
+    ("clip_ts", ".ts", "h264", "yuv420p"),
+]
+
+
+@pytest.mark.parametrize("fixture, suffix, codec, pix_fmt", CASES, ids=[c[0] for c in CASES])
+def test_every_container_keeps_frames_timing_and_size(request, capsys, tmp_path, fixture, suffix, codec, pix_fmt):
+    src = request.getfixturevalue(fixture)
+    before = media.sha256(src)
+    out = tmp_path / f"out{suffix}"
+    convert(capsys, src, out)
+
+    assert media.sha256(src) == before, "input was modified"
+    info_in, info_out = media.video_info(src), media.video_info(out)
+    assert (info_out["width"], info_out["height"]) == (info_in["width"], info_in["height"])
+    assert info_out["codec"] == codec
+    # Every frame, same count, same exact timestamp.
+    times_in, times_out = media.frame_times(src), media.frame_times(out)
+    assert len(times_out) == len(times_in) == 24
+    assert times_out == times_in
+    # The container's duration: equal, up to one tick of Matroska's millisecond clock (the remuxed
+    # subtitle fixture stores its last frame's duration rounded down by FFmpeg).
+    d_in, d_out = container_duration(src), container_duration(out)
+    assert d_in is not None and d_out is not None
+    tolerance = Fraction(1, 1000) if fixture == "subs_mkv" else 0
+    assert abs(d_out - d_in) <= tolerance, f"duration {float(d_out)} s != input {float(d_in)} s"
+    # Luma only, chroma exactly neutral, bit depth kept.
+    assert assert_neutral_chroma(out) == pix_fmt
+
+
+def test_vfr_timestamps_are_irregular_and_kept(capsys, tmp_path, vfr_mkv):
+    out = tmp_path / "vfr_bw.mkv"
+    convert(capsys, vfr_mkv, out)
+    steps = np.diff([float(t) for t in media.frame_times(out)])
+    assert len(set(np.round(steps, 3))) > 3, "fixture is not variable frame rate"
+    assert media.frame_times(out) == media.frame_times(vfr_mkv)
+
+
+def test_ten_bit_input_gives_ten_bit_output_with_real_precision(capsys, tmp_path, clip10_mkv):
+    out = tmp_path / "ten.mkv"
+    convert(capsys, clip10_mkv, out, "--codec", "ffv1")
+    fmt, (y, u, v) = media.video_planes(out, limit=1)[0]
+    assert fmt == "yuv420p10le"
+    assert (u == 512).all() and (v == 512).all()
+    assert y.max() > 255, "10-bit luma codes expected"
+    assert np.unique(y % 4).size > 1, "the two extra bits carry information, not just a shifted 8-bit picture"
+
+
+# --------------------------------------------------------------------------- copied streams, tags
+
+
+@pytest.mark.parametrize("fixture, suffix", [("clip_mp4", ".mp4"), ("clip_mp4", ".mkv"), ("prores422_mov", ".mov"),
+                                             ("clip_ts", ".ts")])
+def test_audio_is_copied_bit_exact(request, capsys, tmp_path, fixture, suffix):
+    src = request.getfixturevalue(fixture)
+    out = tmp_path / f"out{suffix}"
+    convert(capsys, src, out)
+    packets_in, packets_out = media.stream_packets(src, "audio"), media.stream_packets(out, "audio")
+    assert len(packets_in) > 10
+    assert [p for p, _ in packets_out] == [p for p, _ in packets_in], "audio packets differ"
+    if suffix == src.suffix:  # across containers the time base (and the priming offset) may change
+        assert [t for _, t in packets_out] == [t for _, t in packets_in], "audio packet timestamps differ"
+
+
+def test_real_mp3_audio_is_copied_bit_exact(capsys, tmp_path, shared_media):
+    src = shared_media / "video" / "airfield_sound_360p.mp4"
+    if not src.is_file():
+        pytest.skip(f"{src} not present")
+    # A short cut of the real clip keeps this fast: the first 2 seconds, streams copied.
+    short = tmp_path / "airfield_2s.mp4"
+    media.ffmpeg("-i", str(src), "-t", "2", "-map", "0", "-c", "copy", str(short))
+    with av.open(str(short)) as c:
+        assert c.streams.audio and c.streams.audio[0].codec_context.name.startswith("mp3")
+    out = tmp_path / "airfield_bw.mp4"
+    convert(capsys, short, out, "--preset", "ultrafast")
+    assert [p for p, _ in media.stream_packets(out, "audio")] == [p for p, _ in media.stream_packets(short, "audio")]
+    assert media.frame_times(out) == media.frame_times(short)
+
+
+def test_subtitles_are_copied_bit_exact(capsys, tmp_path, subs_mkv):
+    out = tmp_path / "subs_bw.mkv"
+    convert(capsys, subs_mkv, out)
+    subs_in, subs_out = media.stream_packets(subs_mkv, "subtitle"), media.stream_packets(out, "subtitle")
+    assert len(subs_in) == 2 and b"First line" in subs_in[0][0]
+    assert subs_out == subs_in
+
+
+def test_timecode_data_track_is_kept(capsys, tmp_path, timecode_mov):
+    out = tmp_path / "tc_bw.mov"
+    run = convert(capsys, timecode_mov, out)
+    data_in, data_out = media.stream_packets(timecode_mov, "data"), media.stream_packets(out, "data")
+    assert len(data_in) == 1
+    assert data_out == data_in, f"timecode track not carried; stderr: {run.err}"
+    with av.open(str(out)) as c:
+        assert c.streams.data[0].metadata.get("timecode") == "01:00:00:00"
+    assert [p for p, _ in media.stream_packets(out, "audio")] == [p for p, _ in media.stream_packets(timecode_mov, "audio")]
+
+
+def test_metadata_rotation_and_colour_tags_are_kept(capsys, tmp_path, clip_mp4):
+    out = tmp_path / "tagged.mp4"
+    convert(capsys, clip_mp4, out)
+    info_in, info_out = media.video_info(clip_mp4), media.video_info(out)
+    assert info_in["metadata"]["title"] == "vidbw test clip"
+    assert info_out["metadata"].get("title") == "vidbw test clip"
+    assert info_in["rotation"] == 90
+    assert info_out["rotation"] == 90
+    assert read_tags(clip_mp4) == media.BT709_TAGS
+    assert read_tags(out) == read_tags(clip_mp4)
+
+
+def test_colour_tags_survive_a_codec_change(capsys, tmp_path, clip_mkv):
+    out = tmp_path / "tagged.mov"
+    convert(capsys, clip_mkv, out, "--codec", "prores_ks")
+    assert read_tags(out) == media.BT709_TAGS
+
+
+# --------------------------------------------------------------------------- encoder options
+
+
+@pytest.mark.parametrize("codec, suffix, av_name, pix_fmt", [
+    ("libx264", ".mkv", "h264", "yuv420p"),
+    ("libx265", ".mkv", "hevc", "yuv420p"),
+    ("prores_ks", ".mov", "prores", "yuv422p10le"),
+    ("ffv1", ".mkv", "ffv1", "yuv420p"),
+])
+def test_codec_option(capsys, tmp_path, clip_mkv, codec, suffix, av_name, pix_fmt):
+    out = tmp_path / f"out{suffix}"
+    convert(capsys, clip_mkv, out, "--codec", codec, "--preset", "ultrafast") if codec in ("libx264", "libx265") \
+        else convert(capsys, clip_mkv, out, "--codec", codec)
+    assert media.video_info(out)["codec"] == av_name
+    assert assert_neutral_chroma(out) == pix_fmt
+    assert media.frame_times(out) == media.frame_times(clip_mkv)
+
+
+def test_crf_and_preset_reach_x264(capsys, tmp_path, clip_mkv):
+    default, coarse, fast = tmp_path / "default.mkv", tmp_path / "coarse.mkv", tmp_path / "fast.mkv"
+    convert(capsys, clip_mkv, default)
+    convert(capsys, clip_mkv, coarse, "--crf", "40")
+    convert(capsys, clip_mkv, fast, "--crf", "30", "--preset", "ultrafast")
+    d, c, f = x264_settings(default), x264_settings(coarse), x264_settings(fast)
+    assert "crf=18.0" in d and "subme=7" in d and "me=hex" in d  # documented defaults: crf 18, preset medium
+    assert "crf=40.0" in c and "subme=7" in c
+    assert "crf=30.0" in f and "subme=0" in f and "me=dia" in f
+    assert coarse.stat().st_size < default.stat().st_size
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--bit-depth", "10"], "yuv420p10le"),
+    (["--pix-fmt", "yuv444p"], "yuv444p"),
+    (["--pix-fmt", "yuv422p10le"], "yuv422p10le"),
+])
+def test_pixel_format_and_bit_depth_options(capsys, tmp_path, clip_mkv, args, expected):
+    out = tmp_path / "out.mkv"
+    convert(capsys, clip_mkv, out, *args)
+    assert assert_neutral_chroma(out) == expected
+
+
+def test_bit_depth_8_from_10_bit_input(capsys, tmp_path, clip10_mkv):
+    out = tmp_path / "eight.mkv"
+    convert(capsys, clip10_mkv, out, "--bit-depth", "8")
+    assert assert_neutral_chroma(out) == "yuv420p"
+
+
+# --------------------------------------------------------------------------- looks
+
+
+def test_neutral_style_is_rec709_luma(capsys, tmp_path, clip_mkv, odd_mkv, clip10_mkv):
+    for src, bits in ((clip_mkv, 8), (odd_mkv, 8), (clip10_mkv, 10)):
+        out = tmp_path / f"{src.stem}_neutral.mkv"
+        convert(capsys, src, out, "--style", "neutral", "--codec", "ffv1")  # lossless, so we see the render itself
+        frames_in, frames_out = media.video_planes(src), media.video_planes(out)
+        assert len(frames_in) == len(frames_out)
+        for (_, planes_in), (_, (y_out, _, _)) in zip(frames_in, frames_out):
+            expected = rec709_luma_codes(planes_in, bits, bits)
+            diff = np.abs(y_out.astype(np.float64) - expected)
+            tol = 2 ** (bits - 8)  # codes of the output's depth
+            assert diff.mean() < 0.5 * tol, f"{src.name}: mean error {diff.mean():.2f}"
+            assert np.percentile(diff, 99) <= 2 * tol, f"{src.name}: 99th percentile error {np.percentile(diff, 99)}"
+            # Every pixel within two codes, except (for subsampled chroma) next to a chroma edge, where the
+            # upsampling filter decides how much of a saturated neighbour clips into the pixel.
+            flat = chroma_flat_mask(planes_in[1], planes_in[2], y_out.shape, 8 * tol)
+            assert flat.mean() > 0.7
+            assert diff[flat].max() <= 2 * tol, f"{src.name}: max error {diff[flat].max()} away from chroma edges"
+            if src == odd_mkv:
+                assert diff.max() <= 2 * tol, f"{src.name}: max error {diff.max()} (4:4:4, no upsampling)"
+
+
+def test_red_filter_darkens_blue_and_brightens_red(capsys, tmp_path, clip_mkv):
+    neutral, red = tmp_path / "neutral.mkv", tmp_path / "red.mkv"
+    convert(capsys, clip_mkv, neutral, "--style", "neutral", "--codec", "ffv1")
+    convert(capsys, clip_mkv, red, "--style", "red", "--codec", "ffv1")
+    y_neutral = media.video_planes(neutral, limit=1)[0][1][0]
+    y_red = media.video_planes(red, limit=1)[0][1][0]
+    assert patch_mean(y_red, media.BLUE_PATCH) < patch_mean(y_neutral, media.BLUE_PATCH) - 10
+    assert patch_mean(y_red, media.RED_PATCH) > patch_mean(y_neutral, media.RED_PATCH) + 30
+
+
+def test_toning_colours_chroma_and_keeps_luma(capsys, tmp_path, clip_mkv):
+    plain, toned = tmp_path / "plain.mkv", tmp_path / "sepia.mkv"
+    convert(capsys, clip_mkv, plain, "--codec", "ffv1")
+    convert(capsys, clip_mkv, toned, "--codec", "ffv1", "--toning", "sepia")
+    _, (y0, u0, v0) = media.video_planes(plain, limit=1)[0]
+    _, (y1, u1, v1) = media.video_planes(toned, limit=1)[0]
+    assert (u0 == 128).all() and (v0 == 128).all()
+    assert not (u1 == 128).all() and not (v1 == 128).all(), "sepia toning left the chroma neutral"
+    # Sepia is warm: Cr above neutral, Cb below, on the bright parts.
+    assert v1.mean() > 128 and u1.mean() < 128
+    assert np.abs(y1.astype(int) - y0.astype(int)).max() <= 1, "toning changed the luma"
+
+
+# --------------------------------------------------------------------------- naming, overwrite, pipelines
+
+
+def test_default_output_name_beside_input(capsys, copy_in, clip_mp4):
+    src = copy_in(clip_mp4, "holiday.film.mp4")
+    run = run_inprocess(["convert", src], capsys)
+    assert_ok(run)
+    expected = src.with_name("holiday.film_bw.mp4")
+    assert run.out.strip().splitlines()[-1] == str(expected)
+    assert expected.is_file()
+    assert sorted(p.name for p in src.parent.iterdir()) == ["holiday.film.mp4", "holiday.film_bw.mp4"]
+    assert media.sha256(src) == media.sha256(clip_mp4)
+
+
+def test_existing_output_needs_overwrite(capsys, tmp_path, clip_mkv):
+    out = tmp_path / "out.mkv"
+    out.write_bytes(b"precious")
+    run = run_inprocess(["convert", clip_mkv, "-o", out], capsys)
+    assert run.code != 0 and "--overwrite" in run.err
+    assert out.read_bytes() == b"precious"
+    assert temp_files(tmp_path) == []
+    convert(capsys, clip_mkv, out, "--overwrite")
+    assert len(media.frame_times(out)) == 24
+
+
+def test_quiet_prints_only_the_output_path(capsys, tmp_path, clip_mkv):
+    out = tmp_path / "quiet.mkv"
+    run = run_inprocess(["convert", clip_mkv, "-o", out, "-q"], capsys)
+    assert_ok(run)
+    assert run.out == f"{out}\n"
+    assert run.err.strip() == ""
+
+
+@pytest.mark.parametrize("recipe, codec, crf", [("web-bw", "h264", "crf=20.0"), ("archive-lossless", "ffv1", None),
+                                                ("remaster-bw", "prores", None)])
+def test_pipeline_recipes(capsys, tmp_path, clip_mkv, recipe, codec, crf):
+    out = tmp_path / ("out.mov" if codec == "prores" else "out.mkv")
+    convert(capsys, clip_mkv, out, "--pipeline", recipe)
+    assert media.video_info(out)["codec"] == codec
+    if crf:
+        assert crf in x264_settings(out)
+    if recipe == "archive-lossless":  # neutral look, lossless: the luma is exactly what the kernel wrote
+        assert_neutral_chroma(out)
+
+
+def test_flags_override_the_pipeline(capsys, tmp_path, clip_mkv):
+    out = tmp_path / "out.mkv"
+    convert(capsys, clip_mkv, out, "--pipeline", "web-bw", "--crf", "28", "--codec", "libx264", "--bit-depth", "10")
+    settings = x264_settings(out)
+    assert "crf=28.0" in settings
+    assert assert_neutral_chroma(out) == "yuv420p10le"
+    out2 = tmp_path / "out2.mkv"
+    convert(capsys, clip_mkv, out2, "--pipeline", "archive-lossless", "--codec", "libx264")
+    assert media.video_info(out2)["codec"] == "h264"
+
+
+def test_pipeline_from_a_toml_path(capsys, tmp_path, clip_mkv):
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('description = "mine"\n[look]\nstyle = "red"\n[encode]\ncodec = "ffv1"\n', encoding="utf-8")
+    out, ref = tmp_path / "out.mkv", tmp_path / "ref.mkv"
+    convert(capsys, clip_mkv, out, "--pipeline", recipe)
+    convert(capsys, clip_mkv, ref, "--style", "red", "--codec", "ffv1")
+    assert media.video_info(out)["codec"] == "ffv1"
+    y = media.video_planes(out, limit=1)[0][1][0]
+    y_ref = media.video_planes(ref, limit=1)[0][1][0]
+    assert np.array_equal(y, y_ref)
+
+
+# --------------------------------------------------------------------------- damaged streams
+
+
+def corrupt_copy(src: Path, dst: Path, packet_indexes=(6, 12)) -> int:
+    """Copy `src`, flipping the bits of half of some mid-stream video packets' payloads.
+
+    The container's own structure is left alone (MPEG-TS packet headers are skipped), so the demuxer
+    still finds every packet and only the decoder sees damage. Returns the video packet count.
+    """
+    shutil.copy(src, dst)
+    with av.open(str(src)) as c:
+        packets = [(p.pos, p.size) for p in c.demux(c.streams.video[0]) if p.size]
+    data = bytearray(dst.read_bytes())
+    is_ts = src.suffix == ".ts"
+    for i in packet_indexes:
+        pos, size = packets[i]
+        for k in range(pos + size // 4, pos + size // 4 + max(16, size // 2)):
+            if is_ts and k % 188 < 4:
+                continue
+            data[k] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    return len(packets)
+
+
+@pytest.mark.parametrize("fixture", ["clip_mkv", "clip_ts", "clip_mp4"])
+def test_corrupt_packets_mid_stream_are_survived_and_reported(request, capsys, tmp_path, fixture):
+    clean = request.getfixturevalue(fixture)
+    damaged = tmp_path / f"damaged{clean.suffix}"
+    count = corrupt_copy(clean, damaged)
+    assert count == 24
+    out = tmp_path / f"damaged_bw{clean.suffix}"
+    run = convert(capsys, damaged, out)
+    assert re.search(r"concealed|failed", run.err), run.err
+    assert len(media.frame_times(out)) == len(media.frame_times(clean)) == 24
+    assert media.frame_times(out) == media.frame_times(clean)
