@@ -14,7 +14,8 @@ from rich.table import Table
 
 from vidbw.errors import OptionError, VidbwError
 
-stderr = Console(stderr=True, highlight=False)
+# soft_wrap: messages are never broken at the terminal width, so an error stays one line (paths are long).
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _Progress:
