@@ -199,8 +199,8 @@ def audio_m4a(media_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def long_clip(media_dir) -> Path:
-    """640x360, 600 frames: long enough to interrupt mid-conversion."""
-    return media.write_video(media_dir / "long.mp4", size=(640, 360), frames=600, rate=Fraction(25))
+    """1280x720, 750 frames (30 s): long enough to interrupt mid-conversion on a fast machine."""
+    return media.write_video(media_dir / "long.mp4", size=(1280, 720), frames=750, rate=Fraction(25), distinct_frames=10)
 
 
 @pytest.fixture(scope="session")

@@ -150,8 +150,12 @@ def write_video(
     rotation: int | None = None,
     color_tags: dict | None = BT709_TAGS,
     container_options: dict | None = None,
+    distinct_frames: int | None = None,
 ) -> Path:
-    """Encode the pattern. `pts` (in `time_base`) gives irregular timestamps for variable frame rate."""
+    """Encode the pattern. `pts` (in `time_base`) gives irregular timestamps for variable frame rate.
+
+    `distinct_frames` cycles through that many pattern frames (fast generation of long clips).
+    """
     width, height = size
     options = dict(options or {})
     if codec in ("libx264", "libx265"):
@@ -174,8 +178,15 @@ def write_video(
         if audio:
             astream, seconds, arate = _add_audio(out, audio, frames / float(rate))
         tb = time_base or Fraction(1, 1) / rate
+        cache: dict[int, av.VideoFrame] = {}
         for i in range(frames):
-            frame = yuv_frame(i, width, height, pix_fmt)
+            if distinct_frames:
+                key = i % distinct_frames
+                if key not in cache:
+                    cache[key] = yuv_frame(key, width, height, pix_fmt)
+                frame = av.VideoFrame.from_ndarray(cache[key].to_ndarray(), format=pix_fmt)  # a fresh frame
+            else:
+                frame = yuv_frame(i, width, height, pix_fmt)
             frame.pts = pts[i] if pts is not None else i
             frame.time_base = tb
             out.mux(stream.encode(frame))
