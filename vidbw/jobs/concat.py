@@ -1,0 +1,162 @@
+"""The final step: join the segments' video packets and mux the source's other streams bit-exact.
+
+No re-encoding: every segment was encoded with the same settings and starts with a keyframe, so
+their packets form one stream. Audio, subtitle and data packets come straight from the source, as
+in a single-pass conversion, interleaved by time. The output is written atomically.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+
+from vidbw.errors import InputError, OutputError
+from vidbw.io.atomic import atomic_output, describe_os_error
+from vidbw.io.probe import describe_video, open_input
+from vidbw.io.video import _copyable_metadata, copyable_streams, frame_rotation, muxer_for
+
+
+def _time(packet: av.Packet) -> Fraction:
+    ts = packet.dts if packet.dts is not None else packet.pts
+    return Fraction(ts if ts is not None else 0) * packet.time_base
+
+
+def _stamps(pts_values: list[int], original: list[int]) -> list[tuple[int, int]]:
+    """(pts, dts) in the source's time base for a segment's packets, given in decode order.
+
+    Intermediates may round timestamps (Matroska stores milliseconds, MP4 a start offset in the
+    movie's time scale) and some containers store no dts, so both are rebuilt: the frame of rank k
+    in presentation order is the segment's k-th frame of the film (its exact pts from the table),
+    and the dts of the i-th packet is the pts of the (i - delay)-th frame, where delay is the
+    encoder's reorder depth (frames before the first one are spaced one frame apart).
+    """
+    order = sorted(range(len(pts_values)), key=lambda i: pts_values[i])
+    rank = [0] * len(order)
+    for r, i in enumerate(order):
+        rank[i] = r
+    delay = max([0, *(i - r for i, r in enumerate(rank))])
+    step = (original[min(delay, len(original) - 1)] - original[0]) // delay if delay and len(original) > 1 else 1
+    out = []
+    for i, r in enumerate(rank):
+        dts = original[i - delay] if i >= delay else original[0] - (delay - i) * max(1, step)
+        out.append((original[r], dts))
+    return out
+
+
+def _video_packets(segments: list[Path], originals: list[list[int]], src_tb: Fraction) -> Iterator[av.Packet]:
+    last_dts = None
+    for path, original in zip(segments, originals):
+        with av.open(str(path)) as seg:
+            stream = seg.streams.video[0]
+            pts_values = [p.pts for p in seg.demux(stream) if p.size]
+            if len(pts_values) != len(original) or any(p is None for p in pts_values):
+                raise InputError(f"segment {path.name} holds {len(pts_values)} frames, the job planned {len(original)}")
+            stamps = _stamps(pts_values, original)
+            seg.seek(0)
+            packets = (p for p in seg.demux(stream) if p.size)
+            for packet, (pts, dts) in zip(packets, stamps):
+                if last_dts is not None and dts <= last_dts:
+                    dts = last_dts + 1  # a join in variable-rate video: keep decode order strictly increasing
+                if dts > pts:
+                    raise OutputError(f"segment {path.name}: cannot order its frames after the previous segment's")
+                packet.time_base = src_tb
+                packet.pts, packet.dts = pts, dts
+                last_dts = dts
+                yield packet
+
+
+def concat_segments(source: Path, segments: list[Path], output: Path, timestamps: list[int], frames: list[range],
+                    overwrite: bool = False) -> list[str]:
+    """Write `output`: the segments' video (frames[i] of the film in segments[i], stamped with the
+    source's pts from `timestamps`) and the source's audio/subtitle/data streams. Returns notes."""
+    if not segments:
+        raise InputError("no segments to join")
+    muxer = muxer_for(output)
+    notes: list[str] = []
+    src = open_input(source)
+    firsts = [av.open(str(p)) for p in segments]
+    try:
+        describe_video(src, source)
+        src_tb = src.streams.video[0].time_base
+        first = firsts[0].streams.video[0]
+        extradata = first.codec_context.extradata
+        for path, c in zip(segments[1:], firsts[1:]):
+            s = c.streams.video[0]
+            if (s.codec_context.name, s.codec_context.width, s.codec_context.height, s.codec_context.extradata) != (
+                    first.codec_context.name, first.codec_context.width, first.codec_context.height, extradata):
+                raise InputError(f"segment {path.name} was encoded differently from {segments[0].name}; "
+                                 "they cannot be joined (render it again)")
+        copy, refused = copyable_streams(src, muxer)
+        notes.extend(refused)
+        with atomic_output(output, overwrite) as temp:
+            try:
+                out = av.open(str(temp), mode="w", format=muxer)
+            except (av.error.FFmpegError, OSError) as exc:
+                raise OutputError(f"cannot create output file {output}: {exc}") from None
+            try:
+                out.metadata.update(_copyable_metadata(firsts[0].metadata))
+                video_out = out.add_stream_from_template(first)
+                video_out.time_base = src_tb
+                video_out.metadata.update(_copyable_metadata(first.metadata))
+                _copy_side_data(first, video_out)
+                mapping = {}
+                for s in copy:
+                    try:
+                        mapping[s.index] = out.add_stream_from_template(s)
+                    except (ValueError, av.error.FFmpegError, NotImplementedError) as exc:
+                        notes.append(f"not copied: stream #{s.index} ({s.type}): {exc}")
+                for c in firsts:
+                    c.close()
+                firsts = []
+
+                def others() -> Iterator[av.Packet]:
+                    streams = [s for s in copy if s.index in mapping]
+                    if not streams:
+                        return
+                    for packet in src.demux(streams):
+                        if packet.dts is not None and packet.size:
+                            yield packet
+
+                counter = itertools.count()
+                originals = [timestamps[r.start:r.stop] for r in frames]
+                video = ((_time(p), 0, next(counter), p) for p in _video_packets(segments, originals, src_tb))
+                rest = ((_time(p), 1, next(counter), p) for p in others())
+                for _, kind, _, packet in heapq.merge(video, rest):
+                    packet.stream = video_out if kind == 0 else mapping[packet.stream.index]
+                    out.mux(packet)
+                out.close()
+            except OSError as exc:
+                _abort(out)
+                raise OutputError(f"cannot write output: {describe_os_error(exc)}") from None
+            except BaseException:
+                _abort(out)
+                raise
+    finally:
+        for c in firsts:
+            c.close()
+        src.close()
+    return notes
+
+
+def _copy_side_data(template, stream) -> None:
+    """Carry the display matrix (rotation) over; PyAV's template copy leaves stream side data behind."""
+    container = template.container
+    rotation = 0
+    for frame in container.decode(template):
+        rotation = frame_rotation(frame)
+        break
+    container.seek(0)
+    if rotation:
+        stream.set_display_rotation(rotation)
+
+
+def _abort(container) -> None:
+    try:
+        container.close()
+    except Exception:
+        pass

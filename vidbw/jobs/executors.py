@@ -1,0 +1,276 @@
+"""Engines that render a job's pending segments: in this process, in a pool of local processes, or
+as Ray tasks. Every engine reports to the coordinator (which alone writes the job folder):
+
+    on_start(index)              a worker began the segment
+    on_progress(index, frames)   frames of the segment rendered so far (throttled)
+    on_done(SegmentDone)         the intermediate is complete (written, or returned as bytes)
+
+and raises on the first failure that a retry cannot fix. A worker that dies mid-segment (killed,
+out of memory, crashed) has its segment retried up to `max_retries` times; finished segments are
+never touched again because their intermediates were published atomically.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_mod
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable
+
+from vidbw.errors import VidbwError
+from vidbw.jobs.worker import SegmentDone, SegmentTask, render_task, warm_up
+
+PROGRESS_INTERVAL = 0.25  # seconds between a worker's progress messages
+RAY_INSTALL_HINT = "the ray engine needs Ray: pip install 'vidbw[ray]'"
+
+
+class Callbacks:
+    def __init__(self, on_start: Callable[[int], None] | None = None,
+                 on_progress: Callable[[int, int], None] | None = None,
+                 on_done: Callable[[SegmentDone], None] | None = None):
+        self.on_start = on_start or (lambda index: None)
+        self.on_progress = on_progress or (lambda index, frames: None)
+        self.on_done = on_done or (lambda done: None)
+
+
+class WorkerDied(VidbwError):
+    """A segment's worker died more often than the retries allow."""
+
+
+def _throttled(send: Callable[[tuple], None]) -> Callable[[int, int], None]:
+    last = [0.0]
+
+    def progress(index: int, frames: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_INTERVAL:
+            last[0] = now
+            send((index, frames))
+
+    return progress
+
+
+# --------------------------------------------------------------------------- in this process
+
+
+def run_serial(tasks: list[SegmentTask], callbacks: Callbacks, max_retries: int = 0) -> None:
+    for task in tasks:
+        callbacks.on_start(task.index)
+        callbacks.on_done(render_task(task, callbacks.on_progress))
+
+
+# --------------------------------------------------------------------------- local processes
+
+
+def _pool_init(settings_json: str, progress_queue) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides what an interrupt means
+    global _PROGRESS_QUEUE
+    _PROGRESS_QUEUE = progress_queue
+    warm_up(settings_json)  # load the style/model once per process
+
+
+_PROGRESS_QUEUE = None
+
+
+def _pool_render(task: SegmentTask) -> SegmentDone:
+    q = _PROGRESS_QUEUE
+    q.put(("start", task.index, 0))
+    send = _throttled(lambda item: q.put(("progress", *item)))
+    return render_task(task, send)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(timeout=5)
+
+
+def run_processes(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, max_retries: int = 2) -> None:
+    """Render in `workers` spawned processes; a broken pool (a worker died) is replaced and the
+    segments that were in flight are retried, each at most `max_retries` times."""
+    if not tasks:
+        return
+    ctx = multiprocessing.get_context("spawn")
+    manager = ctx.Manager()
+    progress_queue = manager.Queue()
+    pending = {t.index: t for t in tasks}
+    retries = {t.index: 0 for t in tasks}
+    try:
+        while pending:
+            started: set[int] = set()
+            pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx, initializer=_pool_init,
+                                       initargs=(tasks[0].settings_json, progress_queue))
+            broken = False
+            try:
+                futures = {pool.submit(_pool_render, t): t.index for t in pending.values()}
+                while futures:
+                    done, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+                    _drain(progress_queue, callbacks, started)
+                    for future in done:
+                        index = futures.pop(future)
+                        try:
+                            result = future.result()
+                        except BrokenProcessPool:
+                            broken = True
+                            continue
+                        callbacks.on_done(result)
+                        pending.pop(index, None)
+                    if broken:
+                        break
+            except BaseException:
+                _terminate(pool)
+                raise
+            if broken:
+                _drain(progress_queue, callbacks, started)
+                _terminate(pool)
+                in_flight = [i for i in pending if i in started] or list(pending)
+                for index in in_flight:
+                    retries[index] += 1
+                    if retries[index] > max_retries:
+                        raise WorkerDied(f"segment {index}: its worker died {retries[index]} times (last try of "
+                                         f"{max_retries + 1}); the job folder keeps the finished segments")
+            else:
+                pool.shutdown(wait=True)
+    finally:
+        manager.shutdown()
+
+
+def _drain(progress_queue, callbacks: Callbacks, started: set[int]) -> None:
+    while True:
+        try:
+            kind, index, frames = progress_queue.get_nowait()
+        except (queue_mod.Empty, EOFError, OSError):
+            return
+        if kind == "start":
+            started.add(index)
+            callbacks.on_start(index)
+        else:
+            callbacks.on_progress(index, frames)
+
+
+# --------------------------------------------------------------------------- Ray
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise VidbwError(RAY_INSTALL_HINT) from None
+    return ray
+
+
+def run_ray(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, address: str | None = None,
+            max_retries: int = 2, job_dir_visible_check: bool = True) -> None:
+    """Render as Ray tasks (a local cluster of `workers` CPUs when no address). Ray retries a task
+    whose worker process dies; each worker process keeps the style/model loaded between tasks."""
+    if not tasks:
+        return
+    ray = import_ray()
+    started_here = False
+    if not ray.is_initialized():
+        kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        if address:
+            kwargs["address"] = address
+        else:
+            kwargs["num_cpus"] = workers
+        ray.init(**kwargs)
+        started_here = True
+    try:
+        _run_ray_tasks(ray, tasks, callbacks, max_retries)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _run_ray_tasks(ray, tasks, callbacks: Callbacks, max_retries: int) -> None:
+    progress = _progress_actor(ray).remote()
+    render = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(_ray_render)
+    refs = {render.remote(t, progress): t for t in tasks}
+    seen: dict[int, int] = {}
+    started: set[int] = set()
+    try:
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.25)
+            for index, frames in ray.get(progress.snapshot.remote()).items():
+                if index not in started:
+                    started.add(index)
+                    callbacks.on_start(index)
+                if frames != seen.get(index):
+                    seen[index] = frames
+                    callbacks.on_progress(index, frames)
+            for ref in ready:
+                task = refs.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, VidbwError):
+                        raise cause from None
+                    raise VidbwError(f"segment {task.index} failed: {cause or exc}") from None
+                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+                    raise WorkerDied(f"segment {task.index}: its worker died {max_retries + 1} times; "
+                                     f"the job folder keeps the finished segments ({exc.__class__.__name__})") from None
+                if result.data is not None:
+                    _write_returned(task, result)
+                callbacks.on_done(result)
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
+
+
+def _write_returned(task: SegmentTask, result: SegmentDone) -> None:
+    """Publish an intermediate that a worker without access to the job folder sent back."""
+    from pathlib import Path
+
+    from vidbw.io.atomic import atomic_output
+
+    with atomic_output(Path(task.output), overwrite=True) as temp:
+        Path(temp).write_bytes(result.data)
+    result.data = None
+
+
+def _ray_render(task: SegmentTask, progress_actor) -> SegmentDone:
+    """One segment in a Ray worker. Writes into the job folder when this node sees it (shared
+    storage); otherwise renders to local scratch and returns the bytes through the object store."""
+    import tempfile
+    from pathlib import Path
+
+    progress_actor.update.remote(task.index, 0)
+    send = _throttled(lambda item: progress_actor.update.remote(*item))
+    out = Path(task.output)
+    if out.parent.is_dir():
+        return render_task(task, send)
+    with tempfile.TemporaryDirectory(prefix="vidbw-seg-") as scratch:
+        local = Path(scratch) / out.name
+        result = render_task(task, send, output_override=str(local))
+        result.data = local.read_bytes()
+        return result
+
+
+_PROGRESS_ACTOR = None
+
+
+def _progress_actor(ray):
+    global _PROGRESS_ACTOR
+    if _PROGRESS_ACTOR is None:
+        @ray.remote(num_cpus=0)
+        class Progress:
+            def __init__(self):
+                self.frames = {}
+
+            def update(self, index, frames):
+                self.frames[index] = max(frames, self.frames.get(index, 0))
+
+            def snapshot(self):
+                return dict(self.frames)
+
+        _PROGRESS_ACTOR = Progress
+    return _PROGRESS_ACTOR

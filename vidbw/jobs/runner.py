@@ -1,0 +1,228 @@
+"""Plan, resume and run a chunked conversion, then join the segments into the output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidbw.errors import OptionError, OutputError, VidbwError
+from vidbw.io.atomic import check_output_path, describe_os_error
+from vidbw.io.probe import describe_video, is_image_path, open_input
+from vidbw.io.video import EncodeSettings, plan_encode
+from vidbw.jobs.concat import concat_segments
+from vidbw.jobs.executors import Callbacks, import_ray, run_processes, run_ray, run_serial
+from vidbw.jobs.plan import (DEFAULT_CONTEXT, JobPlan, SourceFingerprint, load_cuts, plan_segments, scan_frames,
+                             segment_length)
+from vidbw.jobs.state import JobDir, JobMismatch
+from vidbw.jobs.worker import SegmentDone, SegmentTask
+
+ENGINES = ("local", "ray")
+
+
+@dataclass
+class JobResult:
+    output: Path
+    job_dir: Path
+    frames: int = 0
+    seconds: float = 0.0
+    segments: int = 0
+    rendered: int = 0  # segments rendered by this run
+    reused: int = 0  # segments already done in the job folder (a resumed job)
+    retried: int = 0  # segment attempts repeated after a worker died
+    frames_rendered: int = 0
+    segment_seconds: list[float] = field(default_factory=list)  # this run's time per rendered segment
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames_rendered / self.seconds if self.seconds > 0 else 0.0
+
+
+def job_settings(style: str = "neutral", grain: float = 0.0, grain_size: float = 1.0, grain_seed: int = 0,
+                 toning: str | None = None, temporal: str = "light", encode: EncodeSettings | None = None,
+                 device: str = "cpu", context: int = DEFAULT_CONTEXT) -> dict:
+    """Everything that decides the output's pictures and encoding (a job folder must match it)."""
+    if not isinstance(style, str):
+        raise OptionError("chunked jobs take a style by name (workers load it themselves)")
+    encode = encode or EncodeSettings()
+    return {
+        "look": {"style": style, "grain": float(grain), "grain_size": float(grain_size), "grain_seed": int(grain_seed),
+                 "toning": toning if toning not in ("none", "") else None},
+        "temporal": temporal,
+        "encode": {"codec": encode.codec, "crf": encode.crf, "preset": encode.preset, "pix_fmt": encode.pix_fmt,
+                   "bit_depth": encode.bit_depth},
+        "device": device,
+        "context": int(context),
+    }
+
+
+def _differences(planned: dict, wanted: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(planned) | set(wanted)):
+        a, b = planned.get(key), wanted.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_differences(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out.append(f"{prefix}{key} {a!r} vs {b!r}")
+    return out
+
+
+def default_job_dir(output: Path) -> Path:
+    return output.parent / f".{output.name}.vidbw-job"
+
+
+def open_job(source: Path, output: Path, settings: dict, job_dir: Path, resume: bool, workers: int = 1,
+             shots=None, segment_frames: int | None = None) -> tuple[JobDir, bool]:
+    """Load the job in `job_dir` (checking it was planned for this input and these settings), or
+    plan a new one there. Returns the job and whether it was resumed."""
+    job = JobDir(job_dir)
+    fingerprint = SourceFingerprint.of(source)
+    if job.exists():
+        job.lock()
+        plan = job.load()
+        what = fingerprint.differences(plan.source)
+        if what:
+            raise JobMismatch(f"job folder {job_dir} was planned for another input ({plan.source.path}; "
+                              f"differs in {', '.join(what)}); use a new --job-dir")
+        diff = _differences(plan.settings, settings)
+        if diff:
+            raise JobMismatch(f"job folder {job_dir} was planned with other settings ({'; '.join(diff[:3])}); "
+                              "use the same options or a new --job-dir")
+        if plan.suffix != output.suffix.lower():
+            raise JobMismatch(f"job folder {job_dir} renders {plan.suffix} segments, not {output.suffix}; "
+                              "use the same output container or a new --job-dir")
+        return job, True
+    if resume:
+        raise JobMismatch(f"nothing to resume: no vidbw job in {job_dir}")
+    with open_input(source) as container:
+        info = describe_video(container, source)
+        plan_encode(EncodeSettings(**settings["encode"]), info, output)  # bad options fail before any work
+        fps = float(info.frame_rate) if info.frame_rate else 25.0
+    timestamps, keyframes = scan_frames(source)
+    length = segment_frames or segment_length(len(timestamps), fps, workers, settings["context"])
+    segments = plan_segments(len(timestamps), length, keyframes, load_cuts(shots))
+    plan = JobPlan(fingerprint, settings, len(timestamps), segments, output.suffix.lower())
+    job.create(plan, timestamps)
+    return job, False
+
+
+def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers: int = 1, engine: str = "local",
+            address: str | None = None, overwrite: bool = False, max_retries: int = 2, shots=None,
+            segment_frames: int | None = None, keep_job: bool | None = None, progress=None, **look) -> JobResult:
+    """Convert a film as a chunked, resumable job.
+
+    `look` takes convert()'s look and encode keywords (style, grain, ..., temporal, encode, device).
+    `progress(done, total)` counts frames over the whole film, resumed segments included.
+    A job folder given by the caller is kept after success (delete it when you are done); an
+    automatic one (beside the output) is removed.
+    """
+    from vidbw.pipeline import default_output_for
+
+    source = Path(source)
+    if engine not in ENGINES:
+        raise OptionError(f"unknown engine '{engine}' (use local or ray)")
+    if workers < 1:
+        raise OptionError("--workers must be at least 1")
+    if engine == "ray":
+        import_ray()  # fail early, with the install hint
+    if source.is_dir() or is_image_path(source):
+        raise OptionError("chunked jobs (--job-dir, --resume, --workers, --engine) are for films, not images")
+    output = Path(output) if output is not None else default_output_for(source)
+    check_output_path(output, (source,), overwrite)
+    device = look.pop("device", "cpu")
+    settings = job_settings(device="cpu" if device == "auto" else device, **look)
+    explicit = job_dir is not None
+    job_dir = Path(job_dir) if explicit else default_job_dir(output)
+    started = time.perf_counter()
+    job, resumed = open_job(source, output, settings, job_dir, resume, workers, shots, segment_frames)
+    try:
+        return _run(job, source, output, overwrite, workers, engine, address, max_retries, progress, started,
+                    keep=explicit if keep_job is None else keep_job)
+    finally:
+        job.unlock()
+
+
+def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int, engine: str, address, max_retries,
+         progress, started, keep: bool) -> JobResult:
+    plan = job.plan
+    job.clean_partials()
+    result = JobResult(output, job.root, segments=len(plan.segments), frames=plan.frame_count)
+    todo = []
+    for segment in plan.segments:
+        if job.is_done(segment):
+            result.reused += 1
+        else:
+            job.mark_pending(segment)
+            todo.append(segment)
+    frames_before = sum(len(s.frames) for s in plan.segments) - sum(len(s.frames) for s in todo)
+    live: dict[int, int] = {}
+    attempts: dict[int, int] = {}
+
+    def report() -> None:
+        if progress:
+            progress(frames_before + sum(live.values()), plan.frame_count)
+
+    def on_start(index: int) -> None:
+        attempts[index] = attempts.get(index, 0) + 1
+        if attempts[index] > 1:
+            result.retried += 1
+        live[index] = 0
+        try:
+            job.count_attempt(plan.segments[index])
+        except OSError as exc:
+            raise _state_error(job, exc) from None
+        report()
+
+    def on_progress(index: int, frames: int) -> None:
+        live[index] = frames
+        report()
+
+    def on_done(done: SegmentDone) -> None:
+        segment = plan.segments[done.index]
+        if done.frames != len(segment.frames):
+            raise VidbwError(f"segment {done.index}: rendered {done.frames} of {len(segment.frames)} frames")
+        try:
+            job.mark_done(segment, done.frames, done.sha256, done.bytes, done.seconds)
+        except OSError as exc:
+            raise _state_error(job, exc) from None
+        live[done.index] = done.frames
+        result.rendered += 1
+        result.frames_rendered += done.frames
+        result.segment_seconds.append(done.seconds)
+        report()
+
+    settings_json = json.dumps(plan.settings, sort_keys=True)
+    tasks = [SegmentTask(s.index, s.start, s.stop, plan.source.path, str(job.segment_path(s)), settings_json,
+                         str(job.timestamps_path.resolve()), plan.settings["context"]) for s in todo]
+    callbacks = Callbacks(on_start, on_progress, on_done)
+    try:
+        if engine == "ray":
+            run_ray(tasks, callbacks, workers, address, max_retries)
+        elif workers > 1 and len(tasks) > 1:
+            run_processes(tasks, callbacks, workers, max_retries)
+        else:
+            run_serial(tasks, callbacks)
+    except OutputError as exc:
+        raise OutputError(f"{exc}; the job folder keeps {job.summary()['done']} of {len(plan.segments)} finished "
+                          f"segments: fix it and run again with --resume {job.root}") from None
+    except OSError as exc:
+        raise OutputError(f"cannot write segments: {describe_os_error(exc)}; fix it and run again with "
+                          f"--resume {job.root}") from None
+    missing = [s.index for s in plan.segments if not job.is_done(s, verify=False)]
+    if missing:
+        raise VidbwError(f"segments {missing[:5]} are not done; run again with --resume {job.root}")
+    result.notes.extend(concat_segments(source, [job.segment_path(s) for s in plan.segments], output, job.timestamps(),
+                                        [s.frames for s in plan.segments], overwrite))
+    result.seconds = time.perf_counter() - started
+    if not keep:
+        job.unlock()
+        shutil.rmtree(job.root, ignore_errors=True)
+    return result
+
+
+def _state_error(job: JobDir, exc: OSError) -> OutputError:
+    return OutputError(f"cannot update the job state in {job.root}: {describe_os_error(exc)}; the last saved state "
+                       f"is intact: fix it and run again with --resume {job.root}")

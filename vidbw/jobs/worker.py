@@ -1,0 +1,112 @@
+"""What a worker process does with one segment; shared by every engine.
+
+A worker keeps the render plan (style, learned model) and the film's timestamp table in a
+per-process cache, so a process that renders many segments loads them once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidbw.jobs.state import file_sha256
+
+# Test hook: "SEGMENT:FRAMES:MARKER" makes the worker rendering SEGMENT exit abruptly after FRAMES
+# frames, once (MARKER is created so the retry survives). Simulates a crashed or killed worker.
+CRASH_ENV = "VIDBW_JOBS_CRASH"
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    index: int
+    start: int
+    stop: int
+    source: str
+    output: str  # the intermediate's final path
+    settings_json: str  # the plan's settings (hashable, so the per-process cache can key on it)
+    timestamps_path: str
+    context: int
+
+
+@dataclass
+class SegmentDone:
+    index: int
+    frames: int
+    sha256: str
+    bytes: int
+    seconds: float
+    pid: int
+    data: bytes | None = None  # the intermediate itself, when the worker cannot see the job folder
+
+
+@functools.lru_cache(maxsize=4)
+def render_plan_for(settings_json: str):
+    """The RenderPlan for a settings record, built once per process (loads the style's model)."""
+    from vidbw.render import Look, RenderPlan
+
+    s = json.loads(settings_json)
+    look = s["look"]
+    return RenderPlan.single(Look.named(look["style"], look["grain"], look["grain_size"], look["grain_seed"],
+                                        look["toning"]), s["temporal"])
+
+
+@functools.lru_cache(maxsize=4)
+def timestamps_for(path: str, _mtime_ns: int) -> list[int]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def encode_settings_for(settings_json: str):
+    from vidbw.io.video import EncodeSettings
+
+    return EncodeSettings(**json.loads(settings_json)["encode"])
+
+
+def _crash_hook(index: int):
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return None
+    seg, after, marker = spec.split(":", 2)
+    if int(seg) != index or os.path.exists(marker):
+        return None
+
+    def check(done: int, total: int) -> None:
+        if done >= int(after):
+            Path(marker).touch()
+            os._exit(137)
+
+    return check
+
+
+def render_task(task: SegmentTask, progress=None, output_override: str | None = None) -> SegmentDone:
+    """Render one segment to its intermediate and return its frame count and checksum."""
+    from vidbw.pipeline import render_segment
+
+    started = time.perf_counter()
+    plan = render_plan_for(task.settings_json)
+    encode = encode_settings_for(task.settings_json)
+    timestamps = timestamps_for(task.timestamps_path, os.stat(task.timestamps_path).st_mtime_ns)
+    device = json.loads(task.settings_json).get("device", "cpu")
+    crash = _crash_hook(task.index)
+
+    def report(done: int, total: int) -> None:
+        if crash:
+            crash(done, total)
+        if progress:
+            progress(task.index, done)
+
+    output = Path(output_override or task.output)
+    result = render_segment(Path(task.source), output, plan, encode, range(task.start, task.stop), task.context,
+                            timestamps, device, report)
+    size = output.stat().st_size
+    return SegmentDone(task.index, result.frames, file_sha256(output), size, time.perf_counter() - started, os.getpid())
+
+
+def warm_up(settings_json: str) -> int:
+    """Load the style/model in this process ahead of the first segment; returns the pid."""
+    render_plan_for(settings_json)
+    return os.getpid()
