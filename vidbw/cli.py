@@ -71,8 +71,14 @@ def cli() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary; print only the output path.")
+@click.option("--job-dir", type=click.Path(path_type=Path), help="Run as a resumable chunked job kept in this folder.")
+@click.option("--resume", type=click.Path(path_type=Path), help="Finish the job in this folder (renders only unfinished segments).")
+@click.option("--workers", type=click.IntRange(1, 1024), default=1, show_default=True, help="Segments rendered in parallel.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local processes, or Ray tasks (pip install 'vidbw[ray]').")
+@click.option("--address", help="Ray cluster address (e.g. ray://head:10001 or auto) [default: a local cluster].")
 def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning, codec, crf, preset, pix_fmt, bit_depth,
-            device, overwrite, quiet) -> None:
+            device, overwrite, quiet, job_dir, resume, workers, engine, address) -> None:
     """Convert a film, an image or a folder of images to black and white."""
     from vidbw.io.video import EncodeSettings
     from vidbw.pipeline import convert as run_convert
@@ -86,6 +92,10 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
         look = {k: v if v is not None else chosen.look.get(k) for k, v in look.items()}
         encode = {k: v if v is not None else chosen.encode.get(k) for k, v in encode.items()}
     look_args = {k: v for k, v in look.items() if v is not None}
+    if job_dir or resume or workers > 1 or engine != "local" or address:
+        _convert_job(source, output, look_args, EncodeSettings(**encode), device, overwrite, quiet, job_dir, resume,
+                     workers, engine, address)
+        return
     with _Progress(f"converting {source.name}", quiet) as progress:
         result = run_convert(source, output, **look_args, encode=EncodeSettings(**encode), overwrite=overwrite,
                              device=device, progress=progress)
@@ -94,6 +104,29 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
     unit = "frames" if result.frames != 1 else "frame"
     _say(quiet, f"done: {result.frames} {unit} in {result.seconds:.1f}s ({result.fps:.1f} fps), style {look.get('style') or 'neutral'}"
          + (f", {result.concealed_frames} frames concealed" if result.concealed_frames else ""))
+    click.echo(str(result.output))
+
+
+def _convert_job(source, output, look_args, encode, device, overwrite, quiet, job_dir, resume, workers, engine,
+                 address) -> None:
+    """`convert` as a chunked job: segments in parallel (processes or Ray), resumable from its folder."""
+    from vidbw.jobs import run_job
+
+    if job_dir and resume and job_dir.resolve() != resume.resolve():
+        raise OptionError("--job-dir and --resume name different folders; give one")
+    if address and engine != "ray":
+        raise OptionError("--address needs --engine ray")
+    with _Progress(f"converting {source.name}", quiet) as progress:
+        result = run_job(source, output, job_dir=resume or job_dir, resume=resume is not None, workers=workers,
+                         engine=engine, address=address, overwrite=overwrite, progress=progress, **look_args,
+                         encode=encode, device=device)
+    for note in result.notes:
+        _say(quiet, f"[yellow]note:[/] {note}")
+    _say(quiet, f"done: {result.frames} frames in {result.seconds:.1f}s ({result.fps:.1f} fps rendered), "
+         f"style {look_args.get('style') or 'neutral'}")
+    _say(quiet, f"segments: {result.segments} total, {result.rendered} rendered, {result.reused} reused from the job "
+         f"folder, {result.retried} retried ({engine}, {workers} worker{'s' if workers != 1 else ''})"
+         + (f"; job folder kept: {result.job_dir}" if result.job_dir.exists() else ""))
     click.echo(str(result.output))
 
 
@@ -137,6 +170,63 @@ def preview(source, at_seconds, style_names, toning, output, overwrite) -> None:
         raise OptionError("contact sheet must be .png or .jpg")
     looks = [(name, Look.named(name, toning=toning)) for name in names]
     click.echo(str(contact_sheet(source, looks, output, at_seconds, overwrite)))
+
+
+# --------------------------------------------------------------------------- learned styles (retoucher)
+
+
+class _StepProgress:
+    """A rich progress bar over optimisation steps, with a short status field."""
+
+    def __init__(self, label: str, quiet: bool = False):
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                            console=stderr, transient=True, disable=quiet)
+        self.task = self.bar.add_task(label, total=None, status="")
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def __call__(self, done: int, total: int, fields: dict | None = None) -> None:
+        status = "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in (fields or {}).items())
+        self.bar.update(self.task, completed=done, total=total, status=status)
+
+
+@cli.group()
+def train() -> None:
+    """Train the retoucher and render training/evaluation pairs."""
+
+
+@train.command("retoucher")
+@click.option("--data", "data", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Folder of photos/videos, or a file (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("models/retoucher"), show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=8000, show_default=True)
+@click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+def train_retoucher_cmd(data, out, steps, batch, resume, device, seed, quiet) -> None:
+    """Train grid network, style encoder and proxies on synthetic expert styles."""
+    from vidbw.train.retoucher import TrainConfig, train_retoucher
+
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise OptionError("--device cuda: no CUDA device available")
+    cfg = TrainConfig(steps=steps, batch=batch, device=device, seed=seed)
+    command = "vidbw train retoucher " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
+    with _StepProgress("training retoucher", quiet) as progress:
+        state = train_retoucher(list(data), out, cfg, resume=resume, progress=progress, command=command.strip())
+    last = state["history"][-1] if state["history"] else {}
+    _say(quiet, f"done: {state['step']} steps in {state['elapsed_s'] / 60:.1f} min, last train PSNR {last.get('psnr', 0):.2f} dB")
+    click.echo(str(out))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -77,7 +77,7 @@ _PROGRESS_QUEUE = None
 
 def _pool_render(task: SegmentTask) -> SegmentDone:
     q = _PROGRESS_QUEUE
-    q.put(("start", task.index, 0))
+    q.put(("start", task.index, os.getpid()))
     send = _throttled(lambda item: q.put(("progress", *item)))
     return render_task(task, send)
 
@@ -104,14 +104,16 @@ def run_processes(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, 
     retries = {t.index: 0 for t in tasks}
     try:
         while pending:
-            started: set[int] = set()
+            started: dict[int, int] = {}  # segment -> pid of the worker that took it
             pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx, initializer=_pool_init,
                                        initargs=(tasks[0].settings_json, progress_queue))
             broken = False
             try:
                 futures = {pool.submit(_pool_render, t): t.index for t in pending.values()}
+                processes = dict(getattr(pool, "_processes", None) or {})
                 while futures:
                     done, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+                    processes.update(getattr(pool, "_processes", None) or {})
                     _drain(progress_queue, callbacks, started)
                     for future in done:
                         index = futures.pop(future)
@@ -130,7 +132,12 @@ def run_processes(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, 
             if broken:
                 _drain(progress_queue, callbacks, started)
                 _terminate(pool)
-                in_flight = [i for i in pending if i in started] or list(pending)
+                # Blame the segments whose worker died by itself; the pool stops the other workers
+                # with SIGTERM when it breaks, and their segments are simply submitted again.
+                crashed = {pid for pid, p in processes.items() if p.exitcode not in (None, 0, -signal.SIGTERM)}
+                in_flight = [i for i in pending if started.get(i) in crashed]
+                if not in_flight:
+                    in_flight = [i for i in pending if i in started] or list(pending)
                 for index in in_flight:
                     retries[index] += 1
                     if retries[index] > max_retries:
@@ -142,17 +149,17 @@ def run_processes(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, 
         manager.shutdown()
 
 
-def _drain(progress_queue, callbacks: Callbacks, started: set[int]) -> None:
+def _drain(progress_queue, callbacks: Callbacks, started: dict[int, int]) -> None:
     while True:
         try:
-            kind, index, frames = progress_queue.get_nowait()
+            kind, index, value = progress_queue.get_nowait()
         except (queue_mod.Empty, EOFError, OSError):
             return
         if kind == "start":
-            started.add(index)
+            started[index] = value
             callbacks.on_start(index)
         else:
-            callbacks.on_progress(index, frames)
+            callbacks.on_progress(index, value)
 
 
 # --------------------------------------------------------------------------- Ray
@@ -190,21 +197,30 @@ def run_ray(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, addres
 
 
 def _run_ray_tasks(ray, tasks, callbacks: Callbacks, max_retries: int) -> None:
+    import json
+
+    gpus = 1 if json.loads(tasks[0].settings_json).get("device", "cpu").startswith("cuda") else 0
+    if gpus and not ray.cluster_resources().get("GPU"):
+        raise VidbwError("--device cuda with --engine ray needs GPU workers, and this Ray cluster has no GPU")
     progress = _progress_actor(ray).remote()
-    render = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(_ray_render)
+    render = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=max_retries, retry_exceptions=False)(_ray_render)
     refs = {render.remote(t, progress): t for t in tasks}
     seen: dict[int, int] = {}
-    started: set[int] = set()
+    starts: dict[int, int] = {}
+
+    def poll() -> None:
+        for index, (count, frames) in ray.get(progress.snapshot.remote()).items():
+            while starts.get(index, 0) < count:  # a retried task starts again
+                starts[index] = starts.get(index, 0) + 1
+                callbacks.on_start(index)
+            if frames != seen.get(index):
+                seen[index] = frames
+                callbacks.on_progress(index, frames)
+
     try:
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.25)
-            for index, frames in ray.get(progress.snapshot.remote()).items():
-                if index not in started:
-                    started.add(index)
-                    callbacks.on_start(index)
-                if frames != seen.get(index):
-                    seen[index] = frames
-                    callbacks.on_progress(index, frames)
+            poll()
             for ref in ready:
                 task = refs.pop(ref)
                 try:
@@ -220,6 +236,7 @@ def _run_ray_tasks(ray, tasks, callbacks: Callbacks, max_retries: int) -> None:
                 if result.data is not None:
                     _write_returned(task, result)
                 callbacks.on_done(result)
+        poll()  # the last starts and retries
     except BaseException:
         for ref in refs:
             ray.cancel(ref, force=True)
@@ -243,7 +260,7 @@ def _ray_render(task: SegmentTask, progress_actor) -> SegmentDone:
     import tempfile
     from pathlib import Path
 
-    progress_actor.update.remote(task.index, 0)
+    progress_actor.start.remote(task.index)
     send = _throttled(lambda item: progress_actor.update.remote(*item))
     out = Path(task.output)
     if out.parent.is_dir():
@@ -265,12 +282,17 @@ def _progress_actor(ray):
         class Progress:
             def __init__(self):
                 self.frames = {}
+                self.starts = {}
+
+            def start(self, index):
+                self.starts[index] = self.starts.get(index, 0) + 1
+                self.frames[index] = 0
 
             def update(self, index, frames):
-                self.frames[index] = max(frames, self.frames.get(index, 0))
+                self.frames[index] = frames
 
             def snapshot(self):
-                return dict(self.frames)
+                return {i: (self.starts.get(i, 0), f) for i, f in self.frames.items()}
 
         _PROGRESS_ACTOR = Progress
     return _PROGRESS_ACTOR

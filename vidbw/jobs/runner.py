@@ -79,6 +79,15 @@ def open_job(source: Path, output: Path, settings: dict, job_dir: Path, resume: 
     """Load the job in `job_dir` (checking it was planned for this input and these settings), or
     plan a new one there. Returns the job and whether it was resumed."""
     job = JobDir(job_dir)
+    try:
+        return _open_job(job, source, output, settings, job_dir, resume, workers, shots, segment_frames)
+    except BaseException:
+        job.unlock()
+        raise
+
+
+def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: Path, resume: bool, workers: int,
+              shots, segment_frames) -> tuple[JobDir, bool]:
     fingerprint = SourceFingerprint.of(source)
     if job.exists():
         job.lock()
@@ -165,10 +174,14 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
         if progress:
             progress(frames_before + sum(live.values()), plan.frame_count)
 
+    finished: set[int] = set()
+
     def on_start(index: int) -> None:
         attempts[index] = attempts.get(index, 0) + 1
         if attempts[index] > 1:
             result.retried += 1
+        if index in finished:  # a start reported after the segment's result (Ray's progress is asynchronous)
+            return
         live[index] = 0
         try:
             job.count_attempt(plan.segments[index])
@@ -177,6 +190,8 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
         report()
 
     def on_progress(index: int, frames: int) -> None:
+        if index in finished:
+            return
         live[index] = frames
         report()
 
@@ -189,6 +204,7 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
         except OSError as exc:
             raise _state_error(job, exc) from None
         live[done.index] = done.frames
+        finished.add(done.index)
         result.rendered += 1
         result.frames_rendered += done.frames
         result.segment_seconds.append(done.seconds)

@@ -1,0 +1,294 @@
+"""Chunked, resumable jobs (vidbw.jobs): planning, the job folder, resume, workers, Ray, faults.
+
+Every end-to-end test compares with a single-pass render of the same film written with the
+lossless FFV1 codec: decoded frames, frame timestamps and audio packets must be identical.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import media
+from conftest import assert_ok, assert_one_line_error, run_inprocess, temp_files
+
+from vidbw.io.video import EncodeSettings
+from vidbw.jobs import JobDir, JobMismatch, plan_segments, run_job, scan_frames, segment_length
+from vidbw.jobs.state import write_json_atomic
+from vidbw.jobs.worker import CRASH_ENV
+
+HAS_RAY = importlib.util.find_spec("ray") is not None
+needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray not installed (pip install 'vidbw[ray]')")
+
+FRAMES = 120
+LOOK = {"style": "tri-x", "grain": 0.05, "toning": "sepia"}  # grain depends on the film's frame index
+FFV1 = EncodeSettings(codec="ffv1")
+
+
+# --------------------------------------------------------------------------- media
+
+
+@pytest.fixture(scope="session")
+def film(media_dir) -> Path:
+    """64x48, 120 frames at 24 fps (keyframe every 24), AAC stereo."""
+    return media.write_video(media_dir / "jobs_film.mp4", size=(64, 48), frames=FRAMES, audio="aac",
+                             options={"g": "24", "keyint_min": "24", "sc_threshold": "0"})
+
+
+@pytest.fixture(scope="session")
+def reference(media_dir, film) -> Path:
+    """The single-pass render of `film` (lossless)."""
+    from vidbw.pipeline import convert
+
+    out = media_dir / "jobs_reference.mkv"
+    convert(film, out, **LOOK, encode=FFV1, device="cpu")
+    return out
+
+
+def assert_same_film(out: Path, reference: Path) -> None:
+    got, want = media.video_planes(out), media.video_planes(reference)
+    assert len(got) == len(want) == FRAMES
+    for i, ((fmt_a, a), (fmt_b, b)) in enumerate(zip(got, want)):
+        assert fmt_a == fmt_b
+        for pa, pb in zip(a, b):
+            assert np.array_equal(pa, pb), f"frame {i} differs from the single-pass render"
+    assert media.frame_times(out) == media.frame_times(reference)
+    audio = media.stream_packets(out, "audio")
+    assert audio and audio == media.stream_packets(reference, "audio")
+
+
+def job(film, out, job_dir, **kwargs):
+    kwargs.setdefault("segment_frames", 24)
+    return run_job(film, out, job_dir=job_dir, encode=FFV1, device="cpu", **LOOK, **kwargs)
+
+
+def state(job_dir: Path) -> dict:
+    return json.loads((Path(job_dir) / "state.json").read_text())["segments"]
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def test_segments_cover_every_frame_once_and_snap_to_keyframes():
+    segs = plan_segments(1000, 100, keyframes=range(0, 1000, 48))
+    assert segs[0].start == 0 and segs[-1].stop == 1000
+    assert all(a.stop == b.start for a, b in zip(segs, segs[1:]))
+    assert [s.index for s in segs] == list(range(len(segs)))
+    inner = [s.start for s in segs[1:]]
+    assert all(b % 48 == 0 for b in inner), inner  # a keyframe lies within a quarter length of every ideal cut
+    assert all(60 <= len(s.frames) <= 150 for s in segs)
+
+
+def test_segments_split_at_shot_cuts_and_group_short_shots():
+    cuts = [10, 20, 30, 200, 450]
+    segs = plan_segments(600, 100, cuts=cuts)
+    bounds = {s.start for s in segs} | {segs[-1].stop}
+    assert {200, 450} <= bounds  # long shots start a segment
+    assert not {10, 20} & bounds  # short shots are grouped
+    assert segs[0].start == 0 and segs[-1].stop == 600
+    for s in segs:  # no segment spans a shot boundary that is also a segment boundary elsewhere
+        assert not any(s.start < c < s.stop for c in (200, 450))
+    # a long shot (200..450) is split near 100-frame parts; a shot shorter than 1.5 x length stays whole
+    assert len([s for s in segs if 200 <= s.start < 450]) == 2
+
+
+def test_segment_length_scales_with_workers_within_bounds():
+    assert segment_length(100_000, 24, 1, 16) == 30 * 24  # long films: 30 s segments
+    assert segment_length(100, 24, 8, 16) == 48  # short films: at least 2 s
+    assert segment_length(24 * 300, 24, 4, 16) == 24 * 300 // 16  # in between: 4 segments per worker
+
+
+def test_scan_frames_finds_pts_and_keyframes(film):
+    pts, keys = scan_frames(film)
+    assert len(pts) == FRAMES and pts == sorted(pts)
+    assert keys[:3] == [0, 24, 48]
+
+
+# --------------------------------------------------------------------------- job folder
+
+
+def test_state_writes_are_atomic(tmp_path):
+    path = tmp_path / "state.json"
+    write_json_atomic(path, {"a": 1})
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"a": object()})  # fails mid-write
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_job_folder_is_locked_while_in_use(tmp_path, film):
+    from vidbw.errors import OutputError
+
+    first = JobDir(tmp_path)
+    first.root.mkdir(exist_ok=True)
+    first.lock()
+    try:
+        with pytest.raises(OutputError, match="in use"):
+            JobDir(tmp_path).lock()
+    finally:
+        first.unlock()
+    JobDir(tmp_path).lock()  # free again
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_serial_job_is_identical_to_single_pass(tmp_path, film, reference):
+    out = tmp_path / "out.mkv"
+    result = job(film, out, tmp_path / "job")
+    assert (result.segments, result.rendered, result.reused, result.retried) == (5, 5, 0, 0)
+    assert_same_film(out, reference)
+    entries = state(tmp_path / "job")
+    assert [e["state"] for e in entries.values()] == ["done"] * 5
+    assert sum(e["frames"] for e in entries.values()) == FRAMES
+    plan = json.loads((tmp_path / "job" / "job.json").read_text())
+    assert plan["segments"] == [[0, 24], [24, 48], [48, 72], [72, 96], [96, 120]]
+    assert plan["settings"]["look"]["grain"] == 0.05 and plan["source"]["size"] == film.stat().st_size
+
+
+def test_mp4_output_keeps_timestamps_and_audio(tmp_path, film):
+    """MP4 intermediates store a rounded start offset; the join restores the source's exact pts."""
+    from vidbw.pipeline import convert
+
+    single = tmp_path / "single.mp4"
+    convert(film, single, **LOOK, encode=FFV1, device="cpu")
+    out = tmp_path / "out.mp4"
+    job(film, out, tmp_path / "job", segment_frames=17)
+    assert_same_film(out, single)
+
+
+def test_resume_renders_only_unfinished_segments(tmp_path, film, reference):
+    out = tmp_path / "out.mkv"
+    job(film, out, tmp_path / "job")
+    # Lose two segments: one intermediate deleted, one corrupted (its checksum no longer matches).
+    (tmp_path / "job" / "segments" / "seg-00001.mkv").unlink()
+    with open(tmp_path / "job" / "segments" / "seg-00003.mkv", "r+b") as f:
+        f.seek(200)
+        f.write(b"\0" * 16)
+    out.unlink()
+    result = job(film, out, tmp_path / "job", resume=True)
+    assert (result.rendered, result.reused, result.frames_rendered) == (2, 3, 48)
+    assert_same_film(out, reference)
+
+
+def test_killed_mid_segment_then_resumed(tmp_path, film, reference, capsys):
+    """The whole process dies abruptly in segment 2 (like kill -9); --resume renders segments 2-4 only."""
+    out, job_dir = tmp_path / "out.mkv", tmp_path / "job"
+    env = dict(os.environ, **{CRASH_ENV: f"2:5:{tmp_path / 'crashed'}"})
+    code = ("from vidbw.io.video import EncodeSettings; from vidbw.jobs import run_job; "
+            f"run_job({str(film)!r}, {str(out)!r}, job_dir={str(job_dir)!r}, segment_frames=24, "
+            f"encode=EncodeSettings(codec='ffv1'), device='cpu', **{LOOK!r})")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 137, proc.stderr
+    assert not out.exists()
+    assert [e["state"] for e in state(job_dir).values()] == ["done", "done", "pending", "pending", "pending"]
+    assert temp_files(job_dir / "segments")  # the killed segment's half-written file is still there
+    run = run_inprocess(["convert", film, "-o", out, "--resume", job_dir, "--codec", "ffv1", "--style", "tri-x",
+                         "--grain", "0.05", "--toning", "sepia"], capsys)
+    assert_ok(run)
+    assert "5 total, 3 rendered, 2 reused" in run.err
+    assert not temp_files(job_dir / "segments")
+    assert_same_film(out, reference)
+
+
+def test_workers_output_is_identical_and_a_dead_worker_is_retried(tmp_path, film, reference, monkeypatch):
+    monkeypatch.setenv(CRASH_ENV, f"1:3:{tmp_path / 'crashed'}")
+    out = tmp_path / "out.mkv"
+    result = job(film, out, tmp_path / "job", workers=2)
+    assert (tmp_path / "crashed").exists()  # the worker of segment 1 did die mid-segment
+    assert result.rendered == 5 and result.retried >= 1
+    assert state(tmp_path / "job")["1"]["attempts"] == 2
+    assert_same_film(out, reference)
+
+
+def test_worker_that_keeps_dying_fails_the_job_and_keeps_it_resumable(tmp_path, film, reference, monkeypatch):
+    from vidbw.jobs.executors import WorkerDied
+
+    monkeypatch.setenv(CRASH_ENV, f"4:2:{tmp_path / 'no' / 'such' / 'marker'}")  # uncreatable marker: dies every time
+    with pytest.raises(WorkerDied, match="segment 4"):
+        job(film, tmp_path / "out.mkv", tmp_path / "job", workers=2, max_retries=1)
+    entries = state(tmp_path / "job")
+    assert entries["4"]["state"] == "pending" and entries["4"]["attempts"] == 2
+    done = sum(e["state"] == "done" for e in entries.values())
+    assert done >= 3  # a segment in flight beside the dying one may have been stopped with it
+    monkeypatch.delenv(CRASH_ENV)
+    result = job(film, tmp_path / "out.mkv", tmp_path / "job", resume=True)
+    assert (result.rendered, result.reused) == (5 - done, done)
+    assert_same_film(tmp_path / "out.mkv", reference)
+
+
+def test_full_disk_fails_with_a_clear_message_and_stays_resumable(tmp_path, film, reference, monkeypatch):
+    from vidbw.errors import OutputError
+    from vidbw.io import video
+
+    real_mux = video.VideoWriter._mux
+
+    def mux(self, packets):
+        if self.frames_written >= 3 and "seg-00002" in self.container.name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_mux(self, packets)
+
+    monkeypatch.setattr(video.VideoWriter, "_mux", mux)
+    out, job_dir = tmp_path / "out.mkv", tmp_path / "job"
+    with pytest.raises(OutputError) as err:
+        job(film, out, job_dir)
+    message = str(err.value)
+    assert "disk full" in message and f"--resume {job_dir}" in message and "\n" not in message
+    assert [e["state"] for e in state(job_dir).values()] == ["done", "done", "pending", "pending", "pending"]
+    assert not temp_files(job_dir / "segments") and not out.exists()
+    monkeypatch.setattr(video.VideoWriter, "_mux", real_mux)
+    result = job(film, out, job_dir, resume=True)
+    assert (result.rendered, result.reused) == (3, 2)
+    assert_same_film(out, reference)
+
+
+def test_job_folder_of_other_input_or_settings_is_refused(tmp_path, film, clip_mkv, capsys):
+    out, job_dir = tmp_path / "out.mkv", tmp_path / "job"
+    base = ["convert", film, "-o", out, "--codec", "ffv1", "--job-dir", job_dir]
+    assert_ok(run_inprocess(base, capsys))
+    line = assert_one_line_error(run_inprocess(base + ["--overwrite", "--grain", "0.1"], capsys), "other settings", "grain")
+    assert str(job_dir) in line
+    assert_one_line_error(run_inprocess(["convert", clip_mkv, "-o", out, "--overwrite", "--codec", "ffv1", "--resume",
+                                         job_dir], capsys), "another input")
+    assert_one_line_error(run_inprocess(["convert", film, "-o", out, "--resume", tmp_path / "nothing"], capsys),
+                          "nothing to resume")
+    with pytest.raises(JobMismatch):
+        run_job(film, out, job_dir=job_dir, resume=True, overwrite=True, encode=EncodeSettings(codec="libx264"))
+
+
+def test_cli_workers_summary_and_automatic_job_folder(tmp_path, film, reference, capsys):
+    out = tmp_path / "out.mkv"
+    run = run_inprocess(["convert", film, "-o", out, "--workers", "2", "--codec", "ffv1", "--style", "tri-x",
+                         "--grain", "0.05", "--toning", "sepia"], capsys)
+    assert_ok(run)
+    assert run.out.strip() == str(out)
+    assert "rendered, 0 reused" in run.err
+    assert not list(tmp_path.glob(".*vidbw-job*"))  # the automatic job folder is removed after success
+    assert_same_film(out, reference)
+
+
+def test_ray_engine_missing_gives_install_hint(tmp_path, film, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    run = run_inprocess(["convert", film, "-o", tmp_path / "o.mkv", "--engine", "ray"], capsys)
+    assert_one_line_error(run, "pip install", "vidbw[ray]")
+
+
+@needs_ray
+def test_ray_engine_is_identical_and_retries_a_dead_worker(tmp_path, film, reference, monkeypatch):
+    monkeypatch.setenv(CRASH_ENV, f"2:4:{tmp_path / 'crashed'}")  # Ray workers inherit the driver's environment
+    out = tmp_path / "out.mkv"
+    result = job(film, out, tmp_path / "job", workers=2, engine="ray")
+    assert (tmp_path / "crashed").exists()
+    assert result.rendered == 5 and result.retried >= 1
+    assert state(tmp_path / "job")["2"]["attempts"] >= 2
+    assert_same_film(out, reference)
