@@ -260,7 +260,7 @@ def test_job_folder_of_other_input_or_settings_is_refused(tmp_path, film, clip_m
     assert str(job_dir) in line
     assert_one_line_error(run_inprocess(["convert", clip_mkv, "-o", out, "--overwrite", "--codec", "ffv1", "--resume",
                                          job_dir], capsys), "another input")
-    assert_one_line_error(run_inprocess(["convert", film, "-o", out, "--resume", tmp_path / "nothing"], capsys),
+    assert_one_line_error(run_inprocess(["convert", film, "-o", out, "--overwrite", "--resume", tmp_path / "nothing"], capsys),
                           "nothing to resume")
     with pytest.raises(JobMismatch):
         run_job(film, out, job_dir=job_dir, resume=True, overwrite=True, encode=EncodeSettings(codec="libx264"))
