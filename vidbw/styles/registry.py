@@ -44,7 +44,11 @@ def list_tonings() -> list[Toning]:
 
 
 def get_style(name: str) -> Style:
-    """The style called ``name`` (case, spaces and underscores forgiven)."""
+    """The style called ``name`` (case, spaces and underscores forgiven), or a learned-style file path."""
+    from vidbw.styles.learned import load_style_file, looks_like_style_path
+
+    if looks_like_style_path(name):
+        return load_style_file(name)
     return _lookup(name, {s.name: s for s in list_styles()}, "style", "(vidbw styles lists them)")
 
 
@@ -64,3 +68,12 @@ def _lookup(name: str, by_name: dict[str, T], what: str, hint: str) -> T:
     close = difflib.get_close_matches(key, list(by_name), n=1, cutoff=0.6)
     suggestion = f"; did you mean '{close[0]}'?" if close else ""
     raise OptionError(f"unknown {what} '{name}'{suggestion} {hint}")
+
+
+def _register_learned_styles() -> None:
+    from vidbw.styles.learned import learned_styles_provider
+
+    register_style_provider(learned_styles_provider)
+
+
+_register_learned_styles()

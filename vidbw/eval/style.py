@@ -1,0 +1,127 @@
+"""Evaluation of style imitation: learn a style on some pairs, measure PSNR/SSIM on the others.
+
+Compared with two baselines fitted on the same training pairs:
+
+1. ``rec709``: the Rec.709 luma of the colour photo (nothing to fit);
+2. ``mix+curve``: the best single global channel mix (least squares, with an offset)
+   followed by a monotone tone curve (binned least squares on the mixed values, made
+   monotone by pool-adjacent-violators).
+
+The learned style is rendered at the pairs' full resolution through the real numba kernel
+(:func:`vidbw.render.render_image_array`), exactly as ``vidbw convert`` would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from vidbw.errors import OptionError
+from vidbw.train.style_learn import MIN_PAIRS, Pair, _work, fit_style, make_style, psnr, ssim
+
+__all__ = ["MixCurve", "fit_mix_curve", "render_style", "evaluate_style", "StyleEval"]
+
+REC709 = np.array([0.2126, 0.7152, 0.0722])
+
+
+def _pav(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted isotonic (non-decreasing) regression by pool-adjacent-violators."""
+    vals, wts, counts = [], [], []
+    for yi, wi in zip(y, w):
+        vals.append(yi); wts.append(wi); counts.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            v2, w2, c2 = vals.pop(), wts.pop(), counts.pop()
+            v1, w1, c1 = vals.pop(), wts.pop(), counts.pop()
+            wt = w1 + w2
+            vals.append((v1 * w1 + v2 * w2) / wt if wt > 0 else (v1 + v2) / 2); wts.append(wt); counts.append(c1 + c2)
+    return np.repeat(vals, counts)
+
+
+@dataclass
+class MixCurve:
+    mix: np.ndarray  # (4,) wR, wG, wB, c
+    xs: np.ndarray
+    ys: np.ndarray
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        m = rgb.reshape(-1, 3) @ self.mix[:3] + self.mix[3]
+        return np.clip(np.interp(m, self.xs, self.ys), 0, 1).reshape(rgb.shape[:2])
+
+
+def fit_mix_curve(pairs: list[Pair], bins: int = 256, max_pixels: int = 400_000, seed: int = 0) -> MixCurve:
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for p in pairs:
+        c, b = _work(p)
+        xs.append(c.reshape(-1, 3)); ys.append(b.reshape(-1))
+    x = np.concatenate(xs).astype(np.float64)
+    y = np.concatenate(ys).astype(np.float64)
+    if len(x) > max_pixels:
+        sel = rng.choice(len(x), max_pixels, replace=False)
+        x, y = x[sel], y[sel]
+    a = np.concatenate([x, np.ones((len(x), 1))], 1)
+    mix, *_ = np.linalg.lstsq(a, y, rcond=None)
+    m = a @ mix
+    lo, hi = np.percentile(m, 0.1), np.percentile(m, 99.9)
+    edges = np.linspace(lo, hi, bins + 1)
+    idx = np.clip(np.digitize(m, edges) - 1, 0, bins - 1)
+    cnt = np.bincount(idx, minlength=bins).astype(np.float64)
+    sums = np.bincount(idx, weights=y, minlength=bins)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    keep = cnt > 0
+    fitted = _pav(sums[keep] / cnt[keep], cnt[keep])
+    return MixCurve(mix, centres[keep], fitted)
+
+
+def render_style(style, color: np.ndarray) -> np.ndarray:
+    """Render ``style`` on a float (H, W, 3) photo with the real kernel; -> float gray (H, W)."""
+    from vidbw.render import Look, render_image_array
+
+    rgb16 = np.round(np.clip(color, 0, 1) * 65535).astype(np.uint16)
+    return render_image_array(rgb16, 16, Look(style)).astype(np.float64) / 65535.0
+
+
+@dataclass
+class StyleEval:
+    n_train: int
+    n_test: int
+    rows: dict  # method -> (psnr, ssim)
+    per_image: list = field(default_factory=list)
+    fit_seconds: float = 0.0
+
+    @property
+    def gain_over_mix_curve(self) -> float:
+        return self.rows["learned"][0] - self.rows["mix+curve"][0]
+
+
+def split_pairs(pairs: list[Pair], train_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+    if not 0 < train_fraction < 1:
+        raise OptionError("--train-fraction must be between 0 and 1")
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    n_train = int(round(train_fraction * len(pairs)))
+    n_train = min(max(n_train, MIN_PAIRS), len(pairs) - 1)
+    if n_train < MIN_PAIRS or len(pairs) - n_train < 1:
+        raise OptionError(f"need at least {MIN_PAIRS + 1} pairs to split into training and test sets")
+    return [pairs[i] for i in order[:n_train]], [pairs[i] for i in order[n_train:]]
+
+
+def evaluate_style(pairs: list[Pair], train_fraction: float = 0.6, seed: int = 0, steps: int = 300,
+                   progress: Callable | None = None) -> StyleEval:
+    train, test = split_pairs(pairs, train_fraction, seed)
+    result = fit_style(train, steps=steps, seed=seed, progress=progress)
+    style = make_style("eval-style", "evaluation fit", result)
+    baseline = fit_mix_curve(train, seed=seed)
+    scores: dict[str, list] = {"rec709": [], "mix+curve": [], "learned": []}
+    per_image = []
+    for p in test:
+        outs = {"rec709": np.clip(p.color @ REC709, 0, 1), "mix+curve": baseline(p.color), "learned": render_style(style, p.color)}
+        row = {"stem": p.stem}
+        for k, v in outs.items():
+            s = (psnr(v, p.bw), ssim(v, p.bw))
+            scores[k].append(s)
+            row[k] = s
+        per_image.append(row)
+    rows = {k: (float(np.mean([s[0] for s in v])), float(np.mean([s[1] for s in v]))) for k, v in scores.items()}
+    return StyleEval(len(train), len(test), rows, per_image, result["seconds"])

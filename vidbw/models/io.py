@@ -1,0 +1,40 @@
+"""Loading and saving weights: safetensors tensors + JSON metadata, no network access."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from vidbw.errors import InputError
+
+__all__ = ["save_weights", "load_weights"]
+
+
+def save_weights(path: Path, tensors: dict, meta: dict) -> None:
+    """Write ``tensors`` (name -> tensor/array) and ``meta`` (JSON-able) atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flat = {k: torch.as_tensor(v).detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(flat, str(tmp), metadata={"vidbw": json.dumps(meta, sort_keys=True)})
+    tmp.replace(path)
+
+
+def load_weights(path: Path) -> tuple[dict, dict]:
+    """(tensors, meta) from a file written by :func:`save_weights`; one clear error if it is unusable."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"model weights not found: {path} (reinstall vidbw or retrain with `vidbw train retoucher`)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("vidbw", "{}"))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises several types for truncated / foreign files
+        raise InputError(f"corrupt or unreadable weights file {path}: {exc.__class__.__name__}: {exc}") from None
+    return tensors, meta

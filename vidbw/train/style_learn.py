@@ -1,0 +1,235 @@
+"""Few-shot style learning: fit a new style's proxies (+ a small adapter and a tone curve) from
+colour/B&W pairs, with the pretrained grid network and encoder frozen.
+
+1. Pairs are read (``DIR/color`` and ``DIR/bw``, matching stems) and brought to the grid
+   network's working size (long side 256, area-averaged, as the render engine does).
+2. Each colour photo gets its subject cluster from the model (nearest content centroid);
+   the style's K proxies start at the mean encoder embedding of its pairs in that cluster
+   (the style mean where a cluster has no pair).
+3. Adam fits, through the differentiable slicing twin of the kernel: the K proxies, a
+   zero-initialised residual 1×1 head of the grid network (the adapter, L2-regularised) and
+   a monotone 33-knot tone curve.  Loss: MSE + 0.5·L1 on the sliced gray.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from vidbw.errors import InputError, OptionError
+
+__all__ = ["Pair", "read_pairs", "fit_style", "style_tensors", "save_style", "MIN_PAIRS", "BW_CHROMA_LIMIT",
+           "psnr", "ssim", "WORK_SIDE"]
+
+MIN_PAIRS = 4
+BW_CHROMA_LIMIT = 0.03  # mean (max - min) of R'G'B' above which a "B&W" image is colour
+WORK_SIDE = 256
+LUT_KNOTS = 33
+
+
+@dataclass
+class Pair:
+    stem: str
+    color: np.ndarray  # float32 (H, W, 3) in [0, 1]
+    bw: np.ndarray  # float32 (H, W) in [0, 1]
+    color_path: Path | None = None
+
+
+def _to_float(img) -> np.ndarray:
+    return img.rgb.astype(np.float32) / float(2**img.bits - 1)
+
+
+def read_pairs(folder: Path) -> list[Pair]:
+    """Pairs from ``folder/color`` and ``folder/bw`` (one-line InputError for every defect)."""
+    from vidbw.io.images import list_images, read_image
+
+    folder = Path(folder)
+    cdir, bdir = folder / "color", folder / "bw"
+    for d in (cdir, bdir):
+        if not d.is_dir():
+            raise InputError(f"pairs folder {folder} needs color/ and bw/ subfolders; missing {d.name}/")
+    colors = {p.stem: p for p in list_images(cdir)}
+    bws = {p.stem: p for p in list_images(bdir)}
+    only_c, only_b = sorted(set(colors) - set(bws)), sorted(set(bws) - set(colors))
+    if only_c or only_b:
+        parts = []
+        if only_c:
+            parts.append("no bw/ match for " + ", ".join(only_c[:8]) + (" …" if len(only_c) > 8 else ""))
+        if only_b:
+            parts.append("no color/ match for " + ", ".join(only_b[:8]) + (" …" if len(only_b) > 8 else ""))
+        raise InputError(f"mismatched stems in {folder}: " + "; ".join(parts))
+    if len(colors) < MIN_PAIRS:
+        raise InputError(f"need at least {MIN_PAIRS} colour/B&W pairs in {folder}, found {len(colors)}")
+    pairs = []
+    for stem in sorted(colors):
+        c = _to_float(read_image(colors[stem]))
+        b_rgb = _to_float(read_image(bws[stem]))
+        chroma = float((b_rgb.max(axis=2) - b_rgb.min(axis=2)).mean())
+        if chroma > BW_CHROMA_LIMIT:
+            raise InputError(f"B&W image is in colour (mean chroma {chroma:.3f} > {BW_CHROMA_LIMIT}): {bws[stem]}")
+        b = b_rgb.mean(axis=2)
+        if b.shape != c.shape[:2]:
+            ar_c, ar_b = c.shape[1] / c.shape[0], b.shape[1] / b.shape[0]
+            if abs(ar_c / ar_b - 1) > 0.02:
+                raise InputError(f"colour and B&W images of '{stem}' differ in aspect ({c.shape[1]}x{c.shape[0]} "
+                                 f"vs {b.shape[1]}x{b.shape[0]})")
+            b = cv2.resize(b, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_AREA)
+        pairs.append(Pair(stem, c, np.ascontiguousarray(b, np.float32), colors[stem]))
+    return pairs
+
+
+def _work(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    from vidbw.train.data import resize_max
+
+    c = resize_max(pair.color, WORK_SIDE)
+    b = cv2.resize(pair.bw, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_AREA)
+    return c, b
+
+
+def _lut_from_params(base, raw):
+    import torch
+    import torch.nn.functional as F
+
+    knots = base + torch.cat([torch.zeros(1), torch.cumsum(F.softplus(raw), 0)])
+    return F.interpolate(knots.view(1, 1, -1), size=1024, mode="linear", align_corners=True).view(-1)
+
+
+def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0,
+              progress: Callable[[int, int, dict], None] | None = None, model=None,
+              params: dict | None = None) -> dict:
+    """Fit and return the style tensors: proxies, adapter.head_w/head_b, tone_lut (torch tensors).
+
+    ``params`` continues a previous fit (as returned in ``result["params"]``).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from vidbw.kernels.slicing_torch import slice_apply_torch
+    from vidbw.models.gridnet import GridNet
+    from vidbw.models.retoucher import load_default
+
+    model = model or load_default()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        work = [_work(p) for p in pairs]
+        subjects = [model.subject_of(c) for c, _ in work]
+        k = model.n_subjects
+        if params is None:
+            with torch.no_grad():
+                embs = torch.cat([model.encoder(torch.from_numpy(b)[None, None], torch.from_numpy(c).permute(2, 0, 1)[None])
+                                  for c, b in work])
+            mean = F.normalize(embs.mean(0), dim=0)
+            proxies = []
+            for j in range(k):
+                sel = [i for i, s in enumerate(subjects) if s == j]
+                proxies.append(F.normalize(embs[sel].mean(0), dim=0) if sel else mean)
+            params = {"proxies": torch.stack(proxies).clone(),
+                      "adapter": GridNet.new_adapter(model.cfg),
+                      "lut_base": torch.zeros(1),
+                      "lut_raw": torch.full((LUT_KNOTS - 1,), float(np.log(np.expm1(1.0 / (LUT_KNOTS - 1)))))}
+        leaves = [params["proxies"], params["adapter"]["head_w"], params["adapter"]["head_b"], params["lut_base"], params["lut_raw"]]
+        for t in leaves:
+            t.requires_grad_(True)
+        opt = torch.optim.Adam([{"params": [params["proxies"]], "lr": 0.03},
+                                {"params": [params["adapter"]["head_w"], params["adapter"]["head_b"]], "lr": 3e-3},
+                                {"params": [params["lut_base"], params["lut_raw"]], "lr": 1e-2}])
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps), eta_min=1e-4)
+        tensors = [(torch.from_numpy(c).permute(2, 0, 1).contiguous(), torch.from_numpy(b)) for c, b in work]
+        t0 = time.perf_counter()
+        last = 0.0
+        for step in range(steps):
+            idx = rng.choice(len(work), size=min(batch, len(work)), replace=False)
+            loss = 0.0
+            mse_total = 0.0
+            # Frames differ in size, so group the batch by shape (usually one group per image).
+            lut = _lut_from_params(params["lut_base"], params["lut_raw"])
+            for i in idx:
+                rgb, tgt = tensors[i]
+                if rng.random() < 0.5:
+                    rgb, tgt = rgb.flip(-1), tgt.flip(-1)
+                code = F.normalize(params["proxies"][subjects[i]], dim=0)[None]
+                grid = model.gridnet(rgb[None], code, params["adapter"])
+                pred = slice_apply_torch(rgb[None], grid, lut)[0]
+                mse = F.mse_loss(pred, tgt)
+                loss = loss + mse + 0.5 * F.l1_loss(pred, tgt)
+                mse_total += float(mse.detach())
+            loss = loss / len(idx) + 1e-3 * params["adapter"]["head_w"].pow(2).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            last = float(10 * np.log10(len(idx) / max(mse_total, 1e-10)))
+            if progress:
+                progress(step + 1, steps, {"fit PSNR": last})
+        for t in leaves:
+            t.requires_grad_(False)
+        with torch.no_grad():
+            lut = _lut_from_params(params["lut_base"], params["lut_raw"]).clamp(0, 1)
+            lut = torch.cummax(lut, 0).values
+        return {"proxies": params["proxies"].detach().clone(),
+                "adapter.head_w": params["adapter"]["head_w"].detach().clone(),
+                "adapter.head_b": params["adapter"]["head_b"].detach().clone(),
+                "tone_lut": lut.detach().clone().float(),
+                "params": params, "seconds": time.perf_counter() - t0, "train_psnr": last,
+                "subjects": subjects}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def style_tensors(result: dict) -> dict:
+    return {k: result[k] for k in ("proxies", "adapter.head_w", "adapter.head_b", "tone_lut")}
+
+
+def make_style(name: str, description: str, result: dict, meta: dict | None = None):
+    """A LearnedStyle from an in-memory fit (no file)."""
+    from vidbw.models.retoucher import MODEL_ID
+    from vidbw.styles.learned import LearnedStyle
+
+    m = {"name": name, "description": description, "kind": "learned", "base_model": MODEL_ID, **(meta or {})}
+    return LearnedStyle(name, description, None, m, style_tensors(result))
+
+
+def save_style(path: Path, name: str, description: str, result: dict, meta: dict | None = None) -> Path:
+    from vidbw.models.io import save_weights
+    from vidbw.models.retoucher import MODEL_ID
+
+    m = {"name": name, "description": description[:70], "kind": "learned", "base_model": MODEL_ID, **(meta or {})}
+    save_weights(Path(path), style_tensors(result), m)
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def psnr(pred: np.ndarray, ref: np.ndarray) -> float:
+    mse = float(np.mean((np.asarray(pred, np.float64) - np.asarray(ref, np.float64)) ** 2))
+    return float(10 * np.log10(1.0 / max(mse, 1e-12)))
+
+
+def ssim(pred: np.ndarray, ref: np.ndarray) -> float:
+    """Gaussian-window SSIM (σ = 1.5, data range 1) of two gray images in [0, 1]."""
+    x = np.asarray(pred, np.float64)
+    y = np.asarray(ref, np.float64)
+    c1, c2 = 0.01**2, 0.03**2
+    blur = lambda a: cv2.GaussianBlur(a, (11, 11), 1.5)  # noqa: E731
+    mx, my = blur(x), blur(y)
+    sxx = blur(x * x) - mx * mx
+    syy = blur(y * y) - my * my
+    sxy = blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(s.mean())
+
+
+def check_name(name: str) -> str:
+    key = "-".join(name.strip().lower().replace("_", " ").split())
+    if not key or not all(ch.isalnum() or ch == "-" for ch in key):
+        raise OptionError(f"style name '{name}' must be letters, digits and hyphens")
+    return key
