@@ -292,3 +292,37 @@ def test_ray_engine_is_identical_and_retries_a_dead_worker(tmp_path, film, refer
     assert result.rendered == 5 and result.retried >= 1
     assert state(tmp_path / "job")["2"]["attempts"] >= 2
     assert_same_film(out, reference)
+
+
+def test_ray_worker_without_the_job_folder_sends_the_segment_back(tmp_path, film):
+    """Object-store mode: a worker that cannot see the job folder returns the intermediate's bytes,
+    and the driver publishes them (run here without Ray: the task function is plain Python)."""
+    import dataclasses
+    import hashlib
+
+    from vidbw.jobs import job_settings
+    from vidbw.jobs.executors import _ray_render, _write_returned
+    from vidbw.jobs.worker import SegmentTask
+
+    calls = []
+
+    class Method:
+        def __init__(self, name):
+            self.name = name
+
+        def remote(self, *args):
+            calls.append((self.name, args))
+
+    actor = type("Actor", (), {"start": Method("start"), "update": Method("update")})()
+    settings = json.dumps(job_settings(**LOOK, encode=FFV1), sort_keys=True)
+    task = SegmentTask(1, 24, 48, str(film), str(tmp_path / "not-mounted" / "seg-00001.mkv"), settings,
+                       str(tmp_path / "not-mounted" / "timestamps.json"), 16)
+    result = _ray_render(task, actor, scan_frames(film)[0])
+    assert result.frames == 24 and result.data and hashlib.sha256(result.data).hexdigest() == result.sha256
+    assert calls[0] == ("start", (1,))
+    (tmp_path / "job").mkdir()
+    published = dataclasses.replace(task, output=str(tmp_path / "job" / "seg-00001.mkv"))
+    _write_returned(published, result)
+    assert hashlib.sha256(Path(published.output).read_bytes()).hexdigest() == result.sha256
+    assert result.data is None and not temp_files(tmp_path / "job")
+    assert len(media.video_planes(Path(published.output))) == 24

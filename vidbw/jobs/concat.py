@@ -79,18 +79,17 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
     muxer = muxer_for(output)
     notes: list[str] = []
     src = open_input(source)
-    firsts = [av.open(str(p)) for p in segments]
+    firsts = [av.open(str(segments[0]))]
     try:
         describe_video(src, source)
         src_tb = src.streams.video[0].time_base
         first = firsts[0].streams.video[0]
-        extradata = first.codec_context.extradata
-        for path, c in zip(segments[1:], firsts[1:]):
-            s = c.streams.video[0]
-            if (s.codec_context.name, s.codec_context.width, s.codec_context.height, s.codec_context.extradata) != (
-                    first.codec_context.name, first.codec_context.width, first.codec_context.height, extradata):
-                raise InputError(f"segment {path.name} was encoded differently from {segments[0].name}; "
-                                 "they cannot be joined (render it again)")
+        expected = _codec_key(first)
+        for path in segments[1:]:  # one at a time: a film may have hundreds of segments
+            with av.open(str(path)) as c:
+                if _codec_key(c.streams.video[0]) != expected:
+                    raise InputError(f"segment {path.name} was encoded differently from {segments[0].name}; "
+                                     "they cannot be joined (delete it and resume to render it again)")
         copy, refused = copyable_streams(src, muxer)
         notes.extend(refused)
         with atomic_output(output, overwrite) as temp:
@@ -141,6 +140,11 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
             c.close()
         src.close()
     return notes
+
+
+def _codec_key(stream) -> tuple:
+    ctx = stream.codec_context
+    return ctx.name, ctx.width, ctx.height, ctx.format.name if ctx.format else None, ctx.extradata
 
 
 def _copy_side_data(template, stream) -> None:

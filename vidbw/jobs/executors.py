@@ -174,7 +174,7 @@ def import_ray():
 
 
 def run_ray(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, address: str | None = None,
-            max_retries: int = 2, job_dir_visible_check: bool = True) -> None:
+            max_retries: int = 2, timestamps: list[int] | None = None) -> None:
     """Render as Ray tasks (a local cluster of `workers` CPUs when no address). Ray retries a task
     whose worker process dies; each worker process keeps the style/model loaded between tasks."""
     if not tasks:
@@ -190,13 +190,13 @@ def run_ray(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, addres
         ray.init(**kwargs)
         started_here = True
     try:
-        _run_ray_tasks(ray, tasks, callbacks, max_retries)
+        _run_ray_tasks(ray, tasks, callbacks, max_retries, timestamps)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _run_ray_tasks(ray, tasks, callbacks: Callbacks, max_retries: int) -> None:
+def _run_ray_tasks(ray, tasks, callbacks: Callbacks, max_retries: int, timestamps: list[int] | None) -> None:
     import json
 
     gpus = 1 if json.loads(tasks[0].settings_json).get("device", "cpu").startswith("cuda") else 0
@@ -204,7 +204,9 @@ def _run_ray_tasks(ray, tasks, callbacks: Callbacks, max_retries: int) -> None:
         raise VidbwError("--device cuda with --engine ray needs GPU workers, and this Ray cluster has no GPU")
     progress = _progress_actor(ray).remote()
     render = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=max_retries, retry_exceptions=False)(_ray_render)
-    refs = {render.remote(t, progress): t for t in tasks}
+    # The pts table travels through the object store once, so workers need not see the job folder.
+    timestamps_ref = ray.put(timestamps) if timestamps is not None else None
+    refs = {render.remote(t, progress, timestamps_ref): t for t in tasks}
     seen: dict[int, int] = {}
     starts: dict[int, int] = {}
 
@@ -254,7 +256,7 @@ def _write_returned(task: SegmentTask, result: SegmentDone) -> None:
     result.data = None
 
 
-def _ray_render(task: SegmentTask, progress_actor) -> SegmentDone:
+def _ray_render(task: SegmentTask, progress_actor, timestamps: list[int] | None = None) -> SegmentDone:
     """One segment in a Ray worker. Writes into the job folder when this node sees it (shared
     storage); otherwise renders to local scratch and returns the bytes through the object store."""
     import tempfile
@@ -264,10 +266,10 @@ def _ray_render(task: SegmentTask, progress_actor) -> SegmentDone:
     send = _throttled(lambda item: progress_actor.update.remote(*item))
     out = Path(task.output)
     if out.parent.is_dir():
-        return render_task(task, send)
+        return render_task(task, send, timestamps=timestamps)
     with tempfile.TemporaryDirectory(prefix="vidbw-seg-") as scratch:
         local = Path(scratch) / out.name
-        result = render_task(task, send, output_override=str(local))
+        result = render_task(task, send, output_override=str(local), timestamps=timestamps)
         result.data = local.read_bytes()
         return result
 

@@ -211,12 +211,12 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
         report()
 
     settings_json = json.dumps(plan.settings, sort_keys=True)
-    tasks = [SegmentTask(s.index, s.start, s.stop, plan.source.path, str(job.segment_path(s)), settings_json,
+    tasks = [SegmentTask(s.index, s.start, s.stop, str(source.resolve()), str(job.segment_path(s)), settings_json,
                          str(job.timestamps_path.resolve()), plan.settings["context"]) for s in todo]
     callbacks = Callbacks(on_start, on_progress, on_done)
     try:
         if engine == "ray":
-            run_ray(tasks, callbacks, workers, address, max_retries)
+            run_ray(tasks, callbacks, workers, address, max_retries, job.timestamps())
         elif workers > 1 and len(tasks) > 1:
             run_processes(tasks, callbacks, workers, max_retries)
         else:

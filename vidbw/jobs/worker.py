@@ -85,14 +85,16 @@ def _crash_hook(index: int):
     return check
 
 
-def render_task(task: SegmentTask, progress=None, output_override: str | None = None) -> SegmentDone:
+def render_task(task: SegmentTask, progress=None, output_override: str | None = None,
+                timestamps: list[int] | None = None) -> SegmentDone:
     """Render one segment to its intermediate and return its frame count and checksum."""
     from vidbw.pipeline import render_segment
 
     started = time.perf_counter()
     plan = render_plan_for(task.settings_json)
     encode = encode_settings_for(task.settings_json)
-    timestamps = timestamps_for(task.timestamps_path, os.stat(task.timestamps_path).st_mtime_ns)
+    if timestamps is None:
+        timestamps = timestamps_for(task.timestamps_path, os.stat(task.timestamps_path).st_mtime_ns)
     device = json.loads(task.settings_json).get("device", "cpu")
     crash = _crash_hook(task.index)
 
