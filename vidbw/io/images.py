@@ -11,6 +11,9 @@ import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidbw.errors import InputError, OutputError
+
+# OpenCV logs its own warnings about damaged files on stderr; vidbw reports them itself, as one line.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 from vidbw.io.probe import IMAGE_SUFFIXES, check_readable_file
 
 
