@@ -236,6 +236,29 @@ CODECS = {
     "mpeg2video": CodecProfile("mpeg2video", {8: "yuv422p"}, {8: "yuv422p"}, fixed_options={"qscale": "2", "g": "12"}),
 }
 
+# Encoders whose output cannot be marked full range (ProRes and MPEG-2 video carry no range flag, and
+# neither MOV's 'nclc' colour atom nor MXF says it): full-range input is written as limited range.
+LIMITED_RANGE_ONLY_CODECS = {"prores_ks", "mpeg2video"}
+_AVCOL_RANGE_MPEG = 1
+
+
+@functools.lru_cache(maxsize=4)
+def _full_to_limited_luts(bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Code-to-code maps from full range (Y 0..peak, C centred with the same scale) to limited range."""
+    peak = 2**bits - 1
+    s = 2 ** (bits - 8)
+    codes = np.arange(peak + 1, dtype=np.float64)
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    y = np.round(16 * s + codes * (219 * s / peak))
+    c = np.round(128 * s + (codes - 128 * s) * (224 * s / peak))
+    return y.astype(dtype), np.clip(c, 16 * s, 240 * s).astype(dtype)
+
+
+# Encoders that take only 1/frame-rate as time base, and the rates MPEG-2 video can signal.
+FIXED_RATE_CODECS = {"mpeg2video"}
+MPEG2_FRAME_RATES = {Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
+                     Fraction(50), Fraction(60000, 1001), Fraction(60)}
+
 # Containers that store frames in decode order without presentation timestamps.
 NO_REORDER_MUXERS = {"avi"}
 # Containers that store decode timestamps and cannot hold negative ones: B-frames' decode delay would make
@@ -314,6 +337,10 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
     if muxable and av_name not in muxable:
         raise OptionError(f"{codec} cannot be stored in {output.suffix} files; choose another --codec or output extension")
 
+    if codec in FIXED_RATE_CODECS and info.frame_rate not in MPEG2_FRAME_RATES:
+        rate = f"{float(info.frame_rate):.3f}".rstrip("0").rstrip(".") if info.frame_rate else "an unknown"
+        raise OptionError(f"{codec} writes only standard frame rates (23.976, 24, 25, 29.97, 30, 50, 59.94, 60 fps) "
+                          f"and this clip is {rate} fps; choose another --codec or output extension")
     depth = settings.bit_depth or (8 if info.bit_depth <= 8 else 10)
     if settings.pix_fmt:
         pix_fmt = settings.pix_fmt
@@ -371,14 +398,19 @@ class VideoWriter:
         stream = self.container.add_stream(plan.codec, rate=rate, options=plan.options)
         stream.width, stream.height, stream.pix_fmt = info.width, info.height, plan.pix_fmt
         ctx = stream.codec_context
-        # Timestamps pass through in the input's own time base, so every frame keeps its exact pts.
-        ctx.time_base = info.time_base
-        stream.time_base = info.time_base
+        # Timestamps pass through in the input's own time base, so every frame keeps its exact pts;
+        # MPEG-2 only takes 1/frame-rate (plan_encode checked the rate), so its pts are rescaled.
+        self.encode_time_base = Fraction(1) / rate if plan.codec in FIXED_RATE_CODECS else info.time_base
+        ctx.time_base = self.encode_time_base
+        stream.time_base = self.encode_time_base
         if in_video.sample_aspect_ratio:
             ctx.sample_aspect_ratio = in_video.sample_aspect_ratio
+        # Codecs whose bitstream and container tags cannot say "full range": full-range pictures are
+        # rescaled to limited range on write (see `write`) and tagged so.
+        self._to_limited = info.full_range and plan.codec in LIMITED_RANGE_ONLY_CODECS
         for name, value in info.color_tags.items():
             if value:
-                setattr(ctx, name, value)
+                setattr(ctx, name, _AVCOL_RANGE_MPEG if name == "color_range" and self._to_limited else value)
         if CODECS[plan.codec].frame_threads:
             # PyAV opens encoders with slice threads; x264 runs ~40% faster with frame threads.
             ctx.thread_type = "FRAME"
@@ -397,7 +429,8 @@ class VideoWriter:
         self.bit_depth = self.out_format.components[0].bits
         self.dtype = np.uint8 if self.bit_depth <= 8 else np.uint16
         self.neutral = neutral_chroma(self.bit_depth)
-        self.full_range = info.full_range
+        self.full_range = info.full_range  # the range of the codes callers write into new_frame()'s planes
+        self._range_luts = _full_to_limited_luts(self.bit_depth) if self._to_limited else None
         self._copies = {}
         self.dropped: list[str] = []
         for s in copy_streams:
@@ -406,6 +439,7 @@ class VideoWriter:
             except (ValueError, av.error.FFmpegError, NotImplementedError) as exc:
                 self.dropped.append(f"stream #{s.index} ({s.type}, {s.codec_context.name if s.codec_context else '?'}): {exc}")
         self.frames_written = 0
+        self._last_grid_pts: int | None = None
         # AVI has no presentation timestamps, only frame positions; FFmpeg reads a frame's time back as
         # its position plus the stream's decode delay. Write each frame at its input position (the
         # input pts less that delay, measured on the first frame) so it reads back at the input's time.
@@ -429,9 +463,27 @@ class VideoWriter:
         if self._position_shift is None and pts is not None:
             self._position_shift = max(0, pts - self._position_base)
         frame.pts = pts - self._position_shift if pts is not None and self._position_shift else pts
-        frame.time_base = self.info.time_base
+        if frame.pts is not None and self.encode_time_base != self.info.time_base:
+            frame.pts = round(frame.pts * self.info.time_base / self.encode_time_base)
+            if self._last_grid_pts is not None and frame.pts <= self._last_grid_pts:
+                raise OptionError(f"variable frame rate input: frame at {float(pts * self.info.time_base):.3f}s does not "
+                                  f"fit {self.plan.codec}'s fixed frame rate; choose another --codec or output extension")
+            self._last_grid_pts = frame.pts
+        frame.time_base = self.encode_time_base
+        if self._range_luts is not None:
+            self._rescale_to_limited(frame)
         self._mux(self.video.encode(frame))
         self.frames_written += 1
+
+    def _rescale_to_limited(self, frame: av.VideoFrame) -> None:
+        w, h = self.info.width, self.info.height
+        fmt = self.out_format
+        y_lut, c_lut = self._range_luts
+        luma = _plane_view(frame.planes[0], w, h, self.dtype)
+        luma[...] = y_lut[luma]
+        for plane in frame.planes[1:3]:
+            chroma = _plane_view(plane, fmt.chroma_width(w), fmt.chroma_height(h), self.dtype)
+            chroma[...] = c_lut[chroma]
 
     def copy_packet(self, packet: av.Packet) -> None:
         out_stream = self._copies.get(packet.stream.index)
