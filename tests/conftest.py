@@ -145,6 +145,19 @@ def prores4444_mov(media_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def full_range_mkv(media_dir) -> Path:
+    """8-bit H.264 tagged (and coded) full range, BT.709."""
+    return media.write_video(media_dir / "full.mkv", color_tags={**media.BT709_TAGS, "color_range": 2})
+
+
+@pytest.fixture(scope="session")
+def hdr_mkv(media_dir) -> Path:
+    """10-bit H.264 tagged BT.2020 primaries and matrix with the PQ transfer (an HDR10-style clip)."""
+    tags = {"color_primaries": 9, "color_trc": 16, "colorspace": 9, "color_range": 1}
+    return media.write_video(media_dir / "hdr.mkv", pix_fmt="yuv420p10le", color_tags=tags)
+
+
+@pytest.fixture(scope="session")
 def odd_mkv(media_dir) -> Path:
     """Odd dimensions, 65x49, FFV1 yuv444p."""
     return media.write_video(media_dir / "odd.mkv", codec="ffv1", pix_fmt="yuv444p", size=(65, 49))

@@ -61,22 +61,24 @@ def pattern_rgb8(index: int, width: int, height: int) -> np.ndarray:
     return np.round(pattern(index, width, height) * 255).astype(np.uint8)
 
 
-def rgb_to_yuv(rgb: np.ndarray, bits: int, sub_x: int, sub_y: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """BT.709 limited-range Y'CbCr codes; chroma averaged over (sub_y, sub_x) blocks (edge-padded)."""
+def rgb_to_yuv(rgb: np.ndarray, bits: int, sub_x: int, sub_y: int,
+               full_range: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BT.709 Y'CbCr codes (limited range unless `full_range`); chroma averaged over (sub_y, sub_x) blocks."""
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     y = KR * r + KG * g + KB * b
     cb = (b - y) / (2 * (1 - KB))
     cr = (r - y) / (2 * (1 - KR))
     s = 2 ** (bits - 8)
     dtype = np.uint8 if bits <= 8 else np.uint16
-    y_codes = np.round((16 + 219 * y) * s).astype(dtype)
+    peak = 2**bits - 1
+    y_codes = np.round(y * peak if full_range else (16 + 219 * y) * s).astype(dtype)
 
     def sub(c):
         h, w = c.shape
         ph, pw = (-h) % sub_y, (-w) % sub_x
         c = np.pad(c, ((0, ph), (0, pw)), mode="edge")
         c = c.reshape(c.shape[0] // sub_y, sub_y, c.shape[1] // sub_x, sub_x).mean(axis=(1, 3))
-        return np.round((128 + 224 * c) * s).astype(dtype)
+        return np.clip(np.round(2 ** (bits - 1) + peak * c if full_range else (128 + 224 * c) * s), 0, peak).astype(dtype)
 
     return y_codes, sub(cb), sub(cr)
 
@@ -86,13 +88,13 @@ def plane_view(plane, width: int, height: int, dtype) -> np.ndarray:
     return np.frombuffer(plane, dtype=dtype).reshape(height, plane.line_size // itemsize)[:, :width]
 
 
-def yuv_frame(index: int, width: int, height: int, pix_fmt: str) -> av.VideoFrame:
+def yuv_frame(index: int, width: int, height: int, pix_fmt: str, full_range: bool = False) -> av.VideoFrame:
     """One pattern frame in a planar YUV pixel format (any subsampling, 8 to 16 bits)."""
     fmt = av.VideoFormat(pix_fmt)
     bits = fmt.components[0].bits
     cw, ch = fmt.chroma_width(width), fmt.chroma_height(height)
     sub_x, sub_y = (1 if cw == width else 2), (1 if ch == height else 2)
-    planes = rgb_to_yuv(pattern(index, width, height), bits, sub_x, sub_y)
+    planes = rgb_to_yuv(pattern(index, width, height), bits, sub_x, sub_y, full_range)
     frame = av.VideoFrame(width, height, pix_fmt)
     dtype = np.uint8 if bits <= 8 else np.uint16
     for i, values in enumerate(planes):
@@ -157,6 +159,7 @@ def write_video(
     `distinct_frames` cycles through that many pattern frames (fast generation of long clips).
     """
     width, height = size
+    full_range = (color_tags or {}).get("color_range") == 2  # AVCOL_RANGE_JPEG: write full-range codes
     options = dict(options or {})
     if codec in ("libx264", "libx265"):
         options.setdefault("preset", "ultrafast")
@@ -183,10 +186,10 @@ def write_video(
             if distinct_frames:
                 key = i % distinct_frames
                 if key not in cache:
-                    cache[key] = yuv_frame(key, width, height, pix_fmt)
+                    cache[key] = yuv_frame(key, width, height, pix_fmt, full_range)
                 frame = av.VideoFrame.from_ndarray(cache[key].to_ndarray(), format=pix_fmt)  # a fresh frame
             else:
-                frame = yuv_frame(i, width, height, pix_fmt)
+                frame = yuv_frame(i, width, height, pix_fmt, full_range)
             frame.pts = pts[i] if pts is not None else i
             frame.time_base = tb
             out.mux(stream.encode(frame))

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -118,6 +119,26 @@ def build(name: str, tmp: Path, request) -> Case:
         return Case(["convert", clip(), "-o", out, "--toning", "purple"], [clip()], out, ("purple",))
     if name == "unknown_pipeline":
         return Case(["convert", clip(), "-o", out, "--pipeline", "no-such-recipe"], [clip()], out, ("no-such-recipe",))
+    if name == "vfr_to_fixed_rate_codec":
+        src = request.getfixturevalue("vfr_mkv")
+        return Case(["convert", src, "-o", out.with_suffix(".mxf")], [src], out.with_suffix(".mxf"), ("frame rate",))
+    if name == "odd_rate_to_mpeg2":
+        src = tmp / "twelve.mp4"
+        media.write_video(src, frames=6, rate=Fraction(12))
+        return Case(["convert", src, "-o", out.with_suffix(".mxf")], [src], out.with_suffix(".mxf"), ("frame rate",))
+    if name == "image_output_is_input":
+        src = tmp / "photo.png"
+        shutil.copy(request.getfixturevalue("images")["png8"], src)
+        return Case(["convert", src, "-o", src, "--overwrite"], [src], None, ("input",))
+    if name == "folder_output_is_input":
+        folder = tmp / "photos"
+        folder.mkdir()
+        shutil.copy(request.getfixturevalue("images")["png8"], folder / "a.png")
+        return Case(["convert", folder, "-o", folder, "--overwrite"], [folder / "a.png"], None, ("input",))
+    if name == "unreadable_image":
+        src = tmp / "broken.png"
+        src.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
+        return Case(["convert", src, "-o", tmp / "out" / "broken_bw.png"], [src], tmp / "out" / "broken_bw.png")
     if name == "unknown_output_container":
         return Case(["convert", clip(), "-o", out.with_suffix(".xyz")], [clip()], out.with_suffix(".xyz"), (".xyz",))
     raise AssertionError(name)
@@ -129,7 +150,8 @@ CASES = [
     "output_folder_is_a_file", "output_folder_missing", "output_is_input", "output_is_input_other_spelling",
     "existing_output_without_overwrite", "unknown_style", "unknown_codec", "codec_wrong_for_container",
     "unknown_option", "unknown_preset", "unknown_pix_fmt", "crf_out_of_range", "unknown_toning", "unknown_pipeline",
-    "unknown_output_container",
+    "unknown_output_container", "vfr_to_fixed_rate_codec", "odd_rate_to_mpeg2", "image_output_is_input",
+    "folder_output_is_input", "unreadable_image",
 ]
 
 
@@ -224,16 +246,15 @@ def test_interrupt_stops_promptly_and_leaves_nothing(tmp_path, long_clip, sig):
     proc = subprocess.Popen([*vidbw_command(), "convert", str(long_clip), "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        # Wait until it is really converting: its temporary output exists and has grown.
+        # Wait until it is really converting: its temporary output exists (made once the input is probed
+        # and the encode planned), then give it a second in the render loop.
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            partial = temp_files(tmp_path)
-            if partial and partial[0].stat().st_size > 50_000:
-                break
+        while not temp_files(tmp_path):
             assert proc.poll() is None, f"finished before it could be interrupted: {proc.communicate()}"
-            time.sleep(0.05)
-        else:
-            pytest.fail("conversion never started writing")
+            assert time.monotonic() < deadline, "conversion never started"
+            time.sleep(0.02)
+        time.sleep(1.0)
+        assert proc.poll() is None, f"finished before it could be interrupted: {proc.communicate()}"
         sent = time.monotonic()
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=30)

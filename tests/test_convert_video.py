@@ -152,6 +152,15 @@ def test_every_container_keeps_frames_timing_and_size(request, capsys, tmp_path,
     assert assert_neutral_chroma(out) == pix_fmt
 
 
+def test_mp4_to_mxf_uses_mpeg2_and_keeps_timing(capsys, tmp_path, clip_mp4):
+    out = tmp_path / "clip.mxf"
+    run = convert(capsys, clip_mp4, out)
+    assert media.video_info(out)["codec"] == "mpeg2video"
+    assert media.frame_times(out) == media.frame_times(clip_mp4)
+    assert "aac" in run.err and "dropped" in run.err  # MXF holds PCM only: the user is told
+    assert_neutral_chroma(out)
+
+
 def test_vfr_timestamps_are_irregular_and_kept(capsys, tmp_path, vfr_mkv):
     out = tmp_path / "vfr_bw.mkv"
     convert(capsys, vfr_mkv, out)
@@ -230,6 +239,52 @@ def test_metadata_rotation_and_colour_tags_are_kept(capsys, tmp_path, clip_mp4):
     assert info_out["rotation"] == 90
     assert read_tags(clip_mp4) == media.BT709_TAGS
     assert read_tags(out) == read_tags(clip_mp4)
+
+
+@pytest.mark.parametrize("fixture, suffix, codec", [
+    ("full_range_mkv", ".mkv", "libx264"), ("full_range_mkv", ".mkv", "ffv1"),
+    ("hdr_mkv", ".mkv", "libx264"), ("hdr_mkv", ".mkv", "libx265"), ("hdr_mkv", ".mov", "prores_ks"),
+])
+def test_colour_tags_primaries_transfer_matrix_range_are_kept(request, capsys, tmp_path, fixture, suffix, codec):
+    src = request.getfixturevalue(fixture)
+    out = tmp_path / f"out{suffix}"
+    convert(capsys, src, out, "--codec", codec)
+    assert read_tags(out) == read_tags(src)
+    assert_neutral_chroma(out)
+
+
+def test_full_range_input_gives_full_range_rec709_luma(capsys, tmp_path, full_range_mkv):
+    out = tmp_path / "full_bw.mkv"
+    convert(capsys, full_range_mkv, out, "--codec", "ffv1")
+    assert read_tags(out)["color_range"] == 2
+    _, (y_in, u, v) = media.video_planes(full_range_mkv, limit=1)[0]
+    _, (y_out, _, _) = media.video_planes(out, limit=1)[0]
+    # Full range: black 0 and white 255, so the 75% white bar sits at 191, not limited range's 180.
+    assert abs(int(y_in[30, 2]) - 191) <= 1
+    flat = chroma_flat_mask(u, v, y_in.shape)
+    assert np.abs(y_out.astype(int) - y_in.astype(int))[flat].max() <= 2
+
+
+def normalised_luma(path: Path) -> np.ndarray:
+    """First frame's luma in [0, 1], read as its own range tag says (what a player shows)."""
+    full = read_tags(path)["color_range"] == 2
+    fmt, (y, _, _) = media.video_planes(path, limit=1)[0]
+    s = 2.0 ** (av.VideoFormat(fmt).components[0].bits - 8)
+    y = y.astype(np.float64)
+    return y / (255 * s) if full else (y / s - 16) / 219
+
+
+@pytest.mark.parametrize("codec, suffix", [("prores_ks", ".mov"), ("mpeg2video", ".mxf")])
+def test_full_range_to_a_limited_range_only_codec_keeps_the_picture(capsys, tmp_path, full_range_mkv, codec, suffix):
+    """ProRes and MPEG-2 cannot be marked full range: the picture must be rescaled, not mislabelled."""
+    out = tmp_path / f"out{suffix}"
+    convert(capsys, full_range_mkv, out, "--codec", codec)
+    src, res = normalised_luma(full_range_mkv), normalised_luma(out)
+    _, (_, u, v) = media.video_planes(full_range_mkv, limit=1)[0]
+    flat = chroma_flat_mask(u, v, src.shape)
+    error = np.abs(res - src)[flat]
+    # Mislabelled range is off by up to 0.1 (mean ~0.05); MPEG-2's own coding error is far smaller.
+    assert error.mean() < 0.01 and np.percentile(error, 99) < 0.03, (error.mean(), np.percentile(error, 99))
 
 
 def test_colour_tags_survive_a_codec_change(capsys, tmp_path, clip_mkv):
