@@ -326,3 +326,16 @@ def test_ray_worker_without_the_job_folder_sends_the_segment_back(tmp_path, film
     assert hashlib.sha256(Path(published.output).read_bytes()).hexdigest() == result.sha256
     assert result.data is None and not temp_files(tmp_path / "job")
     assert len(media.video_planes(Path(published.output))) == 24
+
+
+def test_shot_list_cuts_are_segment_boundaries(tmp_path, film, reference):
+    from vidbw.shots import ShotList
+
+    shots = ShotList.from_cuts([30, 70], FRAMES, 24.0).save(tmp_path / "film.shots.json")
+    out = tmp_path / "out.mkv"
+    result = job(film, out, tmp_path / "job", shots=shots)
+    plan = json.loads((tmp_path / "job" / "job.json").read_text())
+    # cuts at 30 and 70; the longer shots split at the source keyframes 48 and 96
+    assert plan["segments"] == [[0, 30], [30, 48], [48, 70], [70, 96], [96, 120]]
+    assert result.rendered == 5
+    assert_same_film(out, reference)
