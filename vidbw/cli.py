@@ -229,6 +229,111 @@ def train_retoucher_cmd(data, out, steps, batch, resume, device, seed, quiet) ->
     click.echo(str(out))
 
 
+@train.command("make-pairs")
+@click.option("--style-seed", type=int, required=True, help="Expert-style seed (>= 100000: held out of training).")
+@click.option("--family", type=click.Choice(["landscape", "portrait", "noir", "soft", "infrared"]),
+              help="Style family [default: chosen by the seed]; infrared is never trained on.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write color/ and bw/ into.")
+@click.option("--photos", multiple=True, required=True, type=click.Path(path_type=Path), help="Photo folder or file (repeatable).")
+@click.option("--max-pixels", type=click.IntRange(1024), default=1_000_000, show_default=True)
+@click.option("--limit", type=click.IntRange(1), help="Use only the first N photos.")
+def train_make_pairs(style_seed, family, out, photos, max_pixels, limit) -> None:
+    """Render colour/B&W pairs of photos with one expert style."""
+    from vidbw.train.pairs import make_pairs
+
+    n = make_pairs(list(photos), out, style_seed, family, max_pixels, limit)
+    stderr.print(f"{n} pairs written", markup=False)
+    click.echo(str(out))
+
+
+@cli.group()
+def style() -> None:
+    """Learn a B&W style from example pairs."""
+
+
+@style.command("learn")
+@click.argument("name")
+@click.option("--pairs", "pairs_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder with color/ and bw/ subfolders of matching file stems.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Style file [default: the user style folder].")
+@click.option("--description", help="One line shown by `vidbw styles` (<= 70 characters).")
+@click.option("--steps", type=click.IntRange(10), default=300, show_default=True)
+@click.option("--holdout", type=click.FloatRange(0, 0.5), default=0.2, show_default=True,
+              help="Fraction of pairs kept out of the fit to report PSNR/SSIM on (0: none).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True)
+def style_learn(name, pairs_dir, output, description, steps, holdout, seed, overwrite, quiet) -> None:
+    """Learn style NAME from colour/B&W pairs and save it as a style file."""
+    import numpy as np
+
+    from vidbw.errors import OutputError
+    from vidbw.eval.style import render_style, split_pairs
+    from vidbw.styles.learned import STYLE_SUFFIX, user_style_dir
+    from vidbw.train.style_learn import check_name, fit_style, make_style, psnr, read_pairs, save_style, ssim
+
+    key = check_name(name)
+    path = output or user_style_dir() / f"{key}{STYLE_SUFFIX}"
+    if path.suffix != STYLE_SUFFIX:
+        raise OptionError(f"style file must end in {STYLE_SUFFIX}: {path}")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} exists (use --overwrite)")
+    pairs = read_pairs(pairs_dir)
+    description = description or f"learned from {len(pairs)} pairs in {pairs_dir.name}"
+    if len(description) > 70:
+        raise OptionError("--description is longer than 70 characters")
+    fit_pairs, held = (split_pairs(pairs, 1 - holdout, seed) if holdout > 0 and len(pairs) > 4 else (pairs, []))
+    with _StepProgress(f"learning {key}", quiet) as progress:
+        result = fit_style(fit_pairs, steps=steps, seed=seed, progress=progress)
+    meta = {"n_pairs": len(pairs), "fit_seconds": round(result["seconds"], 1), "steps": steps}
+    if held:
+        style_obj = make_style(key, description, result)
+        scores = [(psnr(o, p.bw), ssim(o, p.bw)) for p in held for o in [render_style(style_obj, p.color)]]
+        meta["heldout_psnr"] = round(float(np.mean([s[0] for s in scores])), 2)
+        meta["heldout_ssim"] = round(float(np.mean([s[1] for s in scores])), 4)
+        _say(quiet, f"held-out fit on {len(held)} pairs: PSNR {meta['heldout_psnr']:.2f} dB, SSIM {meta['heldout_ssim']:.4f}")
+        with _StepProgress(f"refining {key} on all pairs", quiet) as progress:
+            result = fit_style(pairs, steps=max(10, steps // 3), seed=seed + 1, progress=progress, params=result["params"])
+    save_style(path, key, description, result, meta)
+    _say(quiet, f"style {key}: {len(pairs)} pairs, {meta['fit_seconds']:.0f}s fit; `vidbw convert --style {key}` uses it")
+    click.echo(str(path))
+
+
+@cli.group(name="eval")
+def eval_group() -> None:
+    """Evaluate vidbw against references and baselines."""
+
+
+@eval_group.command("style")
+@click.option("--pairs", "pairs_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--train-fraction", type=float, default=0.6, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--steps", type=click.IntRange(10), default=300, show_default=True)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Also write the scores as JSON here.")
+@click.option("-q", "--quiet", is_flag=True)
+def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
+    """Learn a style on part of the pairs; PSNR/SSIM on the rest vs Rec.709 and mix+curve baselines."""
+    import json
+
+    from vidbw.eval.style import evaluate_style
+    from vidbw.train.style_learn import read_pairs
+
+    pairs = read_pairs(pairs_dir)
+    with _StepProgress("learning", quiet) as progress:
+        ev = evaluate_style(pairs, train_fraction, seed, steps, progress)
+    table = Table(title=f"style imitation: {ev.n_train} training pairs, {ev.n_test} held-out pairs")
+    for column in ("method", "PSNR (dB)", "SSIM"):
+        table.add_column(column)
+    for name, label in (("rec709", "Rec.709 luma"), ("mix+curve", "global mix + monotone curve"), ("learned", "vidbw learned style")):
+        table.add_row(label, f"{ev.rows[name][0]:.2f}", f"{ev.rows[name][1]:.4f}")
+    Console().print(table)
+    click.echo(f"gain over mix+curve: {ev.gain_over_mix_curve:+.2f} dB PSNR, "
+               f"{ev.rows['learned'][1] - ev.rows['mix+curve'][1]:+.4f} SSIM (fit {ev.fit_seconds:.0f}s)")
+    if json_out:
+        json_out.write_text(json.dumps({"n_train": ev.n_train, "n_test": ev.n_test, "rows": ev.rows,
+                                        "per_image": ev.per_image, "fit_seconds": ev.fit_seconds}, indent=1))
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or exc.__class__.__name__
 

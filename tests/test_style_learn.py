@@ -1,0 +1,150 @@
+"""`vidbw style learn`, learned styles in convert, `vidbw eval style`, and their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+
+import vidbw  # noqa: E402
+from vidbw.cli import cli  # noqa: E402
+from vidbw.errors import InputError  # noqa: E402
+from vidbw.io.images import write_image  # noqa: E402
+from vidbw.styles import get_style  # noqa: E402
+from vidbw.train.expert import HELD_OUT_SEED_START, sample_style  # noqa: E402
+from vidbw.train.style_learn import read_pairs  # noqa: E402
+
+
+def picture(seed: int, h: int = 40, w: int = 56) -> np.ndarray:
+    """Small varied colour scenes: sky / foliage / skin-like regions in random layouts."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.float32)
+    horizon = int(h * rng.uniform(0.3, 0.7))
+    img[:horizon] = rng.uniform([0.2, 0.4, 0.7], [0.5, 0.7, 1.0])
+    img[horizon:] = rng.uniform([0.1, 0.35, 0.05], [0.4, 0.7, 0.3])
+    yy, xx = np.mgrid[:h, :w]
+    cy, cx, r = rng.uniform(0.3, 0.8) * h, rng.uniform(0.2, 0.8) * w, rng.uniform(0.1, 0.25) * h
+    img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform([0.7, 0.4, 0.25], [1.0, 0.65, 0.45])
+    img *= np.linspace(rng.uniform(0.6, 1.0), 1.0, w, dtype=np.float32)[None, :, None]
+    img += rng.normal(0, 0.02, img.shape).astype(np.float32)
+    return np.clip(img, 0, 1)
+
+
+def make_pairs(folder: Path, n: int, seed: int = HELD_OUT_SEED_START + 7, family: str = "landscape") -> Path:
+    style = sample_style(seed, family)
+    (folder / "color").mkdir(parents=True)
+    (folder / "bw").mkdir(parents=True)
+    for i in range(n):
+        rgb = picture(i)
+        write_image(folder / "color" / f"p{i:02d}.png", np.round(rgb * 255).astype(np.uint8))
+        write_image(folder / "bw" / f"p{i:02d}.png", np.round(style.render(rgb) * 255).astype(np.uint8))
+    return folder
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg" / "vidbw" / "styles"
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, list(map(str, args)), catch_exceptions=True)
+    return result
+
+
+def test_learn_writes_a_style_that_convert_accepts_by_name_and_path(tmp_path, user_dir):
+    pairs = make_pairs(tmp_path / "pairs", 6)
+    r = run("style", "learn", "My_Look", "--pairs", pairs, "--steps", "12", "--holdout", "0.2", "-q")
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    path = user_dir / "my-look.safetensors"
+    assert path.is_file() and Path(r.output.strip().splitlines()[-1]) == path
+    style = get_style("my-look")
+    assert style.kind == "learned" and style.meta["n_pairs"] == 6 and "heldout_psnr" in style.meta
+    src = tmp_path / "photo.png"
+    write_image(src, np.round(picture(99, 60, 80) * 255).astype(np.uint8))
+    for ref, out in (("my-look", tmp_path / "by_name.png"), (str(path), tmp_path / "by_path.png")):
+        vidbw.convert(src, out, style=ref)
+        assert out.is_file()
+    from vidbw.io.images import read_image
+
+    a, b = read_image(tmp_path / "by_name.png").rgb, read_image(tmp_path / "by_path.png").rgb
+    np.testing.assert_array_equal(a, b)
+    # explicit -o path
+    other = tmp_path / "styles" / "other.safetensors"
+    r = run("style", "learn", "other", "--pairs", pairs, "--steps", "10", "--holdout", "0", "-o", other, "-q")
+    assert r.exit_code == 0 and other.is_file()
+    assert get_style(str(other)).name == "other"
+
+
+def test_too_few_pairs(tmp_path):
+    pairs = make_pairs(tmp_path / "pairs", 3)
+    with pytest.raises(InputError, match="at least 4"):
+        read_pairs(pairs)
+
+
+def test_mismatched_stems_are_named(tmp_path):
+    pairs = make_pairs(tmp_path / "pairs", 5)
+    (pairs / "bw" / "p01.png").rename(pairs / "bw" / "stray.png")
+    with pytest.raises(InputError, match=r"p01.*stray|stray.*p01"):
+        read_pairs(pairs)
+
+
+def test_unreadable_image(tmp_path):
+    pairs = make_pairs(tmp_path / "pairs", 5)
+    (pairs / "color" / "p02.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="p02"):
+        read_pairs(pairs)
+
+
+def test_colour_image_on_the_bw_side(tmp_path):
+    pairs = make_pairs(tmp_path / "pairs", 5)
+    write_image(pairs / "bw" / "p03.png", np.round(picture(3) * 255).astype(np.uint8))
+    with pytest.raises(InputError, match="in colour.*p03"):
+        read_pairs(pairs)
+
+
+def test_cli_errors_are_one_line(tmp_path, user_dir, capsys):
+    from vidbw.cli import main
+
+    pairs = make_pairs(tmp_path / "pairs", 3)
+    with pytest.raises(SystemExit) as exc:
+        main(["style", "learn", "x", "--pairs", str(pairs)])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vidbw: error:") and "\n" not in err
+
+
+def test_eval_style_beats_rec709_on_a_tiny_run(tmp_path):
+    from vidbw.eval.style import evaluate_style, fit_mix_curve
+
+    pairs = read_pairs(make_pairs(tmp_path / "pairs", 8, family="infrared"))
+    ev = evaluate_style(pairs, train_fraction=0.6, seed=0, steps=15)
+    assert ev.n_train + ev.n_test == 8
+    assert ev.rows["learned"][0] > ev.rows["rec709"][0]
+    assert ev.rows["mix+curve"][0] > ev.rows["rec709"][0]
+    curve = fit_mix_curve(pairs)
+    assert np.all(np.diff(curve.ys) >= -1e-12)  # monotone
+
+
+def test_eval_style_cli_prints_a_table(tmp_path):
+    pairs = make_pairs(tmp_path / "pairs", 6)
+    r = run("eval", "style", "--pairs", pairs, "--steps", "10", "-q")
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    assert "Rec.709" in r.output and "gain over mix+curve" in r.output
+
+
+def test_make_pairs_cli(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        write_image(photos / f"a{i}.png", np.round(picture(i) * 255).astype(np.uint8))
+    r = run("train", "make-pairs", "--style-seed", HELD_OUT_SEED_START, "--family", "noir", "--out", tmp_path / "out",
+            "--photos", photos)
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    assert sorted(p.name for p in (tmp_path / "out" / "bw").iterdir()) == ["a0.png", "a1.png"]
+    assert (tmp_path / "out" / "style.json").is_file()
