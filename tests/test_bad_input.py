@@ -139,6 +139,13 @@ def build(name: str, tmp: Path, request) -> Case:
         src = tmp / "broken.png"
         src.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
         return Case(["convert", src, "-o", tmp / "out" / "broken_bw.png"], [src], tmp / "out" / "broken_bw.png")
+    if name == "failed_overwrite_keeps_old_output":
+        full = request.getfixturevalue("clip_mkv")
+        src = tmp / "header.mkv"
+        src.write_bytes(full.read_bytes()[: first_video_packet_pos(full) + 40])  # header and a sliver of data
+        target = out.with_suffix(".mkv")
+        target.write_bytes(b"last week's good render")
+        return Case(["convert", src, "-o", target, "--overwrite"], [src], target, keep_output=b"last week's good render")
     if name == "unknown_output_container":
         return Case(["convert", clip(), "-o", out.with_suffix(".xyz")], [clip()], out.with_suffix(".xyz"), (".xyz",))
     raise AssertionError(name)
@@ -151,7 +158,7 @@ CASES = [
     "existing_output_without_overwrite", "unknown_style", "unknown_codec", "codec_wrong_for_container",
     "unknown_option", "unknown_preset", "unknown_pix_fmt", "crf_out_of_range", "unknown_toning", "unknown_pipeline",
     "unknown_output_container", "vfr_to_fixed_rate_codec", "odd_rate_to_mpeg2", "image_output_is_input",
-    "folder_output_is_input", "unreadable_image",
+    "folder_output_is_input", "unreadable_image", "failed_overwrite_keeps_old_output",
 ]
 
 

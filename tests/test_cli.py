@@ -119,6 +119,24 @@ def test_preview_contact_sheet_from_video(capsys, tmp_path, clip_mkv):
     assert temp_files(tmp_path) == []
 
 
+def test_preview_picks_the_frame_at_the_requested_time(capsys, tmp_path, clip_mkv):
+    import av
+
+    sheet_path = tmp_path / "at.png"
+    run = run_inprocess(["preview", clip_mkv, "--at", "0.5", "--styles", "neutral", "-o", sheet_path], capsys)
+    assert_ok(run)
+    sheet = np.asarray(Image.open(sheet_path).convert("RGB")).astype(int)
+    top = MARGIN + LABEL_HEIGHT
+    original = sheet[top : top + 270, MARGIN : MARGIN + THUMB_WIDTH]
+    with av.open(str(clip_mkv)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    errors = {}
+    for index in range(8, 17):  # the moving square is 5 px further on each frame
+        thumb = np.asarray(Image.fromarray(frames[index]).resize((THUMB_WIDTH, 270), Image.Resampling.LANCZOS)).astype(int)
+        errors[index] = np.abs(thumb - original).mean()
+    assert min(errors, key=errors.get) == 12, errors  # 0.5 s at 24 fps
+
+
 def test_preview_of_an_image_with_all_styles(capsys, tmp_path, images):
     from vidbw.styles import list_styles
 
