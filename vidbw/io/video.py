@@ -42,6 +42,7 @@ class DecodeStats:
     corrupt_frames: int = 0  # decoded, but the decoder concealed damage in them
     lost_frames: int = 0  # packets that decoded to nothing; the previous picture is repeated
     decode_errors: int = 0
+    last_pts: int | None = None  # the latest picture's pts, to tell where a cut file stopped
 
 
 def _plane_view(plane: av.video.plane.VideoPlane, width: int, height: int, dtype) -> np.ndarray:
@@ -144,6 +145,7 @@ def read_media(
         count += 1
         stats.frames += 1
         stats.corrupt_frames += decoded.concealed
+        stats.last_pts = frame.pts if frame.pts is not None else stats.last_pts
         return decoded
 
     def repeat_last(pts: int) -> DecodedFrame:
@@ -152,6 +154,7 @@ def read_media(
         count += 1
         stats.frames += 1
         stats.lost_frames += 1
+        stats.last_pts = pts
         return stand_in
 
     def finished() -> bool:
