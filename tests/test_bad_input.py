@@ -220,15 +220,9 @@ def assert_clean_error_or_honest_partial(run: Run, out: Path, expected_max: int,
         f"partial output written without saying so; stderr:\n{run.err}")
 
 
-TRUNCATED_MKV_BUG = (
-    "pipeline.convert_video notes 'input ended early' only when the header gives a frame count; a cut Matroska "
-    "file (whose header gives the duration, 1.0 s) converts its first half silently"
-)
-
-
 @pytest.mark.parametrize("fixture, suffix", [
     ("faststart_mp4", ".mp4"),
-    pytest.param("clip_mkv", ".mkv", marks=pytest.mark.xfail(reason=TRUNCATED_MKV_BUG, strict=True)),
+    ("clip_mkv", ".mkv"),
     ("clip_ts", ".ts"),
 ])
 def test_truncated_file(request, tmp_path, fixture, suffix):

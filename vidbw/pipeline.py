@@ -150,8 +150,9 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
             result.notes.append(
                 f"damaged input: {stats.decode_errors} packets failed to decode; {result.concealed_frames} frames concealed"
             )
-        if info.frame_count and stats.frames < info.frame_count:
-            result.notes.append(f"input ended early: converted the decodable {stats.frames} of {info.frame_count} frames")
+        early = _ended_early(info, stats, container.streams.video[0].start_time or 0)
+        if early:
+            result.notes.append(early)
         return result
     finally:
         container.close()
@@ -173,6 +174,23 @@ class FrameWindow:
     @property
     def decode_stop(self) -> int:
         return min(len(self.index_of_pts), self.stop + self.context)
+
+
+def _ended_early(info, stats: DecodeStats, start_pts: int) -> str | None:
+    """A note when the decodable pictures stop short of what the header promised (a cut file)."""
+    if info.frame_count:
+        if stats.frames < info.frame_count:
+            return f"input ended early: converted the decodable {stats.frames} of {info.frame_count} frames"
+        return None
+    # Matroska and MPEG-TS headers give no frame count: compare where the pictures stop with the
+    # video stream's own length (not the container's, which audio may extend).
+    if stats.last_pts is None or not info.frame_rate or not info.video_duration_s:
+        return None
+    frame_time = 1 / float(info.frame_rate)
+    end = float((stats.last_pts - start_pts) * info.time_base) + frame_time
+    if end < info.video_duration_s - 1.5 * frame_time:
+        return f"input ended early: converted the decodable {stats.frames} frames ({end:.2f}s of {info.video_duration_s:.2f}s)"
+    return None
 
 
 def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameRenderer, temp: Path, copy_streams,

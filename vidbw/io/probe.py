@@ -45,6 +45,7 @@ class VideoInfo:
     frame_rate: Fraction | None
     frame_count: int  # from the container header; 0 when it does not say
     duration_s: float
+    video_duration_s: float  # the video stream's own length (0 when unknown), for spotting cut files
     other_streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
     interlaced: bool = False
 
@@ -104,6 +105,7 @@ def describe_video(container: av.container.InputContainer, path: Path) -> VideoI
         duration = float(stream.duration * stream.time_base)
     else:
         duration = 0.0
+    video_duration = _video_stream_duration(stream)
     others = tuple(
         StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else None)
         for s in container.streams
@@ -126,9 +128,24 @@ def describe_video(container: av.container.InputContainer, path: Path) -> VideoI
         frame_rate=stream.average_rate or stream.guessed_rate,
         frame_count=stream.frames or 0,
         duration_s=duration,
+        video_duration_s=video_duration,
         other_streams=others,
         interlaced=field_order >= 2,
     )
+
+
+def _video_stream_duration(stream) -> float:
+    """The video stream's length from its header: the stream duration, or Matroska's DURATION tag."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            return 0.0
+    return 0.0
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
