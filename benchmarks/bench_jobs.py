@@ -1,6 +1,6 @@
 """Chunked jobs: single process vs --workers N (local processes) vs --engine ray, and kill + resume.
 
-    python benchmarks/bench_jobs.py                          # 60 s 720p source, 2 workers, veryfast
+    python benchmarks/bench_jobs.py                          # 60 s 720p source, 2 workers, veryfast, 3 rounds
     python benchmarks/bench_jobs.py --seconds 30 --workers 2 --preset medium --skip-ray
 
 Every run is the real CLI in a subprocess, timed end to end (Ray's cluster start-up included).
@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--style", default="tri-x")
     ap.add_argument("--preset", default="veryfast")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each mode (the fastest counts)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each mode, round robin (the fastest counts)")
     ap.add_argument("--skip-ray", action="store_true")
     a = ap.parse_args()
 
@@ -109,18 +109,18 @@ def main() -> None:
     modes = {"single process": [], f"--workers {a.workers}": ["--workers", a.workers]}
     if not a.skip_ray:
         modes[f"--engine ray --workers {a.workers}"] = ["--engine", "ray", "--workers", a.workers]
-    times = {}
-    for name, extra in modes.items():
-        best = None
-        for _ in range(a.repeat):
+    runs: dict[str, list[float]] = {name: [] for name in modes}
+    for _ in range(a.repeat):  # round robin, so a burst of load on a shared machine hits every mode alike
+        for name, extra in modes.items():
             wall, err = run(["convert", source, "-o", out, *common, *extra])
-            best = wall if best is None else min(best, wall)
-        times[name] = best
+            runs[name].append(wall)
+    times = {name: min(walls) for name, walls in runs.items()}
     frames = a.seconds * 25
     print(f"source: {source.name} ({frames} frames), style {a.style}, x264 {a.preset}, {os.cpu_count()} cores")
     base = times["single process"]
     for name, wall in times.items():
-        print(f"  {name:32s} {wall:7.1f} s  {frames / wall:6.1f} fps  {100 * (wall / base - 1):+6.1f} % vs single")
+        print(f"  {name:32s} {wall:7.1f} s  {frames / wall:6.1f} fps  {100 * (wall / base - 1):+6.1f} % vs single"
+              f"   (all runs: {', '.join(f'{w:.1f}' for w in runs[name])} s)")
 
     job_dir = WORK / "jobs_killed"
     resume = kill_at_half(source, common, job_dir, out)
@@ -132,7 +132,7 @@ def main() -> None:
     seg_len = sum(st["frames"]) / len(st["frames"])
     print(f"per segment (1 worker alone on the node): {seg_len:.0f} frames in {per_frame * seg_len:.2f} s "
           f"= {1 / per_frame:.1f} fps per worker")
-    print(json.dumps({"times_s": {k: round(v, 2) for k, v in times.items()}, "resume": resume,
+    print(json.dumps({"times_s": {k: [round(v, 2) for v in runs[k]] for k in runs}, "resume": resume,
                       "worker_fps_alone": round(1 / per_frame, 2), "segment_frames": round(seg_len)}, indent=1))
     shutil.rmtree(job_dir, ignore_errors=True)
 
