@@ -1,0 +1,46 @@
+"""Shots: cut detection on a fast low-resolution analysis pass, and the editable shot list.
+
+    from vidbw.shots import detect_shots, ShotList, validate
+    shots = detect_shots("film.mp4", detector="adaptive", min_shot_seconds=0.5, style="tri-x")
+    shots.save("film.shots.json")
+    edited = validate(ShotList.load("film.shots.json"), frame_count, known_styles)
+
+See docs/SHOTS.md for the file formats and how `--shots` feeds an edited list back.
+"""
+
+from vidbw.shots.analysis import ANALYSIS_WIDTH, LowresFilm, frame_count
+from vidbw.shots.detect import (
+    DEFAULT_DETECTOR,
+    DEFAULT_MIN_SHOT_SECONDS,
+    DETECTORS,
+    detect_cuts,
+    detect_shots,
+    enforce_min_shot,
+    min_shot_frames,
+)
+from vidbw.shots.formats import FORMATS, render_shots, timecode, timecode_rate, write_shots
+from vidbw.shots.model import Shot, ShotList, validate
+from vidbw.shots.proxies import FilmSampler, assign_proxies
+
+__all__ = [
+    "ANALYSIS_WIDTH",
+    "DEFAULT_DETECTOR",
+    "DEFAULT_MIN_SHOT_SECONDS",
+    "DETECTORS",
+    "FORMATS",
+    "FilmSampler",
+    "LowresFilm",
+    "Shot",
+    "ShotList",
+    "assign_proxies",
+    "detect_cuts",
+    "detect_shots",
+    "enforce_min_shot",
+    "frame_count",
+    "min_shot_frames",
+    "render_shots",
+    "timecode",
+    "timecode_rate",
+    "validate",
+    "write_shots",
+]

@@ -1,0 +1,285 @@
+"""The shot list: a film cut into contiguous runs of frames, each with its own style and proxy.
+
+JSON is the format users edit and feed back with ``--shots``::
+
+    {"fps": 23.976023976023978, "frames": 1440,
+     "shots": [{"index": 0, "start_frame": 0, "end_frame": 118, "start": 0.0, "end": 4.921,
+                "proxy": null, "style": "neutral"}, ...]}
+
+Frames are authoritative: ``end_frame`` is exclusive, shots tile ``[0, frames)`` with no gap or
+overlap. ``start``/``end`` (seconds) are there for people and are recomputed on save. ``index`` is
+informational (error messages quote it); loading sorts by ``start_frame`` and renumbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Collection, Iterable, Sequence
+
+from vidbw.errors import OptionError
+
+__all__ = ["Shot", "ShotList", "validate", "KnownStyles"]
+
+# A set of style names, or a callable that says whether a name is known (it may raise
+# OptionError with its own suggestion, e.g. `vidbw.styles.get_style`).
+KnownStyles = Collection[str] | Callable[[str], object] | None
+
+
+@dataclass(frozen=True)
+class Shot:
+    """Frames [start_frame, end_frame) of a film, rendered with one style (and one proxy)."""
+
+    index: int
+    start_frame: int
+    end_frame: int  # exclusive
+    start_time: float | None = None  # seconds, for people; None when not known
+    end_time: float | None = None
+    proxy: object = None  # a style proxy (int or str) chosen per shot; None: the style decides
+    style: str | None = None  # None: the film's --style
+
+    @property
+    def frames(self) -> int:
+        return self.end_frame - self.start_frame
+
+    # Frame-index aliases, the convention of `vidbw.render.ShotRender` and `vidbw.jobs.plan.load_cuts`.
+    @property
+    def start(self) -> int:
+        return self.start_frame
+
+    @property
+    def end(self) -> int:
+        return self.end_frame
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index,
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "start": None if self.start_time is None else round(self.start_time, 6),
+            "end": None if self.end_time is None else round(self.end_time, 6),
+            "proxy": self.proxy,
+            "style": self.style,
+        }
+
+
+@dataclass
+class ShotList:
+    """The shots of one film, in order. `fps` is the nominal rate (for timecodes and seconds)."""
+
+    fps: float
+    frames: int
+    shots: list[Shot] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def from_cuts(cls, cuts: Iterable[int], frames: int, fps: float, style: str | None = "neutral",
+                  times: Sequence[float] | None = None) -> "ShotList":
+        """Shots between cuts (the first frame of each new shot). No cuts: one shot.
+
+        `times`, when given, holds each frame's start time in seconds (frames + 1 values, the last
+        the film's end), so variable-frame-rate films get exact seconds; otherwise frame / fps.
+        """
+        if frames < 1:
+            raise OptionError("a shot list needs at least one frame")
+        bounds = [0, *sorted({int(c) for c in cuts if 0 < int(c) < frames}), frames]
+        shot_list = cls(float(fps), int(frames))
+        shot_list.shots = [Shot(i, a, b, style=style) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+        return shot_list.with_times(times)
+
+    def with_times(self, times: Sequence[float] | None = None) -> "ShotList":
+        """A copy whose shots carry start/end seconds (from `times` or frame / fps)."""
+
+        def at(frame: int) -> float | None:
+            if times is not None and len(times) > frame:
+                return float(times[frame])
+            return frame / self.fps if self.fps and self.fps > 0 else None
+
+        shots = [replace(s, start_time=at(s.start_frame), end_time=at(s.end_frame)) for s in self.shots]
+        return ShotList(self.fps, self.frames, shots)
+
+    def renumbered(self) -> "ShotList":
+        """Shots sorted by start frame and numbered 0..n-1."""
+        ordered = sorted(self.shots, key=lambda s: (s.start_frame, s.end_frame))
+        return ShotList(self.fps, self.frames, [replace(s, index=i) for i, s in enumerate(ordered)])
+
+    # ------------------------------------------------------------------ queries
+
+    def cuts(self) -> list[int]:
+        """The first frame of every shot after the first."""
+        return [s.start_frame for s in self.shots[1:]]
+
+    def shot_at(self, frame: int) -> Shot:
+        """The shot holding `frame` (binary search; the list must be validated)."""
+        lo, hi = 0, len(self.shots) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.shots[mid].start_frame <= frame:
+                lo = mid
+            else:
+                hi = mid - 1
+        return self.shots[lo]
+
+    def __len__(self) -> int:
+        return len(self.shots)
+
+    def __iter__(self):
+        return iter(self.shots)
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_dict(self) -> dict:
+        return {"fps": self.fps, "frames": self.frames, "shots": [s.to_dict() for s in self.shots]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data, where: str = "shot list") -> "ShotList":
+        """Parse the JSON structure; structural problems are one-line OptionErrors.
+
+        Does not check that the shots tile the film: call `validate` for that.
+        """
+        if not isinstance(data, dict):
+            raise OptionError(f"{where}: expected a JSON object with fps, frames and shots")
+        fps = data.get("fps")
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+            raise OptionError(f"{where}: 'fps' must be a positive number, got {fps!r}")
+        frames = data.get("frames")
+        if not _is_int(frames) or frames < 1:
+            raise OptionError(f"{where}: 'frames' must be a positive whole number, got {frames!r}")
+        items = data.get("shots")
+        if not isinstance(items, list) or not items:
+            raise OptionError(f"{where}: 'shots' must be a non-empty list")
+        shots = []
+        for position, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise OptionError(f"{where}: shot #{position + 1} in the list is not an object")
+            index = item.get("index", position)
+            name = f"shot {index}" if _is_int(index) else f"shot #{position + 1}"
+            if not _is_int(index):
+                index = position
+            for key in ("start_frame", "end_frame"):
+                if key not in item:
+                    raise OptionError(f"{where}: {name} has no '{key}'")
+                if not _is_int(item[key]):
+                    raise OptionError(f"{where}: {name}: '{key}' must be a whole frame number, got {item[key]!r}")
+            style = item.get("style")
+            if style is not None and (not isinstance(style, str) or not style.strip()):
+                raise OptionError(f"{where}: {name}: 'style' must be a style name or null, got {style!r}")
+            proxy = item.get("proxy")
+            if proxy is not None and (isinstance(proxy, bool) or not isinstance(proxy, (int, str))):
+                raise OptionError(f"{where}: {name}: 'proxy' must be a whole number, a name or null, got {proxy!r}")
+            shots.append(Shot(index, item["start_frame"], item["end_frame"], _seconds(item.get("start")),
+                              _seconds(item.get("end")), proxy, style.strip() if style else None))
+        return cls(float(fps), frames, shots)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ShotList":
+        """Read a shot list JSON file (what `vidbw shots` writes and users edit)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise OptionError(f"shots file not found: {path}") from None
+        except IsADirectoryError:
+            raise OptionError(f"shots file is a folder: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OptionError(f"cannot read shots file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OptionError(f"shots file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        return cls.from_dict(data, where=f"shots file {path}")
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the JSON atomically (never a partial file; an existing one only with overwrite)."""
+        from vidbw.shots.formats import write_shots
+
+        return write_shots(self, path, "json", overwrite=overwrite)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(shot_list: ShotList, frame_count: int | None = None, known_styles: KnownStyles = None) -> ShotList:
+    """Check that `shot_list` tiles a film of `frame_count` frames; return it sorted and renumbered.
+
+    Any partition of [0, frame_count) into non-empty runs is accepted (1-frame shots included), so
+    merging or splitting shots by editing the JSON just works. Problems raise one-line OptionErrors
+    that quote the shots' own `index` values, e.g. ``shot 3 overlaps shot 2 (starts at frame 118,
+    shot 2 ends at 121)``. `known_styles` is a set of names or a callable that returns falsy or
+    raises OptionError for an unknown name; None skips the style check.
+    """
+    if frame_count is not None and shot_list.frames != frame_count:
+        raise OptionError(f"shot list is for {shot_list.frames} frames but the film has {frame_count} "
+                          "(made for another film or another cut? run `vidbw shots` again)")
+    total = shot_list.frames if frame_count is None else frame_count
+    if not shot_list.shots:
+        raise OptionError("shot list has no shots")
+    for shot in shot_list.shots:
+        if shot.end_frame <= shot.start_frame:
+            raise OptionError(f"shot {shot.index} is empty or reversed (start_frame {shot.start_frame}, "
+                              f"end_frame {shot.end_frame}; end_frame is exclusive)")
+        if shot.start_frame < 0:
+            raise OptionError(f"shot {shot.index} starts at frame {shot.start_frame}, before the film's first frame 0")
+    ordered = sorted(shot_list.shots, key=lambda s: (s.start_frame, s.end_frame))
+    first = ordered[0]
+    if first.start_frame != 0:
+        raise OptionError(f"shot {first.index} starts at frame {first.start_frame}; the first shot must start at "
+                          f"frame 0 (frames 0-{first.start_frame - 1} belong to no shot)")
+    for before, after in zip(ordered, ordered[1:]):
+        if after.start_frame < before.end_frame:
+            raise OptionError(f"shot {after.index} overlaps shot {before.index} (starts at frame {after.start_frame}, "
+                              f"shot {before.index} ends at {before.end_frame})")
+        if after.start_frame > before.end_frame:
+            raise OptionError(f"gap between shot {before.index} and shot {after.index}: frames {before.end_frame}-"
+                              f"{after.start_frame - 1} belong to no shot (shot {before.index} ends at "
+                              f"{before.end_frame}, shot {after.index} starts at {after.start_frame})")
+    last = ordered[-1]
+    if last.end_frame != total:
+        where = "before" if last.end_frame < total else "after"
+        raise OptionError(f"last shot {last.index} ends at frame {last.end_frame}, {where} the end of the film "
+                          f"({total} frames; end_frame is exclusive)")
+    if known_styles is not None:
+        for shot in ordered:
+            if shot.style is not None:
+                _check_style(shot, known_styles)
+    return ShotList(shot_list.fps, shot_list.frames, [replace(s, index=i) for i, s in enumerate(ordered)])
+
+
+def _check_style(shot: Shot, known_styles: KnownStyles) -> None:
+    if callable(known_styles):
+        try:
+            ok = known_styles(shot.style)
+        except OptionError as exc:
+            raise OptionError(f"shot {shot.index}: {exc}") from None
+        if ok is None or ok is False:
+            raise OptionError(f"shot {shot.index}: unknown style '{shot.style}' (vidbw styles lists them)")
+        return
+    if shot.style not in known_styles:
+        import difflib
+
+        close = difflib.get_close_matches(shot.style, list(known_styles), n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise OptionError(f"shot {shot.index}: unknown style '{shot.style}'{hint} (vidbw styles lists them)")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _seconds(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def rate_fraction(fps: float) -> Fraction:
+    """The exact rate behind a float fps (23.976… -> 24000/1001, 25.0 -> 25)."""
+    return Fraction(fps).limit_denominator(1001)
