@@ -334,6 +334,73 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
                                         "per_image": ev.per_image, "fit_seconds": ev.fit_seconds}, indent=1))
 
 
+# --------------------------------------------------------------------------- shots and flicker
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--detector", type=click.Choice(["adaptive", "content", "transnet"]), default="adaptive", show_default=True,
+              help="PySceneDetect adaptive/content detector, or the TransNetV2 network.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "edl"]),
+              help="Shot list format [default: from the -o suffix, else json].")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the shot list here [default: print it].")
+@click.option("--min-shot-seconds", type=click.FloatRange(0), default=0.5, show_default=True,
+              help="No two cuts closer than this (keeps dissolves and flashes from cutting repeatedly).")
+@click.option("-s", "--style", default="neutral", show_default=True, help="Style written into every shot.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
+def shots(source, detector, fmt, output, min_shot_seconds, style, overwrite, quiet) -> None:
+    """Find the shots of a film (hard cuts) and write an editable shot list (JSON, CSV or EDL)."""
+    import time
+
+    from vidbw.io.atomic import check_output_path
+    from vidbw.shots import detect_shots, render_shots, write_shots
+    from vidbw.shots.formats import format_for_path
+    from vidbw.styles import get_style
+
+    style_name = get_style(style).name
+    if output is not None:
+        check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
+    device = "cpu"
+    if detector == "transnet":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    started = time.perf_counter()
+    with _Progress(f"finding shots in {source.name}", quiet) as progress:
+        shot_list = detect_shots(source, detector, min_shot_seconds, style=style_name, progress=progress, device=device)
+    seconds = time.perf_counter() - started
+    _say(quiet, f"{len(shot_list)} shot{'s' if len(shot_list) != 1 else ''} in {shot_list.frames} frames "
+         f"({detector}, {seconds:.1f}s, {shot_list.frames / seconds if seconds else 0:.0f} fps)")
+    if output is None:
+        click.echo(render_shots(shot_list, fmt or "json", clip_name=source.name), nl=False)
+        return
+    write_shots(shot_list, output, fmt or format_for_path(output), overwrite, inputs=(source,), clip_name=source.name)
+    click.echo(str(output))
+
+
+@eval_group.command("flicker")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--shots", "shots_file", type=click.Path(path_type=Path),
+              help="Shot list JSON whose cuts are skipped [default: detect cuts on SOURCE].")
+@click.option("--max-frames", type=click.IntRange(2), help="Measure only the first N frames.")
+@click.option("--width", type=click.IntRange(32, 3840), default=480, show_default=True, help="Analysis width in pixels.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def eval_flicker(source, output, shots_file, max_frames, width, as_json) -> None:
+    """Temporal flicker of OUTPUT (a conversion of SOURCE): warping error vs the source's Rec.709 luma."""
+    from vidbw.eval.flicker import measure_flicker
+
+    report = measure_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width)
+    for note in report.notes:
+        _say(as_json, f"[yellow]note:[/] {note}")
+    if as_json:
+        click.echo(report.to_json(), nl=False)
+        return
+    for line in report.lines():
+        click.echo(line)
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or exc.__class__.__name__
 

@@ -1,0 +1,148 @@
+"""The warping-error flicker metric (Lai et al. 2018) and `vidbw eval flicker`.
+
+Sanity checks on real footage: the source's own Rec.709 luma scores 1.0, added per-frame
+brightness flicker scores clearly higher, and a steady `vidbw convert` scores about 1.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from conftest import assert_ok, assert_one_line_error, run_inprocess
+from vidbw.eval.flicker import FlowEstimator, measure_flicker, measure_flicker_frames
+from vidbw.shots import ShotList
+from vidbw.shots.analysis import rec709_luma
+
+SIZE = (320, 180)
+FRAMES = 40
+
+
+def _textured(seed: int, size=(200, 120)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.random((size[1] // 8, size[0] // 8, 3)).astype(np.float32)
+    return cv2.resize(small, size, interpolation=cv2.INTER_CUBIC).clip(0, 1)
+
+
+def _panning(n: int, seed: int = 0, step: int = 2) -> list[np.ndarray]:
+    """A textured picture panning `step` px per frame (float RGB in [0, 1])."""
+    big = _textured(seed, (200 + step * n, 120))
+    return [big[:, i * step:i * step + 200].copy() for i in range(n)]
+
+
+# --------------------------------------------------------------------------- the measure itself
+
+
+def test_flow_and_occlusion_mask_follow_a_pan():
+    frames = _panning(2, step=4)
+    a, b = (rec709_luma(f) for f in frames)
+    pair = FlowEstimator().pair(a, b)
+    # content moves left by 4 px, so x in frame t is found at x - 4 in frame t+1
+    dx = pair.map_x - np.arange(a.shape[1])[None, :]
+    assert np.median(dx[20:-20, 20:-20]) == pytest.approx(-4, abs=0.3)
+    assert not pair.valid[:, :3].any()  # pixels that leave the frame are masked
+    assert pair.valid.mean() > 0.8
+    assert pair.error(a, b) < 1e-4  # warping t+1 back onto t explains the pan
+
+
+def test_source_luma_against_itself_is_exactly_one():
+    frames = _panning(12)
+    report = measure_flicker_frames(iter(frames), (rec709_luma(f) for f in frames))
+    assert report.pairs == 11 and report.frames == 12
+    assert report.ratio == 1.0 and report.brightness_ratio == 1.0
+    assert report.warp_error_source > 0
+
+
+def test_added_brightness_flicker_raises_the_ratio():
+    frames = _panning(20)
+    rng = np.random.default_rng(5)
+    offsets = rng.uniform(-0.04, 0.04, len(frames))
+    flicker = [np.clip(rec709_luma(f) + o, 0, 1) for f, o in zip(frames, offsets)]
+    report = measure_flicker_frames(iter(frames), iter(flicker))
+    assert report.ratio > 1.2
+    assert report.brightness_ratio > 2
+
+
+def test_pairs_across_cuts_are_skipped():
+    frames = _panning(10, seed=1) + _panning(10, seed=2)
+    lumas = [rec709_luma(f) for f in frames]
+    with_cut = measure_flicker_frames(iter(frames), iter(lumas), cuts=[10])
+    assert with_cut.pairs == 18 and with_cut.skipped_at_cuts == 1
+    # an output that changes style at the cut is not penalised there
+    restyled = [l if i < 10 else 1 - l for i, l in enumerate(lumas)]
+    assert measure_flicker_frames(iter(frames), iter(restyled), cuts=[10]).ratio == pytest.approx(1.0, abs=1e-6)
+    assert measure_flicker_frames(iter(frames), iter(restyled)).ratio > 2  # without the cut it would be
+    assert measure_flicker_frames(iter(frames), iter(lumas), max_frames=5).pairs == 4
+
+
+# --------------------------------------------------------------------------- real footage, files
+
+
+def _encode(path, frames_rgb8, rate=24, codec="libx264", pix_fmt="yuv420p", options=None):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=Fraction(rate), options=options if options is not None else {"crf": "12", "preset": "veryfast"})
+        stream.width, stream.height = frames_rgb8[0].shape[1], frames_rgb8[0].shape[0]
+        stream.pix_fmt = pix_fmt
+        for rgb in frames_rgb8:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.fixture(scope="module")
+def real_clips(shared_media, tmp_path_factory):
+    """40 frames of real footage (320x180), its Rec.709 luma as gray video, and a flickering luma."""
+    folder = tmp_path_factory.mktemp("flicker")
+    rgb = []
+    with av.open(str(shared_media / "video" / "juggler_park_720p.mp4")) as container:
+        for frame in container.decode(video=0):
+            rgb.append(cv2.resize(frame.to_ndarray(format="rgb24"), SIZE, interpolation=cv2.INTER_AREA))
+            if len(rgb) == FRAMES:
+                break
+    source = _encode(folder / "source.mp4", rgb, options={"qp": "0", "preset": "veryfast"}, codec="libx264rgb",
+                     pix_fmt="rgb24")
+    luma = [np.rint(rec709_luma(f) * 255).astype(np.uint8) for f in rgb]
+    gray = _encode(folder / "luma.mkv", [np.repeat(l[..., None], 3, axis=2) for l in luma], codec="ffv1", pix_fmt="bgr0",
+                   options={})
+    rng = np.random.default_rng(11)
+    flickering = [np.clip(l.astype(np.int16) + int(rng.integers(-12, 13)), 0, 255).astype(np.uint8) for l in luma]
+    flicker = _encode(folder / "flicker.mkv", [np.repeat(l[..., None], 3, axis=2) for l in flickering], codec="ffv1",
+                      pix_fmt="bgr0", options={})
+    return source, gray, flicker
+
+
+def test_luma_video_scores_one_and_flicker_scores_higher(real_clips):
+    source, gray, flicker = real_clips
+    steady = measure_flicker(source, gray, shots=ShotList.from_cuts([], FRAMES, 24.0))
+    assert steady.pairs == FRAMES - 1 and steady.size == SIZE
+    assert steady.ratio == pytest.approx(1.0, abs=0.02)
+    flickering = measure_flicker(source, flicker, shots=ShotList.from_cuts([], FRAMES, 24.0))
+    assert flickering.ratio > 1.2 and flickering.brightness_ratio > 1.5
+
+
+def test_a_steady_vidbw_conversion_scores_about_one(real_clips, tmp_path, capsys):
+    source, _gray, _flicker = real_clips
+    converted = tmp_path / "bw.mp4"
+    assert_ok(run_inprocess(["convert", source, "-o", converted, "--style", "neutral", "-q"], capsys))
+    shots_file = ShotList.from_cuts([], FRAMES, 24.0).save(tmp_path / "shots.json")
+    run = run_inprocess(["eval", "flicker", source, converted, "--shots", shots_file, "--json"], capsys)
+    assert_ok(run)
+    report = json.loads(run.out)
+    assert report["pairs"] == FRAMES - 1 and report["skipped_at_cuts"] == 0
+    assert 0.9 < report["ratio"] < 1.15, report
+    assert 0.8 < report["brightness_ratio"] < 1.25, report
+    run = run_inprocess(["eval", "flicker", source, converted, "--max-frames", "10"], capsys)  # cuts detected
+    assert_ok(run)
+    assert run.out.startswith("warping error ratio ") and "9 frame pairs" in run.out
+
+
+def test_eval_flicker_bad_input_is_one_line(tmp_path, capsys, clip_mkv):
+    assert_one_line_error(run_inprocess(["eval", "flicker", tmp_path / "nope.mp4", clip_mkv], capsys), "input not found")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    assert_one_line_error(run_inprocess(["eval", "flicker", clip_mkv, clip_mkv, "--shots", bad], capsys), "not valid JSON")
