@@ -26,7 +26,8 @@ class _Progress:
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[fps]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True, disable=quiet,
+            TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True,
+            disable=quiet or not stderr.is_terminal,  # a log file gets the summary line, not bar redraws
         )
         self.task = self.bar.add_task(label, total=None, fps="")
 
@@ -68,6 +69,13 @@ def cli() -> None:
 @click.option("--preset", help="Encoder preset for x264/x265 [default: medium].")
 @click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p10le [default: from codec and bit depth].")
 @click.option("--bit-depth", type=click.Choice(["8", "10"]), help="Output bit depth [default: the input's].")
+@click.option("--shots", "shots_file", type=click.Path(path_type=Path),
+              help="A shot list (JSON from `vidbw shots`, maybe edited): render each shot with its own style and proxy.")
+@click.option("--temporal", type=click.Choice(["off", "light", "strong"]), default="light", show_default=True,
+              help="Smoothing of learned grids over time within each shot (never across a cut).")
+@click.option("--detector", type=click.Choice(["adaptive", "content", "transnet"]), default="adaptive", show_default=True,
+              help="Cut detector for the analysis pass of learned styles (without --shots).")
+@click.option("--explain", is_flag=True, help="Report the style and proxy chosen for each shot or image.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary; print only the output path.")
@@ -78,7 +86,8 @@ def cli() -> None:
               help="local processes, or Ray tasks (pip install 'vidbw[ray]').")
 @click.option("--address", help="Ray cluster address (e.g. ray://head:10001 or auto) [default: a local cluster].")
 def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning, codec, crf, preset, pix_fmt, bit_depth,
-            device, overwrite, quiet, job_dir, resume, workers, engine, address) -> None:
+            shots_file, temporal, detector, explain, device, overwrite, quiet, job_dir, resume, workers, engine,
+            address) -> None:
     """Convert a film, an image or a folder of images to black and white."""
     from vidbw.io.video import EncodeSettings
     from vidbw.pipeline import convert as run_convert
@@ -93,14 +102,17 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
         encode = {k: v if v is not None else chosen.encode.get(k) for k, v in encode.items()}
     look_args = {k: v for k, v in look.items() if v is not None}
     if job_dir or resume or workers > 1 or engine != "local" or address:
-        _convert_job(source, output, look_args, EncodeSettings(**encode), device, overwrite, quiet, job_dir, resume,
-                     workers, engine, address)
+        _convert_job(source, output, {**look_args, "temporal": temporal}, EncodeSettings(**encode), device, overwrite,
+                     quiet, job_dir, resume, workers, engine, address, shots_file)
         return
     with _Progress(f"converting {source.name}", quiet) as progress:
-        result = run_convert(source, output, **look_args, encode=EncodeSettings(**encode), overwrite=overwrite,
-                             device=device, progress=progress)
+        result = run_convert(source, output, **look_args, temporal=temporal, shots=shots_file, detector=detector,
+                             encode=EncodeSettings(**encode), overwrite=overwrite, device=device, progress=progress)
     for note in result.notes:
         _say(quiet, f"[yellow]note:[/] {note}")
+    if explain:
+        for line in result.explain or ["classic style: one constant grid, no proxies"]:
+            stderr.print(f"explain: {line}", markup=False)
     unit = "frames" if result.frames != 1 else "frame"
     _say(quiet, f"done: {result.frames} {unit} in {result.seconds:.1f}s ({result.fps:.1f} fps), style {look.get('style') or 'neutral'}"
          + (f", {result.concealed_frames} frames concealed" if result.concealed_frames else ""))
@@ -108,7 +120,7 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
 
 
 def _convert_job(source, output, look_args, encode, device, overwrite, quiet, job_dir, resume, workers, engine,
-                 address) -> None:
+                 address, shots_file=None) -> None:
     """`convert` as a chunked job: segments in parallel (processes or Ray), resumable from its folder."""
     from vidbw.jobs import run_job
 
@@ -118,7 +130,7 @@ def _convert_job(source, output, look_args, encode, device, overwrite, quiet, jo
         raise OptionError("--address needs --engine ray")
     with _Progress(f"converting {source.name}", quiet) as progress:
         result = run_job(source, output, job_dir=resume or job_dir, resume=resume is not None, workers=workers,
-                         engine=engine, address=address, overwrite=overwrite, progress=progress, **look_args,
+                         engine=engine, address=address, overwrite=overwrite, progress=progress, shots=shots_file, **look_args,
                          encode=encode, device=device)
     for note in result.notes:
         _say(quiet, f"[yellow]note:[/] {note}")

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vidbw.errors import InputError, OutputError, VidbwError
+from vidbw.errors import InputError, OptionError, OutputError, VidbwError
 from vidbw.io.atomic import atomic_output, check_output_path, describe_os_error
 from vidbw.io.images import list_images, read_image, write_image
-from vidbw.io.probe import describe_video, is_image_path, open_input
+from vidbw.io.probe import check_readable_file, describe_video, is_image_path, open_input
 from vidbw.io.video import (
     DecodedFrame,
     DecodeStats,
@@ -36,7 +36,7 @@ from vidbw.io.video import (
     read_media,
 )
 from vidbw.kernels.colour import luma_output_coding
-from vidbw.render import FrameRenderer, GridScheduler, Look, RenderPlan, make_renderer, render_image_array
+from vidbw.render import FrameRenderer, GridScheduler, Look, RenderPlan, ShotRender, make_renderer, render_image_array
 from vidbw.styles import Style
 
 QUEUE_FRAMES = 6  # per queue: enough to ride out encoder bursts, small enough to bound memory
@@ -51,6 +51,7 @@ class ConvertResult:
     seconds: float = 0.0
     concealed_frames: int = 0  # damaged or lost frames that the output covers by concealment
     notes: list[str] = field(default_factory=list)
+    explain: list[str] = field(default_factory=list)  # which style and proxy each shot or image got
 
     @property
     def fps(self) -> float:
@@ -330,10 +331,12 @@ def convert_image(source: Path, output: Path, look: Look, overwrite: bool = Fals
     check_output_path(output, (source,), overwrite)
     started = time.perf_counter()
     image = read_image(source)
-    pixels = render_image_array(image.rgb, image.bits, look, renderer)
+    explain: list[str] = []
+    pixels = render_image_array(image.rgb, image.bits, look, renderer, explain)
     with atomic_output(output, overwrite) as temp:
         write_image(temp, pixels, image.alpha)
-    return ConvertResult(output, frames=1, seconds=time.perf_counter() - started)
+    return ConvertResult(output, frames=1, seconds=time.perf_counter() - started,
+                         explain=[f"{source.name}: style {look.style.name}, {e}" for e in explain])
 
 
 def convert_folder(source: Path, output: Path, look: Look, overwrite: bool = False,
@@ -355,8 +358,9 @@ def convert_folder(source: Path, output: Path, look: Look, overwrite: bool = Fal
     failures = []
     for done, image_path in enumerate(images, 1):
         try:
-            convert_image(image_path, output / image_path.name, look, overwrite, renderer)
+            done_image = convert_image(image_path, output / image_path.name, look, overwrite, renderer)
             result.frames += 1
+            result.explain.extend(done_image.explain)
         except VidbwError as exc:
             failures.append(str(exc))
         if progress:
@@ -370,6 +374,43 @@ def convert_folder(source: Path, output: Path, look: Look, overwrite: bool = Fal
 # --------------------------------------------------------------------------- entry point
 
 
+def shot_render_plan(source: Path, look: Look, temporal: str, shots_file: Path | None = None,
+                     detector: str = "adaptive", progress: ProgressCallback | None = None):
+    """The film's looks shot by shot, and the shot list they come from (None for one constant look).
+
+    A shot list given by the user is used exactly as edited (style and proxy per shot). Without one,
+    a learned style gets the analysis pass: cuts are detected and each shot's proxy is chosen once
+    from its own frames, so the look never switches inside a shot. Classic styles need no analysis.
+    """
+    from vidbw.shots import FilmSampler, ShotList, assign_proxies, detect_shots, frame_count, validate
+    from vidbw.styles import get_style
+
+    if shots_file is None and look.style.is_constant:
+        return RenderPlan.single(look, temporal), None
+    if shots_file is not None:
+        shot_list = validate(ShotList.load(shots_file), frame_count(source), get_style)
+    else:
+        shot_list = detect_shots(source, detector, style=look.style.name, progress=progress)
+
+    def style_of(name):
+        return look.style if name in (None, look.style.name) else get_style(name)
+
+    shot_list = assign_proxies(shot_list, style_of, FilmSampler(source))
+    renders = []
+    for shot in shot_list.shots:
+        style = style_of(shot.style)
+        proxy = shot.proxy
+        if proxy is not None and not hasattr(style, "choose_proxy"):
+            raise OptionError(f"shot {shot.index}: style '{style.name}' is a classic style and has no proxies")
+        renders.append(ShotRender(shot.start_frame, shot.end_frame, look.with_style(style), proxy))
+    return RenderPlan(renders, temporal), shot_list
+
+
+def explain_shots(shot_list) -> list[str]:
+    return [f"shot {s.index}: frames {s.start_frame}-{s.end_frame - 1}, style {s.style}, proxy "
+            f"{'-' if s.proxy is None else s.proxy}" for s in shot_list.shots]
+
+
 def default_output_for(source: Path) -> Path:
     if source.is_dir():
         return source.with_name(source.name + "_bw")
@@ -377,8 +418,9 @@ def default_output_for(source: Path) -> Path:
 
 
 def convert(source, output=None, style: str | Style = "neutral", *, grain: float = 0.0, grain_size: float = 1.0,
-            grain_seed: int = 0, toning: str | None = None, temporal: str = "light", encode: EncodeSettings | None = None,
-            overwrite: bool = False, device: str = "auto", progress: ProgressCallback | None = None) -> ConvertResult:
+            grain_seed: int = 0, toning: str | None = None, temporal: str = "light", shots: Path | None = None,
+            detector: str = "adaptive", encode: EncodeSettings | None = None, overwrite: bool = False,
+            device: str = "auto", progress: ProgressCallback | None = None) -> ConvertResult:
     """Convert a film, an image or a folder of images to black and white.
 
     `output` defaults to `<stem>_bw.<ext>` beside the input (`<folder>_bw` for folders). Raises
@@ -387,10 +429,17 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
     source = Path(source)
     output = Path(output) if output is not None else default_output_for(source)
     look = Look.named(style, grain, grain_size, grain_seed, toning)
+    if shots is not None and (source.is_dir() or is_image_path(source)):
+        raise OptionError("--shots applies to films, not images")
     if source.is_dir():
         return convert_folder(source, output, look, overwrite, progress)
     if is_image_path(source):
         return convert_image(source, output, look, overwrite)
-    plan = RenderPlan.single(look, temporal)
-    return convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
+    check_readable_file(source)
+    check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
+    plan, shot_list = shot_render_plan(source, look, temporal, shots, detector)
+    result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
+    if shot_list is not None:
+        result.explain = explain_shots(shot_list)
+    return result
 

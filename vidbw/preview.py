@@ -14,7 +14,7 @@ from vidbw.io.images import read_image
 from vidbw.io.probe import describe_video, is_image_path, open_input
 from vidbw.io.video import frame_planes, frame_rotation
 from vidbw.kernels.colour import luma_output_coding, rgb_matrix
-from vidbw.render import FrameRenderer, Look, lowres_rgb, toned_image
+from vidbw.render import FrameRenderer, Look, image_grid, toned_image
 
 THUMB_WIDTH = 480
 LABEL_HEIGHT = 30
@@ -67,7 +67,7 @@ def contact_sheet(source: Path, looks: list[tuple[str, Look]], output: Path, at_
     tiles = [("original", _thumbnail(display))]
     for label, look in looks:
         gray = np.empty(planes[0].shape, dtype=np.uint8)
-        grid = look.style.constant_grid() if look.style.is_constant else look.style.grids_for(lowres_rgb(planes, to_rgb)[None])[0]
+        grid, _ = image_grid(look, planes, to_rgb)
         FrameRenderer().render(planes, to_rgb, 0, look, grid, gray, luma_output_coding(True, 8))
         pixels = toned_image(gray, 8, look.toning) if look.toning is not None else gray
         tiles.append((label, _thumbnail(pixels)))

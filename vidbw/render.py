@@ -65,6 +65,7 @@ class ShotRender:
     start: int
     end: int | None  # None: to the end of the film (its length is not always known up front)
     look: Look
+    proxy: int | None = None  # the subject proxy a learned style uses for the whole shot
 
 
 class RenderPlan:
@@ -131,9 +132,10 @@ class GridScheduler:
         if not self._batch:
             return
         shot_index = self._batch[0][1]
-        style = self.plan.shots[shot_index].look.style
+        shot = self.plan.shots[shot_index]
         lowres = _stack_lowres([lowres_rgb(f.planes, f.to_rgb) for f, _ in self._batch])
-        grids = style.grids_for(lowres)
+        # The shot's proxy is fixed, so the look never switches inside a shot.
+        grids = shot.look.style.grids_for(lowres, proxy=shot.proxy) if shot.proxy is not None else shot.look.style.grids_for(lowres)
         for (frame, _), grid in zip(self._batch, grids):
             if self.smoother is None:
                 self._ready.append((frame.index, grid))
@@ -232,12 +234,30 @@ def make_renderer(device: str = "auto") -> FrameRenderer:
 # --------------------------------------------------------------------------- still images
 
 
-def render_image_array(rgb: np.ndarray, bits: int, look: Look, renderer: FrameRenderer | None = None) -> np.ndarray:
-    """An (H, W, 3) uint8/uint16 RGB image → gray (H, W) of the same dtype, or toned RGB."""
+def image_grid(look: Look, planes, to_rgb) -> tuple[np.ndarray, int | None]:
+    """The grid for one still picture, and the proxy a learned style chose for it (None if classic)."""
+    if look.style.is_constant:
+        return look.style.constant_grid(), None
+    lowres = lowres_rgb(planes, to_rgb)[None]
+    choose = getattr(look.style, "choose_proxy", None)
+    if choose is None:
+        return look.style.grids_for(lowres)[0], None
+    proxy = choose(lowres)
+    return look.style.grids_for(lowres, proxy=proxy)[0], proxy
+
+
+def render_image_array(rgb: np.ndarray, bits: int, look: Look, renderer: FrameRenderer | None = None,
+                       explain: list[str] | None = None) -> np.ndarray:
+    """An (H, W, 3) uint8/uint16 RGB image → gray (H, W) of the same dtype, or toned RGB.
+
+    The proxy a learned style chooses is appended to `explain` when given.
+    """
     renderer = renderer or FrameRenderer()
     planes = (rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2])
     to_rgb = rgb_matrix(bits)
-    grid = look.style.constant_grid() if look.style.is_constant else look.style.grids_for(lowres_rgb(planes, to_rgb)[None])[0]
+    grid, proxy = image_grid(look, planes, to_rgb)
+    if explain is not None and proxy is not None:
+        explain.append(f"proxy {proxy}")
     gray = np.empty(rgb.shape[:2], dtype=rgb.dtype)
     renderer.render(planes, to_rgb, 0, look, grid, gray, luma_output_coding(True, bits))
     return gray if look.toning is None else toned_image(gray, bits, look.toning)
