@@ -65,8 +65,18 @@ def run_serial(tasks: list[SegmentTask], callbacks: Callbacks, max_retries: int 
 # --------------------------------------------------------------------------- local processes
 
 
-def _pool_init(settings_json: str, progress_queue) -> None:
+def share_cores(workers: int) -> None:
+    """Give this worker process its share of the cores for its thread pools (numba kernels, torch),
+    as Ray does for its workers, so N workers do not each start a pool as wide as the machine.
+    Variables the user has set are left alone. Call before numba or torch is imported."""
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(name, threads)
+
+
+def _pool_init(settings_json: str, progress_queue, workers: int = 1) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides what an interrupt means
+    share_cores(workers)
     global _PROGRESS_QUEUE
     _PROGRESS_QUEUE = progress_queue
     warm_up(settings_json)  # load the style/model once per process
@@ -106,7 +116,7 @@ def run_processes(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, 
         while pending:
             started: dict[int, int] = {}  # segment -> pid of the worker that took it
             pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx, initializer=_pool_init,
-                                       initargs=(tasks[0].settings_json, progress_queue))
+                                       initargs=(tasks[0].settings_json, progress_queue, workers))
             broken = False
             try:
                 futures = {pool.submit(_pool_render, t): t.index for t in pending.values()}
