@@ -127,3 +127,21 @@ def test_expert_styles_are_deterministic_and_region_aware():
     luma = img @ np.array([0.2126, 0.7152, 0.0722], np.float32)
     h = img.shape[0]
     assert a[h * 3 // 4:].mean() - a[: h // 4].mean() > luma[h * 3 // 4:].mean() - luma[: h // 4].mean()
+
+
+def test_training_checkpoints_and_resumes(tmp_path):
+    from vidbw.io.images import write_image
+    from vidbw.train.retoucher import TrainConfig, train_retoucher
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(3):
+        write_image(data / f"s{i}.png", np.round(scene(40, 56, seed=i) * 255).astype(np.uint8))
+    cfg = TrainConfig(steps=2, batch=2, size=32, n_styles=4, checkpoint_every=1)
+    state = train_retoucher([data], tmp_path / "out", cfg)
+    assert state["step"] == 2 and len(state["history"]) == 2
+    model = Retoucher.load(tmp_path / "out" / "retoucher.safetensors")
+    assert model.n_styles == 4
+    cfg.steps = 3
+    state = train_retoucher([data], tmp_path / "out", cfg, resume=True)
+    assert state["step"] == 3 and len(state["history"]) == 3
