@@ -17,7 +17,7 @@ import av
 import cv2
 import numpy as np
 
-__all__ = ["CutScore", "cut_f1", "Segment", "build_cut_film", "dissolve_spans", "read_segments"]
+__all__ = ["CutScore", "cut_f1", "match_cuts", "Segment", "build_cut_film", "dissolve_spans", "read_segments"]
 
 
 @dataclass(frozen=True)
@@ -46,17 +46,41 @@ class CutScore:
                 f"{self.true_positives} hits, {self.false_positives} false, {self.false_negatives} missed)")
 
 
-def cut_f1(predicted: Sequence[int], truth: Sequence[int], tolerance: int = 1) -> CutScore:
-    """Score predicted cut frames against true ones; each true cut matches at most one prediction
+def match_cuts(predicted: Sequence[int], truth: Sequence[int], tolerance: int = 1) -> list[tuple[int, int]]:
+    """(index in predicted, index in truth) pairs: each true cut matches at most one prediction
     within `tolerance` frames (greedy by distance, which is optimal for well-separated cuts)."""
     pairs = sorted((abs(p - t), i, j) for i, p in enumerate(predicted) for j, t in enumerate(truth) if abs(p - t) <= tolerance)
-    used_p, used_t = set(), set()
+    used_p, used_t, matches = set(), set(), []
     for _d, i, j in pairs:
         if i not in used_p and j not in used_t:
             used_p.add(i)
             used_t.add(j)
-    hits = len(used_p)
-    return CutScore(hits, len(predicted) - hits, len(truth) - hits)
+            matches.append((i, j))
+    return sorted(matches)
+
+
+def cut_f1(predicted: Sequence[int], truth: Sequence[int], tolerance: int = 1,
+           neutral_spans: Sequence[tuple[int, int]] = ()) -> CutScore:
+    """Score predicted cut frames against true ones (±`tolerance` frames).
+
+    `neutral_spans` are gradual transitions ([first, last] frames, e.g. dissolves) that are not in
+    `truth`: the first unmatched prediction inside each (±2 frames) is neither a hit nor a false
+    cut; any further ones in the same span are false cuts.
+    """
+    matches = match_cuts(predicted, truth, tolerance)
+    hits = len(matches)
+    matched = {i for i, _ in matches}
+    false = 0
+    used_spans: set[int] = set()
+    for i, p in enumerate(predicted):
+        if i in matched:
+            continue
+        span = next((k for k, (a, b) in enumerate(neutral_spans) if a - 2 <= p <= b + 2), None)
+        if span is not None and span not in used_spans:
+            used_spans.add(span)
+            continue
+        false += 1
+    return CutScore(hits, false, len(truth) - hits)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,10 @@ class LowresFilm:
     path: Path
     width: int = ANALYSIS_WIDTH
     as_float: bool = False  # yield float32 R'G'B' in [0, 1] instead of uint8
+    # Skip the decoder's in-loop deblocking filter (H.264/HEVC/VP8/VP9: ~10-15 % faster at 1080p).
+    # Every frame is still decoded; the small copies differ from an exact decode by < 1 level on
+    # average (a little blockiness that area-averaging hides), which cut detection does not see.
+    fast_decode: bool = False
     info: VideoInfo | None = None
     frames: int = 0
     times: list[float] = field(default_factory=list)
@@ -102,6 +106,8 @@ class LowresFilm:
         pts_list: list[int | None] = []
         container = open_input(self.path)
         try:
+            if self.fast_decode:
+                container.streams.video[0].codec_context.options = {"skip_loop_filter": "all"}
             size = self.size
             for item in read_media(container, info, [], self.stats):
                 rgb = (planes_to_rgb if self.as_float else planes_to_rgb8)(item.planes, item.to_rgb, size)

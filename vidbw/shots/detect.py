@@ -86,7 +86,11 @@ def _counted(frames: Iterable[np.ndarray], progress: FrameCallback | None) -> It
 
 
 def _scenedetect_cuts(frames: Iterator[np.ndarray], fps: float, detector: str, min_shot: int) -> list[int]:
-    from scenedetect import AdaptiveDetector, ContentDetector, SceneManager
+    try:
+        from scenedetect import AdaptiveDetector, ContentDetector, SceneManager
+    except ImportError:
+        raise OptionError(f"--detector {detector} needs the scenedetect package "
+                          "(pip install --no-deps -r requirements-nodeps.txt)") from None
 
     stream = FrameStream(frames, fps)
     manager = SceneManager()
@@ -323,24 +327,25 @@ class TransNetCuts:
             window = window[TRANSNET_STEP:]
 
     def cuts(self, frames: Iterable[np.ndarray]) -> list[tuple[int, float]]:
-        """(cut frame, peak probability) for every run of frames above the threshold.
+        """(cut frame, probability) for every run of frames above the threshold.
 
-        A run [a, b] of transition frames becomes one cut at its middle: a hard cut (a single
-        frame a, the last of its shot) gives a + 1; a dissolve gives its midpoint.
+        A run becomes one cut after its most probable frame (the network's single-frame head marks
+        the last frame before a transition, or a gradual transition's middle): a hard cut at frame a
+        gives a + 1; a dissolve gives about its middle; a hard cut right after a dissolve, which
+        merges with it into one run, usually wins (its peak is sharper).
         """
         scored = []
-        run_start, peak = None, 0.0
+        run_peak: tuple[int, float] | None = None
         index = -1
         for index, p in enumerate(self.probabilities(frames)):
             if p > self.threshold:
-                if run_start is None:
-                    run_start, peak = index, p
-                peak = max(peak, p)
-            elif run_start is not None:
-                scored.append(((run_start + index - 1) // 2 + 1, peak))
-                run_start = None
-        if run_start is not None:
-            scored.append(((run_start + index) // 2 + 1, peak))
+                if run_peak is None or p > run_peak[1]:
+                    run_peak = (index, p)
+            elif run_peak is not None:
+                scored.append((run_peak[0] + 1, run_peak[1]))
+                run_peak = None
+        if run_peak is not None:
+            scored.append((run_peak[0] + 1, run_peak[1]))
         total = index + 1
         return [(c, s) for c, s in scored if 0 < c < total]
 
@@ -349,17 +354,19 @@ class TransNetCuts:
 
 
 def detect_shots(source, detector: str = DEFAULT_DETECTOR, min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS,
-                 style: str | None = "neutral", width: int | None = None, progress=None, device: str = "cpu"):
+                 style: str | None = "neutral", width: int | None = None, progress=None, device: str = "cpu",
+                 fast_decode: bool = False):
     """Run the analysis pass over a film and return its `ShotList` (one shot when there is no cut).
 
     `progress(done, total)` is called per analysed frame (total from the header, 0 if unknown).
+    `fast_decode` skips the decoder's deblocking filter (see `LowresFilm`).
     """
     from vidbw.shots.analysis import ANALYSIS_WIDTH, LowresFilm
     from vidbw.shots.model import ShotList
 
     if detector not in DETECTORS:
         raise OptionError(f"unknown detector '{detector}' (use {', '.join(DETECTORS)})")
-    film = LowresFilm(source, width or ANALYSIS_WIDTH)
+    film = LowresFilm(source, width or ANALYSIS_WIDTH, fast_decode=fast_decode)
     fps = film.fps
     expected = film.info.frame_count
     callback = (lambda done: progress(done, expected)) if progress is not None else None
