@@ -328,14 +328,32 @@ def test_ray_worker_without_the_job_folder_sends_the_segment_back(tmp_path, film
     assert len(media.video_planes(Path(published.output))) == 24
 
 
-def test_shot_list_cuts_are_segment_boundaries(tmp_path, film, reference):
+def test_shot_list_cuts_are_segment_boundaries_and_shot_styles_apply(tmp_path, film, reference):
+    """--shots: cuts become segment boundaries, and each shot's own style is rendered, as in a single pass."""
+    import dataclasses
+
+    from vidbw.pipeline import convert
     from vidbw.shots import ShotList
 
-    shots = ShotList.from_cuts([30, 70], FRAMES, 24.0).save(tmp_path / "film.shots.json")
+    shot_list = ShotList.from_cuts([30, 70], FRAMES, 24.0, style=None)
+    shot_list.shots[1] = dataclasses.replace(shot_list.shots[1], style="red")  # the middle shot: another look
+    shots = shot_list.save(tmp_path / "film.shots.json")
+    single = tmp_path / "single.mkv"
+    convert(film, single, **LOOK, shots=shots, encode=FFV1, device="cpu")
     out = tmp_path / "out.mkv"
     result = job(film, out, tmp_path / "job", shots=shots)
     plan = json.loads((tmp_path / "job" / "job.json").read_text())
     # cuts at 30 and 70; the longer shots split at the source keyframes 48 and 96
     assert plan["segments"] == [[0, 30], [30, 48], [48, 70], [70, 96], [96, 120]]
+    assert plan["settings"]["shots_sha256"]
+    assert json.loads((tmp_path / "job" / "shots.json").read_text())["shots"][1]["style"] == "red"
     assert result.rendered == 5
-    assert_same_film(out, reference)
+    assert_same_film(out, single)
+    got, everywhere_trix = media.video_planes(out), media.video_planes(reference)
+    assert np.array_equal(got[29][1][0], everywhere_trix[29][1][0])  # shot 0: the film's style
+    assert not np.array_equal(got[30][1][0], everywhere_trix[30][1][0])  # shot 1: its own style
+    # another shot list is another job
+    shot_list.shots[1] = dataclasses.replace(shot_list.shots[1], style="green")
+    other = shot_list.save(tmp_path / "other.shots.json")
+    with pytest.raises(JobMismatch, match="shots_sha256"):
+        job(film, out, tmp_path / "job", shots=other, overwrite=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -43,7 +45,7 @@ class JobResult:
 
 def job_settings(style: str = "neutral", grain: float = 0.0, grain_size: float = 1.0, grain_seed: int = 0,
                  toning: str | None = None, temporal: str = "light", encode: EncodeSettings | None = None,
-                 device: str = "cpu", context: int = DEFAULT_CONTEXT) -> dict:
+                 device: str = "cpu", context: int = DEFAULT_CONTEXT, shots_sha256: str | None = None) -> dict:
     """Everything that decides the output's pictures and encoding (a job folder must match it)."""
     if not isinstance(style, str):
         raise OptionError("chunked jobs take a style by name (workers load it themselves)")
@@ -56,6 +58,7 @@ def job_settings(style: str = "neutral", grain: float = 0.0, grain_size: float =
                    "bit_depth": encode.bit_depth},
         "device": device,
         "context": int(context),
+        "shots_sha256": shots_sha256,  # the --shots file as given (None: none, or detected by the job)
     }
 
 
@@ -75,19 +78,19 @@ def default_job_dir(output: Path) -> Path:
 
 
 def open_job(source: Path, output: Path, settings: dict, job_dir: Path, resume: bool, workers: int = 1,
-             shots=None, segment_frames: int | None = None) -> tuple[JobDir, bool]:
+             shots=None, segment_frames: int | None = None, detector: str = "adaptive") -> tuple[JobDir, bool]:
     """Load the job in `job_dir` (checking it was planned for this input and these settings), or
     plan a new one there. Returns the job and whether it was resumed."""
     job = JobDir(job_dir)
     try:
-        return _open_job(job, source, output, settings, job_dir, resume, workers, shots, segment_frames)
+        return _open_job(job, source, output, settings, job_dir, resume, workers, shots, segment_frames, detector)
     except BaseException:
         job.unlock()
         raise
 
 
 def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: Path, resume: bool, workers: int,
-              shots, segment_frames) -> tuple[JobDir, bool]:
+              shots, segment_frames, detector) -> tuple[JobDir, bool]:
     fingerprint = SourceFingerprint.of(source)
     if job.exists():
         job.lock()
@@ -111,11 +114,28 @@ def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: 
         plan_encode(EncodeSettings(**settings["encode"]), info, output)  # bad options fail before any work
         fps = float(info.frame_rate) if info.frame_rate else 25.0
     timestamps, keyframes = scan_frames(source)
+    cuts, shots_json = _resolve_shots(source, settings, shots, detector)
     length = segment_frames or segment_length(len(timestamps), fps, workers, settings["context"])
-    segments = plan_segments(len(timestamps), length, keyframes, load_cuts(shots))
+    segments = plan_segments(len(timestamps), length, keyframes, cuts)
     plan = JobPlan(fingerprint, settings, len(timestamps), segments, output.suffix.lower())
-    job.create(plan, timestamps)
+    job.create(plan, timestamps, shots_json)
     return job, False
+
+
+def _resolve_shots(source: Path, settings: dict, shots, detector: str) -> tuple[list[int], str | None]:
+    """Cuts for the segment plan, and the shot list every worker renders with (styles and proxies
+    per shot), resolved once here exactly as a single pass would (`pipeline.shot_render_plan`):
+    a --shots file as edited, or the analysis pass of a learned style. None for one constant look."""
+    from vidbw.pipeline import shot_render_plan
+    from vidbw.jobs.worker import look_for
+
+    if shots is not None and not isinstance(shots, (str, os.PathLike)):
+        return load_cuts(shots), None  # bare cut positions: segment boundaries only
+    _, shot_list = shot_render_plan(source, look_for(settings), settings["temporal"],
+                                    Path(shots) if shots is not None else None, detector)
+    if shot_list is None:
+        return [], None
+    return shot_list.cuts(), shot_list.to_json()
 
 
 def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers: int = 1, engine: str = "local",
@@ -142,11 +162,14 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
     output = Path(output) if output is not None else default_output_for(source)
     check_output_path(output, (source,), overwrite)
     device = look.pop("device", "cpu")
-    settings = job_settings(device="cpu" if device == "auto" else device, **look)
+    detector = look.pop("detector", "adaptive")
+    shots_file = Path(shots) if isinstance(shots, (str, os.PathLike)) else None
+    shots_hash = hashlib.sha256(shots_file.read_bytes()).hexdigest() if shots_file and shots_file.is_file() else None
+    settings = job_settings(device="cpu" if device == "auto" else device, shots_sha256=shots_hash, **look)
     explicit = job_dir is not None
     job_dir = Path(job_dir) if explicit else default_job_dir(output)
     started = time.perf_counter()
-    job, resumed = open_job(source, output, settings, job_dir, resume, workers, shots, segment_frames)
+    job, resumed = open_job(source, output, settings, job_dir, resume, workers, shots, segment_frames, detector)
     try:
         return _run(job, source, output, overwrite, workers, engine, address, max_retries, progress, started,
                     keep=explicit if keep_job is None else keep_job)
@@ -211,8 +234,9 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
         report()
 
     settings_json = json.dumps(plan.settings, sort_keys=True)
+    shots_json = job.shots_json()
     tasks = [SegmentTask(s.index, s.start, s.stop, str(source.resolve()), str(job.segment_path(s)), settings_json,
-                         str(job.timestamps_path.resolve()), plan.settings["context"]) for s in todo]
+                         str(job.timestamps_path.resolve()), plan.settings["context"], shots_json) for s in todo]
     callbacks = Callbacks(on_start, on_progress, on_done)
     try:
         if engine == "ray":

@@ -3,6 +3,7 @@
     JOBDIR/job.json            the plan (source fingerprint, settings, segments); written once
     JOBDIR/state.json          per segment: pending | done (+ frames, sha256, bytes, attempts)
     JOBDIR/timestamps.json     every frame's pts (workers number frames from it)
+    JOBDIR/shots.json          the resolved shot list (per-shot style and proxy), when there is one
     JOBDIR/segments/seg-NNNNN.<ext>   intermediates (video only, final codec settings)
     JOBDIR/lock                held (flock) while a run uses the folder
 
@@ -68,6 +69,7 @@ class JobDir:
         self.plan_path = self.root / "job.json"
         self.state_path = self.root / "state.json"
         self.timestamps_path = self.root / "timestamps.json"
+        self.shots_path = self.root / "shots.json"
         self.segments_dir = self.root / "segments"
         self._lock_fd: int | None = None
         self.plan: JobPlan | None = None
@@ -78,12 +80,14 @@ class JobDir:
     def exists(self) -> bool:
         return self.plan_path.is_file()
 
-    def create(self, plan: JobPlan, timestamps: list[int]) -> None:
+    def create(self, plan: JobPlan, timestamps: list[int], shots_json: str | None = None) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self.segments_dir.mkdir(exist_ok=True)
             self.lock()
             write_json_atomic(self.timestamps_path, timestamps)
+            if shots_json is not None:
+                write_json_atomic(self.shots_path, json.loads(shots_json))
             self.plan = plan
             self.state = {"segments": {str(s.index): {"state": PENDING, "attempts": 0} for s in plan.segments}}
             write_json_atomic(self.state_path, self.state)
@@ -101,6 +105,12 @@ class JobDir:
             raise JobMismatch(f"job folder {self.root} is unreadable or damaged: {exc}") from None
         self.segments_dir.mkdir(exist_ok=True)
         return self.plan
+
+    def shots_json(self) -> str | None:
+        """The resolved shot list the job renders with (per-shot styles and proxies), if any."""
+        if not self.shots_path.is_file():
+            return None
+        return self.shots_path.read_text(encoding="utf-8")
 
     def timestamps(self) -> list[int]:
         return json.loads(self.timestamps_path.read_text(encoding="utf-8"))

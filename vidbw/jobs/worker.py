@@ -30,6 +30,7 @@ class SegmentTask:
     settings_json: str  # the plan's settings (hashable, so the per-process cache can key on it)
     timestamps_path: str
     context: int
+    shots_json: str | None = None  # the resolved shot list (styles and proxies per shot), if any
 
 
 @dataclass
@@ -43,15 +44,32 @@ class SegmentDone:
     data: bytes | None = None  # the intermediate itself, when the worker cannot see the job folder
 
 
+def look_for(settings: dict):
+    from vidbw.render import Look
+
+    look = settings["look"]
+    return Look.named(look["style"], look["grain"], look["grain_size"], look["grain_seed"], look["toning"])
+
+
 @functools.lru_cache(maxsize=4)
-def render_plan_for(settings_json: str):
-    """The RenderPlan for a settings record, built once per process (loads the style's model)."""
-    from vidbw.render import Look, RenderPlan
+def render_plan_for(settings_json: str, shots_json: str | None = None, source: str | None = None):
+    """The RenderPlan for a settings record (and the job's resolved shot list), built once per
+    process: loads the style's model, and the per-shot styles and proxies exactly as planned."""
+    import tempfile
+
+    from vidbw.render import RenderPlan
 
     s = json.loads(settings_json)
-    look = s["look"]
-    return RenderPlan.single(Look.named(look["style"], look["grain"], look["grain_size"], look["grain_seed"],
-                                        look["toning"]), s["temporal"])
+    look = look_for(s)
+    if shots_json is None:
+        return RenderPlan.single(look, s["temporal"])
+    from vidbw.pipeline import shot_render_plan
+
+    with tempfile.TemporaryDirectory(prefix="vidbw-shots-") as scratch:
+        path = Path(scratch) / "shots.json"
+        path.write_text(shots_json, encoding="utf-8")
+        plan, _ = shot_render_plan(Path(source), look, s["temporal"], path)
+    return plan
 
 
 @functools.lru_cache(maxsize=4)
@@ -91,7 +109,7 @@ def render_task(task: SegmentTask, progress=None, output_override: str | None = 
     from vidbw.pipeline import render_segment
 
     started = time.perf_counter()
-    plan = render_plan_for(task.settings_json)
+    plan = render_plan_for(task.settings_json, task.shots_json, task.source if task.shots_json else None)
     encode = encode_settings_for(task.settings_json)
     if timestamps is None:
         timestamps = timestamps_for(task.timestamps_path, os.stat(task.timestamps_path).st_mtime_ns)
