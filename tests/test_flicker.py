@@ -64,8 +64,20 @@ def test_added_brightness_flicker_raises_the_ratio():
     offsets = rng.uniform(-0.04, 0.04, len(frames))
     flicker = [np.clip(rec709_luma(f) + o, 0, 1) for f, o in zip(frames, offsets)]
     report = measure_flicker_frames(iter(frames), iter(flicker))
-    assert report.ratio > 1.2
+    assert report.ratio > 1.2 and report.ratio_contrast_matched > 1.2
     assert report.brightness_ratio > 2
+
+
+def test_more_contrast_is_not_flicker_once_contrast_is_matched():
+    frames = _panning(16)
+    punchy = [np.clip(0.5 + 1.6 * (rec709_luma(f) - 0.5), 0, 1) for f in frames]
+    steady = measure_flicker_frames(iter(frames), iter(punchy))
+    assert steady.ratio > 2  # the plain ratio reads steeper contrast as bigger differences
+    assert steady.contrast_gain == pytest.approx(1.6, rel=0.05)
+    assert steady.ratio_contrast_matched == pytest.approx(1.0, abs=0.1)
+    rng = np.random.default_rng(6)
+    jitter = [np.clip(p + rng.uniform(-0.04, 0.04), 0, 1) for p in punchy]
+    assert measure_flicker_frames(iter(frames), iter(jitter)).ratio_contrast_matched > 1.2
 
 
 def test_pairs_across_cuts_are_skipped():
@@ -135,6 +147,7 @@ def test_a_steady_vidbw_conversion_scores_about_one(real_clips, tmp_path, capsys
     report = json.loads(run.out)
     assert report["pairs"] == FRAMES - 1 and report["skipped_at_cuts"] == 0
     assert 0.9 < report["ratio"] < 1.15, report
+    assert 0.9 < report["ratio_contrast_matched"] < 1.15 and report["contrast_gain"] == pytest.approx(1.0, abs=0.05)
     assert 0.8 < report["brightness_ratio"] < 1.25, report
     run = run_inprocess(["eval", "flicker", source, converted, "--max-frames", "10"], capsys)  # cuts detected
     assert_ok(run)

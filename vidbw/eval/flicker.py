@@ -33,7 +33,7 @@ import numpy as np
 
 from vidbw.errors import InputError
 
-__all__ = ["FlickerReport", "PairFlow", "measure_flicker", "measure_flicker_frames", "warping_errors", "FLICKER_WIDTH"]
+__all__ = ["FlickerReport", "PairErrors", "PairFlow", "measure_flicker", "measure_flicker_frames", "warping_errors", "FLICKER_WIDTH"]
 
 FLICKER_WIDTH = 480
 
@@ -47,6 +47,7 @@ class FlickerReport:
     brightness_output: float  # mean |Δ mean luma| per frame, within shots
     brightness_source: float
     frames: int = 0
+    contrast_gain: float = 1.0  # least-squares slope of output luma on source luma, over all frames
     size: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
 
@@ -56,12 +57,21 @@ class FlickerReport:
         return _ratio(self.warp_error_output, self.warp_error_source)
 
     @property
+    def ratio_contrast_matched(self) -> float:
+        """The ratio with the source luma's differences scaled by the output's overall contrast gain
+        (one number for the whole film, so per-frame flicker is not absorbed): ≈ 1 for any steady
+        conversion, also one with more contrast than Rec.709 luma."""
+        gain2 = self.contrast_gain ** 2
+        return _ratio(self.warp_error_output, self.warp_error_source * gain2) if gain2 > 1e-6 else self.ratio
+
+    @property
     def brightness_ratio(self) -> float:
         return _ratio(self.brightness_output, self.brightness_source)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["ratio"] = self.ratio
+        data["ratio_contrast_matched"] = self.ratio_contrast_matched
         data["brightness_ratio"] = self.brightness_ratio
         return data
 
@@ -73,6 +83,8 @@ class FlickerReport:
         return [
             f"warping error ratio {self.ratio:.3f}  (output {self.warp_error_output:.6f} / source Rec.709 luma "
             f"{self.warp_error_source:.6f}; {self.pairs} frame pairs, {self.skipped_at_cuts} skipped at cuts, {w}x{h})",
+            f"contrast-matched ratio {self.ratio_contrast_matched:.3f}  (source luma differences scaled by the output's "
+            f"contrast gain {self.contrast_gain:.3f})",
             f"brightness flicker ratio {self.brightness_ratio:.3f}  (mean |Δ mean luma| per frame: output "
             f"{self.brightness_output:.5f} / source {self.brightness_source:.5f})",
         ]
@@ -135,17 +147,26 @@ def _to_u8(luma: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(luma * 255.0), 0, 255).astype(np.uint8)
 
 
-def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable[np.ndarray]], cuts: Iterable[int] = (),
-                   max_frames: int | None = None) -> tuple[list[list[float]], list[list[float]], int, int]:
-    """The per-pair warping errors (and |Δ mean| brightness changes) of several outputs against one
-    source, sharing the flow. Each output yields float32 luma frames in [0, 1] of the source's size.
+@dataclass
+class PairErrors:
+    """What `warping_errors` measured, per output: pair errors, brightness steps, contrast gain."""
 
-    Returns (errors per output, brightness steps per output, frames read, pairs skipped at cuts).
-    """
+    errors: list[list[float]]  # warping error of every measured pair, per output
+    steps: list[list[float]]  # |Δ mean luma| of every measured pair, per output
+    gains: list[float]  # least-squares slope of output luma on source luma over all frames, per output
+    frames: int
+    skipped: int
+
+
+def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable[np.ndarray]], cuts: Iterable[int] = (),
+                   max_frames: int | None = None) -> PairErrors:
+    """The per-pair warping errors (and |Δ mean| brightness changes) of several outputs against one
+    source, sharing the flow. Each output yields float32 luma frames in [0, 1] of the source's size."""
     cut_set = set(int(c) for c in cuts)
     flow = FlowEstimator()
     errors: list[list[float]] = [[] for _ in outputs]
     steps: list[list[float]] = [[] for _ in outputs]
+    sums = np.zeros((len(outputs), 5))  # n, Σx, Σy, Σx², Σxy with x = source luma, y = output
     previous: tuple | None = None
     frames = skipped = 0
     streams = zip(source_luma, *outputs)
@@ -154,6 +175,11 @@ def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable
     for t, (src, *outs) in enumerate(streams):
         frames += 1
         outs = [_match_size(o, src.shape) for o in outs]
+        x = src.astype(np.float64).ravel()
+        sx, sxx = x.sum(), x @ x
+        for k, o in enumerate(outs):
+            y = o.astype(np.float64).ravel()
+            sums[k] += (x.size, sx, y.sum(), sxx, x @ y)
         if previous is not None:
             if t in cut_set:
                 skipped += 1
@@ -166,7 +192,11 @@ def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable
                         errors[k].append(e)
                     steps[k].append(abs(float(b.mean()) - float(a.mean())))
         previous = (src, outs)
-    return errors, steps, frames, skipped
+    gains = []
+    for n, sx, sy, sxx, sxy in sums:
+        denominator = n * sxx - sx * sx
+        gains.append(float((n * sxy - sx * sy) / denominator) if n and denominator > 1e-12 * n * n else 1.0)
+    return PairErrors(errors, steps, gains, frames, skipped)
 
 
 def _match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -186,12 +216,13 @@ def measure_flicker_frames(source_rgb_or_luma: Iterable[np.ndarray], output_luma
             yield rec709_luma(f) if f.ndim == 3 else f.astype(np.float32, copy=False)
 
     source_a, source_b = itertools.tee(lumas(source_rgb_or_luma))
-    (errs_out, errs_ref), (steps_out, steps_ref), frames, skipped = warping_errors(
-        source_a, [output_luma, source_b], cuts, max_frames)
+    measured = warping_errors(source_a, [output_luma, source_b], cuts, max_frames)
+    (errs_out, errs_ref), (steps_out, steps_ref) = measured.errors, measured.steps
     return FlickerReport(
-        pairs=len(errs_out), skipped_at_cuts=skipped,
+        pairs=len(errs_out), skipped_at_cuts=measured.skipped,
         warp_error_output=_mean(errs_out), warp_error_source=_mean(errs_ref),
-        brightness_output=_mean(steps_out), brightness_source=_mean(steps_ref), frames=frames,
+        brightness_output=_mean(steps_out), brightness_source=_mean(steps_ref), frames=measured.frames,
+        contrast_gain=measured.gains[0],
     )
 
 
