@@ -357,3 +357,22 @@ def test_shot_list_cuts_are_segment_boundaries_and_shot_styles_apply(tmp_path, f
     other = shot_list.save(tmp_path / "other.shots.json")
     with pytest.raises(JobMismatch, match="shots_sha256"):
         job(film, out, tmp_path / "job", shots=other, overwrite=True)
+
+
+def test_learned_style_with_strong_smoothing_is_identical_across_segments(tmp_path, film):
+    """A learned style: per-shot proxies from the analysis pass and grids smoothed over ±12 frames.
+    Segments of 24 frames decode context frames on each side, so every grid is smoothed as in one pass."""
+    from vidbw.pipeline import convert
+    from vidbw.styles import list_styles
+
+    learned = [s.name for s in list_styles() if not s.is_constant]
+    if not learned:
+        pytest.skip("no learned style installed")
+    single = tmp_path / "single.mkv"
+    convert(film, single, learned[0], temporal="strong", encode=FFV1, device="cpu")
+    out = tmp_path / "out.mkv"
+    result = run_job(film, out, job_dir=tmp_path / "job", style=learned[0], temporal="strong", encode=FFV1,
+                     device="cpu", segment_frames=24)
+    assert result.rendered == 5
+    assert json.loads((tmp_path / "job" / "job.json").read_text())["settings"]["context"] >= 12
+    assert_same_film(out, single)

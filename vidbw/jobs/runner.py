@@ -50,6 +50,12 @@ def job_settings(style: str = "neutral", grain: float = 0.0, grain_size: float =
     if not isinstance(style, str):
         raise OptionError("chunked jobs take a style by name (workers load it themselves)")
     encode = encode or EncodeSettings()
+    try:  # never less context than the temporal smoother looks back and ahead
+        from vidbw.temporal import MODES
+
+        context = max(int(context), int(MODES[temporal][1])) if temporal in MODES else int(context)
+    except ImportError:
+        pass
     return {
         "look": {"style": style, "grain": float(grain), "grain_size": float(grain_size), "grain_seed": int(grain_seed),
                  "toning": toning if toning not in ("none", "") else None},
