@@ -281,6 +281,7 @@ class EncodeSettings:
     preset: str | None = None
     pix_fmt: str | None = None
     bit_depth: int | None = None  # None: keep the input's (8 stays 8, 10 and up become 10)
+    threads: int | None = None  # encoder threads; None: as many as the machine has
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,7 @@ class EncodePlan:
     pix_fmt: str
     options: dict
     notes: tuple[str, ...]
+    threads: int = 0  # 0: FFmpeg's automatic choice (every core)
 
 
 def muxer_for(path: Path) -> str:
@@ -381,7 +383,7 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
             options["preset"] = settings.preset
     elif profile.presets:
         options["preset"] = "medium"
-    return EncodePlan(muxer, codec, pix_fmt, options, tuple(notes))
+    return EncodePlan(muxer, codec, pix_fmt, options, tuple(notes), settings.threads or 0)
 
 
 class VideoWriter:
@@ -417,7 +419,7 @@ class VideoWriter:
         if CODECS[plan.codec].frame_threads:
             # PyAV opens encoders with slice threads; x264 runs ~40% faster with frame threads.
             ctx.thread_type = "FRAME"
-        ctx.thread_count = 0
+        ctx.thread_count = plan.threads  # a chunked job's worker takes only its share of the cores
         stream.metadata.update(_copyable_metadata(in_video.metadata))
         if plan.muxer in ("mov", "mp4") and "timecode" not in stream.metadata:
             # A timecode track is re-created by the muxer from this tag (see copyable_streams).

@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
 
 from vidbw.errors import VidbwError
+from vidbw.jobs.worker import ENCODER_THREADS_ENV
 from vidbw.jobs.worker import SegmentDone, SegmentTask, render_task, warm_up
 
 PROGRESS_INTERVAL = 0.25  # seconds between a worker's progress messages
@@ -70,7 +71,7 @@ def share_cores(workers: int) -> None:
     as Ray does for its workers, so N workers do not each start a pool as wide as the machine.
     Variables the user has set are left alone. Call before numba or torch is imported."""
     threads = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
-    for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
+    for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", ENCODER_THREADS_ENV):
         os.environ.setdefault(name, threads)
 
 
@@ -272,6 +273,8 @@ def _ray_render(task: SegmentTask, progress_actor, timestamps: list[int] | None 
     import tempfile
     from pathlib import Path
 
+    # Ray sets OMP_NUM_THREADS to the task's CPUs; the encoder takes the same share.
+    os.environ.setdefault(ENCODER_THREADS_ENV, os.environ.get("OMP_NUM_THREADS", "0"))
     progress_actor.start.remote(task.index)
     send = _throttled(lambda item: progress_actor.update.remote(*item))
     out = Path(task.output)

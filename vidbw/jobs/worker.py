@@ -78,10 +78,15 @@ def timestamps_for(path: str, _mtime_ns: int) -> list[int]:
         return json.load(f)
 
 
+# Set by the executors to this worker's share of the cores, so N encoders do not each take them all.
+ENCODER_THREADS_ENV = "VIDBW_ENCODER_THREADS"
+
+
 def encode_settings_for(settings_json: str):
     from vidbw.io.video import EncodeSettings
 
-    return EncodeSettings(**json.loads(settings_json)["encode"])
+    threads = int(os.environ.get(ENCODER_THREADS_ENV, "0")) or None
+    return EncodeSettings(**json.loads(settings_json)["encode"], threads=threads)
 
 
 def _crash_hook(index: int):
