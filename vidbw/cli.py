@@ -373,14 +373,9 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, overwrite, qui
     style_name = get_style(style).name
     if output is not None:
         check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
-    device = "cpu"
-    if detector == "transnet":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     started = time.perf_counter()
     with _Progress(f"finding shots in {source.name}", quiet) as progress:
-        shot_list = detect_shots(source, detector, min_shot_seconds, style=style_name, progress=progress, device=device)
+        shot_list = detect_shots(source, detector, min_shot_seconds, style=style_name, progress=progress)
     seconds = time.perf_counter() - started
     _say(quiet, f"{len(shot_list)} shot{'s' if len(shot_list) != 1 else ''} in {shot_list.frames} frames "
          f"({detector}, {seconds:.1f}s, {shot_list.frames / seconds if seconds else 0:.0f} fps)")

