@@ -19,17 +19,19 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _Progress:
-    """A rich progress bar (frames, fps, ETA) on stderr, or nothing with --quiet."""
+    """A rich progress bar on stderr (count, rate or status, ETA); nothing with --quiet or off a terminal.
 
-    def __init__(self, label: str, quiet: bool):
-        self.quiet = quiet
+    Called as `progress(done, total)` it shows frames per second; `progress(done, total, fields)`
+    shows the fields instead (losses and the like while training).
+    """
+
+    def __init__(self, label: str, quiet: bool = False):
         self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[fps]}"),
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True,
             disable=quiet or not stderr.is_terminal,  # a log file gets the summary line, not bar redraws
         )
-        self.task = self.bar.add_task(label, total=None, fps="")
+        self.task = self.bar.add_task(label, total=None, status="")
 
     def __enter__(self):
         self.bar.__enter__()
@@ -38,10 +40,13 @@ class _Progress:
     def __exit__(self, *exc):
         return self.bar.__exit__(*exc)
 
-    def __call__(self, done: int, total: int) -> None:
-        task = self.bar.tasks[0]
-        speed = task.speed
-        self.bar.update(self.task, completed=done, total=total or None, fps=f"{speed:5.1f} fps" if speed else "")
+    def __call__(self, done: int, total: int, fields: dict | None = None) -> None:
+        if fields:
+            status = "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items())
+        else:
+            speed = self.bar.tasks[0].speed
+            status = f"{speed:5.1f} fps" if speed else ""
+        self.bar.update(self.task, completed=done, total=total or None, status=status)
 
 
 def _say(quiet: bool, message: str) -> None:
@@ -187,27 +192,6 @@ def preview(source, at_seconds, style_names, toning, output, overwrite) -> None:
 # --------------------------------------------------------------------------- learned styles (retoucher)
 
 
-class _StepProgress:
-    """A rich progress bar over optimisation steps, with a short status field."""
-
-    def __init__(self, label: str, quiet: bool = False):
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                            console=stderr, transient=True, disable=quiet)
-        self.task = self.bar.add_task(label, total=None, status="")
-
-    def __enter__(self):
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
-
-    def __call__(self, done: int, total: int, fields: dict | None = None) -> None:
-        status = "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in (fields or {}).items())
-        self.bar.update(self.task, completed=done, total=total, status=status)
-
-
 @cli.group()
 def train() -> None:
     """Train the retoucher and render training/evaluation pairs."""
@@ -234,7 +218,7 @@ def train_retoucher_cmd(data, out, steps, batch, resume, device, seed, quiet) ->
             raise OptionError("--device cuda: no CUDA device available")
     cfg = TrainConfig(steps=steps, batch=batch, device=device, seed=seed)
     command = "vidbw train retoucher " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
-    with _StepProgress("training retoucher", quiet) as progress:
+    with _Progress("training retoucher", quiet) as progress:
         state = train_retoucher(list(data), out, cfg, resume=resume, progress=progress, command=command.strip())
     last = state["history"][-1] if state["history"] else {}
     _say(quiet, f"done: {state['step']} steps in {state['elapsed_s'] / 60:.1f} min, last train PSNR {last.get('psnr', 0):.2f} dB")
@@ -295,7 +279,7 @@ def style_learn(name, pairs_dir, output, description, steps, holdout, seed, over
     if len(description) > 70:
         raise OptionError("--description is longer than 70 characters")
     fit_pairs, held = (split_pairs(pairs, 1 - holdout, seed) if holdout > 0 and len(pairs) > 4 else (pairs, []))
-    with _StepProgress(f"learning {key}", quiet) as progress:
+    with _Progress(f"learning {key}", quiet) as progress:
         result = fit_style(fit_pairs, steps=steps, seed=seed, progress=progress)
     meta = {"n_pairs": len(pairs), "fit_seconds": round(result["seconds"], 1), "steps": steps}
     if held:
@@ -304,7 +288,7 @@ def style_learn(name, pairs_dir, output, description, steps, holdout, seed, over
         meta["heldout_psnr"] = round(float(np.mean([s[0] for s in scores])), 2)
         meta["heldout_ssim"] = round(float(np.mean([s[1] for s in scores])), 4)
         _say(quiet, f"held-out fit on {len(held)} pairs: PSNR {meta['heldout_psnr']:.2f} dB, SSIM {meta['heldout_ssim']:.4f}")
-        with _StepProgress(f"refining {key} on all pairs", quiet) as progress:
+        with _Progress(f"refining {key} on all pairs", quiet) as progress:
             result = fit_style(pairs, steps=max(10, steps // 3), seed=seed + 1, progress=progress, params=result["params"])
     save_style(path, key, description, result, meta)
     _say(quiet, f"style {key}: {len(pairs)} pairs, {meta['fit_seconds']:.0f}s fit; `vidbw convert --style {key}` uses it")
@@ -331,7 +315,7 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
     from vidbw.train.style_learn import read_pairs
 
     pairs = read_pairs(pairs_dir)
-    with _StepProgress("learning", quiet) as progress:
+    with _Progress("learning", quiet) as progress:
         ev = evaluate_style(pairs, train_fraction, seed, steps, progress)
     table = Table(title=f"style imitation: {ev.n_train} training pairs, {ev.n_test} held-out pairs")
     for column in ("method", "PSNR (dB)", "SSIM"):
