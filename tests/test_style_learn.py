@@ -148,3 +148,41 @@ def test_make_pairs_cli(tmp_path):
     assert r.exit_code == 0, r.output + repr(r.exception)
     assert sorted(p.name for p in (tmp_path / "out" / "bw").iterdir()) == ["a0.png", "a1.png"]
     assert (tmp_path / "out" / "style.json").is_file()
+
+
+def test_version_2_adapter_terms_are_optional_and_neutral_at_zero():
+    import torch
+
+    from vidbw.models.gridnet import GridNet
+    from vidbw.models.retoucher import load_default
+
+    model = load_default()
+    rgb = torch.from_numpy(picture(5, 48, 64)).permute(2, 0, 1)[None].float()
+    code = torch.nn.functional.normalize(model.proxies[0].detach(), dim=0)[None]
+    v1 = GridNet.new_adapter(model.cfg)
+    v2 = {**v1, "film_b": torch.zeros(2 * sum(model.gridnet._film_sizes)),
+          "grid_b": torch.zeros(4, model.cfg.depth, model.cfg.grid, model.cfg.grid)}
+    with torch.no_grad():
+        a, b, c = model.gridnet(rgb, code), model.gridnet(rgb, code, v1), model.gridnet(rgb, code, v2)
+        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(a, c)
+        v2["grid_b"][0, 0, 0, 0] = 0.5
+        assert float((model.gridnet(rgb, code, v2) - c).abs().max()) == pytest.approx(0.5)
+
+
+def test_learned_style_file_records_its_version(tmp_path):
+    from vidbw.styles.learned import load_style_file
+    from vidbw.train.style_learn import fit_style, read_pairs, save_style
+
+    pairs = read_pairs(make_pairs(tmp_path / "pairs", 4))
+    result = fit_style(pairs, steps=3)
+    assert "adapter.film_b" in result and "adapter.grid_b" in result
+    path = save_style(tmp_path / "v2.safetensors", "v2", "d", result)
+    style = load_style_file(path)
+    assert style.meta["style_version"] == 2 and set(style.adapter()) == {"head_w", "head_b", "film_b", "grid_b"}
+    # a version-1 file (no FiLM offset, no residual grid) still loads and renders
+    v1 = {k: v for k, v in result.items() if k not in ("adapter.film_b", "adapter.grid_b")}
+    old = load_style_file(save_style(tmp_path / "v1.safetensors", "v1", "d", v1))
+    assert old.meta["style_version"] == 1 and set(old.adapter()) == {"head_w", "head_b"}
+    g = old.grids_for(np.zeros((1, 36, 64, 3), np.float32))
+    assert g.shape == (1, 4, 8, 16, 16) and np.isfinite(g).all()

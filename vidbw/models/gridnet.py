@@ -68,13 +68,17 @@ class GridNet(nn.Module):
         xs = torch.linspace(-1, 1, g).view(1, 1, 1, g).expand(1, 1, g, g)
         self.register_buffer("coords", torch.cat([xs, ys], 1).contiguous(), persistent=False)
 
-    def features(self, rgb: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        """rgb (N, 3, h, w) in [0, 1], code (N, style_dim) -> fused features (N, C, G, G)."""
+    def features(self, rgb: torch.Tensor, code: torch.Tensor, film_b: torch.Tensor | None = None) -> torch.Tensor:
+        """rgb (N, 3, h, w) in [0, 1], code (N, style_dim) -> fused features (N, C, G, G).
+
+        ``film_b`` (optional, (2·ΣC,)): a per-style offset added to the FiLM parameters."""
         n = rgb.shape[0]
         s = self.cfg.in_size
         x = F.adaptive_avg_pool2d(rgb, (s, s)) if rgb.shape[-2:] != (s, s) else rgb
         x = torch.cat([x, self.coords.expand(n, -1, -1, -1)], 1)
         film = self.film(code)
+        if film_b is not None:
+            film = film + film_b
         params = torch.split(film, [2 * c for c in self._film_sizes], dim=1)
 
         def mod(t, p):
@@ -95,13 +99,16 @@ class GridNet(nn.Module):
 
     def forward(self, rgb: torch.Tensor, code: torch.Tensor, adapter: dict | None = None) -> torch.Tensor:
         """-> grid (N, 4, D, G, G) float32: prior + residual."""
-        f = self.features(rgb, code)
+        f = self.features(rgb, code, None if adapter is None else adapter.get("film_b"))
         out = self.head(f)
         if adapter is not None:
             out = out + F.conv2d(f, adapter["head_w"][:, :, None, None], adapter["head_b"])
         n = out.shape[0]
         d, g = self.cfg.depth, self.cfg.grid
-        return self.prior + out.view(n, 4, d, g, g)
+        grid = self.prior + out.view(n, 4, d, g, g)
+        if adapter is not None and adapter.get("grid_b") is not None:
+            grid = grid + adapter["grid_b"]  # per-style residual grid (4, D, G, G): position × luma
+        return grid
 
     @staticmethod
     def new_adapter(cfg: GridNetConfig) -> dict:

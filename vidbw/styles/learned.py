@@ -108,7 +108,11 @@ class LearnedStyle(Style):
     def adapter(self):
         t = self._loaded()
         if "adapter.head_w" in t:
-            return {"head_w": t["adapter.head_w"], "head_b": t["adapter.head_b"]}
+            a = {"head_w": t["adapter.head_w"], "head_b": t["adapter.head_b"]}
+            for k in ("film_b", "grid_b"):  # optional (style-file version 2)
+                if f"adapter.{k}" in t:
+                    a[k] = t[f"adapter.{k}"]
+            return a
         return None
 
     # ------------------------------------------------------------------ engine API

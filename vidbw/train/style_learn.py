@@ -7,8 +7,10 @@ colour/B&W pairs, with the pretrained grid network and encoder frozen.
    the style's K proxies start at the mean encoder embedding of its pairs in that cluster
    (the style mean where a cluster has no pair).
 3. Adam fits, through the differentiable slicing twin of the kernel: the K proxies, a
-   zero-initialised residual 1×1 head of the grid network (the adapter, L2-regularised) and
-   a monotone 33-knot tone curve.  Loss: MSE + 0.5·L1 on the sliced gray.
+   zero-initialised residual 1×1 head of the grid network (the adapter, L2-regularised), a
+   per-style offset of the FiLM parameters (``film_b``), a residual grid (4, D, 16, 16) over
+   (luma bin, y, x) added to the predicted grid (``grid_b``, smoothness-regularised) and a
+   monotone 33-knot tone curve.  Loss: MSE + 0.5·L1 on the sliced gray.  Cosine schedule.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ MIN_PAIRS = 4
 BW_CHROMA_LIMIT = 0.03  # mean (max - min) of R'G'B' above which a "B&W" image is colour
 WORK_SIDE = 256
 LUT_KNOTS = 33
+GRID_SMOOTH = 1e-3  # weight of the squared differences of the residual grid along luma, y and x
 
 
 @dataclass
@@ -101,10 +104,13 @@ def _lut_from_params(base, raw):
 
 def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0,
               progress: Callable[[int, int, dict], None] | None = None, model=None,
-              params: dict | None = None) -> dict:
+              params: dict | None = None, fit_extra: bool = True) -> dict:
     """Fit and return the style tensors: proxies, adapter.head_w/head_b, tone_lut (torch tensors).
 
-    ``params`` continues a previous fit (as returned in ``result["params"]``).
+    ``params`` continues a previous fit (as returned in ``result["params"]``).  ``fit_extra``
+    (default) also fits the version-2 terms: a per-style offset of the FiLM parameters
+    (``adapter.film_b``) and a smooth residual grid over (luma bin, y, x) (``adapter.grid_b``);
+    ``False`` gives a version-1 style (proxies, 1×1 head, tone curve only).
     """
     import torch
     import torch.nn.functional as F
@@ -131,16 +137,28 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
             for j in range(k):
                 sel = [i for i, s in enumerate(subjects) if s == j]
                 proxies.append(F.normalize(embs[sel].mean(0), dim=0) if sel else mean)
+            adapter = GridNet.new_adapter(model.cfg)
             params = {"proxies": torch.stack(proxies).clone(),
-                      "adapter": GridNet.new_adapter(model.cfg),
+                      "adapter": adapter,
                       "lut_base": torch.zeros(1),
                       "lut_raw": torch.full((LUT_KNOTS - 1,), float(np.log(np.expm1(1.0 / (LUT_KNOTS - 1)))))}
-        leaves = [params["proxies"], params["adapter"]["head_w"], params["adapter"]["head_b"], params["lut_base"], params["lut_raw"]]
+        ad = params["adapter"]
+        if fit_extra:  # style-file version 2: a FiLM offset and a residual (position × luma) grid
+            ad.setdefault("film_b", torch.zeros(2 * sum(model.gridnet._film_sizes)))
+            ad.setdefault("grid_b", torch.zeros(4, model.cfg.depth, model.cfg.grid, model.cfg.grid))
+        extra = [ad[k] for k in ("film_b", "grid_b") if k in ad]
+        leaves = [params["proxies"], ad["head_w"], ad["head_b"], *extra, params["lut_base"], params["lut_raw"]]
         for t in leaves:
             t.requires_grad_(True)
-        opt = torch.optim.Adam([{"params": [params["proxies"]], "lr": 0.03},
-                                {"params": [params["adapter"]["head_w"], params["adapter"]["head_b"]], "lr": 3e-3},
-                                {"params": [params["lut_base"], params["lut_raw"]], "lr": 1e-2}])
+        alr = 1e-2
+        groups = [{"params": [params["proxies"]], "lr": 0.03},
+                  {"params": [ad["head_w"], ad["head_b"]], "lr": alr},
+                  {"params": [params["lut_base"], params["lut_raw"]], "lr": 1e-2}]
+        if "film_b" in ad:
+            groups.append({"params": [ad["film_b"]], "lr": 1e-2})
+        if "grid_b" in ad:
+            groups.append({"params": [ad["grid_b"]], "lr": 1e-2})
+        opt = torch.optim.Adam(groups)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps), eta_min=1e-4)
         tensors = [(torch.from_numpy(c).permute(2, 0, 1).contiguous(), torch.from_numpy(b)) for c, b in work]
         t0 = time.perf_counter()
@@ -161,7 +179,11 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
                 mse = F.mse_loss(pred, tgt)
                 loss = loss + mse + 0.5 * F.l1_loss(pred, tgt)
                 mse_total += float(mse.detach())
-            loss = loss / len(idx) + 1e-3 * params["adapter"]["head_w"].pow(2).sum()
+            loss = loss / len(idx) + 1e-3 * ad["head_w"].pow(2).sum()
+            if "grid_b" in ad:  # smooth in space and luma, small
+                gb = ad["grid_b"]
+                loss = loss + GRID_SMOOTH * ((gb[:, 1:] - gb[:, :-1]).pow(2).mean() + (gb[:, :, 1:] - gb[:, :, :-1]).pow(2).mean()
+                                             + (gb[..., 1:] - gb[..., :-1]).pow(2).mean()) + 1e-4 * gb.pow(2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -177,6 +199,7 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
         return {"proxies": params["proxies"].detach().clone(),
                 "adapter.head_w": params["adapter"]["head_w"].detach().clone(),
                 "adapter.head_b": params["adapter"]["head_b"].detach().clone(),
+                **{f"adapter.{k}": ad[k].detach().clone() for k in ("film_b", "grid_b") if k in ad},
                 "tone_lut": lut.detach().clone().float(),
                 "params": params, "seconds": time.perf_counter() - t0, "train_psnr": last,
                 "subjects": subjects}
@@ -185,7 +208,13 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
 
 
 def style_tensors(result: dict) -> dict:
-    return {k: result[k] for k in ("proxies", "adapter.head_w", "adapter.head_b", "tone_lut")}
+    return {k: result[k] for k in ("proxies", "adapter.head_w", "adapter.head_b", "adapter.film_b", "adapter.grid_b", "tone_lut")
+            if k in result}
+
+
+def _version(result: dict) -> int:
+    """2 when the file carries the FiLM offset / residual grid (older readers ignore them), else 1."""
+    return 2 if ("adapter.film_b" in result or "adapter.grid_b" in result) else 1
 
 
 def make_style(name: str, description: str, result: dict, meta: dict | None = None):
@@ -193,7 +222,8 @@ def make_style(name: str, description: str, result: dict, meta: dict | None = No
     from vidbw.models.retoucher import MODEL_ID
     from vidbw.styles.learned import LearnedStyle
 
-    m = {"name": name, "description": description, "kind": "learned", "base_model": MODEL_ID, **(meta or {})}
+    m = {"name": name, "description": description, "kind": "learned", "base_model": MODEL_ID,
+         "style_version": _version(result), **(meta or {})}
     return LearnedStyle(name, description, None, m, style_tensors(result))
 
 
@@ -201,7 +231,8 @@ def save_style(path: Path, name: str, description: str, result: dict, meta: dict
     from vidbw.models.io import save_weights
     from vidbw.models.retoucher import MODEL_ID
 
-    m = {"name": name, "description": description[:70], "kind": "learned", "base_model": MODEL_ID, **(meta or {})}
+    m = {"name": name, "description": description[:70], "kind": "learned", "base_model": MODEL_ID,
+         "style_version": _version(result), **(meta or {})}
     save_weights(Path(path), style_tensors(result), m)
     return Path(path)
 
