@@ -38,6 +38,7 @@ from vidbw.io.video import (
 from vidbw.kernels.colour import luma_output_coding
 from vidbw.render import FrameRenderer, GridScheduler, Look, RenderPlan, ShotRender, make_renderer, render_image_array
 from vidbw.styles import Style
+from vidbw.temporal import GridSmoother
 
 QUEUE_FRAMES = 6  # per queue: enough to ride out encoder bursts, small enough to bound memory
 
@@ -116,15 +117,9 @@ class _Stopped(Exception):
 # --------------------------------------------------------------------------- video
 
 
-def make_smoother(mode: str):
+def make_smoother(mode: str) -> GridSmoother | None:
     """The temporal grid smoother for a mode, or None when grids pass through unsmoothed."""
-    if mode == "off":
-        return None
-    try:
-        from vidbw.temporal import GridSmoother
-    except ImportError:  # the shot-aware smoothing is optional until vidbw.temporal lands
-        return None
-    return GridSmoother(mode)
+    return None if mode == "off" else GridSmoother(mode)
 
 
 def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: EncodeSettings = EncodeSettings(),
@@ -146,7 +141,7 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
             check_decodable(stats.frames, source)
         result.seconds = time.perf_counter() - started
         result.frames = stats.frames
-        result.concealed_frames = stats.corrupt_frames + stats.lost_frames
+        result.concealed_frames = stats.concealed_frames
         if result.concealed_frames or stats.decode_errors:
             result.notes.append(
                 f"damaged input: {stats.decode_errors} packets failed to decode; {result.concealed_frames} frames concealed"
@@ -317,7 +312,7 @@ def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: 
                 raise InputError(f"segment {frames.start}-{frames.stop}: decoded {stats.frames} of {len(frames)} frames")
         result.seconds = time.perf_counter() - started
         result.frames = stats.frames
-        result.concealed_frames = stats.corrupt_frames + stats.lost_frames
+        result.concealed_frames = stats.concealed_frames
         return result
     finally:
         container.close()

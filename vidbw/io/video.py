@@ -44,6 +44,11 @@ class DecodeStats:
     decode_errors: int = 0
     last_pts: int | None = None  # the latest picture's pts, to tell where a cut file stopped
 
+    @property
+    def concealed_frames(self) -> int:
+        """Frames the output covers by concealment: damaged ones and stand-ins for lost ones."""
+        return self.corrupt_frames + self.lost_frames
+
 
 def _plane_view(plane: av.video.plane.VideoPlane, width: int, height: int, dtype) -> np.ndarray:
     """A zero-copy (height, width) view of a decoder plane that skips the row padding."""
