@@ -199,7 +199,7 @@ class TorchFrameRenderer(FrameRenderer):
         torch = self.torch
         tensors = [torch.from_numpy(np.ascontiguousarray(p).astype(np.float32)).to(self.device) for p in planes]
         rgb = self._to_rgb(tensors, to_rgb)[None]
-        grid_t = torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32)).to(self.device)[None]
+        grid_t = torch.tensor(grid, dtype=torch.float32, device=self.device)[None]  # a copy: grids may be read-only
         lut = torch.from_numpy(np.array(look.style.tone_lut)).to(self.device)
         value = self._slice(rgb, grid_t, lut)[0]
         if look.grain is not None:

@@ -172,6 +172,10 @@ class ClassicStyle(Style):
         # A fresh array: the engine may smooth or edit grids in place.
         return np.repeat(self._grid[None], len(lowres_rgb_batch), axis=0)
 
+    def constant_grid(self) -> np.ndarray:
+        # The cached read-only grid itself: the render loop asks for it once per frame.
+        return self._grid
+
     @functools.cached_property
     def tone_lut(self) -> np.ndarray:  # type: ignore[override]
         lut = self.curve.lut()
