@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from vidbw.io.probe import VideoInfo, describe_video, open_input
-from vidbw.io.video import DecodeStats, read_media
+from vidbw.io.video import DecodeStats, frame_timestamps, read_media
 
 __all__ = ["ANALYSIS_WIDTH", "LowresFilm", "frame_count", "lowres_size", "planes_to_rgb", "planes_to_rgb8", "rec709_luma"]
 
@@ -137,12 +137,12 @@ def _frame_times(pts: list[int | None], time_base: Fraction | None, fps: float) 
 
 
 def frame_count(path: str | os.PathLike) -> int:
-    """Frames in a film as the render pass counts them, from one demux pass (no decoding).
+    """Frames in a film as the render pass counts them: the length of its frame table.
 
-    Cheap (packets only); equal to the analysis pass's count for intact files.
+    Cheap (one demux pass, packets only, unless the container carries no timestamps); equal to the
+    analysis pass's count for intact files.
     """
     path = Path(path)
     with open_input(path) as container:
         describe_video(container, path)
-        video = container.streams.video[0]
-        return sum(1 for packet in container.demux(video) if packet.size)
+        return len(frame_timestamps(container))
