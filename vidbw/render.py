@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from vidbw.errors import OptionError
-from vidbw.kernels.colour import REC709_LUMA, luma_output_coding, rgb_matrix
+from vidbw.kernels.colour import REC709_LUMA, luma_output_coding, planes_to_small_rgb, rgb_matrix
 from vidbw.kernels.slicing import slice_apply
 from vidbw.styles import FilmGrain, Style, Toning, get_style, get_toning
 
@@ -49,10 +49,7 @@ def lowres_rgb(planes, to_rgb: np.ndarray, max_side: int = LOWRES_MAX_SIDE) -> n
     """A small float32 (h, w, 3) R'G'B' copy of the frame for the grid network (area-averaged)."""
     height, width = planes[0].shape
     scale = min(1.0, max_side / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = np.stack([cv2.resize(np.ascontiguousarray(p), size, interpolation=cv2.INTER_AREA) for p in planes], axis=-1)
-    rgb = small.astype(np.float32) @ to_rgb[:, :3].T + to_rgb[:, 3]
-    return np.clip(rgb, 0.0, 1.0)
+    return planes_to_small_rgb(planes, to_rgb, (max(1, round(width * scale)), max(1, round(height * scale))))
 
 
 # --------------------------------------------------------------------------- which grid for which frame

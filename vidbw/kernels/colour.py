@@ -1,7 +1,8 @@
 """Colour-space helpers for the slicing kernels.
 
-Everything here produces small constant matrices / numbers; the per-pixel work
-happens in :mod:`vidbw.kernels.slicing`.  Conversion matrices are (3, 4) float32
+Everything here produces small constant matrices / numbers, plus the one small RGB copy of a
+frame that analysis and the grid network use; the full-resolution per-pixel work happens in
+:mod:`vidbw.kernels.slicing`.  Conversion matrices are (3, 4) float32
 and act on *raw code values*: ``rgb = M[:, :3] @ (p0, p1, p2) + M[:, 3]``.  Folding
 the range/offset handling into the matrix means the kernel does one affine map per
 pixel whatever the input format is.
@@ -12,9 +13,11 @@ learned/defined on display-referred values, as a colourist would see them.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 __all__ = [
+    "planes_to_small_rgb",
     "REC709_LUMA",
     "REC601_LUMA",
     "REC2020_LUMA",
@@ -122,3 +125,21 @@ def neutral_chroma(bit_depth: int) -> int:
     """Code value of zero chroma (grey) for ``bit_depth``-bit YUV: 2^(bits-1)."""
     _check_bit_depth(bit_depth)
     return 1 << (bit_depth - 1)
+
+
+def planes_to_small_rgb(planes, to_rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Three code planes (Y,U,V or R,G,B, any subsampling, 8-16 bit) -> float32 R'G'B' (h, w, 3) in
+    [0, 1] at `size` (w, h): each plane is area-averaged first, so only small arrays are converted.
+
+    The one low-resolution copy of a frame: the analysis pass, the proxy choice and the grid
+    network all see frames made by it."""
+    w, h = size
+    small = np.empty((h, w, 3), np.float32)
+    for i, plane in enumerate(planes):
+        if plane.strides[-1] != plane.itemsize:
+            plane = np.ascontiguousarray(plane)
+        small[:, :, i] = cv2.resize(plane, (w, h), interpolation=cv2.INTER_AREA) if plane.shape != (h, w) else plane
+    matrix = np.asarray(to_rgb, np.float32)
+    rgb = small.reshape(-1, 3) @ matrix[:, :3].T + matrix[:, 3]
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    return rgb.reshape(h, w, 3)

@@ -15,13 +15,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 
 from vidbw.io.probe import VideoInfo, describe_video, open_input
 from vidbw.io.video import DecodeStats, frame_timestamps, read_media
+from vidbw.kernels.colour import planes_to_small_rgb
 
-__all__ = ["ANALYSIS_WIDTH", "LowresFilm", "frame_count", "lowres_size", "planes_to_rgb", "planes_to_rgb8", "rec709_luma"]
+__all__ = ["ANALYSIS_WIDTH", "LowresFilm", "frame_count", "lowres_size", "planes_to_rgb8", "rec709_luma"]
 
 ANALYSIS_WIDTH = 240  # cut detection; the flicker metric uses 480
 
@@ -33,24 +33,9 @@ def lowres_size(width: int, height: int, target_width: int) -> tuple[int, int]:
     return target_width, max(1, round(height * target_width / width))
 
 
-def planes_to_rgb(planes, to_rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Three code planes (Y,U,V or R,G,B, any subsampling, 8-16 bit) -> float32 R'G'B' (h, w, 3) in
-    [0, 1] at `size` (w, h): each plane is area-averaged first, so only small arrays are converted."""
-    w, h = size
-    small = np.empty((h, w, 3), np.float32)
-    for i, plane in enumerate(planes):
-        if plane.strides[-1] != plane.itemsize:
-            plane = np.ascontiguousarray(plane)
-        small[:, :, i] = cv2.resize(plane, (w, h), interpolation=cv2.INTER_AREA) if plane.shape != (h, w) else plane
-    matrix = np.asarray(to_rgb, np.float32)
-    rgb = small.reshape(-1, 3) @ matrix[:, :3].T + matrix[:, 3]
-    np.clip(rgb, 0.0, 1.0, out=rgb)
-    return rgb.reshape(h, w, 3)
-
-
 def planes_to_rgb8(planes, to_rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Like `planes_to_rgb`, as uint8 RGB (what the cut detectors take)."""
-    rgb = planes_to_rgb(planes, to_rgb, size)
+    """Like `planes_to_small_rgb`, as uint8 RGB (what the cut detectors take)."""
+    rgb = planes_to_small_rgb(planes, to_rgb, size)
     rgb *= 255.0
     return np.rint(rgb, out=rgb).astype(np.uint8)
 
@@ -110,7 +95,7 @@ class LowresFilm:
                 container.streams.video[0].codec_context.options = {"skip_loop_filter": "all"}
             size = self.size
             for item in read_media(container, info, [], self.stats):
-                rgb = (planes_to_rgb if self.as_float else planes_to_rgb8)(item.planes, item.to_rgb, size)
+                rgb = (planes_to_small_rgb if self.as_float else planes_to_rgb8)(item.planes, item.to_rgb, size)
                 pts_list.append(item.pts)
                 self.frames += 1
                 yield rgb
