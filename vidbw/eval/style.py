@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 
 from vidbw.errors import OptionError
-from vidbw.train.style_learn import MIN_PAIRS, Pair, _work, fit_style, make_style, psnr, ssim
+from vidbw.eval.metrics import psnr, ssim
+from vidbw.train.style_learn import MIN_PAIRS, Pair, _work, fit_style, make_style
 
 __all__ = ["MixCurve", "fit_mix_curve", "render_style", "evaluate_style", "StyleEval"]
 

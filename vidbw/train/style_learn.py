@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from vidbw.errors import InputError, OptionError
+from vidbw.eval.metrics import psnr, ssim  # noqa: F401  (re-exported: style learning reports them)
 
 __all__ = ["Pair", "read_pairs", "fit_style", "style_tensors", "save_style", "MIN_PAIRS", "BW_CHROMA_LIMIT",
            "psnr", "ssim", "WORK_SIDE"]
@@ -235,28 +236,6 @@ def save_style(path: Path, name: str, description: str, result: dict, meta: dict
          "style_version": _version(result), **(meta or {})}
     save_weights(Path(path), style_tensors(result), m)
     return Path(path)
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def psnr(pred: np.ndarray, ref: np.ndarray) -> float:
-    mse = float(np.mean((np.asarray(pred, np.float64) - np.asarray(ref, np.float64)) ** 2))
-    return float(10 * np.log10(1.0 / max(mse, 1e-12)))
-
-
-def ssim(pred: np.ndarray, ref: np.ndarray) -> float:
-    """Gaussian-window SSIM (σ = 1.5, data range 1) of two gray images in [0, 1]."""
-    x = np.asarray(pred, np.float64)
-    y = np.asarray(ref, np.float64)
-    c1, c2 = 0.01**2, 0.03**2
-    blur = lambda a: cv2.GaussianBlur(a, (11, 11), 1.5)  # noqa: E731
-    mx, my = blur(x), blur(y)
-    sxx = blur(x * x) - mx * mx
-    syy = blur(y * y) - my * my
-    sxy = blur(x * y) - mx * my
-    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return float(s.mean())
 
 
 def check_name(name: str) -> str:
