@@ -392,6 +392,27 @@ def eval_flicker(source, output, shots_file, max_frames, width, as_json) -> None
         click.echo(line)
 
 
+@eval_group.command("colorize")
+@click.argument("truth", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--every", type=click.IntRange(1), default=1, show_default=True,
+              help="Measure every Nth frame (CDC: the pairs starting there; the luma check still sees every frame).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def eval_colorize(truth, output, every, as_json) -> None:
+    """Colorization OUTPUT vs the colour original TRUTH, and TRUTH's gray: PSNR, SSIM, colourfulness, CDC, luma kept."""
+    from vidbw.eval.colorize import measure_colorize
+
+    with _Progress("measuring", as_json) as progress:
+        report = measure_colorize(truth, output, every=every, progress=progress)
+    for note in report.notes:
+        _say(as_json, f"[yellow]note:[/] {note}")
+    if as_json:
+        click.echo(report.to_json(), nl=False)
+        return
+    for line in report.lines():
+        click.echo(line)
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or exc.__class__.__name__
 
