@@ -5,7 +5,9 @@ coefficients ``(a_cb, b_cb, a_cr, b_cr)`` of
 
     Cb = a_cb · L + b_cb,    Cr = a_cr · L + b_cr
 
-where L is the luma in [0, 1] and Cb, Cr are Y'CbCr chroma in [-0.5, 0.5]. Sampling follows the B&W
+where L is the luma in [0, 1] and Cb, Cr are BT.709 Y'CbCr chroma in [-0.5, 0.5]. The rendered chroma is
+gamut-safe: where (L, Cb, Cr) would leave the R'G'B' cube it is shrunk toward neutral, never the
+luma. Sampling follows the B&W
 kernel exactly (:mod:`vidbw.kernels.slicing`): cell-centred, clamped at the edges, trilinear over
 (x, y, L), i.e. torch ``grid_sample(bilinear, border, align_corners=False)``. Luma is never
 touched: colorization only writes chroma planes, so the output's luma is the input's luma.
@@ -96,8 +98,19 @@ def _slice_chroma_kernel(luma, grid, luma_offset, luma_scale, out_cb, out_cr, ch
                 acc1 += w * grid[1, iz, iy, ix]
                 acc2 += w * grid[2, iz, iy, ix]
                 acc3 += w * grid[3, iz, iy, ix]
-            cb = mid + c_scale * (acc0 * level + acc1)
-            cr = mid + c_scale * (acc2 * level + acc3)
+            cb = acc0 * level + acc1
+            cr = acc2 * level + acc3
+            # Gamut-safe: shrink the chroma toward neutral just enough that R'G'B' stays in [0, 1], so
+            # no decoder clips a channel (which would change the luma we promise to keep) and black
+            # bars and clipped highlights stay neutral.
+            keep = f32(1.0)
+            for step in (f32(1.5748) * cr, f32(-0.1873) * cb - f32(0.4681) * cr, f32(1.8556) * cb):
+                if step > f32(1e-6):
+                    keep = min(keep, (f32(1.0) - level) / step)
+                elif step < f32(-1e-6):
+                    keep = min(keep, level / -step)
+            cb = mid + c_scale * (cb * keep)
+            cr = mid + c_scale * (cr * keep)
             out_cb[cy, cx] = min(max(cb, lo), hi) + f32(0.5)
             out_cr[cy, cx] = min(max(cr, lo), hi) + f32(0.5)
 
@@ -154,10 +167,11 @@ def chroma_values(codes: np.ndarray, bit_depth: int, full_range: bool) -> np.nda
 # --------------------------------------------------------------------------- torch twin
 
 
-def slice_chroma_torch(level, grid):
+def slice_chroma_torch(level, grid, gamut_safe: bool = True):
     """level (N, 1, h, w) luma in [0, 1], grid (N, 4, D, Gh, Gw) -> chroma (N, 2, h, w) in Cb, Cr units.
 
-    Differentiable in the grid; same sampling as :func:`slice_chroma`.
+    Differentiable in the grid; same sampling and gamut safety as :func:`slice_chroma` (training may
+    switch the gamut step off so that out-of-gamut predictions still get a gradient).
     """
     import torch
     import torch.nn.functional as F
@@ -169,7 +183,17 @@ def slice_chroma_torch(level, grid):
                           level[:, 0] * 2 - 1], dim=-1)
     coeffs = F.grid_sample(grid, coords[:, None], mode="bilinear", padding_mode="border",
                            align_corners=False)[:, :, 0]  # (N, 4, h, w)
-    return torch.stack([coeffs[:, 0] * level[:, 0] + coeffs[:, 1], coeffs[:, 2] * level[:, 0] + coeffs[:, 3]], 1)
+    lum = level[:, 0]
+    cb = coeffs[:, 0] * lum + coeffs[:, 1]
+    cr = coeffs[:, 2] * lum + coeffs[:, 3]
+    if not gamut_safe:
+        return torch.stack([cb, cr], 1)
+    keep = torch.ones_like(lum)
+    for step in (1.5748 * cr, -0.1873 * cb - 0.4681 * cr, 1.8556 * cb):
+        up = torch.where(step > 1e-6, (1 - lum) / step.clamp(min=1e-6), keep)
+        down = torch.where(step < -1e-6, lum / (-step).clamp(min=1e-6), keep)
+        keep = torch.minimum(keep, torch.minimum(up, down))
+    return torch.stack([cb * keep, cr * keep], 1)
 
 
 # --------------------------------------------------------------------------- fitting

@@ -18,6 +18,8 @@ import numpy as np
 
 __all__ = [
     "planes_to_small_rgb",
+    "planes_to_small_luma",
+    "luma_weights",
     "REC709_LUMA",
     "REC601_LUMA",
     "REC2020_LUMA",
@@ -127,6 +129,17 @@ def neutral_chroma(bit_depth: int) -> int:
     return 1 << (bit_depth - 1)
 
 
+def _small_planes(planes, size: tuple[int, int]) -> np.ndarray:
+    """Each code plane area-averaged to `size` (w, h): float32 (h·w, 3), no conversion yet."""
+    w, h = size
+    small = np.empty((h, w, 3), np.float32)
+    for i, plane in enumerate(planes):
+        if plane.strides[-1] != plane.itemsize:
+            plane = np.ascontiguousarray(plane)
+        small[:, :, i] = cv2.resize(plane, (w, h), interpolation=cv2.INTER_AREA) if plane.shape != (h, w) else plane
+    return small.reshape(-1, 3)
+
+
 def planes_to_small_rgb(planes, to_rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Three code planes (Y,U,V or R,G,B, any subsampling, 8-16 bit) -> float32 R'G'B' (h, w, 3) in
     [0, 1] at `size` (w, h): each plane is area-averaged first, so only small arrays are converted.
@@ -134,12 +147,40 @@ def planes_to_small_rgb(planes, to_rgb: np.ndarray, size: tuple[int, int]) -> np
     The one low-resolution copy of a frame: the analysis pass, the proxy choice and the grid
     network all see frames made by it."""
     w, h = size
-    small = np.empty((h, w, 3), np.float32)
-    for i, plane in enumerate(planes):
-        if plane.strides[-1] != plane.itemsize:
-            plane = np.ascontiguousarray(plane)
-        small[:, :, i] = cv2.resize(plane, (w, h), interpolation=cv2.INTER_AREA) if plane.shape != (h, w) else plane
     matrix = np.asarray(to_rgb, np.float32)
-    rgb = small.reshape(-1, 3) @ matrix[:, :3].T + matrix[:, 3]
+    rgb = _small_planes(planes, size) @ matrix[:, :3].T + matrix[:, 3]
     np.clip(rgb, 0.0, 1.0, out=rgb)
     return rgb.reshape(h, w, 3)
+
+
+def luma_weights(to_rgb: np.ndarray) -> np.ndarray:
+    """(4,) float32 w with ``L = w · (p0, p1, p2, 1)``: the luma level in [0, 1] of raw plane codes.
+
+    For Y'CbCr planes this is the Y' plane alone, ``(Y - offset) / scale``, whatever the matrix: the
+    luma weights of the frame's own matrix are the direction that cancels both chroma columns. For
+    R'G'B' planes it is Rec.709 luma. Colorization guides by this level and keeps it exactly.
+    """
+    matrix = np.asarray(to_rgb, np.float64)
+    chroma_free = np.cross(matrix[:, 1], matrix[:, 2])
+    if matrix[1, 0] == 0.0 or abs(chroma_free.sum()) < 1e-12:  # R, G, B planes: no chroma columns
+        coefficients = np.asarray(REC709_LUMA, np.float64)
+    else:
+        coefficients = chroma_free / chroma_free.sum()
+    weights = coefficients @ matrix
+    if matrix[1, 0] != 0.0:
+        weights[1:3] = 0.0  # exactly zero, not 1e-9: the luma of a Y'CbCr frame is its Y' plane
+    return weights.astype(np.float32)
+
+
+def planes_to_small_luma(planes, to_rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The luma level (h, w) float32 in [0, 1] at `size` (w, h): the colorizer's low-resolution guide."""
+    w, h = size
+    weights = luma_weights(to_rgb)
+    if weights[1] == 0.0 and weights[2] == 0.0:
+        plane = planes[0] if planes[0].strides[-1] == planes[0].itemsize else np.ascontiguousarray(planes[0])
+        small = cv2.resize(plane.astype(np.float32, copy=False), (w, h), interpolation=cv2.INTER_AREA) \
+            if plane.shape != (h, w) else plane.astype(np.float32)
+        level = small * weights[0] + weights[3]
+    else:
+        level = (_small_planes(planes, size) @ weights[:3] + weights[3]).reshape(h, w)
+    return np.clip(level, 0.0, 1.0)

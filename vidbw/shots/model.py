@@ -41,6 +41,7 @@ class Shot:
     end_time: float | None = None
     proxy: object = None  # a style proxy (int or str) chosen per shot; None: the style decides
     style: str | None = None  # None: the film's --style
+    reference: str | None = None  # colorization: a coloured key frame for this shot (path as written)
 
     @property
     def frames(self) -> int:
@@ -64,6 +65,7 @@ class Shot:
             "end": None if self.end_time is None else round(self.end_time, 6),
             "proxy": self.proxy,
             "style": self.style,
+            **({"reference": self.reference} if self.reference is not None else {}),
         }
 
 
@@ -175,8 +177,12 @@ class ShotList:
             proxy = item.get("proxy")
             if proxy is not None and (isinstance(proxy, bool) or not isinstance(proxy, (int, str))):
                 raise OptionError(f"{where}: {name}: 'proxy' must be a whole number, a name or null, got {proxy!r}")
+            reference = item.get("reference")
+            if reference is not None and (not isinstance(reference, str) or not reference.strip()):
+                raise OptionError(f"{where}: {name}: 'reference' must be an image path or null, got {reference!r}")
             shots.append(Shot(index, item["start_frame"], item["end_frame"], _seconds(item.get("start")),
-                              _seconds(item.get("end")), proxy, style.strip() if style else None))
+                              _seconds(item.get("end")), proxy, style.strip() if style else None,
+                              reference.strip() if reference else None))
         return cls(float(fps), frames, shots)
 
     @classmethod
