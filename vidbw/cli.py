@@ -90,10 +90,13 @@ def cli() -> None:
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local processes, or Ray tasks (pip install 'vidbw[ray]').")
 @click.option("--address", help="Ray cluster address (e.g. ray://head:10001 or auto) [default: a local cluster].")
+@click.option("--colorize", is_flag=True, help="Colour B&W footage instead: luma kept exactly, chroma predicted.")
+@click.option("--reference", type=click.Path(path_type=Path),
+              help="With --colorize: a coloured key frame for the film, or a folder of key frames named by frame number.")
 def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning, codec, crf, preset, pix_fmt, bit_depth,
             shots_file, temporal, detector, explain, device, overwrite, quiet, job_dir, resume, workers, engine,
-            address) -> None:
-    """Convert a film, an image or a folder of images to black and white."""
+            address, colorize, reference) -> None:
+    """Convert a film, an image or a folder of images to black and white (or, with --colorize, to colour)."""
     from vidbw.io.video import EncodeSettings
     from vidbw.pipeline import convert as run_convert
     from vidbw.recipes import load_recipe
@@ -106,6 +109,12 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
         look = {k: v if v is not None else chosen.look.get(k) for k, v in look.items()}
         encode = {k: v if v is not None else chosen.encode.get(k) for k, v in encode.items()}
     look_args = {k: v for k, v in look.items() if v is not None}
+    if colorize:
+        _colorize(source, output, look_args, EncodeSettings(**encode), shots_file, temporal, detector, explain, device,
+                  overwrite, quiet, reference, job_dir or resume or workers > 1 or engine != "local" or address)
+        return
+    if reference is not None:
+        raise OptionError("--reference needs --colorize")
     if job_dir or resume or workers > 1 or engine != "local" or address:
         _convert_job(source, output, {**look_args, "temporal": temporal}, EncodeSettings(**encode), device, overwrite,
                      quiet, job_dir, resume, workers, engine, address, shots_file)
@@ -121,6 +130,27 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
     unit = "frames" if result.frames != 1 else "frame"
     _say(quiet, f"done: {result.frames} {unit} in {result.seconds:.1f}s ({result.fps:.1f} fps), style {look.get('style') or 'neutral'}"
          + (f", {result.concealed_frames} frames concealed" if result.concealed_frames else ""))
+    click.echo(str(result.output))
+
+
+def _colorize(source, output, look_args, encode, shots_file, temporal, detector, explain, device, overwrite, quiet,
+              reference, as_job) -> None:
+    from vidbw.pipeline import convert as run_convert
+
+    if set(look_args) - {"style"} or look_args.get("style") not in (None, "neutral"):
+        raise OptionError("--colorize makes colour; --style, --grain and --toning are for black and white")
+    if as_job:
+        raise OptionError("--colorize renders in one process for now; drop --job-dir/--resume/--workers/--engine")
+    with _Progress(f"colorizing {source.name}", quiet) as progress:
+        result = run_convert(source, output, temporal=temporal, shots=shots_file, detector=detector, encode=encode,
+                             overwrite=overwrite, device=device, progress=progress, colorize=True, reference=reference)
+    for note in result.notes:
+        _say(quiet, f"[yellow]note:[/] {note}")
+    if explain:
+        for line in result.explain:
+            stderr.print(f"explain: {line}", markup=False)
+    unit = "frames" if result.frames != 1 else "frame"
+    _say(quiet, f"done: {result.frames} {unit} colorized in {result.seconds:.1f}s ({result.fps:.1f} fps)")
     click.echo(str(result.output))
 
 
@@ -239,6 +269,36 @@ def train_make_pairs(style_seed, family, out, photos, max_pixels, limit) -> None
 
     n = make_pairs(list(photos), out, style_seed, family, max_pixels, limit)
     stderr.print(f"{n} pairs written", markup=False)
+    click.echo(str(out))
+
+
+@train.command("colorizer")
+@click.option("--data", "data", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Folder (searched recursively) of colour photos/videos, or a file (repeatable).")
+@click.option("--exclude", multiple=True, help="File-name or path pattern to leave out, e.g. 'dog_park*' (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("models/colorizer"), show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=4000, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+def train_colorizer_cmd(data, exclude, out, steps, resume, device, seed, quiet) -> None:
+    """Train the automatic colorizer (colour grids from luma) and its correspondence features."""
+    from vidbw.train.colorizer import ColorizerTrainConfig, train_colorizer
+
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise OptionError("--device cuda: no CUDA device available")
+    cfg = ColorizerTrainConfig(steps=steps, device=device, seed=seed)
+    command = "vidbw train colorizer " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
+    with _Progress("training colorizer", quiet) as progress:
+        state = train_colorizer(list(data), out, cfg, resume=resume, exclude=exclude, progress=progress,
+                                command=command.strip())
+    last = state["history"][-1] if state["history"] else {}
+    _say(quiet, f"done: {state['step']} steps in {state['elapsed_s'] / 60:.1f} min, last {last.get('db_vs_gray', 0):+.2f} dB "
+                f"over gray, chroma strength {last.get('sat_ratio', 0):.2f} of the truth (training crops)")
     click.echo(str(out))
 
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import cv2
+import numpy as np
+
 from vidbw.errors import InputError, OptionError, OutputError, VidbwError
 from vidbw.io.atomic import atomic_output, check_output_path, describe_os_error
 from vidbw.io.images import list_images, read_image, write_image
@@ -41,6 +44,9 @@ from vidbw.styles import Style
 from vidbw.temporal import GridSmoother
 
 QUEUE_FRAMES = 6  # per queue: enough to ride out encoder bursts, small enough to bound memory
+COLOUR_CHECK_FRAMES = 48  # frames from the start that tell whether a colorization's input has colour
+COLOUR_INPUT_SPREAD = 0.02  # chroma spread (see colorize.colour_content) above which the input is colour film
+COLOUR_INPUT_TINT = 0.01  # mean chroma magnitude above which a gray-looking input is a tinted scan
 
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames expected or 0)
 
@@ -227,7 +233,7 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
                 continue  # context: it shaped its neighbours' smoothed grids, it is not ours to write
             frame, luma, chroma = writer.new_frame()
             renderer.render(decoded_frame.planes, decoded_frame.to_rgb, decoded_frame.index, look, grid, luma, coding)
-            renderer.tone_chroma(look, luma, chroma, writer.bit_depth, info.full_range, info.matrix)
+            renderer.finish_chroma(look, grid, luma, chroma, writer.bit_depth, info.full_range, info.matrix)
             _put(encoded, (frame, decoded_frame.pts), stop, writer_thread)
             done += 1
             if progress:
@@ -321,20 +327,42 @@ def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: 
 # --------------------------------------------------------------------------- images
 
 
-def convert_image(source: Path, output: Path, look: Look, overwrite: bool = False,
+def convert_image(source: Path, output: Path, look: "Look | ColorizeRequest", overwrite: bool = False,
                   renderer: FrameRenderer | None = None) -> ConvertResult:
+    """One picture: to B&W with a look, or colorized (a `ColorizeRequest`)."""
+    from vidbw.colorize import ColorizeRequest, colorize_image_array, colour_content, lowres_size
+
     check_output_path(output, (source,), overwrite)
     started = time.perf_counter()
     image = read_image(source)
     explain: list[str] = []
-    pixels = render_image_array(image.rgb, image.bits, look, renderer, explain)
+    notes: list[str] = []
+    if isinstance(look, ColorizeRequest):
+        height, width = image.rgb.shape[:2]
+        colour_source = look.for_image(lowres_size(width, height))
+        small = cv2.resize(image.rgb, lowres_size(width, height), interpolation=cv2.INTER_AREA) / float(2**image.bits - 1)
+        note = input_colour_note(*colour_content(small[None]))
+        notes.extend([f"{source.name}: {note}"] if note else [])
+        pixels = colorize_image_array(image.rgb, image.bits, colour_source)
+        explain.append(f"{source.name}: colorized, {colour_source.describe()}")
+    else:
+        pixels = render_image_array(image.rgb, image.bits, look, renderer, explain)
+        explain = [f"{source.name}: style {look.style.name}, {e}" for e in explain]
     with atomic_output(output, overwrite) as temp:
         write_image(temp, pixels, image.alpha)
-    return ConvertResult(output, frames=1, seconds=time.perf_counter() - started,
-                         explain=[f"{source.name}: style {look.style.name}, {e}" for e in explain])
+    return ConvertResult(output, frames=1, seconds=time.perf_counter() - started, notes=notes, explain=explain)
 
 
-def convert_folder(source: Path, output: Path, look: Look, overwrite: bool = False,
+def input_colour_note(spread: float, tint: float) -> str | None:
+    """What to tell the user about colour already in the input of a colorization (None: it is gray)."""
+    if spread > COLOUR_INPUT_SPREAD:
+        return "input is already in colour: its colours are discarded and its luma is colorized"
+    if tint > COLOUR_INPUT_TINT:
+        return "input is tinted (sepia or toned scan): the tint is discarded and its luma is colorized"
+    return None
+
+
+def convert_folder(source: Path, output: Path, look: "Look | ColorizeRequest", overwrite: bool = False,
                    progress: ProgressCallback | None = None) -> ConvertResult:
     images = list_images(source)
     if not images:
@@ -356,6 +384,7 @@ def convert_folder(source: Path, output: Path, look: Look, overwrite: bool = Fal
             done_image = convert_image(image_path, output / image_path.name, look, overwrite, renderer)
             result.frames += 1
             result.explain.extend(done_image.explain)
+            result.notes.extend(done_image.notes)
         except VidbwError as exc:
             failures.append(str(exc))
         if progress:
@@ -376,21 +405,25 @@ def shot_render_plan(source: Path, look: Look, temporal: str, shots_file: Path |
     A shot list given by the user is used exactly as edited (style and proxy per shot). Without one,
     a learned style gets the analysis pass: cuts are detected and each shot's proxy is chosen once
     from its own frames, so the look never switches inside a shot. Classic styles need no analysis.
+    The proxy choice's frames are kept from the analysis pass (the film is decoded once before the
+    render pass); only a user's shot list, or a shot too short for the kept frames, decodes some.
     """
-    from vidbw.shots import FilmSampler, ShotList, assign_proxies, detect_shots, frame_count, validate
+    from vidbw.shots import FilmSampler, ProxySamples, ShotList, assign_proxies, detect_shots, frame_count, validate
     from vidbw.styles import get_style
 
     if shots_file is None and look.style.is_constant:
         return RenderPlan.single(look, temporal), None
     if shots_file is not None:
         shot_list = validate(ShotList.load(shots_file), frame_count(source), get_style)
+        proxy_frames = FilmSampler(source)
     else:
-        shot_list = detect_shots(source, detector, style=look.style.name, progress=progress)
+        proxy_frames = ProxySamples(fallback=FilmSampler(source))
+        shot_list = detect_shots(source, detector, style=look.style.name, progress=progress, samples=proxy_frames)
 
     def style_of(name):
         return look.style if name in (None, look.style.name) else get_style(name)
 
-    shot_list = assign_proxies(shot_list, style_of, FilmSampler(source))
+    shot_list = assign_proxies(shot_list, style_of, proxy_frames)
     renders = []
     for shot in shot_list.shots:
         style = style_of(shot.style)
@@ -401,31 +434,89 @@ def shot_render_plan(source: Path, look: Look, temporal: str, shots_file: Path |
     return RenderPlan(renders, temporal), shot_list
 
 
+def colorize_render_plan(source: Path, request, temporal: str, shots_file: Path | None = None,
+                         detector: str = "adaptive", progress: ProgressCallback | None = None):
+    """The film's colour sources shot by shot: (RenderPlan, shot list, notes).
+
+    Cuts come from the user's shot list or the analysis pass, so smoothing resets at every cut and
+    colours never bleed across one. A shot takes its key frame from the shot list's "reference",
+    else from a key-frame folder (images named by frame number) or the one --reference image; shots
+    without one are colorized automatically. Every reference is read and checked before rendering.
+    """
+    from vidbw.colorize import colour_content, keyframe_references, lowres_size
+    from vidbw.shots import ShotList, detect_shots, frame_count, validate
+    from vidbw.shots.analysis import LowresFilm
+
+    with open_input(source) as container:
+        info = describe_video(container, source)
+    analysis_size = lowres_size(info.width, info.height)
+    if shots_file is not None:
+        shot_list = validate(ShotList.load(shots_file), frame_count(source))
+    else:
+        shot_list = detect_shots(source, detector, style=None, progress=progress)
+    keyframes: dict[int, Path] = {}
+    if request.reference is not None and request.reference.is_dir():
+        keyframes = keyframe_references(request.reference)
+        beyond = [f for f in keyframes if f >= shot_list.frames]
+        if beyond:
+            raise OptionError(f"key frame {keyframes[beyond[0]].name} is for frame {beyond[0]}, but the film has "
+                              f"{shot_list.frames} frames (0-{shot_list.frames - 1})")
+    renders, explain = [], []
+    for shot in shot_list.shots:
+        in_shot = sorted(f for f in keyframes if shot.start_frame <= f < shot.end_frame)
+        if shot.reference is not None:
+            path = Path(shot.reference)
+            path = path if path.is_absolute() else Path(shots_file).parent / path
+        elif in_shot:
+            path = keyframes[in_shot[0]]  # one key frame colours the shot; the earliest if several
+        elif request.reference is not None and request.reference.is_file():
+            path = request.reference
+        else:
+            path = None
+        colour_source = request.automatic() if path is None else request.from_reference(path, analysis_size)
+        renders.append(ShotRender(shot.start_frame, shot.end_frame, Look(colour_source)))
+        explain.append(f"shot {shot.index}: frames {shot.start_frame}-{shot.end_frame - 1}, {colour_source.describe()}")
+    notes = []
+    film = LowresFilm(source, as_float=True)
+    sample = [frame for _, frame in zip(range(COLOUR_CHECK_FRAMES), film)]
+    note = input_colour_note(*colour_content(np.stack(sample))) if sample else None
+    notes.extend([note] if note else [])
+    if info.interlaced:
+        notes.append("input is interlaced: deinterlace it first for clean colour edges (fields are colorized together)")
+    return RenderPlan(renders, temporal), shot_list, notes, explain
+
+
 def explain_shots(shot_list) -> list[str]:
     return [f"shot {s.index}: frames {s.start_frame}-{s.end_frame - 1}, style {s.style}, proxy "
             f"{'-' if s.proxy is None else s.proxy}" for s in shot_list.shots]
 
 
-def default_output_for(source: Path) -> Path:
+def default_output_for(source: Path, suffix: str = "bw") -> Path:
     if source.is_dir():
-        return source.with_name(source.name + "_bw")
-    return source.with_name(f"{source.stem}_bw{source.suffix}")
+        return source.with_name(f"{source.name}_{suffix}")
+    return source.with_name(f"{source.stem}_{suffix}{source.suffix}")
 
 
 def convert(source, output=None, style: str | Style = "neutral", *, grain: float = 0.0, grain_size: float = 1.0,
             grain_seed: int = 0, toning: str | None = None, temporal: str = "light", shots: Path | None = None,
             detector: str = "adaptive", encode: EncodeSettings | None = None, overwrite: bool = False,
-            device: str = "auto", progress: ProgressCallback | None = None) -> ConvertResult:
-    """Convert a film, an image or a folder of images to black and white.
+            device: str = "auto", progress: ProgressCallback | None = None, colorize: bool = False,
+            reference: Path | None = None) -> ConvertResult:
+    """Convert a film, an image or a folder of images to black and white, or colorize it.
 
-    `output` defaults to `<stem>_bw.<ext>` beside the input (`<folder>_bw` for folders). Raises
-    `VidbwError` subclasses for anything the user can fix; never leaves a partial output.
+    `output` defaults to `<stem>_bw.<ext>` beside the input (`<stem>_color.<ext>` when colorizing;
+    `<folder>_bw` for folders). Raises `VidbwError` subclasses for anything the user can fix; never
+    leaves a partial output.
     """
     source = Path(source)
-    output = Path(output) if output is not None else default_output_for(source)
-    look = Look.named(style, grain, grain_size, grain_seed, toning)
+    output = Path(output) if output is not None else default_output_for(source, "color" if colorize else "bw")
     if shots is not None and (source.is_dir() or is_image_path(source)):
         raise OptionError("--shots applies to films, not images")
+    if reference is not None and not colorize:
+        raise OptionError("--reference needs --colorize")
+    if colorize:
+        return _colorize(source, output, reference, temporal, shots, detector, encode, overwrite, device, progress)
+    look = Look.named(style, grain, grain_size, grain_seed, toning)
     if source.is_dir():
         return convert_folder(source, output, look, overwrite, progress)
     if is_image_path(source):
@@ -438,3 +529,21 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
         result.explain = explain_shots(shot_list)
     return result
 
+
+
+def _colorize(source: Path, output: Path, reference, temporal, shots, detector, encode, overwrite, device,
+              progress) -> ConvertResult:
+    from vidbw.colorize import ColorizeRequest
+
+    request = ColorizeRequest(reference)
+    if source.is_dir():
+        return convert_folder(source, output, request, overwrite, progress)
+    if is_image_path(source):
+        return convert_image(source, output, request, overwrite)
+    check_readable_file(source)
+    check_output_path(output, (source,), overwrite)
+    plan, _, notes, explain = colorize_render_plan(source, request, temporal, shots, detector)
+    result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
+    result.notes = notes + [n for n in result.notes if not n.startswith("input is interlaced")]
+    result.explain = explain
+    return result

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vidbw.colorize import keep_luma
 from vidbw.errors import OptionError
 from vidbw.kernels.colour import REC709_LUMA, luma_output_coding, planes_to_small_rgb, rgb_matrix
+from vidbw.kernels.chroma import slice_chroma
 from vidbw.kernels.slicing import slice_apply
 from vidbw.styles import FilmGrain, Style, Toning, get_style, get_toning
 
@@ -43,6 +45,20 @@ class Look:
 
     def with_style(self, style: Style) -> "Look":
         return Look(style, self.grain, self.toning)
+
+
+def colorizes(look_or_style) -> bool:
+    """Whether a look (or style) colorizes: it keeps the luma and predicts chroma (`vidbw.colorize`)."""
+    return getattr(getattr(look_or_style, "style", look_or_style), "colorizes", False)
+
+
+def lowres_input(style, planes, to_rgb: np.ndarray) -> np.ndarray:
+    """What a style's grid network sees: the small R'G'B' copy, or the small luma for a colorizer."""
+    if colorizes(style):
+        from vidbw.colorize import lowres_level
+
+        return lowres_level(planes, to_rgb, LOWRES_MAX_SIDE)
+    return lowres_rgb(planes, to_rgb)
 
 
 def lowres_rgb(planes, to_rgb: np.ndarray, max_side: int = LOWRES_MAX_SIDE) -> np.ndarray:
@@ -130,7 +146,7 @@ class GridScheduler:
             return
         shot_index = self._batch[0][1]
         shot = self.plan.shots[shot_index]
-        lowres = _stack_lowres([lowres_rgb(f.planes, f.to_rgb) for f, _ in self._batch])
+        lowres = _stack_lowres([lowres_input(shot.look.style, f.planes, f.to_rgb) for f, _ in self._batch])
         # The shot's proxy is fixed, so the look never switches inside a shot.
         grids = shot.look.style.grids_for(lowres, proxy=shot.proxy) if shot.proxy is not None else shot.look.style.grids_for(lowres)
         for (frame, _), grid in zip(self._batch, grids):
@@ -168,14 +184,20 @@ class FrameRenderer:
 
     def render(self, planes, to_rgb, frame_index: int, look: Look, grid: np.ndarray, luma_out: np.ndarray,
                coding: tuple[float, float]) -> None:
+        if colorizes(look):
+            keep_luma(planes, to_rgb, luma_out, coding)  # colorization never changes the luma
+            return
         offset, scale = coding
         grain_args = look.grain.kernel_args(frame_index) if look.grain is not None else {}
         slice_apply(planes, to_rgb, grid, look.style.tone_lut, luma_out, offset, scale, **grain_args)
 
     @staticmethod
-    def tone_chroma(look: Look, luma: np.ndarray, chroma: tuple, bit_depth: int, full_range: bool, matrix: str) -> None:
-        """Fill the chroma planes from the toning; without one they stay neutral."""
-        if look.toning is not None:
+    def finish_chroma(look: Look, grid: np.ndarray, luma: np.ndarray, chroma: tuple, bit_depth: int,
+                      full_range: bool, matrix: str) -> None:
+        """Fill the chroma planes: sliced from a colour grid, or from the toning; else they stay neutral."""
+        if colorizes(look):
+            slice_chroma(luma, grid, chroma[0], chroma[1], bit_depth, full_range)
+        elif look.toning is not None:
             look.toning.apply(luma, chroma[0], chroma[1], bit_depth, full_range, matrix)
 
 
@@ -193,6 +215,8 @@ class TorchFrameRenderer(FrameRenderer):
         self._slice = slice_apply_torch
 
     def render(self, planes, to_rgb, frame_index, look, grid, luma_out, coding) -> None:
+        if colorizes(look):  # a luma copy and a small chroma slice: the CPU does it at decode speed
+            return super().render(planes, to_rgb, frame_index, look, grid, luma_out, coding)
         torch = self.torch
         tensors = [torch.from_numpy(np.ascontiguousarray(p).astype(np.float32)).to(self.device) for p in planes]
         rgb = self._to_rgb(tensors, to_rgb)[None]

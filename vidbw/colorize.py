@@ -1,0 +1,328 @@
+"""Colorization: B&W film to colour, with the luma kept exactly as it was.
+
+Every frame gets a colour grid (:mod:`vidbw.kernels.chroma`: affine maps from luma to chroma) from
+one of two sources, and the grid is sliced against the frame's own luma at full resolution, so
+colour edges follow image edges at any resolution:
+
+* :class:`ReferenceColorizer`: a coloured key frame (or photo) for the shot. Its colours are carried
+  to each frame by correspondence at analysis resolution: dense optical flow (OpenCV DIS) between
+  the frame and the key frame, checked forward against backward; where flow fails (occlusions,
+  objects entering, large motion) the colorizer network's learned correspondence features are
+  matched against the key frame's. The per-pixel colour estimate, weighted by its confidence, is
+  fitted by a fine colour grid.
+* :class:`AutoColorizer`: the trained network predicts the grid from the low-resolution luma.
+
+Both are "styles" to the render machinery (`vidbw.render`): `GridScheduler` predicts their grids in
+batches per shot and `GridSmoother` smooths them within the shot, never across a cut. A frame's grid
+depends only on that frame and its shot's key frame, so a film split into segments renders the same.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidbw.errors import InputError, OptionError
+from vidbw.kernels.chroma import fit_color_grid, slice_chroma
+from vidbw.kernels.colour import luma_weights, planes_to_small_luma
+from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
+
+__all__ = ["AutoColorizer", "ReferenceColorizer", "Reference", "load_reference", "keyframe_references",
+           "colorize_image_array", "keep_luma", "lowres_level", "colour_content"]
+
+LOWRES_MAX_SIDE = 256  # the analysis resolution: correspondence, features and grid fitting
+REFERENCE_GRID_DEPTH = 8
+REFERENCE_CELL = 2  # analysis pixels per colour-grid cell: fine enough for the colours of small objects
+MAX_ASPECT_MISMATCH = 1.25  # a key frame whose aspect differs more than this is not of this film
+GRAY_CHROMA = 0.02  # a "colour" reference whose 99th-percentile chroma is below this is gray
+FLOW_CHECK_PX = 1.0  # forward-backward disagreement (analysis pixels) at which flow is trusted ~37 %
+FEATURE_TEMPERATURE = 0.05  # softmax temperature of the feature match (cosine similarities)
+FEATURE_WEIGHT = 0.35  # how much a confident feature match counts against a confident flow match
+CONFIDENCE_FLOOR = 0.02  # every pixel informs its grid cell a little: no cell is left without colour
+
+
+def lowres_size(width: int, height: int, max_side: int = LOWRES_MAX_SIDE) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def lowres_level(planes, to_rgb: np.ndarray, max_side: int = LOWRES_MAX_SIDE) -> np.ndarray:
+    """The frame's luma level (h, w) float32 in [0, 1] at analysis resolution."""
+    height, width = planes[0].shape
+    return planes_to_small_luma(planes, to_rgb, lowres_size(width, height, max_side))
+
+
+# --------------------------------------------------------------------------- colour sources
+
+
+class _ColourSource:
+    """What the render machinery needs of a colorizer (see `vidbw.render.GridScheduler`)."""
+
+    colorizes = True
+    is_constant = False
+    tone_lut = None
+    name = "colorize"
+
+    def grids_for(self, levels: np.ndarray) -> np.ndarray:  # (N, h, w) -> (N, 4, D, Gh, Gw)
+        raise NotImplementedError
+
+
+class AutoColorizer(_ColourSource):
+    """Colours predicted by the trained colorizer network, from the luma alone."""
+
+    name = "colorize:auto"
+
+    def __init__(self, network=None):
+        if network is None:
+            from vidbw.models.colorizer import load_colorizer
+
+            network = load_colorizer()
+        self.network = network
+
+    def grids_for(self, levels: np.ndarray) -> np.ndarray:
+        return self.network.predict_grids(np.asarray(levels, np.float32))
+
+    def describe(self) -> str:
+        return "automatic"
+
+
+@dataclass
+class Reference:
+    """A coloured key frame at the film's analysis resolution."""
+
+    path: Path
+    level: np.ndarray  # (h, w) luma in [0, 1]
+    chroma: np.ndarray  # (2, h, w) Cb, Cr
+    features: np.ndarray | None = None  # (F, h/4, w/4) learned correspondence features
+
+
+def load_reference(path: str | Path, analysis_size: tuple[int, int]) -> Reference:
+    """Read a colour key frame and bring it to the film's analysis size; clear errors for bad ones."""
+    from vidbw.io.images import read_image
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"reference not found: {path}")
+    if path.is_dir():
+        raise InputError(f"reference is a folder, expected an image: {path}")
+    image = read_image(path)
+    height, width = image.rgb.shape[:2]
+    film_w, film_h = analysis_size
+    mismatch = (width / height) / (film_w / film_h)
+    if max(mismatch, 1 / mismatch) > MAX_ASPECT_MISMATCH:
+        raise InputError(f"reference {path.name} is {width}x{height} (aspect {width / height:.2f}) but the film's "
+                         f"aspect is {film_w / film_h:.2f}; crop or pad it to the film's frame")
+    if min(width, height) < 16:
+        raise InputError(f"reference {path.name} is too small ({width}x{height})")
+    rgb = image.rgb.astype(np.float32) / float(2**image.bits - 1)
+    small = cv2.resize(rgb, analysis_size, interpolation=cv2.INTER_AREA)
+    level, cb, cr = rgb_to_ycbcr709(small)
+    chroma = np.stack([cb, cr])
+    if float(np.percentile(np.hypot(cb, cr), 99)) < GRAY_CHROMA:
+        raise InputError(f"reference {path.name} has no colour (it is gray): colour the key frame first")
+    return Reference(path, np.clip(level, 0, 1).astype(np.float32), chroma.astype(np.float32))
+
+
+class ReferenceColorizer(_ColourSource):
+    """Colours carried from one coloured key frame to every frame of its shot, by correspondence."""
+
+    name = "colorize:reference"
+
+    def __init__(self, reference: Reference, network=None):
+        self.reference = reference
+        self.network = network
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        if network is not None and reference.features is None:
+            reference.features = network.features(reference.level[None])[0]
+
+    def describe(self) -> str:
+        return f"reference {self.reference.path.name}"
+
+    def grids_for(self, levels: np.ndarray) -> np.ndarray:
+        levels = np.asarray(levels, np.float32)
+        features = self.network.features(levels) if self.network is not None else [None] * len(levels)
+        grids = []
+        for level, feature in zip(levels, features):
+            chroma, confidence = self.colour_estimate(level, feature)
+            height, width = level.shape
+            grids.append(fit_color_grid(level, chroma, confidence, depth=REFERENCE_GRID_DEPTH,
+                                        grid_h=math.ceil(height / REFERENCE_CELL), grid_w=math.ceil(width / REFERENCE_CELL)))
+        return np.stack(grids)
+
+    def colour_estimate(self, level: np.ndarray, feature: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The key frame's colours carried onto `level`: (2, h, w) chroma and (h, w) confidence."""
+        ref = self.reference
+        if ref.level.shape != level.shape:  # the key frame was sized for this film; guard anyway
+            raise InputError(f"reference {ref.path.name} does not match the film's analysis size")
+        warped, flow_confidence = self._flow_match(level)
+        if feature is None or ref.features is None:
+            return warped, np.maximum(flow_confidence, CONFIDENCE_FLOOR)
+        matched, match_confidence = self._feature_match(feature, level.shape)
+        chroma = flow_confidence * warped + (1 - flow_confidence) * matched
+        confidence = np.maximum(flow_confidence, FEATURE_WEIGHT * match_confidence)
+        return chroma, np.maximum(confidence, CONFIDENCE_FLOOR)
+
+    def _flow_match(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ref = self.reference
+        frame8 = np.round(level * 255).astype(np.uint8)
+        ref8 = np.round(ref.level * 255).astype(np.uint8)
+        to_ref = self._dis.calc(frame8, ref8, None)  # frame(x) ~ ref(x + to_ref(x))
+        from_ref = self._dis.calc(ref8, frame8, None)
+        height, width = level.shape
+        xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        map_x, map_y = xs + to_ref[..., 0], ys + to_ref[..., 1]
+        warped = np.stack([cv2.remap(c, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                           for c in ref.chroma])
+        back = cv2.remap(from_ref, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        disagreement = np.hypot(to_ref[..., 0] + back[..., 0], to_ref[..., 1] + back[..., 1])
+        inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+        confidence = np.exp(-((disagreement / FLOW_CHECK_PX) ** 2)) * inside
+        return warped, confidence.astype(np.float32)
+
+    def _feature_match(self, feature: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Soft nearest neighbours in the key frame by learned features, at feature resolution."""
+        ref = self.reference
+        channels, fh, fw = feature.shape
+        query = feature.reshape(channels, -1).T  # (P, F), unit vectors
+        keys = ref.features.reshape(channels, -1)  # (F, Q)
+        similarity = query @ keys
+        best = similarity.max(axis=1, keepdims=True)
+        weights = np.exp((similarity - best) / FEATURE_TEMPERATURE)
+        weights /= weights.sum(axis=1, keepdims=True)
+        ref_h, ref_w = ref.features.shape[1:]
+        ref_chroma = np.stack([cv2.resize(c, (ref_w, ref_h), interpolation=cv2.INTER_AREA)
+                               for c in ref.chroma]).reshape(2, -1)
+        matched = (weights @ ref_chroma.T).T.reshape(2, fh, fw)
+        confidence = np.clip((best[:, 0] - 0.5) / 0.5, 0, 1).reshape(fh, fw)
+        height, width = shape
+        matched = np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in matched])
+        confidence = cv2.resize(confidence.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        return matched.astype(np.float32), confidence
+
+
+# --------------------------------------------------------------------------- key frames
+
+
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
+
+
+def keyframe_references(folder: Path) -> dict[int, Path]:
+    """A folder of key frames named by frame number (``120.png``, ``frame_000120.png``) -> {frame: path}."""
+    from vidbw.io.images import list_images
+
+    found: dict[int, Path] = {}
+    for path in list_images(folder):
+        match = _TRAILING_NUMBER.search(path.stem)
+        if match is None:
+            raise OptionError(f"key frame {path.name} in {folder} is not named by its frame number (e.g. 000120.png)")
+        frame = int(match.group(1))
+        if frame in found:
+            raise OptionError(f"two key frames for frame {frame} in {folder}: {found[frame].name} and {path.name}")
+        found[frame] = path
+    if not found:
+        raise OptionError(f"no key frames in reference folder {folder} (images named by frame number)")
+    return found
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def keep_luma(planes, to_rgb: np.ndarray, luma_out: np.ndarray, coding: tuple[float, float]) -> None:
+    """Write the input's own luma into the output luma plane: copied when the coding is the same."""
+    weights = luma_weights(to_rgb)
+    offset, scale = coding
+    if weights[1] == 0.0 and weights[2] == 0.0:
+        gain, shift = scale * weights[0], offset + scale * weights[3]
+        if abs(gain - 1.0) < 1e-6 and abs(shift) < 1e-3 and planes[0].dtype == luma_out.dtype:
+            np.copyto(luma_out, planes[0])
+            return
+        value = planes[0].astype(np.float32) * np.float32(gain) + np.float32(shift)
+    else:
+        value = sum(p.astype(np.float32) * np.float32(w * scale) for p, w in zip(planes, weights[:3])) \
+            + np.float32(offset + scale * weights[3])
+    top = np.iinfo(luma_out.dtype).max if luma_out.dtype.kind == "u" else np.inf
+    np.copyto(luma_out, np.clip(np.rint(value), 0, top).astype(luma_out.dtype))
+
+
+def colorize_image_array(rgb: np.ndarray, bits: int, source: _ColourSource) -> np.ndarray:
+    """An (H, W, 3) image -> the same image colorized: its Rec.709 luma kept, chroma from `source`."""
+    from vidbw.kernels.colour import rgb_matrix
+
+    top = float(2**bits - 1)
+    planes = (rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2])
+    level_small = lowres_level(planes, rgb_matrix(bits))
+    grid = source.grids_for(level_small[None])[0]
+    luma = np.empty(rgb.shape[:2], np.uint16)
+    keep_luma(planes, rgb_matrix(bits), luma, (0.0, 65535.0))
+    cb = np.empty_like(luma)
+    cr = np.empty_like(luma)
+    slice_chroma(luma, grid, cb, cr, 16, True)
+    level = luma.astype(np.float32) / 65535.0
+    chroma_of = lambda c: (c.astype(np.float32) - 32768.0) / 65535.0  # noqa: E731 (full-range 16-bit codes)
+    out = ycbcr709_to_rgb(level, chroma_of(cb), chroma_of(cr))
+    return np.round(out * top).astype(rgb.dtype)
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def colour_content(rgb_frames: np.ndarray) -> tuple[float, float]:
+    """(spread, tint) of small R'G'B' frames: how much the chroma varies, and its mean magnitude.
+
+    Gray film has both near 0; a sepia or tinted scan has a tint but little spread; colour film
+    has spread.
+    """
+    _, cb, cr = rgb_to_ycbcr709(np.asarray(rgb_frames, np.float32))
+    spread = float(np.hypot(cb - cb.mean(), cr - cr.mean()).mean())
+    tint = float(np.hypot(cb.mean(), cr.mean()))
+    return spread, tint
+
+
+# --------------------------------------------------------------------------- what the user asked for
+
+
+class ColorizeRequest:
+    """`--colorize [--reference IMG|DIR]`: turns into a colour source per shot or per image.
+
+    The colorizer network is loaded once, on first need (automatic shots, and the learned
+    correspondence features of reference shots).
+    """
+
+    def __init__(self, reference: str | Path | None = None, network=None):
+        self.reference = Path(reference) if reference is not None else None
+        self._network = network
+        self._references: dict[tuple, Reference] = {}
+        self._auto: AutoColorizer | None = None
+        if self.reference is not None and not self.reference.exists():
+            raise InputError(f"reference not found: {self.reference}")
+
+    @property
+    def network(self):
+        if self._network is None:
+            from vidbw.models.colorizer import load_colorizer
+
+            self._network = load_colorizer()
+        return self._network
+
+    def automatic(self) -> AutoColorizer:
+        if self._auto is None:
+            self._auto = AutoColorizer(self.network)
+        return self._auto
+
+    def from_reference(self, path: Path, analysis_size: tuple[int, int]) -> ReferenceColorizer:
+        key = (Path(path).resolve(), analysis_size)
+        if key not in self._references:
+            self._references[key] = load_reference(path, analysis_size)
+        return ReferenceColorizer(self._references[key], self.network)
+
+    def for_image(self, analysis_size: tuple[int, int]) -> _ColourSource:
+        if self.reference is None:
+            return self.automatic()
+        if self.reference.is_dir():
+            raise OptionError("a folder of key frames applies to films; for images give one reference image")
+        return self.from_reference(self.reference, analysis_size)
