@@ -20,7 +20,7 @@ from vidbw.shots.detect import (
 )
 from vidbw.shots.formats import FORMATS, render_shots, timecode, timecode_rate, write_shots
 from vidbw.shots.model import Shot, ShotList, validate
-from vidbw.shots.proxies import FilmSampler, assign_proxies
+from vidbw.shots.proxies import FilmSampler, ProxySamples, assign_proxies
 
 __all__ = [
     "ANALYSIS_WIDTH",
@@ -30,6 +30,7 @@ __all__ = [
     "FORMATS",
     "FilmSampler",
     "LowresFilm",
+    "ProxySamples",
     "Shot",
     "ShotList",
     "assign_proxies",

@@ -360,11 +360,12 @@ class TransNetCuts:
 
 def detect_shots(source, detector: str = DEFAULT_DETECTOR, min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS,
                  style: str | None = "neutral", width: int | None = None, progress=None, device: str = "auto",
-                 fast_decode: bool = False):
+                 fast_decode: bool = False, samples=None):
     """Run the analysis pass over a film and return its `ShotList` (one shot when there is no cut).
 
     `progress(done, total)` is called per analysed frame (total from the header, 0 if unknown).
-    `fast_decode` skips the decoder's deblocking filter (see `LowresFilm`).
+    `fast_decode` skips the decoder's deblocking filter (see `LowresFilm`). `samples`, a
+    `vidbw.shots.proxies.ProxySamples`, keeps frames of the same pass for the proxy choice.
     """
     from vidbw.shots.analysis import ANALYSIS_WIDTH, LowresFilm
     from vidbw.shots.model import ShotList
@@ -375,7 +376,8 @@ def detect_shots(source, detector: str = DEFAULT_DETECTOR, min_shot_seconds: flo
     fps = film.fps
     expected = film.info.frame_count
     callback = (lambda done: progress(done, expected)) if progress is not None else None
-    cuts = detect_cuts(film, fps, detector, min_shot_frames(min_shot_seconds, fps), callback, device)
+    frames = film if samples is None else samples.collect(film)
+    cuts = detect_cuts(frames, fps, detector, min_shot_frames(min_shot_seconds, fps), callback, device)
     if film.frames == 0:
         from vidbw.errors import InputError
 

@@ -1,0 +1,124 @@
+"""The proxy choice of a learned style takes its frames from the analysis pass: the film is decoded
+once before the render pass; the reservoir stays bounded; shots it holds no frame of (and shot lists
+given with --shots) get frames decoded for the purpose, with seeks; every shot gets a proxy."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+import media
+from vidbw.io import video
+from vidbw.pipeline import shot_render_plan
+from vidbw.render import Look
+from vidbw.shots import FilmSampler, LowresFilm, ProxySamples, Shot, ShotList, detect_shots
+from vidbw.shots.proxies import SEEK_GAP, sample_indices
+
+FRAMES, CUT = 300, 130
+
+
+@pytest.fixture(scope="module")
+def cut_clip(tmp_path_factory):
+    """320x180 H.264 with B-frames, 300 frames at 24 fps, a keyframe every 48, one hard cut at 130."""
+    path = tmp_path_factory.mktemp("proxies") / "cut.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=24, options={
+            "preset": "ultrafast", "x264-params": "keyint=48:min-keyint=48:scenecut=0:bframes=2"})
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        for i in range(FRAMES):
+            rgb = media.pattern_rgb8(i, 320, 180)
+            if i >= CUT:  # another picture: colours inverted and swapped
+                rgb = np.ascontiguousarray(255 - rgb[:, :, ::-1])
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="module")
+def analysis_frames(cut_clip):
+    return list(LowresFilm(cut_clip))
+
+
+@pytest.fixture
+def decoded(monkeypatch):
+    """pts of every picture any decoder in vidbw produces (a spy on the real packet decoder)."""
+    seen = []
+    real = video._decode_packet
+
+    def spy(packet, stats):
+        frames = real(packet, stats)
+        seen.extend(f.pts for f in frames)
+        return frames
+
+    monkeypatch.setattr(video, "_decode_packet", spy)
+    return seen
+
+
+def test_a_learned_style_decodes_the_film_once_before_rendering(cut_clip, decoded, tmp_path):
+    look = Look.named("landscape-master")
+    plan, shots = shot_render_plan(cut_clip, look, "light")
+    assert shots.cuts() == [CUT]
+    assert len(decoded) == FRAMES and len(set(decoded)) == FRAMES  # one pass, every frame once
+    assert all(isinstance(s.proxy, int) for s in shots)
+    assert [r.proxy for r in plan.shots] == [s.proxy for s in shots]
+    # The same shots given back with --shots (proxies left to the style): frames decoded for the
+    # purpose are the analysis pass's frames, so the choices are the same.
+    edited = ShotList(shots.fps, shots.frames, [Shot(s.index, s.start_frame, s.end_frame) for s in shots])
+    decoded.clear()
+    _, again = shot_render_plan(cut_clip, look, "light", edited.save(tmp_path / "shots.json"))
+    assert [s.proxy for s in again] == [s.proxy for s in shots]
+    assert 0 < len(decoded) < FRAMES  # only up to the last sampled frame (271)
+
+
+def test_every_shot_gets_a_proxy_one_frame_shots_included(cut_clip, tmp_path):
+    bounds = [(0, 1), (1, CUT), (CUT, CUT + 1), (CUT + 1, FRAMES - 1), (FRAMES - 1, FRAMES)]
+    edited = ShotList(24.0, FRAMES, [Shot(i, a, b) for i, (a, b) in enumerate(bounds)])
+    plan, shots = shot_render_plan(cut_clip, Look.named("landscape-master"), "off", edited.save(tmp_path / "s.json"))
+    assert [(s.start_frame, s.end_frame) for s in shots] == bounds
+    assert all(isinstance(s.proxy, int) for s in shots)
+    assert [(r.start, r.end, r.proxy) for r in plan.shots] == [(s.start_frame, s.end_frame, s.proxy) for s in shots]
+
+
+def test_the_reservoir_is_bounded_and_keeps_evenly_spread_analysis_frames(cut_clip, analysis_frames):
+    samples = ProxySamples(max_bytes=10 * analysis_frames[0].nbytes)
+    shots = detect_shots(cut_clip, samples=samples)
+    assert shots.cuts() == [CUT] and shots.frames == FRAMES
+    assert len(samples.frames) <= 10 and samples.stride == 32  # 300 frames thinned 1 -> 2 -> ... -> 32
+    assert samples.indices == list(range(0, FRAMES, 32))
+    for index, kept in zip(samples.indices, samples.frames):
+        np.testing.assert_array_equal(kept, analysis_frames[index])
+    # Each of a shot's three sample positions (21, 65, 108) gets the kept frame nearest to it inside the shot.
+    np.testing.assert_array_equal(samples(shots.shots[0]), np.stack([analysis_frames[i] for i in (32, 64, 96)]) / np.float32(255))
+    # Only frames inside the shot: for frame 141, 160 is taken although 128 (before the cut) is nearer.
+    np.testing.assert_array_equal(samples(Shot(1, CUT, 200)), np.stack([analysis_frames[i] for i in (160, 192)]) / np.float32(255))
+    with pytest.raises(ValueError, match="no analysis frame kept"):  # and no fallback given
+        samples(Shot(2, CUT, 150))
+
+
+def test_a_shot_with_no_kept_frame_is_decoded_with_a_seek(cut_clip, analysis_frames, decoded):
+    samples = ProxySamples(fallback=FilmSampler(cut_clip), max_bytes=10 * analysis_frames[0].nbytes)
+    detect_shots(cut_clip, samples=samples)
+    decoded.clear()
+    far = FRAMES - 25  # one frame, not kept (stride 32), beyond SEEK_GAP: reached by a seek
+    assert far > SEEK_GAP and far not in samples.indices
+    np.testing.assert_array_equal(samples(Shot(0, far, far + 1)), analysis_frames[far][None] / np.float32(255))
+    assert samples.fallback_shots == 1
+    assert 0 < len(decoded) <= 48 + 3  # from the keyframe before it (240), not from the start
+    near = CUT + 5  # behind the decoder now: read again from the start, no seek needed
+    np.testing.assert_array_equal(samples(Shot(1, near, near + 2)), np.stack(analysis_frames[near:near + 2]) / np.float32(255))
+    assert samples.fallback_shots == 2
+
+
+def test_film_sampler_frames_are_the_analysis_frames_forward_and_after_seeks(cut_clip, analysis_frames):
+    sampler = FilmSampler(cut_clip)
+    shots = [Shot(0, 0, 100), Shot(1, 100, 110), Shot(2, 280, FRAMES), Shot(3, 40, 41)]  # last two: a seek, a restart
+    for shot in shots:
+        got = sampler(shot)
+        want = np.stack([analysis_frames[i] for i in sample_indices(shot, 3)]) / np.float32(255)
+        assert got.dtype == np.float32 and got.shape[1:] == (135, 240, 3)
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="past the film's end"):
+        sampler(Shot(9, FRAMES, FRAMES + 3))
