@@ -144,6 +144,14 @@ def test_lossy_reencode_changes_luma_a_little_and_is_reported_not_failed(clips, 
     assert 25 < r.output.psnr < 60 and 0.9 < r.output.colourfulness_ratio < 1.1
 
 
+def test_luma_of_a_10_bit_output_is_compared_in_the_truths_8_bit_codes(clips, tmp_path):
+    ten = media.write_video(tmp_path / "ten.mkv", codec="ffv1", pix_fmt="yuv420p10le", size=SIZE, frames=FRAMES)
+    r = measure_colorize(clips["truth"], ten)
+    assert r.luma_coding == "8-bit limited range"
+    assert 0 < r.luma_max_abs <= 0.5 + 1e-6  # the same pattern, rounded to 10 bits instead of 8
+    assert r.output.psnr > 40 and r.output.colourfulness_ratio == pytest.approx(1.0, abs=0.01)
+
+
 def test_every_nth_frame_measures_fewer_frames_but_still_checks_every_luma(clips):
     r = measure_colorize(clips["truth"], clips["alternating"], every=5)
     assert r.frames == FRAMES and r.measured == 4  # frames 0, 5, 10, 15

@@ -35,9 +35,10 @@ The metrics, per clip (all but CDC on the measured frames, see ``every`` below):
   steadier; TRUTH's own CDC is the reference (real motion changes histograms too). A dilation with
   no pair (clips under five frames) is left out of the average; a single image has no CDC.
 * **Luma kept**: colorization must leave the luma alone, so the max and mean |Y'(OUTPUT) −
-  Y'(TRUTH)| is reported in TRUTH's luma codes (for YUV video: the decoded Y planes, OUTPUT's
-  rescaled to TRUTH's bit depth and range if they differ; for images and RGB-coded video: Rec.709
-  Y' of R'G'B' at the picture's bit depth). Lossy re-encoding changes luma a little, so this is
+  Y'(TRUTH)| is reported in TRUTH's luma codes: the luma level colorization keeps
+  (:func:`vidbw.kernels.colour.luma_weights`), i.e. for YUV video the decoded Y' planes, OUTPUT's
+  rescaled to TRUTH's bit depth and range if they differ; for images and RGB-coded video the
+  Rec.709 Y' of R'G'B' at the picture's bit depth. The gray baseline is this level, clipped to [0, 1]. Lossy re-encoding changes luma a little, so this is
   reported, never failed on. It is measured on every frame, also with ``every`` > 1 (it is cheap).
 
 ``every = N`` measures PSNR, SSIM and colourfulness on frames 0, N, 2N, ... only (every frame is
@@ -256,7 +257,7 @@ class _Picture:
 def _video_pictures(path: Path, info) -> Iterator[_Picture]:
     from vidbw.io.probe import open_input
     from vidbw.io.video import DecodeStats, read_media
-    from vidbw.kernels.colour import luma_output_coding, planes_to_small_rgb
+    from vidbw.kernels.colour import luma_weights, planes_to_small_rgb
 
     container = open_input(path)
     try:
@@ -266,13 +267,15 @@ def _video_pictures(path: Path, info) -> Iterator[_Picture]:
             bits = fmt.components[0].bits if fmt is not None else info.bit_depth
             rgb = (lambda it=item, size=(w, h): planes_to_small_rgb(it.planes, it.to_rgb, size))
             label = f"frame {item.index}"
-            if fmt is not None and fmt.is_rgb:
+            # The luma level a colorization keeps (kernels.colour.luma_weights): L = w · (p0, p1, p2, 1).
+            weights = luma_weights(item.to_rgb).astype(np.float64)
+            if weights[1] == 0.0 and weights[2] == 0.0:  # Y'CbCr: the Y' plane itself
+                coding = f"{bits}-bit {'full' if info.full_range else 'limited'} range"
+                picture = _Picture(label, (w, h), rgb, (lambda plane=item.planes[0]: plane),
+                                   -weights[3] / weights[0], 1.0 / weights[0], coding)
+            else:  # R'G'B' planes: Rec.709 Y' of the picture
                 peak = float(2**bits - 1)
                 picture = _Picture(label, (w, h), rgb, None, 0.0, peak, f"{bits}-bit Rec.709 Y' of RGB")
-            else:
-                offset, scale = luma_output_coding(info.full_range, bits)
-                coding = f"{bits}-bit {'full' if info.full_range else 'limited'} range"
-                picture = _Picture(label, (w, h), rgb, (lambda plane=item.planes[0]: plane), offset, scale, coding)
             yield picture
     finally:
         container.close()
