@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import media
-from conftest import assert_ok, assert_one_line_error, run_inprocess, temp_files
+from conftest import assert_ok, assert_one_line_error, run_inprocess, run_subprocess, temp_files
 
 from vidbw.io.video import EncodeSettings
 from vidbw.jobs import JobDir, JobMismatch, plan_segments, run_job, scan_frames, segment_length
@@ -292,6 +292,68 @@ def test_ray_engine_is_identical_and_retries_a_dead_worker(tmp_path, film, refer
     assert result.rendered == 5 and result.retried >= 1
     assert state(tmp_path / "job")["2"]["attempts"] >= 2
     assert_same_film(out, reference)
+
+
+@pytest.fixture
+def running_ray(tmp_path_factory):
+    """A Ray cluster started the way a user starts one (`ray start --head`, 2 CPUs), with its own
+    temp dir (so nothing else here joins it) and its own token; stopped by signalling its process."""
+    import secrets
+    import signal
+    import socket
+    import tempfile
+    import time
+    from types import SimpleNamespace
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="vbr-", dir="/tmp")  # short: Ray's socket paths live in it
+    env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    log = Path(temp) / "head.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+                                 f"--port={port}", "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false",
+                                 "--disable-usage-stats", f"--temp-dir={temp}"], stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True,
+                                env={**os.environ, **env, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"})
+    try:
+        deadline = time.monotonic() + 90
+        while "Ray runtime started" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        yield SimpleNamespace(address=f"127.0.0.1:{port}", env=env, proc=proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@needs_ray
+def test_ray_engine_joins_a_running_cluster_and_leaves_it_running(tmp_path, film, reference, monkeypatch, running_ray):
+    """The CLI in its own process, as a user runs it (a Ray driver caches its token per process)."""
+    for name, value in running_ray.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RAY_ADDRESS", running_ray.address)  # as `ray start` tells the user to
+    look = ["--style", LOOK["style"], "--grain", LOOK["grain"], "--toning", LOOK["toning"], "--codec", "ffv1",
+            "--device", "cpu"]
+    run = run_subprocess(["convert", film, "-o", tmp_path / "out.mkv", *look, "--engine", "ray", "--workers", 2])
+    assert_ok(run)  # no --address: the running cluster, not a private one
+    assert f"joined the running cluster at {running_ray.address} (2 CPUs)" in run.err, run.err
+    assert_same_film(tmp_path / "out.mkv", reference)
+    assert running_ray.proc.poll() is None  # only disconnected from, not stopped
+
+    monkeypatch.delenv("RAY_ADDRESS")
+    run = run_subprocess(["convert", film, "-o", tmp_path / "out2.mkv", *look, "--engine", "ray",
+                          "--address", running_ray.address])
+    assert_ok(run)
+    assert "joined the running cluster" in run.err, run.err
+    assert_same_film(tmp_path / "out2.mkv", reference)
+    assert running_ray.proc.poll() is None
 
 
 def test_ray_worker_without_the_job_folder_sends_the_segment_back(tmp_path, film):

@@ -12,10 +12,12 @@ never touched again because their intermediates were published atomically.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import queue as queue_mod
 import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -184,37 +186,190 @@ def import_ray():
     return ray
 
 
+def running_cluster_address() -> str | None:
+    """The Ray cluster that `ray.init()` without an address would join: RAY_ADDRESS, or the cluster
+    that `ray start` last started on this machine, if its GCS is still running. None: there is none
+    (a private local cluster is started). Other processes' private clusters (another job's
+    `ray.init()`) are never joined: they stop when their driver does."""
+    env = os.environ.get("RAY_ADDRESS", "").strip()
+    if env:
+        return None if env == "local" else env
+    try:  # the file `ray start` writes, and the GCS servers running here (Ray's own lookup for address=None)
+        from ray._private.services import find_gcs_addresses
+        from ray._private.utils import read_ray_address
+
+        recorded = read_ray_address()
+        if not recorded:
+            return None
+        find_gcs_addresses.cache_clear()
+        port = recorded.rsplit(":", 1)[-1]
+        return recorded if any(str(a).rsplit(":", 1)[-1] == port for a in find_gcs_addresses()) else None
+    except Exception:  # another Ray version: behave as if none runs (start a private one)
+        return None
+
+
+class RayCluster:
+    """Ray for one job, started in the background so the coordinator plans (scans the film,
+    resolves the shot list) while Ray comes up, and the workers import vidbw and load the style
+    meanwhile (a warm-up task each). Joins a running cluster (`address`, RAY_ADDRESS, or the one
+    `ray start` left on this machine); otherwise starts a private local cluster of `workers` CPUs,
+    without dashboard, and stops it in `close` (in the background while the join runs).
+
+    One thread starts Ray and later stops it: the processes a local cluster starts are tied to the
+    thread that started them (PR_SET_PDEATHSIG) and die with it, so it lives until close()."""
+
+    def __init__(self, workers: int, address: str | None = None, settings_json: str | None = None):
+        self.ray = import_ray()
+        self.workers = max(1, int(workers))
+        self.address = address
+        self.settings_json = settings_json
+        self.started_here = False  # a private local cluster, stopped by close()
+        self.joined: str | None = None  # the address of a running cluster this job joined
+        self.init_seconds = 0.0
+        self.shutdown_seconds = 0.0
+        self.progress = None  # the progress actor, created with the cluster
+        self._warm: list = []
+        self._error: BaseException | None = None
+        self._up = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._life, name="vidbw-ray", daemon=True)
+        self._thread.start()
+
+    def _life(self) -> None:
+        try:
+            self._start()
+        except BaseException as exc:  # raised to the coordinator by ready()
+            self._error = exc
+        finally:
+            self._up.set()
+        self._stop.wait()
+        self._warm = []
+        self.progress = None
+        if self.started_here or self.joined:
+            started = time.perf_counter()
+            try:
+                self.ray.shutdown()
+            except Exception:
+                pass
+            self.shutdown_seconds = time.perf_counter() - started
+
+    def _start(self) -> None:
+        ray = self.ray
+        started = time.perf_counter()
+        if not ray.is_initialized():  # else: the caller's own Ray session, used as it is
+            kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+            if self.address not in (None, "local"):
+                kwargs["address"] = self.joined = self.address
+            elif self.address is None and (found := running_cluster_address()) is not None:
+                # ray.init() without an address joins it itself (and, for the cluster `ray start`
+                # recorded, turns on token authentication when ~/.ray/auth_token exists).
+                self.joined = found
+            else:  # "local": a new cluster even where RAY_ADDRESS names another
+                kwargs.update(address="local", num_cpus=self.workers)
+                self.started_here = True
+            _quiet_ray_init(ray, kwargs)
+        self.init_seconds = time.perf_counter() - started
+        self.progress = _progress_actor(ray).remote()
+        if self.settings_json is not None:
+            warm = ray.remote(**_ray_resources(self.settings_json), max_retries=0)(_ray_warm_up)
+            self._warm = [warm.remote(self.settings_json) for _ in range(self._warm_count())]
+
+    def _warm_count(self) -> int:
+        """One warm-up per worker the job will use: `workers`, at most the cluster's CPUs (GPUs)."""
+        key = "GPU" if _ray_resources(self.settings_json)["num_gpus"] else "CPU"
+        return min(self.workers, int(self.ray.cluster_resources().get(key, 0)))
+
+    def ready(self):
+        """Wait until Ray is up; returns the ray module (raises what starting it raised)."""
+        self._up.wait()
+        if self._error is not None:
+            error, self._error = self._error, None
+            if isinstance(error, VidbwError) or not isinstance(error, Exception):
+                raise error
+            first = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
+            raise VidbwError(f"cannot start Ray ({self.address or 'a local cluster'}): {first}") from None
+        return self.ray
+
+    def describe(self) -> str:
+        cpus = ""
+        try:
+            cpus = f" ({int(self.ray.cluster_resources().get('CPU', 0))} CPUs)"
+        except Exception:
+            pass
+        if self.started_here:
+            return f"Ray: started a local cluster{cpus} in {self.init_seconds:.1f}s"
+        if self.joined:
+            return f"Ray: joined the running cluster at {self.joined}{cpus}"
+        return f"Ray: used this process's Ray session{cpus}"
+
+    def close(self, wait: bool = True) -> None:
+        """Stop a cluster started here (a joined one is only disconnected from). With wait=False the
+        stop runs in the background (call close() again to wait for it)."""
+        self._stop.set()
+        if wait:
+            self._thread.join()
+
+
+def _quiet_ray_init(ray, kwargs: dict) -> None:
+    """ray.init, without its warning that a SIGTERM handler is only set from the main thread (the
+    coordinator keeps its own signal handling; Ray's reaper stops the cluster if we die)."""
+    import logging
+
+    log = logging.getLogger("ray._private.worker")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        ray.init(**kwargs)
+    finally:
+        log.setLevel(level)
+
+
+def _ray_resources(settings_json: str) -> dict:
+    gpus = 1 if json.loads(settings_json).get("device", "cpu").startswith("cuda") else 0
+    return {"num_cpus": 1, "num_gpus": gpus}
+
+
+def _ray_share_cores() -> None:
+    """In a Ray worker: the numba pool and the encoder take the task's CPUs, which Ray passes in
+    OMP_NUM_THREADS (numba would otherwise start a thread per core of the node in every worker).
+    Must run before numba is imported in this process; variables the user set are left alone."""
+    threads = os.environ.get("OMP_NUM_THREADS") or "1"
+    for name in ("NUMBA_NUM_THREADS", ENCODER_THREADS_ENV):
+        os.environ.setdefault(name, threads)
+
+
+def _ray_warm_up(settings_json: str) -> int:
+    _ray_share_cores()
+    return warm_up(settings_json)
+
+
 def run_ray(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, address: str | None = None,
-            max_retries: int = 2, timestamps: list[int] | None = None) -> None:
-    """Render as Ray tasks (a local cluster of `workers` CPUs when no address). Ray retries a task
-    whose worker process dies; each worker process keeps the style/model loaded between tasks."""
+            max_retries: int = 2, timestamps: list[int] | None = None, cluster: RayCluster | None = None) -> None:
+    """Render as Ray tasks (a local cluster of `workers` CPUs when no address and no running
+    cluster). Ray retries a task whose worker process dies; each worker process keeps the
+    style/model loaded between tasks. A `cluster` already started (RayCluster) is used and left
+    open; otherwise one is started and stopped here."""
     if not tasks:
         return
-    ray = import_ray()
-    started_here = False
-    if not ray.is_initialized():
-        kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-        if address:
-            kwargs["address"] = address
-        else:
-            kwargs["num_cpus"] = workers
-        ray.init(**kwargs)
-        started_here = True
+    own = cluster is None
+    if own:
+        cluster = RayCluster(workers, address, tasks[0].settings_json)
     try:
-        _run_ray_tasks(ray, tasks, callbacks, max_retries, timestamps)
+        ray = cluster.ready()
+        _run_ray_tasks(ray, tasks, callbacks, max_retries, timestamps, cluster.progress)
     finally:
-        if started_here:
-            ray.shutdown()
+        if own:
+            cluster.close()
 
 
-def _run_ray_tasks(ray, tasks, callbacks: Callbacks, max_retries: int, timestamps: list[int] | None) -> None:
-    import json
-
-    gpus = 1 if json.loads(tasks[0].settings_json).get("device", "cpu").startswith("cuda") else 0
-    if gpus and not ray.cluster_resources().get("GPU"):
+def _run_ray_tasks(ray, tasks, callbacks: Callbacks, max_retries: int, timestamps: list[int] | None,
+                   progress=None) -> None:
+    resources = _ray_resources(tasks[0].settings_json)
+    if resources["num_gpus"] and not ray.cluster_resources().get("GPU"):
         raise VidbwError("--device cuda with --engine ray needs GPU workers, and this Ray cluster has no GPU")
-    progress = _progress_actor(ray).remote()
-    render = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=max_retries, retry_exceptions=False)(_ray_render)
+    if progress is None:
+        progress = _progress_actor(ray).remote()
+    render = ray.remote(**resources, max_retries=max_retries, retry_exceptions=False)(_ray_render)
     # The pts table travels through the object store once, so workers need not see the job folder.
     timestamps_ref = ray.put(timestamps) if timestamps is not None else None
     refs = {render.remote(t, progress, timestamps_ref): t for t in tasks}
@@ -273,8 +428,7 @@ def _ray_render(task: SegmentTask, progress_actor, timestamps: list[int] | None 
     import tempfile
     from pathlib import Path
 
-    # Ray sets OMP_NUM_THREADS to the task's CPUs; the encoder takes the same share.
-    os.environ.setdefault(ENCODER_THREADS_ENV, os.environ.get("OMP_NUM_THREADS", "0"))
+    _ray_share_cores()
     progress_actor.start.remote(task.index)
     send = _throttled(lambda item: progress_actor.update.remote(*item))
     out = Path(task.output)

@@ -15,7 +15,7 @@ from vidbw.io.atomic import check_output_path, describe_os_error
 from vidbw.io.probe import describe_video, is_image_path, open_input
 from vidbw.io.video import EncodeSettings, plan_encode
 from vidbw.jobs.concat import concat_segments
-from vidbw.jobs.executors import Callbacks, import_ray, run_processes, run_ray, run_serial
+from vidbw.jobs.executors import Callbacks, RayCluster, import_ray, run_processes, run_ray, run_serial
 from vidbw.jobs.plan import (DEFAULT_CONTEXT, JobPlan, SourceFingerprint, load_cuts, plan_segments, scan_frames,
                              segment_length)
 from vidbw.jobs.state import JobDir, JobMismatch
@@ -84,19 +84,23 @@ def default_job_dir(output: Path) -> Path:
 
 
 def open_job(source: Path, output: Path, settings: dict, job_dir: Path, resume: bool, workers: int = 1,
-             shots=None, segment_frames: int | None = None, detector: str = "adaptive") -> tuple[JobDir, bool]:
+             shots=None, segment_frames: int | None = None, detector: str = "adaptive",
+             checked=None) -> tuple[JobDir, bool]:
     """Load the job in `job_dir` (checking it was planned for this input and these settings), or
-    plan a new one there. Returns the job and whether it was resumed."""
+    plan a new one there. Returns the job and whether it was resumed. `checked()` is called once
+    the input and options have passed their checks, before the planning work (the demux scan and
+    the shot analysis), so that slow set-up (Ray) can overlap the planning but not an early refusal."""
     job = JobDir(job_dir)
     try:
-        return _open_job(job, source, output, settings, job_dir, resume, workers, shots, segment_frames, detector)
+        return _open_job(job, source, output, settings, job_dir, resume, workers, shots, segment_frames, detector,
+                         checked or (lambda: None))
     except BaseException:
         job.unlock()
         raise
 
 
 def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: Path, resume: bool, workers: int,
-              shots, segment_frames, detector) -> tuple[JobDir, bool]:
+              shots, segment_frames, detector, checked) -> tuple[JobDir, bool]:
     fingerprint = SourceFingerprint.of(source)
     if job.exists():
         job.lock()
@@ -112,6 +116,8 @@ def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: 
         if plan.suffix != output.suffix.lower():
             raise JobMismatch(f"job folder {job_dir} renders {plan.suffix} segments, not {output.suffix}; "
                               "use the same output container or a new --job-dir")
+        if not all(job.is_done(s, verify=False) for s in plan.segments):  # else only the join is left
+            checked()
         return job, True
     if resume:
         raise JobMismatch(f"nothing to resume: no vidbw job in {job_dir}")
@@ -119,6 +125,7 @@ def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: 
         info = describe_video(container, source)
         plan_encode(EncodeSettings(**settings["encode"]), info, output)  # bad options fail before any work
         fps = float(info.frame_rate) if info.frame_rate else 25.0
+    checked()
     timestamps, keyframes = scan_frames(source)
     cuts, shots_json = _resolve_shots(source, settings, shots, detector)
     length = segment_frames or segment_length(len(timestamps), fps, workers, settings["context"])
@@ -175,16 +182,31 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
     explicit = job_dir is not None
     job_dir = Path(job_dir) if explicit else default_job_dir(output)
     started = time.perf_counter()
-    job, resumed = open_job(source, output, settings, job_dir, resume, workers, shots, segment_frames, detector)
+    cluster: list[RayCluster] = []
+
+    def start_ray() -> None:  # in the background, while the film is scanned and the shots resolved
+        if engine == "ray":
+            cluster.append(RayCluster(workers, address, json.dumps(settings, sort_keys=True)))
+
     try:
-        return _run(job, source, output, overwrite, workers, engine, address, max_retries, progress, started,
-                    keep=explicit if keep_job is None else keep_job)
+        job, resumed = open_job(source, output, settings, job_dir, resume, workers, shots, segment_frames, detector,
+                                checked=start_ray)
+        try:
+            result = _run(job, source, output, overwrite, workers, engine, address, max_retries, progress, started,
+                          keep=explicit if keep_job is None else keep_job, cluster=cluster[0] if cluster else None)
+        finally:
+            job.unlock()
+        for c in cluster:  # wait until a local Ray cluster has stopped: part of the job's time
+            c.close()
+        result.seconds = time.perf_counter() - started
+        return result
     finally:
-        job.unlock()
+        for c in cluster:
+            c.close()
 
 
 def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int, engine: str, address, max_retries,
-         progress, started, keep: bool) -> JobResult:
+         progress, started, keep: bool, cluster: RayCluster | None = None) -> JobResult:
     plan = job.plan
     job.clean_partials()
     result = JobResult(output, job.root, segments=len(plan.segments), frames=plan.frame_count)
@@ -244,9 +266,10 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
     tasks = [SegmentTask(s.index, s.start, s.stop, str(source.resolve()), str(job.segment_path(s)), settings_json,
                          str(job.timestamps_path.resolve()), plan.settings["context"], shots_json) for s in todo]
     callbacks = Callbacks(on_start, on_progress, on_done)
+    timestamps = job.timestamps()  # read once: sent to Ray's workers, and used by the join
     try:
         if engine == "ray":
-            run_ray(tasks, callbacks, workers, address, max_retries, job.timestamps())
+            run_ray(tasks, callbacks, workers, address, max_retries, timestamps, cluster)
         elif workers > 1 and len(tasks) > 1:
             run_processes(tasks, callbacks, workers, max_retries)
         else:
@@ -260,7 +283,11 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
     missing = [s.index for s in plan.segments if not job.is_done(s, verify=False)]
     if missing:
         raise VidbwError(f"segments {missing[:5]} are not done; run again with --resume {job.root}")
-    result.notes.extend(concat_segments(source, [job.segment_path(s) for s in plan.segments], output, job.timestamps(),
+    if cluster is not None:
+        if tasks:
+            result.notes.append(cluster.describe())
+        cluster.close(wait=False)  # a local cluster stops while the segments are joined
+    result.notes.extend(concat_segments(source, [job.segment_path(s) for s in plan.segments], output, timestamps,
                                         [s.frames for s in plan.segments], overwrite))
     result.seconds = time.perf_counter() - started
     if not keep:
