@@ -61,9 +61,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+import cv2
 import numpy as np
 
-from vidbw.errors import InputError
+from vidbw.errors import InputError, OptionError
 from vidbw.eval.metrics import psnr_from_mse, ssim
 
 __all__ = ["ColorizeReport", "Scores", "CDCAccumulator", "CDC_DILATIONS", "channel_histograms", "colourfulness",
@@ -89,8 +90,6 @@ def colourfulness(rgb: np.ndarray) -> float:
 def channel_histograms(rgb: np.ndarray) -> np.ndarray:
     """(C, 256) histograms of the 8-bit values of each channel of a float (h, w, C) picture in [0, 1],
     each summing to 1."""
-    import cv2
-
     codes = np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
     hists = [cv2.calcHist([codes], [c], None, [HIST_BINS], [0, HIST_BINS]).ravel() for c in range(codes.shape[-1])]
     hists = np.stack(hists).astype(np.float64)
@@ -397,7 +396,7 @@ def measure_colorize(truth: str | os.PathLike, output: str | os.PathLike, every:
     Both are videos, images, or folders of images with the same names. `every` measures every Nth
     frame (see the module docstring); `progress(done, total)` is called after each frame."""
     if every < 1:
-        raise InputError(f"--every must be at least 1, got {every}")
+        raise OptionError(f"--every must be at least 1, got {every}")
     truth, output = Path(truth), Path(output)
     kind, total, truth_pics, output_pics, notes = _open_clips(truth, output)
 
