@@ -41,7 +41,10 @@ REFERENCE_CELL = 2  # analysis pixels per colour-grid cell: fine enough for the 
 MAX_ASPECT_MISMATCH = 1.25  # a key frame whose aspect differs more than this is not of this film
 GRAY_CHROMA = 0.02  # a "colour" reference whose 99th-percentile chroma is below this is gray
 FLOW_CHECK_PX = 1.0  # forward-backward disagreement (analysis pixels) at which flow is trusted ~37 %
+FLOW_LUMA_TOLERANCE = 0.04  # luma gap between a pixel and where its flow lands at which flow is trusted ~37 %
 FEATURE_TEMPERATURE = 0.05  # softmax temperature of the feature match (cosine similarities)
+MATCH_LUMA_SCALE = 0.25  # a luma gap this large costs a feature match one whole unit of cosine similarity
+MATCH_BELOW = 0.9  # positions whose flow confidence is below this are also matched by features
 FEATURE_WEIGHT = 0.35  # how much a confident feature match counts against a confident flow match
 CONFIDENCE_FLOOR = 0.02  # every pixel informs its grid cell a little: no cell is left without colour
 
@@ -137,6 +140,7 @@ class ReferenceColorizer(_ColourSource):
         self.reference = reference
         self.network = network
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self._keys = None
         if network is not None and reference.features is None:
             reference.features = network.features(reference.level[None])[0]
 
@@ -162,7 +166,7 @@ class ReferenceColorizer(_ColourSource):
         warped, flow_confidence = self._flow_match(level)
         if feature is None or ref.features is None:
             return warped, np.maximum(flow_confidence, CONFIDENCE_FLOOR)
-        matched, match_confidence = self._feature_match(feature, level.shape)
+        matched, match_confidence = self._feature_match(feature, level, flow_confidence)
         chroma = flow_confidence * warped + (1 - flow_confidence) * matched
         confidence = np.maximum(flow_confidence, FEATURE_WEIGHT * match_confidence)
         return chroma, np.maximum(confidence, CONFIDENCE_FLOOR)
@@ -180,29 +184,63 @@ class ReferenceColorizer(_ColourSource):
                            for c in ref.chroma])
         back = cv2.remap(from_ref, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         disagreement = np.hypot(to_ref[..., 0] + back[..., 0], to_ref[..., 1] + back[..., 1])
+        # Flow over a large motion can be smooth, consistent both ways and still wrong (it follows
+        # the background across a subject that moved far): the luma it lands on must also agree.
+        landed = cv2.remap(ref.level, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mismatch = cv2.GaussianBlur(np.abs(landed - level), (0, 0), 1.0)
         inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-        confidence = np.exp(-((disagreement / FLOW_CHECK_PX) ** 2)) * inside
+        confidence = np.exp(-((disagreement / FLOW_CHECK_PX) ** 2) - (mismatch / FLOW_LUMA_TOLERANCE) ** 2) * inside
         return warped, confidence.astype(np.float32)
 
-    def _feature_match(self, feature: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Soft nearest neighbours in the key frame by learned features, at feature resolution."""
-        ref = self.reference
+    def _feature_match(self, feature: np.ndarray, level: np.ndarray,
+                       flow_confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Soft nearest neighbours in the key frame by learned features, at feature resolution.
+
+        Only positions whose flow is not trusted are matched (the rest keep their flow colour), so a
+        quiet shot costs almost nothing here. Similarity is the features' cosine less a luma penalty.
+        """
+        import torch
+
+        keys, key_level, key_chroma = self._match_keys()
         channels, fh, fw = feature.shape
-        query = feature.reshape(channels, -1).T  # (P, F), unit vectors
-        keys = ref.features.reshape(channels, -1)  # (F, Q)
-        similarity = query @ keys
-        best = similarity.max(axis=1, keepdims=True)
-        weights = np.exp((similarity - best) / FEATURE_TEMPERATURE)
-        weights /= weights.sum(axis=1, keepdims=True)
-        ref_h, ref_w = ref.features.shape[1:]
-        ref_chroma = np.stack([cv2.resize(c, (ref_w, ref_h), interpolation=cv2.INTER_AREA)
-                               for c in ref.chroma]).reshape(2, -1)
-        matched = (weights @ ref_chroma.T).T.reshape(2, fh, fw)
-        confidence = np.clip((best[:, 0] - 0.5) / 0.5, 0, 1).reshape(fh, fw)
-        height, width = shape
-        matched = np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in matched])
-        confidence = cv2.resize(confidence.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-        return matched.astype(np.float32), confidence
+        height, width = level.shape
+        doubtful = cv2.resize(flow_confidence, (fw, fh), interpolation=cv2.INTER_AREA).ravel() < MATCH_BELOW
+        matched = np.zeros((2, fh * fw), np.float32)
+        confidence = np.zeros(fh * fw, np.float32)
+        if doubtful.any():
+            rows = np.flatnonzero(doubtful)
+            query = torch.from_numpy(np.ascontiguousarray(feature.reshape(channels, -1)[:, rows].T))
+            query_level = torch.from_numpy(cv2.resize(level, (fw, fh), interpolation=cv2.INTER_AREA).ravel()[rows])
+            with torch.inference_mode():
+                # A match must also have the pixel's brightness: it keeps a dark coat from taking the
+                # colour of a bright wall with a similar texture.
+                similarity = query @ keys - (query_level[:, None] - key_level[None]).abs_() / MATCH_LUMA_SCALE
+                best = similarity.max(dim=1).values
+                weights = torch.softmax(similarity / FEATURE_TEMPERATURE, dim=1)
+                matched[:, rows] = (weights @ key_chroma).T.numpy()
+            confidence[rows] = np.clip((best.numpy() - 0.5) / 0.5, 0, 1)
+        matched = np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR)
+                            for c in matched.reshape(2, fh, fw)])
+        confidence = cv2.resize(confidence.reshape(fh, fw), (width, height), interpolation=cv2.INTER_LINEAR)
+        return matched, confidence
+
+    def _match_keys(self):
+        """The key frame's features (F, Q), luma (Q,) and chroma (Q, 2) at feature resolution, once."""
+        if self._keys is None:
+            import torch
+
+            ref = self.reference
+            channels, ref_h, ref_w = ref.features.shape
+            # Keys at half the feature resolution: a quarter of the cost, and the grid fit puts
+            # colour edges back on luma edges anyway.
+            ref_h, ref_w = max(1, ref_h // 2), max(1, ref_w // 2)
+            pooled = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(ref.features)[None], (ref_h, ref_w))[0]
+            keys = torch.nn.functional.normalize(pooled.reshape(channels, -1), dim=0).numpy()
+            small = lambda image: cv2.resize(image, (ref_w, ref_h), interpolation=cv2.INTER_AREA).ravel()  # noqa: E731
+            self._keys = (torch.from_numpy(np.ascontiguousarray(keys, dtype=np.float32)),
+                          torch.from_numpy(small(ref.level)),
+                          torch.from_numpy(np.stack([small(c) for c in ref.chroma], 1)))
+        return self._keys
 
 
 # --------------------------------------------------------------------------- key frames

@@ -1,0 +1,291 @@
+"""Colorization: luma kept exactly, reference colours carried through the shot, cuts respected, bad input refused.
+
+The fixture is a small colour scene (textured background, a red square and a blue disc that move)
+written losslessly twice: in colour (the truth) and with neutral chroma (the "B&W film", with the
+truth's luma code for code). The reference is the truth's first frame as a PNG.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import assert_ok, assert_one_line_error, run_inprocess, temp_files
+
+import media
+from vidbw.kernels.chroma import fit_color_grid, slice_chroma, slice_chroma_torch
+from vidbw.kernels.colour import luma_weights, planes_to_small_luma, rgb_matrix, yuv_to_rgb_matrix
+
+SIZE = (192, 108)
+FRAMES = 20
+CUT = 10  # the scene changes here in the two-shot clip
+
+
+def scene_rgb(index: int, shot: int = 0) -> np.ndarray:
+    """A colour frame: soft textured background, a red square and a blue disc moving right."""
+    w, h = SIZE
+    rng = np.random.default_rng(7 + shot)
+    texture = rng.random((h // 6 + 1, w // 6 + 1))
+    base = np.kron(texture, np.ones((6, 6)))[:h, :w] * 0.25 + 0.35
+    ys, xs = np.mgrid[0:h, 0:w]
+    rgb = np.stack([base * 0.9, base, base * 0.8], -1)  # a faintly green background
+    x0 = 20 + 3 * index
+    if shot == 0:
+        rgb[30:60, x0:x0 + 30] = (0.85, 0.1, 0.1)
+        rgb[(xs - (120 + 2 * index)) ** 2 + (ys - 70) ** 2 < 15**2] = (0.1, 0.25, 0.9)
+    else:
+        rgb[20:80, x0:x0 + 40] = (0.95, 0.8, 0.1)  # another scene: a yellow block on a bluish ground
+        rgb[..., 2] = np.maximum(rgb[..., 2], 0.6 * (ys > 85))
+    return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+
+
+def write_scene(path: Path, colour: bool, cut: bool = False) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
+        for name, value in media.BT709_TAGS.items():
+            setattr(stream.codec_context, name, value)
+        for i in range(FRAMES):
+            shot = int(cut and i >= CUT)
+            y, u, v = media.rgb_to_yuv(scene_rgb(i - CUT * shot, shot) / 255.0, 8, 2, 2)
+            if not colour:
+                u, v = np.full_like(u, 128), np.full_like(v, 128)
+            frame = av.VideoFrame(*SIZE, "yuv420p")
+            for plane, data in zip(frame.planes, (y, u, v)):
+                media.plane_view(plane, plane.width, plane.height, np.uint8)[...] = data
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("colorize")
+    from vidbw.io.images import write_image
+
+    write_image(folder / "ref0.png", scene_rgb(0))
+    write_image(folder / "ref_second.png", scene_rgb(0, shot=1))
+    return {
+        "truth": write_scene(folder / "truth.mkv", colour=True),
+        "gray": write_scene(folder / "gray.mkv", colour=False),
+        "truth_cut": write_scene(folder / "truth_cut.mkv", colour=True, cut=True),
+        "gray_cut": write_scene(folder / "gray_cut.mkv", colour=False, cut=True),
+        "ref": folder / "ref0.png",
+        "ref_second": folder / "ref_second.png",
+        "folder": folder,
+    }
+
+
+def planes_of(path: Path) -> list[tuple[np.ndarray, ...]]:
+    return [p for _, p in media.video_planes(path)]
+
+
+def chroma_psnr(truth: Path, output: Path) -> float:
+    """PSNR of R'G'B' over the film, where only chroma can differ (the lumas are equal)."""
+    errors = []
+    for (_, u, v), (_, u2, v2) in zip(planes_of(truth), planes_of(output)):
+        db = (u2.astype(np.float64) - u) / 224
+        dr = (v2.astype(np.float64) - v) / 224
+        errors.append(np.mean((1.5748 * dr) ** 2 + (0.1873 * db + 0.4681 * dr) ** 2 + (1.8556 * db) ** 2) / 3)
+    return float(10 * np.log10(1 / max(np.mean(errors), 1e-12)))
+
+
+def gray_psnr(truth: Path) -> float:
+    errors = []
+    for _, u, v in planes_of(truth):
+        db, dr = (128.0 - u) / 224, (128.0 - v) / 224
+        errors.append(np.mean((1.5748 * dr) ** 2 + (0.1873 * db + 0.4681 * dr) ** 2 + (1.8556 * db) ** 2) / 3)
+    return float(10 * np.log10(1 / np.mean(errors)))
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+def test_luma_weights_read_the_y_plane_of_any_matrix_and_rec709_of_rgb():
+    for matrix in ("bt709", "bt601", "bt2020"):
+        for full in (False, True):
+            w = luma_weights(yuv_to_rgb_matrix(matrix, full, 10))
+            assert w[1] == 0 and w[2] == 0
+            expect = (1 / 1023, 0.0) if full else (1 / 876, -64 / 876)
+            assert w[0] == pytest.approx(expect[0], rel=1e-5) and w[3] == pytest.approx(expect[1], abs=1e-6)
+    assert luma_weights(rgb_matrix(8))[:3] * 255 == pytest.approx([0.2126, 0.7152, 0.0722], rel=1e-5)
+
+
+def test_fit_recovers_a_colour_grid_and_numba_matches_torch():
+    import torch
+
+    rng = np.random.default_rng(0)
+    level = np.clip(rng.random((72, 128)).astype(np.float32) * 0.8 + 0.1, 0, 1)
+    truth = np.stack([0.15 * np.sin(np.linspace(0, 3, 128))[None].repeat(72, 0) * level,
+                      0.1 * np.ones((72, 128)) - 0.05 * level]).astype(np.float32)
+    grid = fit_color_grid(level, truth, depth=8, grid_h=18, grid_w=32)
+    fitted = slice_chroma_torch(torch.from_numpy(level)[None, None], torch.from_numpy(grid)[None], gamut_safe=False)
+    assert np.abs(fitted[0].numpy() - truth).mean() < 0.004
+
+    luma = (16 + 219 * np.kron(level, np.ones((2, 2)))).round().astype(np.uint8)
+    cb, cr = np.empty((72, 128), np.uint8), np.empty((72, 128), np.uint8)
+    slice_chroma(luma, grid, cb, cr, 8, False)
+    guide = torch.from_numpy(((luma.astype(np.float32) - 16) / 219).reshape(72, 2, 128, 2).mean((1, 3)))[None, None]
+    twin = slice_chroma_torch(guide, torch.from_numpy(grid)[None])[0].numpy()
+    assert np.abs(np.round(128 + 224 * twin[0]) - cb).max() <= 1
+    assert np.abs(np.round(128 + 224 * twin[1]) - cr).max() <= 1
+
+
+def test_chroma_is_gamut_safe_black_and_white_stay_neutral():
+    grid = np.zeros((4, 8, 4, 4), np.float32)
+    grid[1] = 0.3  # strong constant blue-yellow and red-green chroma
+    grid[3] = -0.3
+    luma = np.array([[16, 16, 235, 235], [126, 126, 126, 126]], np.uint8).repeat(2, 0)
+    cb, cr = np.empty((2, 2), np.uint8), np.empty((2, 2), np.uint8)
+    slice_chroma(luma, grid, cb, cr, 8, False)
+    assert cb[0, 0] == 128 and cr[0, 0] == 128  # black: no colour can exist
+    assert cb[0, 1] == 128 and cr[0, 1] == 128  # white: likewise
+    assert cb[1, 0] > 140 and cr[1, 0] < 116  # mid-gray carries the colour, shrunk into the cube
+
+
+def test_small_luma_of_yuv_planes_is_the_y_plane():
+    y = np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) % 940 + 64
+    planes = (y, np.full((24, 32), 100, np.uint16), np.full((24, 32), 900, np.uint16))
+    small = planes_to_small_luma(planes, yuv_to_rgb_matrix("bt709", False, 10), (64, 48))
+    assert np.allclose(small, np.clip((y - 64) / 876, 0, 1), atol=1e-6)
+
+
+# --------------------------------------------------------------------------- films
+
+
+def test_reference_colorization_keeps_luma_and_carries_the_key_frame_colours(scene, tmp_path, capsys):
+    out = tmp_path / "colour.mkv"
+    run = run_inprocess(["convert", scene["gray"], "-o", out, "--colorize", "--reference", scene["ref"],
+                         "--codec", "ffv1", "--explain"], capsys)
+    assert_ok(run)
+    assert "reference ref0.png" in run.err
+    source, result = planes_of(scene["gray"]), planes_of(out)
+    assert len(result) == FRAMES
+    for (y_in, _, _), (y_out, _, _) in zip(source, result):
+        assert np.array_equal(y_in, y_out)  # luma is sacred: code for code
+    psnr, gray = chroma_psnr(scene["truth"], out), gray_psnr(scene["truth"])
+    assert psnr > gray + 5, (psnr, gray)
+    # The red square of the last frame (it moved 57 px since the key frame) is red.
+    _, u, v = result[-1]
+    x = (20 + 3 * (FRAMES - 1) + 15) // 2
+    assert v[22, x] > 160  # Cr well above neutral (128): red
+
+
+def test_automatic_colorization_gives_colour_and_keeps_audio(tmp_path, capsys):
+    clip = media.write_video(tmp_path / "in.mp4", audio="aac", frames=12)
+    out = tmp_path / "auto.mp4"
+    assert_ok(run_inprocess(["convert", clip, "-o", out, "--colorize"], capsys))
+    assert media.stream_packets(out, "audio") == media.stream_packets(clip, "audio")
+    assert len(planes_of(out)) == 12
+
+
+def test_shot_list_references_do_not_bleed_across_the_cut(scene, tmp_path, capsys):
+    shots = {"fps": 24, "frames": FRAMES, "shots": [
+        {"start_frame": 0, "end_frame": CUT, "reference": str(scene["ref"])},
+        {"start_frame": CUT, "end_frame": FRAMES, "reference": "ref_second.png"}]}
+    shots_file = scene["folder"] / "shots.json"  # relative references are read beside the shot list
+    shots_file.write_text(json.dumps(shots))
+    out = tmp_path / "cut.mkv"
+    run = run_inprocess(["convert", scene["gray_cut"], "-o", out, "--colorize", "--shots", shots_file,
+                         "--codec", "ffv1", "--temporal", "strong", "--explain"], capsys)
+    assert_ok(run)
+    assert "shot 1: frames 10-19, reference ref_second.png" in run.err
+    result = planes_of(out)
+    # First frame of the second shot: its yellow block is yellow (Cb well below neutral), with no red
+    # carried over from the first shot's square.
+    _, u, v = result[CUT]
+    block = (slice(10 + 5, 40 - 5), slice(10 + 3, 30 - 3))
+    assert u[block].mean() < 100 and abs(v[block].mean() - 128) < 30
+    _, u_last, v_last = result[CUT - 1]
+    x = (20 + 3 * (CUT - 1) + 15) // 2
+    assert v_last[22, x] > 160  # the first shot still has its red square up to the cut
+
+
+def test_key_frame_folder_colours_the_shot_it_falls_in(scene, tmp_path, capsys):
+    from vidbw.io.images import write_image
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    write_image(keys / "frame_000014.png", scene_rgb(4, shot=1))
+    shots = {"fps": 24, "frames": FRAMES, "shots": [{"start_frame": 0, "end_frame": CUT},
+                                                  {"start_frame": CUT, "end_frame": FRAMES}]}
+    (tmp_path / "shots.json").write_text(json.dumps(shots))
+    run = run_inprocess(["convert", scene["gray_cut"], "-o", tmp_path / "k.mkv", "--colorize", "--reference", keys,
+                         "--shots", tmp_path / "shots.json", "--codec", "ffv1", "--explain"], capsys)
+    assert_ok(run)
+    assert "shot 0: frames 0-9, automatic" in run.err
+    assert "shot 1: frames 10-19, reference frame_000014.png" in run.err
+
+
+def test_colour_input_is_treated_as_luma_with_a_warning(scene, tmp_path, capsys):
+    out = tmp_path / "again.mkv"
+    run = run_inprocess(["convert", scene["truth"], "-o", out, "--colorize", "--reference", scene["ref"],
+                         "--codec", "ffv1"], capsys)
+    assert_ok(run)
+    assert "already in colour" in run.err
+    for (y_in, _, _), (y_out, _, _) in zip(planes_of(scene["truth"]), planes_of(out)):
+        assert np.array_equal(y_in, y_out)
+
+
+def test_image_colorized_with_itself_as_reference(scene, tmp_path, capsys):
+    from vidbw.io.images import read_image, write_image
+
+    gray_png = tmp_path / "gray.png"
+    rgb = scene_rgb(0)
+    luma = np.round(rgb @ np.array([0.2126, 0.7152, 0.0722])).astype(np.uint8)
+    write_image(gray_png, np.repeat(luma[..., None], 3, -1))
+    out = tmp_path / "colour.png"
+    assert_ok(run_inprocess(["convert", gray_png, "-o", out, "--colorize", "--reference", scene["ref"]], capsys))
+    result = read_image(out).rgb.astype(np.float64)
+    assert np.abs(result @ np.array([0.2126, 0.7152, 0.0722]) - luma).max() <= 1.0  # luma kept within rounding
+    assert result[45, 35, 0] - result[45, 35, 2] > 80  # the red square is red again
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("case, words", [
+    ("missing", ("reference not found",)),
+    ("gray", ("no colour",)),
+    ("aspect", ("aspect",)),
+    ("beyond", ("frame 500", "20 frames")),
+    ("unnumbered", ("frame number",)),
+    ("no_colorize", ("--reference needs --colorize",)),
+    ("style", ("--colorize",)),
+])
+def test_bad_references_fail_before_rendering(scene, tmp_path, capsys, case, words):
+    from vidbw.io.images import write_image
+
+    args = ["convert", scene["gray"], "-o", tmp_path / "out.mkv", "--colorize", "--reference"]
+    if case == "missing":
+        args.append(tmp_path / "nope.png")
+    elif case == "gray":
+        write_image(tmp_path / "g.png", np.full((108, 192, 3), 90, np.uint8))
+        args.append(tmp_path / "g.png")
+    elif case == "aspect":
+        write_image(tmp_path / "tall.png", scene_rgb(0)[:, :60])
+        args.append(tmp_path / "tall.png")
+    elif case in ("beyond", "unnumbered"):
+        keys = tmp_path / "keys"
+        keys.mkdir()
+        write_image(keys / ("500.png" if case == "beyond" else "key.png"), scene_rgb(0))
+        args.append(keys)
+    elif case == "no_colorize":
+        args = ["convert", scene["gray"], "-o", tmp_path / "out.mkv", "--reference", scene["ref"]]
+    else:
+        args = ["convert", scene["gray"], "-o", tmp_path / "out.mkv", "--colorize", "--style", "tri-x"]
+    run = run_inprocess(args, capsys)
+    assert_one_line_error(run, *words)
+    assert not (tmp_path / "out.mkv").exists() and not temp_files(tmp_path)
+
+
+def test_shot_list_reference_must_be_a_path(scene, tmp_path, capsys):
+    shots = {"fps": 24, "frames": FRAMES, "shots": [{"start_frame": 0, "end_frame": FRAMES, "reference": 3}]}
+    (tmp_path / "s.json").write_text(json.dumps(shots))
+    run = run_inprocess(["convert", scene["gray"], "-o", tmp_path / "o.mkv", "--colorize", "--shots",
+                         tmp_path / "s.json"], capsys)
+    assert_one_line_error(run, "reference")
