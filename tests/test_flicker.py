@@ -1,7 +1,9 @@
 """The warping-error flicker metric (Lai et al. 2018) and `vidbw eval flicker`.
 
 Sanity checks on real footage: the source's own Rec.709 luma scores 1.0, added per-frame
-brightness flicker scores clearly higher, and a steady `vidbw convert` scores about 1.
+brightness flicker scores clearly higher, and a steady `vidbw convert` scores about 1. The
+tone-matched ratio reads any fixed tone curve of the luma as 1 and still sees per-frame changes
+of gain, offset or curve shape.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import numpy as np
 import pytest
 
 from conftest import assert_ok, assert_one_line_error, run_inprocess
-from vidbw.eval.flicker import FlowEstimator, measure_flicker, measure_flicker_frames
+from vidbw.eval.flicker import (FlowEstimator, fit_tone_curve, measure_flicker, measure_flicker_frames,
+                                measure_flicker_many)
 from vidbw.shots import ShotList
 from vidbw.shots.analysis import rec709_luma
 
@@ -80,6 +83,64 @@ def test_more_contrast_is_not_flicker_once_contrast_is_matched():
     assert measure_flicker_frames(iter(frames), iter(jitter)).ratio_contrast_matched > 1.2
 
 
+def _noisy(frames, sigma=0.01, seed=3):
+    rng = np.random.default_rng(seed)
+    return [np.clip(f + rng.normal(0, sigma, f.shape), 0, 1).astype(np.float32) for f in frames]
+
+
+def _s_curve(luma):
+    return (0.5 + 0.5 * np.tanh(3.0 * (luma - 0.5)) / np.tanh(1.5)).astype(np.float32)
+
+
+def test_tone_curve_fit_recovers_what_the_data_follow():
+    x = np.linspace(0, 1, 20_000, dtype=np.float32)
+    line = fit_tone_curve([x], [0.2 + 0.5 * x])
+    assert np.abs(line(x) - (0.2 + 0.5 * x)).max() < 1e-5  # knots at the bins' mean points lie on the line
+    curve = fit_tone_curve([x], [_s_curve(x)])
+    assert len(curve.x) == 32 and np.abs(curve(x) - _s_curve(x)).max() < 0.01
+    # beyond the data the end segments continue (not flat), clipped to [0, 1]
+    mid = fit_tone_curve([0.3 + 0.4 * x], [0.3 + 0.4 * x])
+    assert mid(np.array([0.1, 0.9, 0.0], np.float32)) == pytest.approx([0.1, 0.9, 0.0], abs=1e-5)
+    steep = fit_tone_curve([0.3 + 0.4 * x], [2 * x])  # output 2 * (source - 0.3) / 0.4 ... clipped
+    assert steep(np.array([0.0, 1.0], np.float32)).tolist() == [0.0, 1.0]
+    # noisy, partly decreasing data: least squares made monotone (pool-adjacent-violators)
+    rng = np.random.default_rng(0)
+    noisy = fit_tone_curve([x], [0.5 - 0.05 * x + rng.normal(0, 0.05, x.size)])
+    assert np.all(np.diff(noisy.y) >= 0) and np.all(np.diff(noisy.x) > 0)
+    assert noisy(x).mean() == pytest.approx(0.475, abs=0.01) and np.ptp(noisy(x)) < 0.05
+
+
+@pytest.mark.parametrize("name, curve", [
+    ("s-curve", _s_curve),
+    ("crushed blacks and whites", lambda l: np.clip(2 * (l - 0.25), 0, 1).astype(np.float32)),
+    ("flat gamma 0.5", lambda l: np.sqrt(np.clip(l, 0, 1)).astype(np.float32)),
+])
+def test_any_fixed_tone_curve_reads_one_once_tone_is_matched(name, curve):
+    frames = _noisy(_panning(16))
+    report = measure_flicker_frames(iter(frames), (curve(rec709_luma(f)) for f in frames))
+    assert abs(report.ratio - 1) > 0.4  # the plain ratio reads the curve's slope as (less or more) flicker
+    assert report.ratio_tone_matched == pytest.approx(1.0, abs=0.03)
+
+
+@pytest.mark.parametrize("kind", ["gain", "offset", "gamma"])
+def test_per_frame_changes_of_the_mapping_are_not_absorbed_by_the_tone_matched_reference(kind):
+    frames = _noisy(_panning(16))
+    rng = np.random.default_rng(8)
+    jitter = {"gain": rng.uniform(0.97, 1.03, 16), "offset": rng.uniform(-0.02, 0.02, 16),
+              "gamma": rng.uniform(0.95, 1.05, 16)}[kind]
+    lumas = [rec709_luma(f) for f in frames]
+    if kind == "gain":
+        outputs = [np.clip(_s_curve(l) * j, 0, 1) for l, j in zip(lumas, jitter)]
+    elif kind == "offset":
+        outputs = [np.clip(_s_curve(l) + j, 0, 1) for l, j in zip(lumas, jitter)]
+    else:  # the curve changes shape from frame to frame, not just its level
+        outputs = [_s_curve(np.clip(l, 0, 1) ** j) for l, j in zip(lumas, jitter)]
+    steady = measure_flicker_frames(iter(frames), (_s_curve(l) for l in lumas))
+    flickering = measure_flicker_frames(iter(frames), iter(outputs))
+    assert flickering.ratio_tone_matched > 1.25 * steady.ratio_tone_matched
+    assert flickering.ratio_tone_matched > 1.3
+
+
 def test_pairs_across_cuts_are_skipped():
     frames = _panning(10, seed=1) + _panning(10, seed=2)
     lumas = [rec709_luma(f) for f in frames]
@@ -133,8 +194,20 @@ def test_luma_video_scores_one_and_flicker_scores_higher(real_clips):
     steady = measure_flicker(source, gray, shots=ShotList.from_cuts([], FRAMES, 24.0))
     assert steady.pairs == FRAMES - 1 and steady.size == SIZE
     assert steady.ratio == pytest.approx(1.0, abs=0.02)
+    assert steady.ratio_tone_matched == pytest.approx(1.0, abs=0.02)
     flickering = measure_flicker(source, flicker, shots=ShotList.from_cuts([], FRAMES, 24.0))
     assert flickering.ratio > 1.2 and flickering.brightness_ratio > 1.5
+    assert flickering.ratio_tone_matched > 1.2
+
+
+def test_several_outputs_share_one_flow_and_match_single_measurements(real_clips):
+    source, gray, flicker = real_clips
+    shots = ShotList.from_cuts([], FRAMES, 24.0)
+    both = measure_flicker_many(source, [gray, flicker], shots=shots, max_frames=12)
+    for report, output in zip(both, (gray, flicker)):
+        alone = measure_flicker(source, output, shots=shots, max_frames=12)
+        assert report.to_dict() == alone.to_dict()
+    assert both[1].ratio_tone_matched > both[0].ratio_tone_matched
 
 
 def test_a_steady_vidbw_conversion_scores_about_one(real_clips, tmp_path, capsys):
@@ -148,6 +221,10 @@ def test_a_steady_vidbw_conversion_scores_about_one(real_clips, tmp_path, capsys
     assert report["pairs"] == FRAMES - 1 and report["skipped_at_cuts"] == 0
     assert 0.9 < report["ratio"] < 1.15, report
     assert 0.9 < report["ratio_contrast_matched"] < 1.15 and report["contrast_gain"] == pytest.approx(1.0, abs=0.05)
+    assert 0.95 < report["ratio_tone_matched"] < 1.1, report
+    text = run_inprocess(["eval", "flicker", source, converted, "--shots", shots_file], capsys)
+    assert_ok(text)
+    assert "tone-matched ratio" in text.out and "warping error ratio" in text.out
     assert 0.8 < report["brightness_ratio"] < 1.25, report
     run = run_inprocess(["eval", "flicker", source, converted, "--max-frames", "10"], capsys)  # cuts detected
     assert_ok(run)

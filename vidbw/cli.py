@@ -439,7 +439,8 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, overwrite, qui
 @click.option("--width", type=click.IntRange(32, 3840), default=480, show_default=True, help="Analysis width in pixels.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def eval_flicker(source, output, shots_file, max_frames, width, as_json) -> None:
-    """Temporal flicker of OUTPUT (a conversion of SOURCE): warping error vs the source's Rec.709 luma."""
+    """Temporal flicker of OUTPUT (a conversion of SOURCE): warping error vs the source's Rec.709 luma,
+    and vs that luma through a tone curve fitted to OUTPUT (the look's tone response, without flicker)."""
     from vidbw.eval.flicker import measure_flicker
 
     report = measure_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width)

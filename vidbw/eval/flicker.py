@@ -10,11 +10,24 @@ For every pair of consecutive frames (t, t+1) inside a shot:
 3. the error is the mean, over non-occluded pixels, of (O_t(x) - O_{t+1}(x + f(x)))², with O_{t+1}
    warped back to t by bilinear `cv2.remap`.
 
-Pairs that cross a cut are skipped. The frame errors are averaged. The same is measured on the
-Rec.709 luma of the source, a per-pixel (so flicker-free) conversion: the ratio output/source is
-≈ 1 for a conversion that adds no flicker and grows with any flicker it adds. The brightness
-flicker index is the mean |Δ mean luma| between consecutive frames within shots (output and
-source), which catches global pumping that a per-pixel error dilutes.
+Pairs that cross a cut are skipped. The frame errors are averaged. The same is measured on
+references, flicker-free by construction, to read the output's error against:
+
+* the Rec.709 luma of the source (a per-pixel conversion): the issue's **ratio**. It is ≈ 1 for a
+  conversion that adds no flicker, but a look with a steeper tone response than luma raises it
+  too, because it scales up every frame-to-frame difference of the source (noise, grain, and what
+  the flow cannot explain), steady or not;
+* the source luma through a **monotone tone curve fitted to the output** (least squares, 32
+  luma bins made monotone by pool-adjacent-violators, piecewise linear between the bins' mean
+  points). One curve is fitted to both frames of each pair, so the reference has the output's
+  tonal response at that moment and, by construction, no change of mapping between the two frames
+  it is compared over: the **tone-matched ratio** is ≈ 1 for any fixed tone curve of the source
+  luma and grows with flicker (a frame-to-frame change cannot be absorbed by one curve);
+* the older **contrast-matched ratio** scales the source-luma error by the square of one global
+  least-squares slope of output on source luma (a straight line instead of the curve).
+
+The brightness flicker index is the mean |Δ mean luma| between consecutive frames within shots
+(output and source), which catches global pumping that a per-pixel error dilutes.
 
 Both films are decoded with PyAV in step and measured at a reduced width (480 px by default).
 """
@@ -33,9 +46,15 @@ import numpy as np
 
 from vidbw.errors import InputError
 
-__all__ = ["FlickerReport", "PairErrors", "PairFlow", "measure_flicker", "measure_flicker_frames", "warping_errors", "FLICKER_WIDTH"]
+__all__ = ["FlickerReport", "PairErrors", "PairFlow", "ToneCurve", "fit_tone_curve", "measure_flicker",
+           "measure_flicker_many", "measure_flicker_frames", "measure_flicker_frames_many", "warping_errors",
+           "FLICKER_WIDTH", "TONE_BINS"]
 
 FLICKER_WIDTH = 480
+# Luma bins of the tone-matched reference's curve: as fine as the learned styles' own tone curve
+# (33 knots) and far finer than their grids' 8 luma bins, and coarser (8 codes of 8-bit) than the
+# code-level staircase of an 8-bit output, which is quantisation, not tonal response.
+TONE_BINS = 32
 
 
 @dataclass
@@ -48,6 +67,7 @@ class FlickerReport:
     brightness_source: float
     frames: int = 0
     contrast_gain: float = 1.0  # least-squares slope of output luma on source luma, over all frames
+    warp_error_tone_matched: float = 0.0  # the source luma through a tone curve fitted to each output pair
     size: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
 
@@ -65,12 +85,21 @@ class FlickerReport:
         return _ratio(self.warp_error_output, self.warp_error_source * gain2) if gain2 > 1e-6 else self.ratio
 
     @property
+    def ratio_tone_matched(self) -> float:
+        """Warping error of the output over that of the source luma passed through a monotone tone
+        curve fitted to the output (one curve per frame pair): ≈ 1 for any steady tone curve of the
+        luma; added flicker raises it; a look whose channel mix or regional gains amplify the
+        source's noise more than its tonal response alone also reads above 1."""
+        return _ratio(self.warp_error_output, self.warp_error_tone_matched)
+
+    @property
     def brightness_ratio(self) -> float:
         return _ratio(self.brightness_output, self.brightness_source)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["ratio"] = self.ratio
+        data["ratio_tone_matched"] = self.ratio_tone_matched
         data["ratio_contrast_matched"] = self.ratio_contrast_matched
         data["brightness_ratio"] = self.brightness_ratio
         return data
@@ -83,6 +112,8 @@ class FlickerReport:
         return [
             f"warping error ratio {self.ratio:.3f}  (output {self.warp_error_output:.6f} / source Rec.709 luma "
             f"{self.warp_error_source:.6f}; {self.pairs} frame pairs, {self.skipped_at_cuts} skipped at cuts, {w}x{h})",
+            f"tone-matched ratio {self.ratio_tone_matched:.3f}  (output / source luma through a monotone tone curve fitted "
+            f"to the output, one per frame pair: {self.warp_error_tone_matched:.6f})",
             f"contrast-matched ratio {self.ratio_contrast_matched:.3f}  (source luma differences scaled by the output's "
             f"contrast gain {self.contrast_gain:.3f})",
             f"brightness flicker ratio {self.brightness_ratio:.3f}  (mean |Δ mean luma| per frame: output "
@@ -147,6 +178,59 @@ def _to_u8(luma: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(luma * 255.0), 0, 255).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class ToneCurve:
+    """A monotone (non-decreasing) piecewise-linear curve through knots (x, y), extended linearly
+    beyond the end knots with the end segments' slopes and clipped to [0, 1]."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        x, y = self.x, self.y
+        if len(x) == 1:
+            return np.full(values.shape, y[0], np.float32)
+        out = np.interp(values, x, y)
+        below, above = values < x[0], values > x[-1]
+        out[below] = y[0] + (y[1] - y[0]) / (x[1] - x[0]) * (values[below] - x[0])
+        out[above] = y[-1] + (y[-1] - y[-2]) / (x[-1] - x[-2]) * (values[above] - x[-1])
+        return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def fit_tone_curve(sources: Sequence[np.ndarray], outputs: Sequence[np.ndarray], bins: int = TONE_BINS) -> ToneCurve:
+    """The least-squares monotone curve output ≈ T(source) over all pixels of the given frames.
+
+    Pixels are binned by source value (`bins` equal bins over [0, 1]); each bin is represented by
+    its mean point (mean source, mean output), so a curve that the data follow exactly (a straight
+    line, say) is recovered exactly, not shifted to the bins' centres; pool-adjacent-violators
+    makes the bin means non-decreasing (weighted by pixel count, pooled points at their pooled
+    means), and the curve is piecewise linear through them.
+    """
+    count = np.zeros(bins)
+    sum_x = np.zeros(bins)
+    sum_y = np.zeros(bins)
+    for src, out in zip(sources, outputs):
+        x = src.ravel()
+        index = np.clip((x * bins).astype(np.intp), 0, bins - 1)
+        count += np.bincount(index, minlength=bins)
+        sum_x += np.bincount(index, weights=x, minlength=bins)
+        sum_y += np.bincount(index, weights=out.ravel(), minlength=bins)
+    used = count > 0
+    if not used.any():
+        return ToneCurve(np.zeros(1), np.zeros(1))
+    xs, ys, ws = [], [], []  # pooled blocks as sums, so pooling keeps exact means
+    for c, sx, sy in zip(count[used], sum_x[used], sum_y[used]):
+        xs.append(sx); ys.append(sy); ws.append(c)
+        while len(ws) > 1 and ys[-2] * ws[-1] > ys[-1] * ws[-2]:
+            sx2, sy2, c2 = xs.pop(), ys.pop(), ws.pop()
+            xs[-1] += sx2; ys[-1] += sy2; ws[-1] += c2
+    w = np.asarray(ws)
+    x_knots, y_knots = np.asarray(xs) / w, np.asarray(ys) / w
+    # pooling can leave two blocks at (almost) one mean source value; keep the x strictly increasing
+    keep = np.concatenate([[True], np.diff(x_knots) > 1e-9])
+    return ToneCurve(x_knots[keep], y_knots[keep])
+
+
 @dataclass
 class PairErrors:
     """What `warping_errors` measured, per output: pair errors, brightness steps, contrast gain."""
@@ -156,15 +240,20 @@ class PairErrors:
     gains: list[float]  # least-squares slope of output luma on source luma over all frames, per output
     frames: int
     skipped: int
+    tone_matched: list[list[float]] = field(default_factory=list)  # the tone-matched reference's errors, per output
 
 
 def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable[np.ndarray]], cuts: Iterable[int] = (),
                    max_frames: int | None = None) -> PairErrors:
     """The per-pair warping errors (and |Δ mean| brightness changes) of several outputs against one
-    source, sharing the flow. Each output yields float32 luma frames in [0, 1] of the source's size."""
+    source, sharing the flow. Each output yields float32 luma frames in [0, 1] of the source's size.
+
+    For each output and pair, the error of its tone-matched reference is measured too: the source
+    luma of both frames through one monotone curve fitted to the output's two frames."""
     cut_set = set(int(c) for c in cuts)
     flow = FlowEstimator()
     errors: list[list[float]] = [[] for _ in outputs]
+    tone_matched: list[list[float]] = [[] for _ in outputs]
     steps: list[list[float]] = [[] for _ in outputs]
     sums = np.zeros((len(outputs), 5))  # n, Σx, Σy, Σx², Σxy with x = source luma, y = output
     previous: tuple | None = None
@@ -190,13 +279,15 @@ def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable
                     e = pair.error(a, b)
                     if np.isfinite(e):
                         errors[k].append(e)
+                        curve = fit_tone_curve((prev_src, src), (a, b))
+                        tone_matched[k].append(pair.error(curve(prev_src), curve(src)))
                     steps[k].append(abs(float(b.mean()) - float(a.mean())))
         previous = (src, outs)
     gains = []
     for n, sx, sy, sxx, sxy in sums:
         denominator = n * sxx - sx * sx
         gains.append(float((n * sxy - sx * sy) / denominator) if n and denominator > 1e-12 * n * n else 1.0)
-    return PairErrors(errors, steps, gains, frames, skipped)
+    return PairErrors(errors, steps, gains, frames, skipped, tone_matched)
 
 
 def _match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -209,6 +300,12 @@ def measure_flicker_frames(source_rgb_or_luma: Iterable[np.ndarray], output_luma
                            cuts: Iterable[int] = (), max_frames: int | None = None) -> FlickerReport:
     """The flicker report for frames already decoded: the source as float R'G'B' (h, w, 3) or luma
     (h, w) in [0, 1], the output as luma (h, w) in [0, 1]. The reference is the source's Rec.709 luma."""
+    return measure_flicker_frames_many(source_rgb_or_luma, [output_luma], cuts, max_frames)[0]
+
+
+def measure_flicker_frames_many(source_rgb_or_luma: Iterable[np.ndarray], outputs_luma: Sequence[Iterable[np.ndarray]],
+                                cuts: Iterable[int] = (), max_frames: int | None = None) -> list[FlickerReport]:
+    """One report per output, for several conversions of one source sharing the flow (computed once)."""
     from vidbw.shots.analysis import rec709_luma
 
     def lumas(frames):
@@ -216,14 +313,14 @@ def measure_flicker_frames(source_rgb_or_luma: Iterable[np.ndarray], output_luma
             yield rec709_luma(f) if f.ndim == 3 else f.astype(np.float32, copy=False)
 
     source_a, source_b = itertools.tee(lumas(source_rgb_or_luma))
-    measured = warping_errors(source_a, [output_luma, source_b], cuts, max_frames)
-    (errs_out, errs_ref), (steps_out, steps_ref) = measured.errors, measured.steps
-    return FlickerReport(
-        pairs=len(errs_out), skipped_at_cuts=measured.skipped,
-        warp_error_output=_mean(errs_out), warp_error_source=_mean(errs_ref),
-        brightness_output=_mean(steps_out), brightness_source=_mean(steps_ref), frames=measured.frames,
-        contrast_gain=measured.gains[0],
-    )
+    measured = warping_errors(source_a, [*outputs_luma, source_b], cuts, max_frames)
+    errs_ref, steps_ref = measured.errors[-1], measured.steps[-1]
+    return [FlickerReport(
+        pairs=len(measured.errors[k]), skipped_at_cuts=measured.skipped,
+        warp_error_output=_mean(measured.errors[k]), warp_error_source=_mean(errs_ref),
+        brightness_output=_mean(measured.steps[k]), brightness_source=_mean(steps_ref), frames=measured.frames,
+        contrast_gain=measured.gains[k], warp_error_tone_matched=_mean(measured.tone_matched[k]),
+    ) for k in range(len(outputs_luma))]
 
 
 def _mean(values: list[float]) -> float:
@@ -237,12 +334,20 @@ def measure_flicker(source: str | os.PathLike, output: str | os.PathLike, shots=
     Cuts come from `shots` (a ShotList or a path to its JSON) or, when None, from detecting them
     on the source (`detector`). Both films are decoded in step at `width` px.
     """
-    from vidbw.shots.analysis import LowresFilm, rec709_luma
+    return measure_flicker_many(source, [output], shots, max_frames, width, detector)[0]
+
+
+def measure_flicker_many(source: str | os.PathLike, outputs: Sequence[str | os.PathLike], shots=None,
+                         max_frames: int | None = None, width: int = FLICKER_WIDTH,
+                         detector: str = "adaptive") -> list[FlickerReport]:
+    """`measure_flicker` for several conversions of one source: all films decoded in step, the flow
+    computed once; one report per output, in order."""
+    from vidbw.shots.analysis import LowresFilm, frame_count, rec709_luma
     from vidbw.shots.detect import DEFAULT_MIN_SHOT_SECONDS, detect_cuts, min_shot_frames
     from vidbw.shots.model import ShotList
 
     source_film = LowresFilm(source, width, as_float=True)
-    output_film = LowresFilm(output, width, as_float=True)
+    output_films = [LowresFilm(output, width, as_float=True) for output in outputs]
     notes = []
     if shots is None:
         detect_film = LowresFilm(source)
@@ -253,16 +358,18 @@ def measure_flicker(source: str | os.PathLike, output: str | os.PathLike, shots=
         shot_list = shots if isinstance(shots, ShotList) else ShotList.load(Path(shots))
         cuts = shot_list.cuts()
 
-    from vidbw.shots.analysis import frame_count
-
-    lengths = frame_count(source), frame_count(output)
-    if lengths[0] != lengths[1]:
-        notes.append(f"the films differ in length (source {lengths[0]} frames, output {lengths[1]}); "
-                     "measured the frames they share, in order")
-    output_luma = (rec709_luma(f) for f in output_film)
-    report = measure_flicker_frames(iter(source_film), output_luma, cuts, max_frames)
-    report.size = source_film.size
-    report.notes = notes
-    if report.frames < 2:
-        raise InputError(f"need at least two frames in both films to measure flicker ({source}, {output})")
-    return report
+    source_length = frame_count(source)
+    notes_per_output = []
+    for output in outputs:
+        length = frame_count(output)
+        notes_per_output.append([] if length == source_length else [
+            f"the films differ in length (source {source_length} frames, output {length}); "
+            "measured the frames they share, in order"])
+    outputs_luma = [(rec709_luma(f) for f in film) for film in output_films]
+    reports = measure_flicker_frames_many(iter(source_film), outputs_luma, cuts, max_frames)
+    for report, output, extra in zip(reports, outputs, notes_per_output):
+        report.size = source_film.size
+        report.notes = notes + extra
+        if report.frames < 2:
+            raise InputError(f"need at least two frames in both films to measure flicker ({source}, {output})")
+    return reports
