@@ -269,10 +269,10 @@ class RayCluster:
                 self.started_here = True
             _quiet_ray_init(ray, kwargs)
         self.init_seconds = time.perf_counter() - started
-        self.progress = _progress_actor(ray).remote()
-        if self.settings_json is not None:
+        if self.settings_json is not None:  # first, so they get the worker processes Ray started with it
             warm = ray.remote(**_ray_resources(self.settings_json), max_retries=0)(_ray_warm_up)
             self._warm = [warm.remote(self.settings_json) for _ in range(self._warm_count())]
+        self.progress = _progress_actor(ray).remote()  # an actor gets a process of its own
 
     def _warm_count(self) -> int:
         """One warm-up per worker the job will use: `workers`, at most the cluster's CPUs (GPUs)."""
