@@ -29,7 +29,7 @@ import numpy as np
 
 from vidbw.errors import InputError, OptionError
 from vidbw.kernels.chroma import fit_color_grid, slice_chroma
-from vidbw.kernels.colour import luma_weights, planes_to_small_luma
+from vidbw.kernels.colour import luma_weights, planes_to_small_luma, small_size
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
 __all__ = ["AutoColorizer", "ReferenceColorizer", "Reference", "load_reference", "keyframe_references",
@@ -50,8 +50,7 @@ CONFIDENCE_FLOOR = 0.02  # every pixel informs its grid cell a little: no cell i
 
 
 def lowres_size(width: int, height: int, max_side: int = LOWRES_MAX_SIDE) -> tuple[int, int]:
-    scale = min(1.0, max_side / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    return small_size(width, height, max_side)
 
 
 def lowres_level(planes, to_rgb: np.ndarray, max_side: int = LOWRES_MAX_SIDE) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from vidbw.colorize import keep_luma
 from vidbw.errors import OptionError
-from vidbw.kernels.colour import REC709_LUMA, luma_output_coding, planes_to_small_rgb, rgb_matrix
+from vidbw.kernels.colour import REC709_LUMA, luma_output_coding, planes_to_small_rgb, rgb_matrix, small_size
 from vidbw.kernels.chroma import slice_chroma
 from vidbw.kernels.slicing import slice_apply
 from vidbw.styles import FilmGrain, Style, Toning, get_style, get_toning
@@ -64,8 +64,7 @@ def lowres_input(style, planes, to_rgb: np.ndarray) -> np.ndarray:
 def lowres_rgb(planes, to_rgb: np.ndarray, max_side: int = LOWRES_MAX_SIDE) -> np.ndarray:
     """A small float32 (h, w, 3) R'G'B' copy of the frame for the grid network (area-averaged)."""
     height, width = planes[0].shape
-    scale = min(1.0, max_side / max(height, width))
-    return planes_to_small_rgb(planes, to_rgb, (max(1, round(width * scale)), max(1, round(height * scale))))
+    return planes_to_small_rgb(planes, to_rgb, small_size(width, height, max_side))
 
 
 # --------------------------------------------------------------------------- which grid for which frame

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import cv2
@@ -25,7 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidbw.eval.colorize import colourfulness
+from vidbw.eval.metrics import psnr
 from vidbw.kernels.chroma import slice_chroma_torch
+from vidbw.kernels.colour import small_size
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
 __all__ = ["colourfulness", "psnr", "colorize_frame", "score_colour", "score_correspondence", "evaluate_clip"]
@@ -33,25 +35,12 @@ __all__ = ["colourfulness", "psnr", "colorize_frame", "score_colour", "score_cor
 LOWRES_SIDE = 256
 
 
-def colourfulness(rgb: np.ndarray) -> float:
-    """Hasler & Süsstrunk (2003) colourfulness M of R'G'B' in [0, 1], on the 0..255 scale."""
-    rgb = np.asarray(rgb, np.float64) * 255.0
-    rg = rgb[..., 0] - rgb[..., 1]
-    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
-    return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
-
-
 def lowres(level: np.ndarray, side: int = LOWRES_SIDE) -> np.ndarray:
     h, w = level.shape
-    s = min(1.0, side / max(h, w))
-    if s >= 1.0:
+    size = small_size(w, h, side)
+    if size == (w, h):
         return np.ascontiguousarray(level, np.float32)
-    return cv2.resize(level, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(level, size, interpolation=cv2.INTER_AREA)
 
 
 def colorize_frame(model, level: np.ndarray) -> np.ndarray:

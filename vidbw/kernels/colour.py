@@ -19,6 +19,7 @@ import numpy as np
 __all__ = [
     "planes_to_small_rgb",
     "planes_to_small_luma",
+    "small_size",
     "luma_weights",
     "REC709_LUMA",
     "REC601_LUMA",
@@ -127,6 +128,12 @@ def neutral_chroma(bit_depth: int) -> int:
     """Code value of zero chroma (grey) for ``bit_depth``-bit YUV: 2^(bits-1)."""
     _check_bit_depth(bit_depth)
     return 1 << (bit_depth - 1)
+
+
+def small_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(w, h) of a frame scaled down (never up) so its longer side is at most `max_side`."""
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _small_planes(planes, size: tuple[int, int]) -> np.ndarray:
