@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_ok, assert_one_line_error, run_inprocess
-from vidbw.eval.flicker import (FlowEstimator, fit_tone_curve, measure_flicker, measure_flicker_frames,
+from vidbw.eval.flicker import (FlowEstimator, fit_shot_mixes, fit_tone_curve, measure_flicker, measure_flicker_frames,
                                 measure_flicker_many)
 from vidbw.shots import ShotList
 from vidbw.shots.analysis import rec709_luma
@@ -141,6 +141,44 @@ def test_per_frame_changes_of_the_mapping_are_not_absorbed_by_the_tone_matched_r
     assert flickering.ratio_tone_matched > 1.3
 
 
+RED = np.array([1.0, 0.0, 0.0], np.float32)
+BLUE = np.array([0.1, 0.2, 0.7], np.float32)
+
+
+def test_a_steady_classic_filter_reads_one_once_its_mix_is_matched():
+    """A red filter + S-curve is flicker-free, but its red channel carries other noise than luma:
+    only the mix-matched reference (the shot's least-squares mix, then a curve) sees it as steady."""
+    frames = _noisy(_panning(16))
+    outputs = [_s_curve(f @ RED) for f in frames]
+    steady = measure_flicker_frames(iter(frames), iter(outputs))
+    assert steady.ratio_tone_matched > 2  # luma cannot stand in for the red channel on this texture
+    assert steady.ratio_mix_matched == pytest.approx(1.0, abs=0.03)
+    mix = np.array(steady.mixes[0])
+    assert abs(mix[1]) < 0.02 and abs(mix[2]) < 0.02 and mix[0] > 1  # the fitted mix is the red channel
+    gains = np.random.default_rng(8).uniform(0.97, 1.03, 16)
+    flickering = measure_flicker_frames(iter(frames), iter([np.clip(o * g, 0, 1) for o, g in zip(outputs, gains)]))
+    assert flickering.ratio_mix_matched > 1.3
+
+
+def test_each_shot_gets_its_own_mix():
+    first, second = _noisy(_panning(10, seed=1)), _noisy(_panning(10, seed=2), seed=4)
+    outputs = [_s_curve(f @ RED) for f in first] + [np.clip(0.1 + 0.8 * (f @ BLUE), 0, 1) for f in second]
+    report = measure_flicker_frames(iter(first + second), iter(outputs), cuts=[10])
+    assert len(report.mixes) == 2
+    assert np.array(report.mixes[1]) == pytest.approx([0.08, 0.16, 0.56, 0.1], abs=0.01)  # 0.8 * BLUE + 0.1
+    assert report.ratio_mix_matched == pytest.approx(1.0, abs=0.03)
+    # without the cut one mix must serve both looks, and the two looks differ in the noise they carry
+    mixes = fit_shot_mixes(iter(first + second), [iter(outputs)])
+    assert list(mixes[0]) == [0]
+
+
+def test_a_luma_source_has_no_mix_matched_ratio():
+    frames = [rec709_luma(f) for f in _panning(6)]
+    report = measure_flicker_frames(iter(frames), iter(frames))
+    assert np.isnan(report.ratio_mix_matched) and report.mixes == []
+    assert report.to_dict()["ratio_mix_matched"] is None and not any("mix-matched" in line for line in report.lines())
+
+
 def test_pairs_across_cuts_are_skipped():
     frames = _panning(10, seed=1) + _panning(10, seed=2)
     lumas = [rec709_luma(f) for f in frames]
@@ -195,9 +233,11 @@ def test_luma_video_scores_one_and_flicker_scores_higher(real_clips):
     assert steady.pairs == FRAMES - 1 and steady.size == SIZE
     assert steady.ratio == pytest.approx(1.0, abs=0.02)
     assert steady.ratio_tone_matched == pytest.approx(1.0, abs=0.02)
+    assert steady.ratio_mix_matched == pytest.approx(1.0, abs=0.02)
+    assert np.array(steady.mixes[0][:3]) == pytest.approx([0.2126, 0.7152, 0.0722], abs=0.03)
     flickering = measure_flicker(source, flicker, shots=ShotList.from_cuts([], FRAMES, 24.0))
     assert flickering.ratio > 1.2 and flickering.brightness_ratio > 1.5
-    assert flickering.ratio_tone_matched > 1.2
+    assert flickering.ratio_tone_matched > 1.2 and flickering.ratio_mix_matched > 1.2
 
 
 def test_several_outputs_share_one_flow_and_match_single_measurements(real_clips):
@@ -205,8 +245,12 @@ def test_several_outputs_share_one_flow_and_match_single_measurements(real_clips
     shots = ShotList.from_cuts([], FRAMES, 24.0)
     both = measure_flicker_many(source, [gray, flicker], shots=shots, max_frames=12)
     for report, output in zip(both, (gray, flicker)):
-        alone = measure_flicker(source, output, shots=shots, max_frames=12)
-        assert report.to_dict() == alone.to_dict()
+        alone = measure_flicker(source, output, shots=shots, max_frames=12).to_dict()
+        shared = report.to_dict()
+        assert np.allclose(shared.pop("mixes"), alone.pop("mixes"), rtol=1e-9, atol=1e-12)
+        numbers = [k for k, v in alone.items() if isinstance(v, float)]
+        assert {k: shared[k] for k in numbers} == pytest.approx({k: alone[k] for k in numbers}, rel=1e-9)
+        assert {k: v for k, v in shared.items() if k not in numbers} == {k: v for k, v in alone.items() if k not in numbers}
     assert both[1].ratio_tone_matched > both[0].ratio_tone_matched
 
 
@@ -222,13 +266,24 @@ def test_a_steady_vidbw_conversion_scores_about_one(real_clips, tmp_path, capsys
     assert 0.9 < report["ratio"] < 1.15, report
     assert 0.9 < report["ratio_contrast_matched"] < 1.15 and report["contrast_gain"] == pytest.approx(1.0, abs=0.05)
     assert 0.95 < report["ratio_tone_matched"] < 1.1, report
+    assert 0.95 < report["ratio_mix_matched"] < 1.1, report
     text = run_inprocess(["eval", "flicker", source, converted, "--shots", shots_file], capsys)
     assert_ok(text)
-    assert "tone-matched ratio" in text.out and "warping error ratio" in text.out
+    assert all(f"{name} ratio" in text.out for name in ("warping error", "tone-matched", "mix-matched"))
     assert 0.8 < report["brightness_ratio"] < 1.25, report
     run = run_inprocess(["eval", "flicker", source, converted, "--max-frames", "10"], capsys)  # cuts detected
     assert_ok(run)
     assert run.out.startswith("warping error ratio ") and "9 frame pairs" in run.out
+
+
+def test_a_steady_red_filter_conversion_reads_one_once_its_mix_is_matched(real_clips, tmp_path, capsys):
+    source, _gray, _flicker = real_clips
+    converted = tmp_path / "red.mkv"
+    assert_ok(run_inprocess(["convert", source, "-o", converted, "--style", "red", "--codec", "ffv1", "-q"], capsys))
+    report = measure_flicker(source, converted, shots=ShotList.from_cuts([], FRAMES, 24.0))
+    assert report.ratio > 1.1  # the red channel carries more of the source's noise than luma does
+    assert report.ratio_mix_matched == pytest.approx(1.0, abs=0.05)
+    assert report.mixes[0][0] > 2 * max(abs(report.mixes[0][1]), abs(report.mixes[0][2]))
 
 
 def test_eval_flicker_bad_input_is_one_line(tmp_path, capsys, clip_mkv):

@@ -34,12 +34,13 @@ Both films are decoded with PyAV in step and measured at a reduced width (480 px
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -47,7 +48,7 @@ import numpy as np
 from vidbw.errors import InputError
 
 __all__ = ["FlickerReport", "PairErrors", "PairFlow", "ToneCurve", "fit_tone_curve", "measure_flicker",
-           "measure_flicker_many", "measure_flicker_frames", "measure_flicker_frames_many", "warping_errors",
+           "measure_flicker_many", "measure_flicker_frames", "measure_flicker_frames_many", "fit_shot_mixes", "warping_errors",
            "FLICKER_WIDTH", "TONE_BINS"]
 
 FLICKER_WIDTH = 480
@@ -68,6 +69,8 @@ class FlickerReport:
     frames: int = 0
     contrast_gain: float = 1.0  # least-squares slope of output luma on source luma, over all frames
     warp_error_tone_matched: float = 0.0  # the source luma through a tone curve fitted to each output pair
+    warp_error_mix_matched: float = float("nan")  # the source through the shot's mix, then a curve per pair (nan: no RGB)
+    mixes: list[list[float]] = field(default_factory=list)  # per shot: the least-squares (wR, wG, wB, c) of the output
     size: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
 
@@ -93,6 +96,15 @@ class FlickerReport:
         return _ratio(self.warp_error_output, self.warp_error_tone_matched)
 
     @property
+    def ratio_mix_matched(self) -> float:
+        """Warping error of the output over that of a classic style fitted to it: the source through
+        the shot's least-squares channel mix, then a monotone tone curve fitted per frame pair. ≈ 1
+        for any steady channel mix + tone curve (every classic style); nan when it was not measured."""
+        if not np.isfinite(self.warp_error_mix_matched):
+            return float("nan")
+        return _ratio(self.warp_error_output, self.warp_error_mix_matched)
+
+    @property
     def brightness_ratio(self) -> float:
         return _ratio(self.brightness_output, self.brightness_source)
 
@@ -100,6 +112,9 @@ class FlickerReport:
         data = asdict(self)
         data["ratio"] = self.ratio
         data["ratio_tone_matched"] = self.ratio_tone_matched
+        data["ratio_mix_matched"] = self.ratio_mix_matched
+        for key in ("warp_error_mix_matched", "ratio_mix_matched"):  # JSON has no NaN
+            data[key] = data[key] if np.isfinite(data[key]) else None
         data["ratio_contrast_matched"] = self.ratio_contrast_matched
         data["brightness_ratio"] = self.brightness_ratio
         return data
@@ -114,6 +129,9 @@ class FlickerReport:
             f"{self.warp_error_source:.6f}; {self.pairs} frame pairs, {self.skipped_at_cuts} skipped at cuts, {w}x{h})",
             f"tone-matched ratio {self.ratio_tone_matched:.3f}  (output / source luma through a monotone tone curve fitted "
             f"to the output, one per frame pair: {self.warp_error_tone_matched:.6f})",
+            *([f"mix-matched ratio {self.ratio_mix_matched:.3f}  (output / source through the shot's least-squares channel mix "
+               f"and a tone curve per frame pair, a classic style fitted to the output: {self.warp_error_mix_matched:.6f})"]
+              if np.isfinite(self.ratio_mix_matched) else []),
             f"contrast-matched ratio {self.ratio_contrast_matched:.3f}  (source luma differences scaled by the output's "
             f"contrast gain {self.contrast_gain:.3f})",
             f"brightness flicker ratio {self.brightness_ratio:.3f}  (mean |Δ mean luma| per frame: output "
@@ -241,29 +259,36 @@ class PairErrors:
     frames: int
     skipped: int
     tone_matched: list[list[float]] = field(default_factory=list)  # the tone-matched reference's errors, per output
+    mix_matched: list[list[float]] = field(default_factory=list)  # the mix-matched reference's (empty: not measured)
 
 
 def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable[np.ndarray]], cuts: Iterable[int] = (),
-                   max_frames: int | None = None) -> PairErrors:
+                   max_frames: int | None = None, mixed_sources: Sequence[Iterable[np.ndarray]] | None = None) -> PairErrors:
     """The per-pair warping errors (and |Δ mean| brightness changes) of several outputs against one
     source, sharing the flow. Each output yields float32 luma frames in [0, 1] of the source's size.
 
     For each output and pair, the error of its tone-matched reference is measured too: the source
-    luma of both frames through one monotone curve fitted to the output's two frames."""
+    luma of both frames through one monotone curve fitted to the output's two frames. With
+    `mixed_sources` (for the first outputs, the source frames through that output's channel mix), the
+    same is done with the mixed source in place of the luma: the mix-matched reference."""
     cut_set = set(int(c) for c in cuts)
     flow = FlowEstimator()
     errors: list[list[float]] = [[] for _ in outputs]
     tone_matched: list[list[float]] = [[] for _ in outputs]
+    mix_matched: list[list[float]] = [[] for _ in outputs]
+    n_outputs = len(outputs)
+    guides = list(mixed_sources) if mixed_sources is not None else []
     steps: list[list[float]] = [[] for _ in outputs]
     sums = np.zeros((len(outputs), 5))  # n, Σx, Σy, Σx², Σxy with x = source luma, y = output
     previous: tuple | None = None
     frames = skipped = 0
-    streams = zip(source_luma, *outputs)
+    streams = zip(source_luma, *outputs, *guides)
     if max_frames is not None:
         streams = itertools.islice(streams, max_frames)
-    for t, (src, *outs) in enumerate(streams):
+    for t, (src, *rest) in enumerate(streams):
         frames += 1
-        outs = [_match_size(o, src.shape) for o in outs]
+        outs = [_match_size(o, src.shape) for o in rest[:n_outputs]]
+        mixed = rest[n_outputs:]
         x = src.astype(np.float64).ravel()
         sx, sxx = x.sum(), x @ x
         for k, o in enumerate(outs):
@@ -273,7 +298,7 @@ def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable
             if t in cut_set:
                 skipped += 1
             else:
-                prev_src, prev_outs = previous
+                prev_src, prev_outs, prev_mixed = previous
                 pair = flow.pair(prev_src, src)
                 for k, (a, b) in enumerate(zip(prev_outs, outs)):
                     e = pair.error(a, b)
@@ -281,19 +306,58 @@ def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable
                         errors[k].append(e)
                         curve = fit_tone_curve((prev_src, src), (a, b))
                         tone_matched[k].append(pair.error(curve(prev_src), curve(src)))
+                        if k < len(mixed):  # outputs without a mixed source (the luma reference) have none
+                            curve = fit_tone_curve((prev_mixed[k], mixed[k]), (a, b))
+                            mix_matched[k].append(pair.error(curve(prev_mixed[k]), curve(mixed[k])))
                     steps[k].append(abs(float(b.mean()) - float(a.mean())))
-        previous = (src, outs)
+        previous = (src, outs, mixed)
     gains = []
     for n, sx, sy, sxx, sxy in sums:
         denominator = n * sxx - sx * sx
         gains.append(float((n * sxy - sx * sy) / denominator) if n and denominator > 1e-12 * n * n else 1.0)
-    return PairErrors(errors, steps, gains, frames, skipped, tone_matched)
+    return PairErrors(errors, steps, gains, frames, skipped, tone_matched, mix_matched[:len(guides)])
 
 
 def _match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if frame.shape[:2] == shape[:2]:
         return frame
     return cv2.resize(frame, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def fit_shot_mixes(source_rgb: Iterable[np.ndarray], outputs: Sequence[Iterable[np.ndarray]], cuts: Iterable[int] = (),
+                   max_frames: int | None = None) -> list[dict[int, np.ndarray]]:
+    """Per output, the least-squares channel mix output ≈ wR·R' + wG·G' + wB·B' + c of every shot
+    (the whole shot's pixels), keyed by the shot's first frame. Shots start at 0 and at each cut."""
+    cut_set = set(int(c) for c in cuts)
+    n_outputs = len(outputs)
+    normal: dict[int, np.ndarray] = {}  # shot start -> AᵀA (4, 4), shared by the outputs
+    moments: dict[int, np.ndarray] = {}  # shot start -> Aᵀy (n_outputs, 4)
+    start = 0
+    streams = zip(source_rgb, *outputs)
+    if max_frames is not None:
+        streams = itertools.islice(streams, max_frames)
+    for t, (rgb, *outs) in enumerate(streams):
+        if t in cut_set:
+            start = t
+        a = np.empty((rgb.shape[0] * rgb.shape[1], 4))
+        a[:, :3] = rgb.reshape(-1, 3)
+        a[:, 3] = 1.0
+        normal[start] = normal.get(start, 0) + a.T @ a
+        ys = np.stack([_match_size(o, rgb.shape).astype(np.float64).ravel() for o in outs])
+        moments[start] = moments.get(start, 0) + ys @ a
+    mixes: list[dict[int, np.ndarray]] = [{} for _ in range(n_outputs)]
+    for start, ata in normal.items():
+        for k in range(n_outputs):  # lstsq: a grey source (R' = G' = B') has many mixes; take the smallest
+            mixes[k][start] = np.linalg.lstsq(ata, moments[start][k], rcond=None)[0]
+    return mixes
+
+
+def _mixed_source(source_rgb: Iterable[np.ndarray], mixes: dict[int, np.ndarray]) -> Iterator[np.ndarray]:
+    """The source frames through their shot's mix (float32 (h, w))."""
+    starts = sorted(mixes)
+    for t, rgb in enumerate(source_rgb):
+        mix = mixes[starts[bisect.bisect_right(starts, t) - 1]]
+        yield (rgb @ mix[:3].astype(np.float32) + np.float32(mix[3])).astype(np.float32, copy=False)
 
 
 def measure_flicker_frames(source_rgb_or_luma: Iterable[np.ndarray], output_luma: Iterable[np.ndarray],
@@ -305,22 +369,46 @@ def measure_flicker_frames(source_rgb_or_luma: Iterable[np.ndarray], output_luma
 
 def measure_flicker_frames_many(source_rgb_or_luma: Iterable[np.ndarray], outputs_luma: Sequence[Iterable[np.ndarray]],
                                 cuts: Iterable[int] = (), max_frames: int | None = None) -> list[FlickerReport]:
-    """One report per output, for several conversions of one source sharing the flow (computed once)."""
+    """One report per output, for several conversions of one source sharing the flow (computed once).
+
+    The frames are held in memory (the mix-matched reference needs two passes: the shots' mixes
+    first); `measure_flicker_many` streams films from disk instead."""
+    source = list(itertools.islice(source_rgb_or_luma, max_frames))
+    outputs = [list(itertools.islice(o, max_frames)) for o in outputs_luma]
+    return _reports(lambda: iter(source), [lambda o=o: iter(o) for o in outputs], cuts, max_frames)
+
+
+def _reports(open_source: Callable[[], Iterator[np.ndarray]], open_outputs: Sequence[Callable[[], Iterator[np.ndarray]]],
+             cuts: Iterable[int], max_frames: int | None, rgb: bool | None = None) -> list[FlickerReport]:
+    """Both passes over films that can be opened (iterated) twice: the shots' mixes (when the source
+    is R'G'B'), then the flow and every error."""
     from vidbw.shots.analysis import rec709_luma
+
+    cuts = list(cuts)
+    if rgb is None:
+        first = next(open_source(), None)
+        rgb = first is not None and first.ndim == 3
+    mixes = fit_shot_mixes(open_source(), [o() for o in open_outputs], cuts, max_frames) if rgb else None
 
     def lumas(frames):
         for f in frames:
             yield rec709_luma(f) if f.ndim == 3 else f.astype(np.float32, copy=False)
 
-    source_a, source_b = itertools.tee(lumas(source_rgb_or_luma))
-    measured = warping_errors(source_a, [*outputs_luma, source_b], cuts, max_frames)
+    # one decode of the source for the second pass, shared (in step) by the luma and the mixed sources
+    copies = itertools.tee(open_source(), 1 + (len(mixes) if mixes is not None else 0))
+    source_a, source_b = itertools.tee(lumas(copies[0]))
+    mixed = None if mixes is None else [_mixed_source(c, m) for c, m in zip(copies[1:], mixes)]
+    measured = warping_errors(source_a, [*(o() for o in open_outputs), source_b], cuts, max_frames,
+                              mixed_sources=mixed)
     errs_ref, steps_ref = measured.errors[-1], measured.steps[-1]
     return [FlickerReport(
         pairs=len(measured.errors[k]), skipped_at_cuts=measured.skipped,
         warp_error_output=_mean(measured.errors[k]), warp_error_source=_mean(errs_ref),
         brightness_output=_mean(measured.steps[k]), brightness_source=_mean(steps_ref), frames=measured.frames,
         contrast_gain=measured.gains[k], warp_error_tone_matched=_mean(measured.tone_matched[k]),
-    ) for k in range(len(outputs_luma))]
+        warp_error_mix_matched=_mean(measured.mix_matched[k]) if mixes is not None else float("nan"),
+        mixes=[] if mixes is None else [[float(v) for v in mixes[k][start]] for start in sorted(mixes[k])],
+    ) for k in range(len(open_outputs))]
 
 
 def _mean(values: list[float]) -> float:
@@ -365,8 +453,9 @@ def measure_flicker_many(source: str | os.PathLike, outputs: Sequence[str | os.P
         notes_per_output.append([] if length == source_length else [
             f"the films differ in length (source {source_length} frames, output {length}); "
             "measured the frames they share, in order"])
-    outputs_luma = [(rec709_luma(f) for f in film) for film in output_films]
-    reports = measure_flicker_frames_many(iter(source_film), outputs_luma, cuts, max_frames)
+    # two passes, each decoding every film once: the shots' channel mixes, then the flow and the errors
+    open_outputs = [lambda film=film: (rec709_luma(f) for f in film) for film in output_films]
+    reports = _reports(lambda: iter(source_film), open_outputs, cuts, max_frames, rgb=True)
     for report, output, extra in zip(reports, outputs, notes_per_output):
         report.size = source_film.size
         report.notes = notes + extra
