@@ -122,3 +122,14 @@ def test_film_sampler_frames_are_the_analysis_frames_forward_and_after_seeks(cut
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="past the film's end"):
         sampler(Shot(9, FRAMES, FRAMES + 3))
+
+
+def test_proxy_frames_are_analysis_frames_at_most_256_px():
+    from vidbw.shots.proxies import proxy_frame
+
+    landscape = np.full((135, 240, 3), 7, np.uint8)  # a 16:9 analysis frame: kept as it is (a copy)
+    kept = proxy_frame(landscape)
+    assert kept.shape == (135, 240, 3) and kept is not landscape
+    portrait = np.full((427, 240, 3), 200, np.uint8)  # a portrait film's analysis frame: area-averaged to fit
+    small = proxy_frame(portrait)
+    assert small.shape == (256, 144, 3) and small.dtype == np.uint8 and (small == 200).all()

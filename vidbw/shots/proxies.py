@@ -28,6 +28,7 @@ import numpy as np
 from vidbw.errors import InputError
 from vidbw.io.probe import describe_video, open_input
 from vidbw.io.video import DecodeStats, frame_timestamps, read_media
+from vidbw.kernels.colour import small_size
 from vidbw.shots.analysis import ANALYSIS_WIDTH, lowres_size, planes_to_rgb8
 from vidbw.shots.model import Shot, ShotList
 
@@ -77,10 +78,10 @@ def proxy_frame(analysis_rgb8: np.ndarray, max_side: int = PROXY_MAX_SIDE) -> np
     frame itself when its longer side is at most `max_side` (240 x 135 for a 16:9 film), else
     area-averaged down to that (a portrait film)."""
     h, w = analysis_rgb8.shape[:2]
-    scale = max_side / max(h, w)
-    if scale >= 1:
+    size = small_size(w, h, max_side)
+    if size == (w, h):
         return analysis_rgb8.copy()
-    return cv2.resize(analysis_rgb8, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(analysis_rgb8, size, interpolation=cv2.INTER_AREA)
 
 
 def _as_float(frames: list[np.ndarray]) -> np.ndarray:
