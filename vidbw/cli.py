@@ -76,8 +76,9 @@ def cli() -> None:
 @click.option("--bit-depth", type=click.Choice(["8", "10"]), help="Output bit depth [default: the input's].")
 @click.option("--shots", "shots_file", type=click.Path(path_type=Path),
               help="A shot list (JSON from `vidbw shots`, maybe edited): render each shot with its own style and proxy.")
-@click.option("--temporal", type=click.Choice(["off", "light", "strong"]), default="light", show_default=True,
-              help="Smoothing of learned grids over time within each shot (never across a cut).")
+@click.option("--temporal", type=click.Choice(["off", "light", "strong"]),
+              help="Smoothing of learned grids over time within each shot, never across a cut "
+                   "[default: light; strong with --colorize].")
 @click.option("--detector", type=click.Choice(["adaptive", "content", "transnet"]), default="adaptive", show_default=True,
               help="Cut detector for the analysis pass of learned styles (without --shots).")
 @click.option("--explain", is_flag=True, help="Report the style and proxy chosen for each shot or image.")
@@ -116,11 +117,11 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
     if reference is not None:
         raise OptionError("--reference needs --colorize")
     if job_dir or resume or workers > 1 or engine != "local" or address:
-        _convert_job(source, output, {**look_args, "temporal": temporal}, EncodeSettings(**encode), device, overwrite,
+        _convert_job(source, output, {**look_args, "temporal": temporal or "light"}, EncodeSettings(**encode), device, overwrite,
                      quiet, job_dir, resume, workers, engine, address, shots_file)
         return
     with _Progress(f"converting {source.name}", quiet) as progress:
-        result = run_convert(source, output, **look_args, temporal=temporal, shots=shots_file, detector=detector,
+        result = run_convert(source, output, **look_args, temporal=temporal or "light", shots=shots_file, detector=detector,
                              encode=EncodeSettings(**encode), overwrite=overwrite, device=device, progress=progress)
     for note in result.notes:
         _say(quiet, f"[yellow]note:[/] {note}")

@@ -498,14 +498,15 @@ def default_output_for(source: Path, suffix: str = "bw") -> Path:
 
 
 def convert(source, output=None, style: str | Style = "neutral", *, grain: float = 0.0, grain_size: float = 1.0,
-            grain_seed: int = 0, toning: str | None = None, temporal: str = "light", shots: Path | None = None,
+            grain_seed: int = 0, toning: str | None = None, temporal: str | None = None, shots: Path | None = None,
             detector: str = "adaptive", encode: EncodeSettings | None = None, overwrite: bool = False,
             device: str = "auto", progress: ProgressCallback | None = None, colorize: bool = False,
             reference: Path | None = None) -> ConvertResult:
     """Convert a film, an image or a folder of images to black and white, or colorize it.
 
     `output` defaults to `<stem>_bw.<ext>` beside the input (`<stem>_color.<ext>` when colorizing;
-    `<folder>_bw` for folders). Raises `VidbwError` subclasses for anything the user can fix; never
+    `<folder>_bw` for folders). `temporal` defaults to light smoothing of learned grids, strong when
+    colorizing. Raises `VidbwError` subclasses for anything the user can fix; never
     leaves a partial output.
     """
     source = Path(source)
@@ -515,7 +516,11 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
     if reference is not None and not colorize:
         raise OptionError("--reference needs --colorize")
     if colorize:
-        return _colorize(source, output, reference, temporal, shots, detector, encode, overwrite, device, progress)
+        # Colour flickers more visibly than a B&W look: colour grids are smoothed harder by default
+        # (measured on dog_park, automatic mode: CDC 0.00073 light vs 0.00028 strong, truth 0.00011).
+        return _colorize(source, output, reference, temporal or "strong", shots, detector, encode, overwrite, device,
+                         progress)
+    temporal = temporal or "light"
     look = Look.named(style, grain, grain_size, grain_seed, toning)
     if source.is_dir():
         return convert_folder(source, output, look, overwrite, progress)
