@@ -199,24 +199,40 @@ def slice_chroma_torch(level, grid, gamut_safe: bool = True):
 # --------------------------------------------------------------------------- fitting
 
 
-def _trilinear_corners(level: np.ndarray, depth: int, grid_h: int, grid_w: int):
-    """For each pixel of a (h, w) luma image: its 8 grid corners as flat indices and weights."""
-    h, w = level.shape
-    gx = np.clip((np.arange(w, dtype=np.float32) + 0.5) / w * grid_w - 0.5, 0, grid_w - 1)
-    gy = np.clip((np.arange(h, dtype=np.float32) + 0.5) / h * grid_h - 0.5, 0, grid_h - 1)
-    gz = np.clip(level * depth - 0.5, 0, depth - 1)
-    x0 = np.floor(gx).astype(np.int64)
-    y0 = np.floor(gy).astype(np.int64)
-    z0 = np.floor(gz).astype(np.int64)
-    fx, fy, fz = gx - x0, gy - y0, gz - z0
-    for dz in (0, 1):
-        for dy in (0, 1):
-            for dx in (0, 1):
-                weight = (fz if dz else 1 - fz) * (fy if dy else 1 - fy)[:, None] * (fx if dx else 1 - fx)[None, :]
-                zi = np.minimum(z0 + dz, depth - 1)
-                yi = np.minimum(y0 + dy, grid_h - 1)[:, None]
-                xi = np.minimum(x0 + dx, grid_w - 1)[None, :]
-                yield ((zi * grid_h + yi) * grid_w + xi).ravel(), weight.ravel()
+@njit(fastmath=True, cache=True, nogil=True)
+def _splat_statistics(level, chroma, weights, depth, grid_h, grid_w):
+    """Trilinear splat of the weighted least-squares sums of every pixel into the grid's cells:
+    (w, wL, wL², wCb, wCbL, wCr, wCrL) per (luma bin, y cell, x cell). One pass, no temporaries."""
+    height, width = level.shape
+    sums = np.zeros((7, depth, grid_h, grid_w), np.float64)
+    for y in range(height):
+        gy = min(max((y + 0.5) / height * grid_h - 0.5, 0.0), grid_h - 1.0)
+        y0 = int(gy)
+        y1 = min(y0 + 1, grid_h - 1)
+        fy = gy - y0
+        for x in range(width):
+            gx = min(max((x + 0.5) / width * grid_w - 0.5, 0.0), grid_w - 1.0)
+            x0 = int(gx)
+            x1 = min(x0 + 1, grid_w - 1)
+            fx = gx - x0
+            lum = level[y, x]
+            gz = min(max(lum * depth - 0.5, 0.0), depth - 1.0)
+            z0 = int(gz)
+            z1 = min(z0 + 1, depth - 1)
+            fz = gz - z0
+            w = weights[y, x]
+            cb = chroma[0, y, x]
+            cr = chroma[1, y, x]
+            terms = (w, w * lum, w * lum * lum, w * cb, w * cb * lum, w * cr, w * cr * lum)
+            for corner in range(8):
+                zi = z1 if corner & 4 else z0
+                yi = y1 if corner & 2 else y0
+                xi = x1 if corner & 1 else x0
+                share = (fz if corner & 4 else 1.0 - fz) * (fy if corner & 2 else 1.0 - fy) * \
+                    (fx if corner & 1 else 1.0 - fx)
+                for k in range(7):
+                    sums[k, zi, yi, xi] += share * terms[k]
+    return sums
 
 
 def fit_color_grid(level: np.ndarray, chroma: np.ndarray, confidence: np.ndarray | None = None,
@@ -230,19 +246,9 @@ def fit_color_grid(level: np.ndarray, chroma: np.ndarray, confidence: np.ndarray
     still gets the colour around it rather than gray; `slope_ridge` keeps the luma slope of
     flat cells from exploding.
     """
-    size = depth * grid_h * grid_w
-    level = level.astype(np.float32, copy=False)
-    weights = np.ones(level.shape, np.float32) if confidence is None else confidence.astype(np.float32)
-    flat_l = level.ravel()
-    terms = [weights.ravel(), (weights * level).ravel(), (weights * level * level).ravel()]
-    for c in chroma:
-        terms += [(weights * c).ravel(), (weights * c * level).ravel()]
-    sums = np.zeros((len(terms), size), np.float64)
-    for index, corner_weight in _trilinear_corners(level, depth, grid_h, grid_w):
-        for k, term in enumerate(terms):
-            sums[k] += np.bincount(index, corner_weight * term, size)
-    del flat_l
-    sums = sums.reshape(len(terms), depth, grid_h, grid_w)
+    level = np.ascontiguousarray(level, dtype=np.float32)
+    weights = np.ones(level.shape, np.float32) if confidence is None else np.ascontiguousarray(confidence, np.float32)
+    sums = _splat_statistics(level, np.ascontiguousarray(chroma, np.float32), weights, depth, grid_h, grid_w)
     sums += column_prior * sums.sum(axis=1, keepdims=True) / depth
     count = sums[0] + 1e-6
     mean_l = sums[1] / count
