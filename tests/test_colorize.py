@@ -42,7 +42,7 @@ def scene_rgb(index: int, shot: int = 0) -> np.ndarray:
     return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
 
 
-def write_scene(path: Path, colour: bool, cut: bool = False) -> Path:
+def write_scene(path: Path, colour: bool, cut: bool = False, chroma_flicker: int = 0) -> Path:
     with av.open(str(path), "w") as out:
         stream = out.add_stream("ffv1", rate=24)
         stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
@@ -53,6 +53,8 @@ def write_scene(path: Path, colour: bool, cut: bool = False) -> Path:
             y, u, v = media.rgb_to_yuv(scene_rgb(i - CUT * shot, shot) / 255.0, 8, 2, 2)
             if not colour:
                 u, v = np.full_like(u, 128), np.full_like(v, 128)
+            elif chroma_flicker:  # every other frame's colour pushed toward blue: colour flicker
+                u = np.clip(u.astype(int) + chroma_flicker * (i % 2), 0, 255).astype(np.uint8)
             frame = av.VideoFrame(*SIZE, "yuv420p")
             for plane, data in zip(frame.planes, (y, u, v)):
                 media.plane_view(plane, plane.width, plane.height, np.uint8)[...] = data
@@ -291,3 +293,19 @@ def test_shot_list_reference_must_be_a_path(scene, tmp_path, capsys):
     run = run_inprocess(["convert", scene["gray"], "-o", tmp_path / "o.mkv", "--colorize", "--shots",
                          tmp_path / "s.json"], capsys)
     assert_one_line_error(run, "reference")
+
+
+def test_colour_flicker_reads_steady_colour_near_one_and_flickering_colour_above(scene, tmp_path, capsys):
+    from vidbw.eval.flicker import measure_colour_flicker
+
+    flickering = write_scene(tmp_path / "flicker.mkv", colour=True, chroma_flicker=12)
+    steady = measure_colour_flicker(scene["gray"], scene["truth"], max_frames=FRAMES)
+    unsteady = measure_colour_flicker(scene["gray"], flickering, max_frames=FRAMES)
+    gray = measure_colour_flicker(scene["gray"], scene["gray"], max_frames=FRAMES)
+    assert gray.ratio == pytest.approx(1.0, abs=1e-6)  # the source against itself
+    # Even steady true colours read above 1 here: the flow is imperfect at the edges of flat saturated
+    # squares, and an R' or B' edge is steeper than its luma edge. Flicker adds on top of that.
+    assert unsteady.ratio > steady.ratio + 0.5, (steady.ratio, unsteady.ratio)
+    run = run_inprocess(["eval", "flicker", scene["gray"], flickering, "--colour"], capsys)
+    assert_ok(run)
+    assert "colour warping error ratio" in run.out

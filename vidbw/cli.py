@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import signal
 import sys
@@ -439,11 +441,22 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, overwrite, qui
 @click.option("--max-frames", type=click.IntRange(2), help="Measure only the first N frames.")
 @click.option("--width", type=click.IntRange(32, 3840), default=480, show_default=True, help="Analysis width in pixels.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def eval_flicker(source, output, shots_file, max_frames, width, as_json) -> None:
+@click.option("--colour", "colour", is_flag=True,
+              help="OUTPUT is a colorization: measure its R'G'B' (colour flicker too) against the source luma.")
+def eval_flicker(source, output, shots_file, max_frames, width, as_json, colour) -> None:
     """Temporal flicker of OUTPUT (a conversion of SOURCE): warping error vs the source's Rec.709 luma,
     and vs that luma through a tone curve fitted to OUTPUT (the look's tone response, without flicker)."""
-    from vidbw.eval.flicker import measure_flicker
+    from vidbw.eval.flicker import measure_colour_flicker, measure_flicker
 
+    if colour:
+        colour_report = measure_colour_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width)
+        for note in colour_report.notes:
+            _say(as_json, f"[yellow]note:[/] {note}")
+        if as_json:
+            click.echo(json.dumps({**dataclasses.asdict(colour_report), "ratio": colour_report.ratio}, indent=2))
+        else:
+            click.echo(colour_report.line())
+        return
     report = measure_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width)
     for note in report.notes:
         _say(as_json, f"[yellow]note:[/] {note}")

@@ -22,7 +22,15 @@ references, flicker-free by construction, to read the output's error against:
   points). One curve is fitted to both frames of each pair, so the reference has the output's
   tonal response at that moment and, by construction, no change of mapping between the two frames
   it is compared over: the **tone-matched ratio** is ≈ 1 for any fixed tone curve of the source
-  luma and grows with flicker (a frame-to-frame change cannot be absorbed by one curve);
+  luma and grows with flicker (a frame-to-frame change cannot be absorbed by one curve). It does
+  not know the look's channel mix: a steady red filter reads 1.1-1.2 on real footage, because the
+  red channel carries other noise than luma;
+* a classic style fitted to the output: the source through the shot's least-squares channel mix
+  (wR·R' + wG·G' + wB·B' + c over all pixels of the shot; a first pass over the films), then a
+  monotone tone curve fitted per pair as above. The **mix-matched ratio** is ≈ 1 for every steady
+  classic style (any mix, any curve) and grows with flicker; what a learned, region-aware look
+  adds beyond a global mix and curve (spatially varying gains) also shows in it. The mix is fitted
+  per shot, not per pair: over two frames R', G' and B' are too nearly collinear for a stable fit;
 * the older **contrast-matched ratio** scales the source-luma error by the square of one global
   least-squares slope of output on source luma (a straight line instead of the curve).
 
@@ -425,26 +433,31 @@ def measure_flicker(source: str | os.PathLike, output: str | os.PathLike, shots=
     return measure_flicker_many(source, [output], shots, max_frames, width, detector)[0]
 
 
+def _source_cuts(source, shots, max_frames: int | None, detector: str) -> tuple[list[int], list[str]]:
+    """The cuts pairs must not cross: from the shot list when given, else detected on the source."""
+    from vidbw.shots.analysis import LowresFilm
+    from vidbw.shots.detect import DEFAULT_MIN_SHOT_SECONDS, detect_cuts, min_shot_frames
+    from vidbw.shots.model import ShotList
+
+    if shots is not None:
+        shot_list = shots if isinstance(shots, ShotList) else ShotList.load(Path(shots))
+        return shot_list.cuts(), []
+    detect_film = LowresFilm(source)
+    frames = detect_film if max_frames is None else itertools.islice(detect_film, max_frames)
+    cuts = detect_cuts(frames, detect_film.fps, detector, min_shot_frames(DEFAULT_MIN_SHOT_SECONDS, detect_film.fps))
+    return cuts, [f"cuts detected on the source ({detector}): {len(cuts)}"]
+
+
 def measure_flicker_many(source: str | os.PathLike, outputs: Sequence[str | os.PathLike], shots=None,
                          max_frames: int | None = None, width: int = FLICKER_WIDTH,
                          detector: str = "adaptive") -> list[FlickerReport]:
     """`measure_flicker` for several conversions of one source: all films decoded in step, the flow
     computed once; one report per output, in order."""
     from vidbw.shots.analysis import LowresFilm, frame_count, rec709_luma
-    from vidbw.shots.detect import DEFAULT_MIN_SHOT_SECONDS, detect_cuts, min_shot_frames
-    from vidbw.shots.model import ShotList
 
     source_film = LowresFilm(source, width, as_float=True)
     output_films = [LowresFilm(output, width, as_float=True) for output in outputs]
-    notes = []
-    if shots is None:
-        detect_film = LowresFilm(source)
-        frames = detect_film if max_frames is None else itertools.islice(detect_film, max_frames)
-        cuts = detect_cuts(frames, detect_film.fps, detector, min_shot_frames(DEFAULT_MIN_SHOT_SECONDS, detect_film.fps))
-        notes.append(f"cuts detected on the source ({detector}): {len(cuts)}")
-    else:
-        shot_list = shots if isinstance(shots, ShotList) else ShotList.load(Path(shots))
-        cuts = shot_list.cuts()
+    cuts, notes = _source_cuts(source, shots, max_frames, detector)
 
     source_length = frame_count(source)
     notes_per_output = []
@@ -462,3 +475,54 @@ def measure_flicker_many(source: str | os.PathLike, outputs: Sequence[str | os.P
         if report.frames < 2:
             raise InputError(f"need at least two frames in both films to measure flicker ({source}, {output})")
     return reports
+
+
+# --------------------------------------------------------------------------- colour outputs
+
+
+@dataclass
+class ColourFlicker:
+    """Warping error of a colour output (a colorization) in R'G'B', against its source's luma."""
+
+    warp_error_output: float  # mean over pairs of the mean squared R'G'B' difference (all 3 channels)
+    warp_error_source: float  # the same on the source's Rec.709 luma (a gray, flicker-free film)
+    pairs: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.warp_error_output / self.warp_error_source if self.warp_error_source > 0 else float("nan")
+
+    def line(self) -> str:
+        return (f"colour warping error ratio {self.ratio:.3f}  (output R'G'B' {self.warp_error_output:.6f} / source "
+                f"Rec.709 luma {self.warp_error_source:.6f}, {self.pairs} frame pairs within shots)")
+
+
+def measure_colour_flicker(source: str | os.PathLike, output: str | os.PathLike, shots=None,
+                           max_frames: int | None = None, width: int = FLICKER_WIDTH,
+                           detector: str = "adaptive") -> ColourFlicker:
+    """The warping error of a colorization in colour: flow and occlusions from the source luma as in
+    `measure_flicker`, the error over all three R'G'B' channels of the output, read against the
+    source's own luma (R' = G' = B'). Colours that stay on their objects add little; colour that
+    flickers or swims adds its full frame-to-frame change."""
+    from vidbw.shots.analysis import LowresFilm, rec709_luma
+
+    cuts, notes = _source_cuts(source, shots, max_frames, detector)
+    cut_set = set(int(c) for c in cuts)
+    flow = FlowEstimator()
+    output_errors, source_errors = [], []
+    previous = None
+    pairs = zip(LowresFilm(source, width, as_float=True), LowresFilm(output, width, as_float=True))
+    for t, (source_rgb, output_rgb) in enumerate(itertools.islice(pairs, max_frames)):
+        luma = rec709_luma(source_rgb)
+        output_rgb = _match_size(output_rgb, luma.shape)
+        if previous is not None and t not in cut_set:
+            pair = flow.pair(previous[0], luma)
+            error = pair.error(previous[1], output_rgb)
+            if np.isfinite(error):
+                output_errors.append(error)
+                source_errors.append(pair.error(previous[0], luma))
+        previous = (luma, output_rgb)
+    if not output_errors:
+        raise InputError(f"need at least two frames within a shot in both films to measure flicker ({source}, {output})")
+    return ColourFlicker(float(np.mean(output_errors)), float(np.mean(source_errors)), len(output_errors), notes)
