@@ -309,3 +309,14 @@ def test_colour_flicker_reads_steady_colour_near_one_and_flickering_colour_above
     run = run_inprocess(["eval", "flicker", scene["gray"], flickering, "--colour"], capsys)
     assert_ok(run)
     assert "colour warping error ratio" in run.out
+
+
+def test_ten_bit_film_keeps_its_ten_bit_luma(tmp_path, capsys):
+    clip = media.write_video(tmp_path / "in10.mkv", codec="ffv1", pix_fmt="yuv420p10le", frames=6)
+    out = tmp_path / "out10.mkv"
+    assert_ok(run_inprocess(["convert", clip, "-o", out, "--colorize", "--codec", "ffv1"], capsys))
+    source, result = media.video_planes(clip), media.video_planes(out)
+    assert [fmt for fmt, _ in result] == ["yuv420p10le"] * 6
+    for (_, (y_in, _, _)), (_, (y_out, u, v)) in zip(source, result):
+        assert np.array_equal(y_in, y_out)
+        assert u.max() <= 960 and u.min() >= 64  # chroma codes stay in 10-bit limited range
