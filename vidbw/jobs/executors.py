@@ -219,7 +219,7 @@ class RayCluster:
     thread that started them (PR_SET_PDEATHSIG) and die with it, so it lives until close()."""
 
     def __init__(self, workers: int, address: str | None = None, settings_json: str | None = None):
-        self.ray = import_ray()
+        self.ray = None  # imported by the thread too (half a second)
         self.workers = max(1, int(workers))
         self.address = address
         self.settings_json = settings_json
@@ -245,7 +245,7 @@ class RayCluster:
         self._stop.wait()
         self._warm = []
         self.progress = None
-        if self.started_here or self.joined:
+        if self.ray is not None and (self.started_here or self.joined):
             started = time.perf_counter()
             try:
                 self.ray.shutdown()
@@ -254,8 +254,8 @@ class RayCluster:
             self.shutdown_seconds = time.perf_counter() - started
 
     def _start(self) -> None:
-        ray = self.ray
         started = time.perf_counter()
+        ray = self.ray = import_ray()
         if not ray.is_initialized():  # else: the caller's own Ray session, used as it is
             kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             if self.address not in (None, "local"):

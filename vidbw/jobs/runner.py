@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -168,8 +169,8 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
         raise OptionError(f"unknown engine '{engine}' (use local or ray)")
     if workers < 1:
         raise OptionError("--workers must be at least 1")
-    if engine == "ray":
-        import_ray()  # fail early, with the install hint
+    if engine == "ray" and importlib.util.find_spec("ray") is None:
+        import_ray()  # fail early, with the install hint (Ray itself is imported in the background)
     if source.is_dir() or is_image_path(source):
         raise OptionError("chunked jobs (--job-dir, --resume, --workers, --engine) are for films, not images")
     output = Path(output) if output is not None else default_output_for(source)
