@@ -80,7 +80,7 @@ def cli() -> None:
               help="A shot list (JSON from `vidbw shots`, maybe edited): render each shot with its own style and proxy.")
 @click.option("--temporal", type=click.Choice(["off", "light", "strong"]),
               help="Smoothing of learned grids over time within each shot, never across a cut "
-                   "[default: light; strong with --colorize].")
+                   "[default: light; with --colorize strong when every shot is automatic, else light].")
 @click.option("--detector", type=click.Choice(["adaptive", "content", "transnet"]), default="adaptive", show_default=True,
               help="Cut detector for the analysis pass of learned styles (without --shots).")
 @click.option("--explain", is_flag=True, help="Report the style and proxy chosen for each shot or image.")

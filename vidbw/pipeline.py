@@ -434,7 +434,7 @@ def shot_render_plan(source: Path, look: Look, temporal: str, shots_file: Path |
     return RenderPlan(renders, temporal), shot_list
 
 
-def colorize_render_plan(source: Path, request, temporal: str, shots_file: Path | None = None,
+def colorize_render_plan(source: Path, request, temporal: str | None, shots_file: Path | None = None,
                          detector: str = "adaptive", progress: ProgressCallback | None = None):
     """The film's colour sources shot by shot: (RenderPlan, shot list, notes).
 
@@ -442,8 +442,13 @@ def colorize_render_plan(source: Path, request, temporal: str, shots_file: Path 
     colours never bleed across one. A shot takes its key frame from the shot list's "reference",
     else from a key-frame folder (images named by frame number) or the one --reference image; shots
     without one are colorized automatically. Every reference is read and checked before rendering.
+
+    `temporal` None picks the smoothing by where the colour comes from: strong when every shot is
+    automatic (the network's colours wobble from frame to frame: CDC on dog_park 0.00073 light,
+    0.00028 strong, truth 0.00011), light when key frames drive it (their fine grids follow moving
+    subjects, which strong smoothing softens: cups_table 28.3 dB light, 27.3 dB strong).
     """
-    from vidbw.colorize import colour_content, keyframe_references, lowres_size
+    from vidbw.colorize import AutoColorizer, colour_content, keyframe_references, lowres_size
     from vidbw.shots import ShotList, detect_shots, frame_count, validate
     from vidbw.shots.analysis import LowresFilm
 
@@ -483,6 +488,8 @@ def colorize_render_plan(source: Path, request, temporal: str, shots_file: Path 
     notes.extend([note] if note else [])
     if info.interlaced:
         notes.append("input is interlaced: deinterlace it first for clean colour edges (fields are colorized together)")
+    if temporal is None:
+        temporal = "strong" if all(isinstance(r.look.style, AutoColorizer) for r in renders) else "light"
     return RenderPlan(renders, temporal), shot_list, notes, explain
 
 
@@ -505,8 +512,8 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
     """Convert a film, an image or a folder of images to black and white, or colorize it.
 
     `output` defaults to `<stem>_bw.<ext>` beside the input (`<stem>_color.<ext>` when colorizing;
-    `<folder>_bw` for folders). `temporal` defaults to light smoothing of learned grids, strong when
-    colorizing. Raises `VidbwError` subclasses for anything the user can fix; never
+    `<folder>_bw` for folders). `temporal` defaults to light smoothing of learned grids; when
+    colorizing, see `colorize_render_plan`. Raises `VidbwError` subclasses for anything the user can fix; never
     leaves a partial output.
     """
     source = Path(source)
@@ -516,10 +523,7 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
     if reference is not None and not colorize:
         raise OptionError("--reference needs --colorize")
     if colorize:
-        # Colour flickers more visibly than a B&W look: colour grids are smoothed harder by default
-        # (measured on dog_park, automatic mode: CDC 0.00073 light vs 0.00028 strong, truth 0.00011).
-        return _colorize(source, output, reference, temporal or "strong", shots, detector, encode, overwrite, device,
-                         progress)
+        return _colorize(source, output, reference, temporal, shots, detector, encode, overwrite, device, progress)
     temporal = temporal or "light"
     look = Look.named(style, grain, grain_size, grain_seed, toning)
     if source.is_dir():
