@@ -294,6 +294,17 @@ def test_ray_engine_is_identical_and_retries_a_dead_worker(tmp_path, film, refer
     assert_same_film(out, reference)
 
 
+def test_ray_cluster_choice_follows_ray_address(monkeypatch):
+    """Without --address a job joins what RAY_ADDRESS names, as ray.init() would; 'local' asks for a
+    private cluster (no Ray is started here)."""
+    from vidbw.jobs.executors import running_cluster_address
+
+    monkeypatch.setenv("RAY_ADDRESS", "10.1.2.3:6379")
+    assert running_cluster_address() == "10.1.2.3:6379"
+    monkeypatch.setenv("RAY_ADDRESS", "local")
+    assert running_cluster_address() is None
+
+
 @pytest.fixture
 def running_ray(tmp_path_factory):
     """A Ray cluster started the way a user starts one (`ray start --head`, 2 CPUs), with its own
