@@ -92,7 +92,8 @@ def cli() -> None:
 @click.option("--workers", type=click.IntRange(1, 1024), default=1, show_default=True, help="Segments rendered in parallel.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local processes, or Ray tasks (pip install 'vidbw[ray]').")
-@click.option("--address", help="Ray cluster address (e.g. ray://head:10001 or auto) [default: a local cluster].")
+@click.option("--address", help="Ray cluster address (HOST:PORT, or 'local' for a private one) [default: the running "
+                               "cluster in RAY_ADDRESS or from `ray start`, else a private local one].")
 @click.option("--colorize", is_flag=True, help="Colour B&W footage instead: luma kept exactly, chroma predicted.")
 @click.option("--reference", type=click.Path(path_type=Path),
               help="With --colorize: a coloured key frame for the film, or a folder of key frames named by frame number.")
