@@ -231,6 +231,14 @@ def train() -> None:
     """Train the retoucher and render training/evaluation pairs."""
 
 
+def _check_training_device(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise OptionError("--device cuda: no CUDA device available")
+
+
 @train.command("retoucher")
 @click.option("--data", "data", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Folder of photos/videos, or a file (repeatable).")
@@ -245,11 +253,7 @@ def train_retoucher_cmd(data, out, steps, batch, resume, device, seed, quiet) ->
     """Train grid network, style encoder and proxies on synthetic expert styles."""
     from vidbw.train.retoucher import TrainConfig, train_retoucher
 
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise OptionError("--device cuda: no CUDA device available")
+    _check_training_device(device)
     cfg = TrainConfig(steps=steps, batch=batch, device=device, seed=seed)
     command = "vidbw train retoucher " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
     with _Progress("training retoucher", quiet) as progress:
@@ -290,11 +294,7 @@ def train_colorizer_cmd(data, exclude, out, steps, resume, device, seed, quiet) 
     """Train the automatic colorizer (colour grids from luma) and its correspondence features."""
     from vidbw.train.colorizer import ColorizerTrainConfig, train_colorizer
 
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise OptionError("--device cuda: no CUDA device available")
+    _check_training_device(device)
     cfg = ColorizerTrainConfig(steps=steps, device=device, seed=seed)
     command = "vidbw train colorizer " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
     with _Progress("training colorizer", quiet) as progress:

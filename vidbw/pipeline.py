@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
@@ -42,6 +42,9 @@ from vidbw.kernels.colour import luma_output_coding
 from vidbw.render import FrameRenderer, GridScheduler, Look, RenderPlan, ShotRender, make_renderer, render_image_array
 from vidbw.styles import Style
 from vidbw.temporal import GridSmoother
+
+if TYPE_CHECKING:
+    from vidbw.colorize import ColorizeRequest
 
 QUEUE_FRAMES = 6  # per queue: enough to ride out encoder bursts, small enough to bound memory
 COLOUR_CHECK_FRAMES = 48  # frames from the start that tell whether a colorization's input has colour

@@ -24,8 +24,6 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .colour import REC709_LUMA
-
 __all__ = ["slice_apply"]
 
 _PLANE_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))

@@ -9,7 +9,7 @@ import torch
 
 from vidbw.errors import InputError
 
-__all__ = ["save_weights", "load_weights"]
+__all__ = ["save_weights", "load_weights", "save_optimizer_state", "load_optimizer_state"]
 
 
 def save_weights(path: Path, tensors: dict, meta: dict) -> None:
@@ -38,3 +38,24 @@ def load_weights(path: Path) -> tuple[dict, dict]:
     except Exception as exc:  # safetensors raises several types for truncated / foreign files
         raise InputError(f"corrupt or unreadable weights file {path}: {exc.__class__.__name__}: {exc}") from None
     return tensors, meta
+
+
+def save_optimizer_state(optimizer: torch.optim.Optimizer, path: Path) -> None:
+    """An optimizer's per-parameter state (Adam moments, step) as safetensors, for `--resume`."""
+    tensors = {}
+    for pid, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            tensors[f"{pid}.{key}"] = torch.as_tensor(value).reshape(-1) if key == "step" else value
+    save_weights(path, tensors, {"n": len(optimizer.state_dict()["state"])})
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, path: Path) -> None:
+    """Restore what :func:`save_optimizer_state` wrote into an optimizer over the same parameters."""
+    tensors, _ = load_weights(path)
+    state_dict = optimizer.state_dict()
+    state: dict = {}
+    for name, value in tensors.items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value.reshape(()) if key == "step" else value
+    state_dict["state"] = state
+    optimizer.load_state_dict(state_dict)

@@ -40,7 +40,6 @@ an interrupted run continues the same optimisation.  Checkpoints: ``OUT/colorize
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -56,7 +55,7 @@ from vidbw.errors import InputError
 from vidbw.kernels.chroma import slice_chroma_torch
 from vidbw.kernels.ycbcr import CB_SCALE, CR_SCALE, KB, KG, KR, rgb_to_ycbcr709
 from vidbw.models.colorizer import WEIGHTS_NAME, Colorizer, ColorizerConfig
-from vidbw.models.io import load_weights
+from vidbw.train.checkpoint import resume_from, save_checkpoint
 from vidbw.train.data import VIDEO_SUFFIXES, resize_max
 
 __all__ = ["ColorizerTrainConfig", "ColorData", "collect_files", "load_color_data", "train_colorizer"]
@@ -410,28 +409,7 @@ def info_nce(fa: torch.Tensor, fb: torch.Tensor, qs, ts, tau: float) -> tuple[to
     return torch.stack(losses).mean(), hits / max(total, 1)
 
 
-# --------------------------------------------------------------------------- optimizer state
-
-
-def _save_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
-    from vidbw.models.io import save_weights
-
-    tensors = {}
-    for pid, st in opt.state_dict()["state"].items():
-        for k, v in st.items():
-            tensors[f"{pid}.{k}"] = torch.as_tensor(v).reshape(-1) if k == "step" else v
-    save_weights(path, tensors, {"n": len(opt.state_dict()["state"])})
-
-
-def _load_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
-    tensors, _ = load_weights(path)
-    sd = opt.state_dict()
-    state: dict = {}
-    for key, v in tensors.items():
-        pid, k = key.split(".", 1)
-        state.setdefault(int(pid), {})[k] = v.reshape(()) if k == "step" else v
-    sd["state"] = state
-    opt.load_state_dict(sd)
+# --------------------------------------------------------------------------- schedule and loop
 
 
 def _lr(cfg: ColorizerTrainConfig, step: int) -> float:
@@ -464,25 +442,15 @@ def train_colorizer(data: list, out: Path, cfg: ColorizerTrainConfig, resume: bo
     model = Colorizer(ColorizerConfig(**cfg.model) if cfg.model else ColorizerConfig())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     state = {"step": 0, "elapsed_s": 0.0, "load_s": round(load_s, 1), "history": []}
-    weights_path = out / WEIGHTS_NAME
-    if resume and weights_path.is_file():
-        tensors, _ = load_weights(weights_path)
-        model.load_state_dict(tensors)
-        if (out / "optimizer.safetensors").is_file():
-            _load_optimizer(opt, out / "optimizer.safetensors")
-        if (out / "state.json").is_file():
-            state = json.loads((out / "state.json").read_text())
+    if resume:
+        state = resume_from(out, WEIGHTS_NAME, model, opt) or state
     model.to(device).train()
     cfg_meta = {k: v for k, v in asdict(cfg).items() if k != "device"}
     meta = {"train": {"data": [str(d) for d in data], "exclude": list(exclude), **color_data.summary(),
                       "config": cfg_meta, "command": command}}
 
     def checkpoint():
-        model.meta = meta
-        model.cpu().save(weights_path, {"train_state": {"step": state["step"], "elapsed_s": round(state["elapsed_s"], 1)}})
-        model.to(device)
-        _save_optimizer(opt, out / "optimizer.safetensors")
-        (out / "state.json").write_text(json.dumps(state, indent=1))
+        save_checkpoint(out, WEIGHTS_NAME, model, opt, state, meta, device)
 
     keys = ("loss", "l1", "sat_ratio", "db_vs_gray", "nce", "acc")
     run = dict.fromkeys(keys, 0.0) | {"n": 0}

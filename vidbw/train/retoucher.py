@@ -16,7 +16,6 @@ Checkpoints: ``OUT/retoucher.safetensors`` (weights), ``OUT/optimizer.safetensor
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from vidbw.models.encoder import content_features, kmeans, proxy_anchor_loss
-from vidbw.models.io import load_weights, save_weights
+from vidbw.train.checkpoint import resume_from, save_checkpoint
 from vidbw.models.retoucher import WEIGHTS_NAME, Retoucher
 from vidbw.train.data import augment, load_sources
 from vidbw.train.expert import TRAIN_FAMILIES, sample_style
@@ -68,25 +67,6 @@ def _optimizer(model: Retoucher, cfg: TrainConfig) -> torch.optim.Optimizer:
                              {"params": [model.proxies, model.parents], "lr": cfg.proxy_lr}])
 
 
-def _save_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
-    tensors = {}
-    for i, (pid, st) in enumerate(opt.state_dict()["state"].items()):
-        for k, v in st.items():
-            tensors[f"{pid}.{k}"] = torch.as_tensor(v).reshape(-1) if k == "step" else v
-    save_weights(path, tensors, {"n": len(opt.state_dict()["state"])})
-
-
-def _load_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
-    tensors, _ = load_weights(path)
-    sd = opt.state_dict()
-    state: dict = {}
-    for key, v in tensors.items():
-        pid, k = key.split(".", 1)
-        state.setdefault(int(pid), {})[k] = v.reshape(()) if k == "step" else v
-    sd["state"] = state
-    opt.load_state_dict(sd)
-
-
 def train_retoucher(data: list, out: Path, cfg: TrainConfig, resume: bool = False,
                     progress: Callable[[int, int, dict], None] | None = None, command: str = "") -> dict:
     out = Path(out)
@@ -108,13 +88,8 @@ def train_retoucher(data: list, out: Path, cfg: TrainConfig, resume: bool = Fals
     model.set_clusters(mean, std, centroids)
     state = {"step": 0, "elapsed_s": 0.0, "history": []}
     opt = _optimizer(model, cfg)
-    weights_path = out / WEIGHTS_NAME
-    if resume and weights_path.is_file():
-        tensors, _ = load_weights(weights_path)
-        model.load_state_dict(tensors)
-        if (out / "optimizer.safetensors").is_file():
-            _load_optimizer(opt, out / "optimizer.safetensors")
-        state = json.loads((out / "state.json").read_text())
+    if resume:
+        state = resume_from(out, WEIGHTS_NAME, model, opt) or state
     model.to(device).train()
     styles = [sample_style(s, TRAIN_FAMILIES[s % len(TRAIN_FAMILIES)]) for s in range(cfg.n_styles)]
     meta = {"train": {"data": [str(d) for d in data], "n_images": len(images), "steps": cfg.steps,
@@ -123,11 +98,7 @@ def train_retoucher(data: list, out: Path, cfg: TrainConfig, resume: bool = Fals
                       "command": command}}
 
     def checkpoint():
-        model.meta = meta
-        model.cpu().save(weights_path, {"train_state": {"step": state["step"], "elapsed_s": round(state["elapsed_s"], 1)}})
-        model.to(device)
-        _save_optimizer(opt, out / "optimizer.safetensors")
-        (out / "state.json").write_text(json.dumps(state, indent=1))
+        save_checkpoint(out, WEIGHTS_NAME, model, opt, state, meta, device)
 
     aspects = [(96, 128), (128, 96), (72, 128), (128, 128), (128, 88)]
     t_last = time.perf_counter()
