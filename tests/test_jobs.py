@@ -366,15 +366,23 @@ def test_ray_engine_joins_a_running_cluster_and_leaves_it_running(tmp_path, film
     assert running_ray.proc.poll() is None
 
 
-def test_ray_worker_without_the_job_folder_sends_the_segment_back(tmp_path, film):
+def test_ray_worker_without_the_job_folder_sends_the_segment_back(tmp_path, film, monkeypatch):
     """Object-store mode: a worker that cannot see the job folder returns the intermediate's bytes,
     and the driver publishes them (run here without Ray: the task function is plain Python)."""
     import dataclasses
     import hashlib
 
+    import numba
+
     from vidbw.jobs import job_settings
-    from vidbw.jobs.executors import _ray_render, _write_returned
+    from vidbw.jobs.executors import ENCODER_THREADS_ENV, _ray_render, _write_returned
     from vidbw.jobs.worker import SegmentTask
+
+    # _ray_render narrows the process's thread pools as it would in a Ray worker; undo that here.
+    for name in ("NUMBA_NUM_THREADS", ENCODER_THREADS_ENV):
+        monkeypatch.setenv(name, "0")
+        monkeypatch.delenv(name)
+    threads = numba.get_num_threads()
 
     calls = []
 
@@ -389,7 +397,10 @@ def test_ray_worker_without_the_job_folder_sends_the_segment_back(tmp_path, film
     settings = json.dumps(job_settings(**LOOK, encode=FFV1), sort_keys=True)
     task = SegmentTask(1, 24, 48, str(film), str(tmp_path / "not-mounted" / "seg-00001.mkv"), settings,
                        str(tmp_path / "not-mounted" / "timestamps.json"), 16)
-    result = _ray_render(task, actor, scan_frames(film)[0])
+    try:
+        result = _ray_render(task, actor, scan_frames(film)[0])
+    finally:
+        numba.set_num_threads(threads)
     assert result.frames == 24 and result.data and hashlib.sha256(result.data).hexdigest() == result.sha256
     assert calls[0] == ("start", (1,))
     (tmp_path / "job").mkdir()

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import queue as queue_mod
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -332,10 +333,17 @@ def _ray_resources(settings_json: str) -> dict:
 def _ray_share_cores() -> None:
     """In a Ray worker: the numba pool and the encoder take the task's CPUs, which Ray passes in
     OMP_NUM_THREADS (numba would otherwise start a thread per core of the node in every worker).
-    Must run before numba is imported in this process; variables the user set are left alone."""
+    Variables the user set are left alone."""
     threads = os.environ.get("OMP_NUM_THREADS") or "1"
-    for name in ("NUMBA_NUM_THREADS", ENCODER_THREADS_ENV):
-        os.environ.setdefault(name, threads)
+    os.environ.setdefault(ENCODER_THREADS_ENV, threads)
+    if "numba" in sys.modules:
+        # Too late for the variable: numba refuses a changed NUMBA_NUM_THREADS once it has read it.
+        # Narrow the running pool instead (for this thread, the one that renders).
+        import numba
+
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    else:
+        os.environ.setdefault("NUMBA_NUM_THREADS", threads)
 
 
 def _ray_warm_up(settings_json: str) -> int:
