@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -129,3 +133,14 @@ def test_torch_renderer_matches_the_numba_renderer(grain):
     TorchFrameRenderer("cpu").render((y, u, v), to_rgb, 7, look, grid, got, coding)
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
     assert expected.std() > 5  # a real picture, not a flat field that would agree trivially
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.path.exists("/proc/driver/nvidia/version"),
+                    reason="only a Linux machine without the NVIDIA driver can rule CUDA out without torch")
+def test_classic_conversion_does_not_load_torch_to_look_for_cuda():
+    # Importing torch costs about a second of start-up on every classic-style conversion.
+    code = ("import sys; from vidbw.render import make_renderer, FrameRenderer, TorchFrameRenderer; "
+            "renderer = make_renderer('auto'); "
+            "print(type(renderer) is FrameRenderer, 'torch' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert shown == ["True", "False"]

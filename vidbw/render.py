@@ -10,6 +10,8 @@ torch on CUDA). Neither knows about files, threads or the CLI.
 from __future__ import annotations
 
 import bisect
+import os
+import sys
 from collections import deque
 from dataclasses import dataclass
 
@@ -237,10 +239,18 @@ class TorchFrameRenderer(FrameRenderer):
         luma_out[...] = codes.cpu().numpy().astype(luma_out.dtype)
 
 
+def _nvidia_driver_may_exist() -> bool:
+    """False only where CUDA surely is not: Linux without the NVIDIA driver loaded. Asking torch
+    instead means importing it (about 1 s of start-up) for every classic-style conversion."""
+    if "torch" in sys.modules or not sys.platform.startswith("linux"):
+        return True
+    return os.path.exists("/proc/driver/nvidia/version")
+
+
 def make_renderer(device: str = "auto") -> FrameRenderer:
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise OptionError(f"unknown device '{device}' (use auto, cpu or cuda)")
-    if device == "cpu":
+    if device == "cpu" or (device == "auto" and not _nvidia_driver_may_exist()):
         return FrameRenderer()
     import torch
 
