@@ -459,3 +459,58 @@ def test_learned_style_with_strong_smoothing_is_identical_across_segments(tmp_pa
     assert result.rendered == 5
     assert json.loads((tmp_path / "job" / "job.json").read_text())["settings"]["context"] >= 12
     assert_same_film(out, single)
+
+
+def test_colorizing_job_is_identical_to_a_single_pass_and_refuses_changed_key_frames(tmp_path, film, capsys):
+    """--colorize as a job: shot 0 from a key frame (a folder named by frame number), shot 1
+    automatic; strong smoothing across 24-frame segments; the key frames are part of the settings."""
+    import av
+
+    from vidbw.io.images import write_image
+    from vidbw.pipeline import convert
+    from vidbw.shots import ShotList
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    with av.open(str(film)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    write_image(keys / "key_0000.png", first)
+    shots = ShotList.from_cuts([60], FRAMES, 24.0, style=None).save(tmp_path / "film.shots.json")
+    single = tmp_path / "single.mkv"
+    convert(film, single, colorize=True, reference=keys, shots=shots, temporal="strong", encode=FFV1, device="cpu")
+    out = tmp_path / "out.mkv"
+    result = run_job(film, out, job_dir=tmp_path / "job", colorize=True, reference=keys, shots=shots,
+                     temporal="strong", encode=FFV1, device="cpu", segment_frames=24, workers=2)
+    segments = json.loads((tmp_path / "job" / "job.json").read_text())["segments"]
+    assert result.rendered == len(segments) >= 4 and [60, 96] in segments  # split at the cut, and inside shots
+    assert_same_film(out, single)
+    planned = json.loads((tmp_path / "job" / "shots.json").read_text())["shots"]
+    assert planned[0]["reference"] == str((keys / "key_0000.png").resolve()) and "reference" not in planned[1]
+    settings = json.loads((tmp_path / "job" / "job.json").read_text())["settings"]
+    assert settings["look"]["colorize"] and settings["context"] >= 12
+
+    # A retouched key frame is another job: resuming the old folder is refused, in one line.
+    write_image(keys / "key_0000.png", first[:, ::-1].copy())
+    run = run_inprocess(["convert", film, "-o", out, "--colorize", "--reference", keys, "--shots", shots,
+                         "--temporal", "strong", "--codec", "ffv1", "--resume", tmp_path / "job", "--overwrite"], capsys)
+    assert_one_line_error(run, "other settings")
+
+
+def test_colorizing_job_refuses_a_retouched_key_frame_named_in_the_shot_list(tmp_path, film, capsys):
+    import dataclasses
+
+    from vidbw.io.images import write_image
+    from vidbw.shots import ShotList
+
+    key = np.zeros((48, 64, 3), np.uint8)
+    key[..., 0] = 200  # a red key frame
+    write_image(tmp_path / "key.png", key)
+    shot_list = ShotList.from_cuts([60], FRAMES, 24.0, style=None)
+    shot_list.shots[1] = dataclasses.replace(shot_list.shots[1], reference="key.png")  # relative to the list
+    shots = shot_list.save(tmp_path / "film.shots.json")
+    args = ["convert", film, "-o", tmp_path / "out.mkv", "--colorize", "--shots", shots, "--codec", "ffv1"]
+    assert_ok(run_inprocess(args + ["--job-dir", tmp_path / "job"], capsys))
+    key[..., 2] = 200  # retouched: magenta
+    write_image(tmp_path / "key.png", key)
+    run = run_inprocess(args + ["--resume", tmp_path / "job", "--overwrite"], capsys)
+    assert_one_line_error(run, "other settings")

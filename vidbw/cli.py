@@ -113,15 +113,23 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
         look = {k: v if v is not None else chosen.look.get(k) for k, v in look.items()}
         encode = {k: v if v is not None else chosen.encode.get(k) for k, v in encode.items()}
     look_args = {k: v for k, v in look.items() if v is not None}
+    as_job = job_dir or resume or workers > 1 or engine != "local" or address
     if colorize:
-        _colorize(source, output, look_args, EncodeSettings(**encode), shots_file, temporal, detector, explain, device,
-                  overwrite, quiet, reference, job_dir or resume or workers > 1 or engine != "local" or address)
+        if set(look_args) - {"style"} or look_args.get("style") not in (None, "neutral"):
+            raise OptionError("--colorize makes colour; --style, --grain and --toning are for black and white")
+        if as_job:  # temporal None: the job picks it by where each shot's colour comes from
+            _convert_job(source, output, {"colorize": True, "reference": reference, "temporal": temporal},
+                         EncodeSettings(**encode), device, overwrite, quiet, job_dir, resume, workers, engine, address,
+                         shots_file, detector)
+            return
+        _colorize(source, output, EncodeSettings(**encode), shots_file, temporal, detector, explain, device,
+                  overwrite, quiet, reference)
         return
     if reference is not None:
         raise OptionError("--reference needs --colorize")
-    if job_dir or resume or workers > 1 or engine != "local" or address:
+    if as_job:
         _convert_job(source, output, {**look_args, "temporal": temporal or "light"}, EncodeSettings(**encode), device, overwrite,
-                     quiet, job_dir, resume, workers, engine, address, shots_file)
+                     quiet, job_dir, resume, workers, engine, address, shots_file, detector)
         return
     with _Progress(f"converting {source.name}", quiet) as progress:
         result = run_convert(source, output, **look_args, temporal=temporal or "light", shots=shots_file, detector=detector,
@@ -137,14 +145,10 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
     click.echo(str(result.output))
 
 
-def _colorize(source, output, look_args, encode, shots_file, temporal, detector, explain, device, overwrite, quiet,
-              reference, as_job) -> None:
+def _colorize(source, output, encode, shots_file, temporal, detector, explain, device, overwrite, quiet,
+              reference) -> None:
     from vidbw.pipeline import convert as run_convert
 
-    if set(look_args) - {"style"} or look_args.get("style") not in (None, "neutral"):
-        raise OptionError("--colorize makes colour; --style, --grain and --toning are for black and white")
-    if as_job:
-        raise OptionError("--colorize renders in one process for now; drop --job-dir/--resume/--workers/--engine")
     with _Progress(f"colorizing {source.name}", quiet) as progress:
         result = run_convert(source, output, temporal=temporal, shots=shots_file, detector=detector, encode=encode,
                              overwrite=overwrite, device=device, progress=progress, colorize=True, reference=reference)
@@ -159,7 +163,7 @@ def _colorize(source, output, look_args, encode, shots_file, temporal, detector,
 
 
 def _convert_job(source, output, look_args, encode, device, overwrite, quiet, job_dir, resume, workers, engine,
-                 address, shots_file=None) -> None:
+                 address, shots_file=None, detector="adaptive") -> None:
     """`convert` as a chunked job: segments in parallel (processes or Ray), resumable from its folder."""
     from vidbw.jobs import run_job
 
@@ -167,14 +171,15 @@ def _convert_job(source, output, look_args, encode, device, overwrite, quiet, jo
         raise OptionError("--job-dir and --resume name different folders; give one")
     if address and engine != "ray":
         raise OptionError("--address needs --engine ray")
-    with _Progress(f"converting {source.name}", quiet) as progress:
+    colorize = look_args.get("colorize", False)
+    with _Progress(f"{'colorizing' if colorize else 'converting'} {source.name}", quiet) as progress:
         result = run_job(source, output, job_dir=resume or job_dir, resume=resume is not None, workers=workers,
                          engine=engine, address=address, overwrite=overwrite, progress=progress, shots=shots_file, **look_args,
-                         encode=encode, device=device)
+                         encode=encode, device=device, detector=detector)
     for note in result.notes:
         _say(quiet, f"[yellow]note:[/] {note}")
     _say(quiet, f"done: {result.frames} frames in {result.seconds:.1f}s ({result.fps:.1f} fps rendered), "
-         f"style {look_args.get('style') or 'neutral'}")
+         + ("colorized" if colorize else f"style {look_args.get('style') or 'neutral'}"))
     _say(quiet, f"segments: {result.segments} total, {result.rendered} rendered, {result.reused} reused from the job "
          f"folder, {result.retried} retried ({engine}, {workers} worker{'s' if workers != 1 else ''})"
          + (f"; job folder kept: {result.job_dir}" if result.job_dir.exists() else ""))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -39,7 +39,7 @@ from vidbw.io.video import (
     read_media,
 )
 from vidbw.kernels.colour import luma_output_coding
-from vidbw.render import FrameRenderer, GridScheduler, Look, RenderPlan, ShotRender, make_renderer, render_image_array
+from vidbw.render import PREDICT_BATCH, FrameRenderer, GridScheduler, Look, RenderPlan, ShotRender, make_renderer, render_image_array
 from vidbw.styles import Style
 from vidbw.temporal import GridSmoother
 
@@ -165,7 +165,12 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
 
 @dataclass(frozen=True)
 class FrameWindow:
-    """Part of a film to render: write frames [start, stop), decoding `context` more on each side."""
+    """Part of a film to render: write frames [start, stop), decoding `context` more on each side.
+
+    The decoded range is widened to whole prediction batches (`PREDICT_BATCH` frames from frame 0),
+    so every grid is predicted in the same batch as in a single pass: a network's float results
+    can depend on its batch's size in the last bit, and that can flip a rounded code value.
+    """
 
     start: int
     stop: int
@@ -174,11 +179,11 @@ class FrameWindow:
 
     @property
     def decode_start(self) -> int:
-        return max(0, self.start - self.context)
+        return max(0, self.start - self.context) // PREDICT_BATCH * PREDICT_BATCH
 
     @property
     def decode_stop(self) -> int:
-        return min(len(self.index_of_pts), self.stop + self.context)
+        return min(len(self.index_of_pts), -(-(self.stop + self.context) // PREDICT_BATCH) * PREDICT_BATCH)
 
 
 def _ended_early(info, stats: DecodeStats, start_pts: int) -> str | None:
@@ -469,7 +474,7 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
         if beyond:
             raise OptionError(f"key frame {keyframes[beyond[0]].name} is for frame {beyond[0]}, but the film has "
                               f"{shot_list.frames} frames (0-{shot_list.frames - 1})")
-    renders, explain = [], []
+    renders, explain, resolved = [], [], []
     for shot in shot_list.shots:
         in_shot = sorted(f for f in keyframes if shot.start_frame <= f < shot.end_frame)
         if shot.reference is not None:
@@ -483,6 +488,7 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
             path = None
         colour_source = request.automatic() if path is None else request.from_reference(path, analysis_size)
         renders.append(ShotRender(shot.start_frame, shot.end_frame, Look(colour_source)))
+        resolved.append(replace(shot, reference=None if path is None else str(Path(path).resolve())))
         explain.append(f"shot {shot.index}: frames {shot.start_frame}-{shot.end_frame - 1}, {colour_source.describe()}")
     notes = []
     film = LowresFilm(source, as_float=True)
@@ -493,7 +499,9 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
         notes.append("input is interlaced: deinterlace it first for clean colour edges (fields are colorized together)")
     if temporal is None:
         temporal = "strong" if all(isinstance(r.look.style, AutoColorizer) for r in renders) else "light"
-    return RenderPlan(renders, temporal), shot_list, notes, explain
+    # The shot list says where each shot's colour came from (absolute key-frame paths; none:
+    # automatic), so it renders the same again anywhere: chunked jobs hand it to their workers.
+    return RenderPlan(renders, temporal), ShotList(shot_list.fps, shot_list.frames, resolved), notes, explain
 
 
 def explain_shots(shot_list) -> list[str]:

@@ -131,7 +131,9 @@ class GridScheduler:
             self._predict()  # a batch never spans a cut: each shot has its own style and proxy
         self._waiting[frame.index] = (frame, shot_index)
         self._batch.append((frame, shot_index))
-        if len(self._batch) >= PREDICT_BATCH:
+        # Batches are whole blocks of PREDICT_BATCH frames counted from frame 0 (cut short at cuts),
+        # whichever frame decoding started from: a segment of a chunked job batches like one pass.
+        if len(self._batch) >= PREDICT_BATCH or (frame.index + 1) % PREDICT_BATCH == 0:
             self._predict()
         return self._collect()
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidbw.errors import OptionError, OutputError, VidbwError
+from vidbw.errors import InputError, OptionError, OutputError, VidbwError
 from vidbw.io.atomic import check_output_path, describe_os_error
 from vidbw.io.probe import describe_video, is_image_path, open_input
 from vidbw.io.video import EncodeSettings, plan_encode
@@ -19,8 +19,9 @@ from vidbw.jobs.concat import concat_segments
 from vidbw.jobs.executors import Callbacks, RayCluster, import_ray, run_processes, run_ray, run_serial
 from vidbw.jobs.plan import (DEFAULT_CONTEXT, JobPlan, SourceFingerprint, load_cuts, plan_segments, scan_frames,
                              segment_length)
-from vidbw.jobs.state import JobDir, JobMismatch
+from vidbw.jobs.state import JobDir, JobMismatch, file_sha256
 from vidbw.jobs.worker import SegmentDone, SegmentTask
+from vidbw.temporal import MODES
 
 ENGINES = ("local", "ray")
 
@@ -45,28 +46,60 @@ class JobResult:
 
 
 def job_settings(style: str = "neutral", grain: float = 0.0, grain_size: float = 1.0, grain_seed: int = 0,
-                 toning: str | None = None, temporal: str = "light", encode: EncodeSettings | None = None,
-                 device: str = "cpu", context: int = DEFAULT_CONTEXT, shots_sha256: str | None = None) -> dict:
-    """Everything that decides the output's pictures and encoding (a job folder must match it)."""
+                 toning: str | None = None, temporal: str | None = "light", encode: EncodeSettings | None = None,
+                 device: str = "cpu", context: int = DEFAULT_CONTEXT, shots_sha256: str | None = None,
+                 colorize: bool = False, reference: str | os.PathLike | None = None) -> dict:
+    """Everything that decides the output's pictures and encoding (a job folder must match it).
+
+    With `colorize` the look is the key frames (`reference`, a file or a folder, by path and content)
+    instead of a style; `temporal` None then lets the job pick it as a single pass does.
+    """
     if not isinstance(style, str):
         raise OptionError("chunked jobs take a style by name (workers load it themselves)")
     encode = encode or EncodeSettings()
-    try:  # never less context than the temporal smoother looks back and ahead
-        from vidbw.temporal import MODES
-
-        context = max(int(context), int(MODES[temporal][1])) if temporal in MODES else int(context)
-    except ImportError:
-        pass
+    # Never less context than the temporal smoother looks back and ahead (the widest, when the job picks).
+    reach = MODES[temporal][1] if temporal in MODES else max(radius for _, radius in MODES.values())
+    if colorize:
+        look = {"colorize": True, "reference": None if reference is None else str(Path(reference).resolve()),
+                "reference_sha256": None if reference is None else _reference_sha256(Path(reference))}
+    else:
+        look = {"style": style, "grain": float(grain), "grain_size": float(grain_size), "grain_seed": int(grain_seed),
+                "toning": toning if toning not in ("none", "") else None}
     return {
-        "look": {"style": style, "grain": float(grain), "grain_size": float(grain_size), "grain_seed": int(grain_seed),
-                 "toning": toning if toning not in ("none", "") else None},
+        "look": look,
         "temporal": temporal,
         "encode": {"codec": encode.codec, "crf": encode.crf, "preset": encode.preset, "pix_fmt": encode.pix_fmt,
                    "bit_depth": encode.bit_depth},
         "device": device,
-        "context": int(context),
+        "context": max(int(context), int(reach)),
         "shots_sha256": shots_sha256,  # the --shots file as given (None: none, or detected by the job)
     }
+
+
+def _shots_sha256(shots_file: Path, colorize: bool) -> str:
+    """A --shots file as given; when colorizing, with the content of the key frames it names."""
+    digest = hashlib.sha256(shots_file.read_bytes())
+    if colorize:
+        from vidbw.shots import ShotList
+
+        for shot in ShotList.load(shots_file).shots:
+            if shot.reference is not None:
+                path = Path(shot.reference)
+                path = path if path.is_absolute() else shots_file.parent / path
+                digest.update(_reference_sha256(path).encode())
+    return digest.hexdigest()
+
+
+def _reference_sha256(reference: Path) -> str:
+    """The key frames' content: one image, or every file of a key-frame folder by name."""
+    if not reference.exists():
+        raise InputError(f"reference not found: {reference}")
+    if reference.is_file():
+        return file_sha256(reference)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in reference.iterdir() if p.is_file()):
+        digest.update(f"{path.name}\0{file_sha256(path)}\0".encode())
+    return digest.hexdigest()
 
 
 def _differences(planned: dict, wanted: dict, prefix: str = "") -> list[str]:
@@ -138,15 +171,20 @@ def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: 
 
 def _resolve_shots(source: Path, settings: dict, shots, detector: str) -> tuple[list[int], str | None]:
     """Cuts for the segment plan, and the shot list every worker renders with (styles and proxies
-    per shot), resolved once here exactly as a single pass would (`pipeline.shot_render_plan`):
-    a --shots file as edited, or the analysis pass of a learned style. None for one constant look."""
-    from vidbw.pipeline import shot_render_plan
-    from vidbw.jobs.worker import look_for
+    per shot, or each shot's key frame when colorizing), resolved once here exactly as a single pass
+    would (`pipeline.shot_render_plan`, `pipeline.colorize_render_plan`): a --shots file as edited,
+    or the analysis pass. None for one constant look."""
+    from vidbw.pipeline import colorize_render_plan, shot_render_plan
+    from vidbw.jobs.worker import colorize_request_for, look_for
 
     if shots is not None and not isinstance(shots, (str, os.PathLike)):
         return load_cuts(shots), None  # bare cut positions: segment boundaries only
-    _, shot_list = shot_render_plan(source, look_for(settings), settings["temporal"],
-                                    Path(shots) if shots is not None else None, detector)
+    shots_file = Path(shots) if shots is not None else None
+    if settings["look"].get("colorize"):
+        _, shot_list, _, _ = colorize_render_plan(source, colorize_request_for(settings), settings["temporal"],
+                                                  shots_file, detector)
+        return shot_list.cuts(), shot_list.to_json()
+    _, shot_list = shot_render_plan(source, look_for(settings), settings["temporal"], shots_file, detector)
     if shot_list is None:
         return [], None
     return shot_list.cuts(), shot_list.to_json()
@@ -157,7 +195,8 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
             segment_frames: int | None = None, keep_job: bool | None = None, progress=None, **look) -> JobResult:
     """Convert a film as a chunked, resumable job.
 
-    `look` takes convert()'s look and encode keywords (style, grain, ..., temporal, encode, device).
+    `look` takes convert()'s look and encode keywords (style, grain, ..., temporal, encode, device,
+    detector), or `colorize=True` with an optional `reference` (a key frame or a folder of them).
     `progress(done, total)` counts frames over the whole film, resumed segments included.
     A job folder given by the caller is kept after success (delete it when you are done); an
     automatic one (beside the output) is removed.
@@ -178,7 +217,7 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
     device = look.pop("device", "cpu")
     detector = look.pop("detector", "adaptive")
     shots_file = Path(shots) if isinstance(shots, (str, os.PathLike)) else None
-    shots_hash = hashlib.sha256(shots_file.read_bytes()).hexdigest() if shots_file and shots_file.is_file() else None
+    shots_hash = _shots_sha256(shots_file, look.get("colorize", False)) if shots_file and shots_file.is_file() else None
     settings = job_settings(device="cpu" if device == "auto" else device, shots_sha256=shots_hash, **look)
     explicit = job_dir is not None
     job_dir = Path(job_dir) if explicit else default_job_dir(output)

@@ -51,24 +51,42 @@ def look_for(settings: dict):
     return Look.named(look["style"], look["grain"], look["grain_size"], look["grain_seed"], look["toning"])
 
 
+def colorize_request_for(settings: dict):
+    from vidbw.colorize import ColorizeRequest
+
+    return ColorizeRequest(settings["look"]["reference"])
+
+
 @functools.lru_cache(maxsize=4)
 def render_plan_for(settings_json: str, shots_json: str | None = None, source: str | None = None):
     """The RenderPlan for a settings record (and the job's resolved shot list), built once per
-    process: loads the style's model, and the per-shot styles and proxies exactly as planned."""
+    process: loads the style's model, and the per-shot styles and proxies exactly as planned (or,
+    when colorizing, each shot's key frame as resolved at planning, automatic where it has none)."""
     import tempfile
 
     from vidbw.render import RenderPlan
 
     s = json.loads(settings_json)
-    look = look_for(s)
+    colorize = s["look"].get("colorize", False)
     if shots_json is None:
-        return RenderPlan.single(look, s["temporal"])
-    from vidbw.pipeline import shot_render_plan
+        if colorize:  # warm-up only: a colorizing job always plans with its shot list
+            from vidbw.models.colorizer import load_colorizer
+
+            load_colorizer()
+            return None
+        return RenderPlan.single(look_for(s), s["temporal"])
+    from vidbw.pipeline import colorize_render_plan, shot_render_plan
 
     with tempfile.TemporaryDirectory(prefix="vidbw-shots-") as scratch:
         path = Path(scratch) / "shots.json"
         path.write_text(shots_json, encoding="utf-8")
-        plan, _ = shot_render_plan(Path(source), look, s["temporal"], path)
+        if colorize:
+            from vidbw.colorize import ColorizeRequest
+
+            # The shot list names every key frame (absolute paths); the rest are automatic.
+            plan, _, _, _ = colorize_render_plan(Path(source), ColorizeRequest(None), s["temporal"], path)
+        else:
+            plan, _ = shot_render_plan(Path(source), look_for(s), s["temporal"], path)
     return plan
 
 
