@@ -143,8 +143,26 @@ def _small_planes(planes, size: tuple[int, int]) -> np.ndarray:
     for i, plane in enumerate(planes):
         if plane.strides[-1] != plane.itemsize:
             plane = np.ascontiguousarray(plane)
-        small[:, :, i] = cv2.resize(plane, (w, h), interpolation=cv2.INTER_AREA) if plane.shape != (h, w) else plane
+        small[:, :, i] = area_resize(plane, (w, h)) if plane.shape != (h, w) else plane
     return small
+
+
+def area_resize(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`cv2.resize(INTER_AREA)` to `size` (w, h), several times faster for large fractional ratios.
+
+    OpenCV averages whole 2x2 blocks quickly but a fractional ratio slowly (1080p luma to 256x144:
+    2.8 ms, most of the grid network's input cost). While the ratio is at least 4 the plane is
+    halved first; the area step then still spans >= 2 source pixels per output pixel, so the result
+    stays within a level or so of the direct one (1080p frame: 0.44 levels mean, 3 at the 99th
+    percentile). Integer ratios (the analysis pass's 1920 -> 240) take OpenCV's own fast path as before.
+    """
+    w, h = size
+    height, width = plane.shape[:2]
+    if width % w or height % h or width // w != height // h:  # fractional: OpenCV's slow path
+        while width >= 4 * w and height >= 4 * h and width % 2 == 0 and height % 2 == 0:
+            width, height = width // 2, height // 2
+            plane = cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.resize(plane, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def _affine_pixels(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -189,7 +207,7 @@ def planes_to_small_luma(planes, to_rgb: np.ndarray, size: tuple[int, int]) -> n
     weights = luma_weights(to_rgb)
     if weights[1] == 0.0 and weights[2] == 0.0:
         plane = planes[0] if planes[0].strides[-1] == planes[0].itemsize else np.ascontiguousarray(planes[0])
-        small = cv2.resize(plane.astype(np.float32, copy=False), (w, h), interpolation=cv2.INTER_AREA) \
+        small = area_resize(plane.astype(np.float32, copy=False), (w, h)) \
             if plane.shape != (h, w) else plane.astype(np.float32)
         level = small * weights[0] + weights[3]
     else:
