@@ -244,26 +244,42 @@ def _check_training_device(device: str) -> None:
             raise OptionError("--device cuda: no CUDA device available")
 
 
+def _training_options(command):
+    """The options every `vidbw train` command shares."""
+    for option in reversed((
+        click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out."),
+        click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("-q", "--quiet", is_flag=True),
+    )):
+        command = option(command)
+    return command
+
+
+def _run_training(kind: str, device: str, quiet: bool, run) -> tuple[dict, dict]:
+    """`run(progress, command)` under a progress bar; the command line is recorded in the model card.
+    Returns the final training state and its last history record."""
+    _check_training_device(device)
+    command = f"vidbw train {kind} " + " ".join(sys.argv[3:])
+    with _Progress(f"training {kind}", quiet) as progress:
+        state = run(progress, command.strip())
+    return state, (state["history"][-1] if state["history"] else {})
+
+
 @train.command("retoucher")
 @click.option("--data", "data", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Folder of photos/videos, or a file (repeatable).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/retoucher"), show_default=True)
 @click.option("--steps", type=click.IntRange(1), default=8000, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("-q", "--quiet", is_flag=True)
+@_training_options
 def train_retoucher_cmd(data, out, steps, batch, resume, device, seed, quiet) -> None:
     """Train grid network, style encoder and proxies on synthetic expert styles."""
     from vidbw.train.retoucher import TrainConfig, train_retoucher
 
-    _check_training_device(device)
     cfg = TrainConfig(steps=steps, batch=batch, device=device, seed=seed)
-    command = "vidbw train retoucher " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
-    with _Progress("training retoucher", quiet) as progress:
-        state = train_retoucher(list(data), out, cfg, resume=resume, progress=progress, command=command.strip())
-    last = state["history"][-1] if state["history"] else {}
+    state, last = _run_training("retoucher", device, quiet, lambda progress, command: train_retoucher(
+        list(data), out, cfg, resume=resume, progress=progress, command=command))
     _say(quiet, f"done: {state['step']} steps in {state['elapsed_s'] / 60:.1f} min, last train PSNR {last.get('psnr', 0):.2f} dB")
     click.echo(str(out))
 
@@ -291,21 +307,14 @@ def train_make_pairs(style_seed, family, out, photos, max_pixels, limit) -> None
 @click.option("--exclude", multiple=True, help="File-name or path pattern to leave out, e.g. 'dog_park*' (repeatable).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/colorizer"), show_default=True)
 @click.option("--steps", type=click.IntRange(1), default=4000, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("-q", "--quiet", is_flag=True)
+@_training_options
 def train_colorizer_cmd(data, exclude, out, steps, resume, device, seed, quiet) -> None:
     """Train the automatic colorizer (colour grids from luma) and its correspondence features."""
     from vidbw.train.colorizer import ColorizerTrainConfig, train_colorizer
 
-    _check_training_device(device)
     cfg = ColorizerTrainConfig(steps=steps, device=device, seed=seed)
-    command = "vidbw train colorizer " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
-    with _Progress("training colorizer", quiet) as progress:
-        state = train_colorizer(list(data), out, cfg, resume=resume, exclude=exclude, progress=progress,
-                                command=command.strip())
-    last = state["history"][-1] if state["history"] else {}
+    state, last = _run_training("colorizer", device, quiet, lambda progress, command: train_colorizer(
+        list(data), out, cfg, resume=resume, exclude=exclude, progress=progress, command=command))
     _say(quiet, f"done: {state['step']} steps in {state['elapsed_s'] / 60:.1f} min, last {last.get('db_vs_gray', 0):+.2f} dB "
                 f"over gray, chroma strength {last.get('sat_ratio', 0):.2f} of the truth (training crops)")
     click.echo(str(out))
