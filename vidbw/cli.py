@@ -472,14 +472,7 @@ def eval_flicker(source, output, shots_file, max_frames, width, as_json, colour)
         else:
             click.echo(colour_report.line())
         return
-    report = measure_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width)
-    for note in report.notes:
-        _say(as_json, f"[yellow]note:[/] {note}")
-    if as_json:
-        click.echo(report.to_json(), nl=False)
-        return
-    for line in report.lines():
-        click.echo(line)
+    _print_report(measure_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width), as_json)
 
 
 @eval_group.command("colorize")
@@ -494,6 +487,11 @@ def eval_colorize(truth, output, every, as_json) -> None:
 
     with _Progress("measuring", as_json) as progress:
         report = measure_colorize(truth, output, every=every, progress=progress)
+    _print_report(report, as_json)
+
+
+def _print_report(report, as_json: bool) -> None:
+    """An eval report: its notes on stderr, then its table on stdout (or its JSON alone)."""
     for note in report.notes:
         _say(as_json, f"[yellow]note:[/] {note}")
     if as_json:
