@@ -514,3 +514,15 @@ def test_colorizing_job_refuses_a_retouched_key_frame_named_in_the_shot_list(tmp
     write_image(tmp_path / "key.png", key)
     run = run_inprocess(args + ["--resume", tmp_path / "job", "--overwrite"], capsys)
     assert_one_line_error(run, "other settings")
+
+
+def test_interlaced_input_is_noted_by_single_passes_and_jobs_alike(tmp_path, capsys):
+    """The planning's notes reach the user on a job too (they used to be lost with the plan)."""
+    film = media.write_video(tmp_path / "interlaced.mp4", size=(64, 48), frames=48,
+                             options={"flags": "+ilme+ildct", "x264-params": "interlaced=1:tff=1"})
+    for extra, words in (([], "converted together"), (["--colorize"], "colorized together")):
+        for job_args in ([], ["--workers", "2"]):
+            out = tmp_path / f"out{len(extra)}{len(job_args)}.mkv"
+            run = run_inprocess(["convert", film, "-o", out, "--codec", "ffv1", *extra, *job_args], capsys)
+            assert_ok(run)
+            assert "input is interlaced" in run.err and words in run.err, (extra, job_args, run.err)

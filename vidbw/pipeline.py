@@ -54,6 +54,10 @@ COLOUR_INPUT_TINT = 0.01  # mean chroma magnitude above which a gray-looking inp
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames expected or 0)
 
 
+INTERLACED_NOTE = "input is interlaced: fields are converted together as frames (deinterlace first if you need progressive)"
+INTERLACED_COLORIZE_NOTE = "input is interlaced: deinterlace it first for clean colour edges (fields are colorized together)"
+
+
 @dataclass
 class ConvertResult:
     output: Path
@@ -141,7 +145,7 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
         renderer = make_renderer(device)
         result = ConvertResult(output, notes=list(plan.notes))
         if info.interlaced:
-            result.notes.append("input is interlaced: fields are converted together as frames (deinterlace first if you need progressive)")
+            result.notes.append(INTERLACED_NOTE)
         copy_streams, refused = copyable_streams(container, plan.muxer)
         result.notes.extend(refused)
         started = time.perf_counter()
@@ -496,7 +500,7 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
     note = input_colour_note(*colour_content(np.stack(sample))) if sample else None
     notes.extend([note] if note else [])
     if info.interlaced:
-        notes.append("input is interlaced: deinterlace it first for clean colour edges (fields are colorized together)")
+        notes.append(INTERLACED_COLORIZE_NOTE)
     if temporal is None:
         temporal = "strong" if all(isinstance(r.look.style, AutoColorizer) for r in renders) else "light"
     # The shot list says where each shot's colour came from (absolute key-frame paths; none:
@@ -564,6 +568,6 @@ def _colorize(source: Path, output: Path, reference, temporal, shots, detector, 
     check_output_path(output, (source,), overwrite)
     plan, _, notes, explain = colorize_render_plan(source, request, temporal, shots, detector)
     result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
-    result.notes = notes + [n for n in result.notes if not n.startswith("input is interlaced")]
+    result.notes = notes + [n for n in result.notes if n != INTERLACED_NOTE]
     result.explain = explain
     return result

@@ -161,33 +161,37 @@ def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: 
         fps = float(info.frame_rate) if info.frame_rate else 25.0
     checked()
     timestamps, keyframes = scan_frames(source)
-    cuts, shots_json = _resolve_shots(source, settings, shots, detector)
+    cuts, shots_json, notes = _resolve_shots(source, settings, shots, detector)
+    if info.interlaced and not settings["look"].get("colorize"):  # (colorizing plans say it themselves)
+        from vidbw.pipeline import INTERLACED_NOTE
+
+        notes.append(INTERLACED_NOTE)
     length = segment_frames or segment_length(len(timestamps), fps, workers, settings["context"])
     segments = plan_segments(len(timestamps), length, keyframes, cuts)
-    plan = JobPlan(fingerprint, settings, len(timestamps), segments, output.suffix.lower())
+    plan = JobPlan(fingerprint, settings, len(timestamps), segments, output.suffix.lower(), notes=notes)
     job.create(plan, timestamps, shots_json)
     return job, False
 
 
-def _resolve_shots(source: Path, settings: dict, shots, detector: str) -> tuple[list[int], str | None]:
+def _resolve_shots(source: Path, settings: dict, shots, detector: str) -> tuple[list[int], str | None, list[str]]:
     """Cuts for the segment plan, and the shot list every worker renders with (styles and proxies
     per shot, or each shot's key frame when colorizing), resolved once here exactly as a single pass
     would (`pipeline.shot_render_plan`, `pipeline.colorize_render_plan`): a --shots file as edited,
-    or the analysis pass. None for one constant look."""
+    or the analysis pass. None for one constant look. Also the planning's notes for the user."""
     from vidbw.pipeline import colorize_render_plan, shot_render_plan
     from vidbw.jobs.worker import colorize_request_for, look_for
 
     if shots is not None and not isinstance(shots, (str, os.PathLike)):
-        return load_cuts(shots), None  # bare cut positions: segment boundaries only
+        return load_cuts(shots), None, []  # bare cut positions: segment boundaries only
     shots_file = Path(shots) if shots is not None else None
     if settings["look"].get("colorize"):
-        _, shot_list, _, _ = colorize_render_plan(source, colorize_request_for(settings), settings["temporal"],
-                                                  shots_file, detector)
-        return shot_list.cuts(), shot_list.to_json()
+        _, shot_list, notes, _ = colorize_render_plan(source, colorize_request_for(settings), settings["temporal"],
+                                                      shots_file, detector)
+        return shot_list.cuts(), shot_list.to_json(), notes
     _, shot_list = shot_render_plan(source, look_for(settings), settings["temporal"], shots_file, detector)
     if shot_list is None:
-        return [], None
-    return shot_list.cuts(), shot_list.to_json()
+        return [], None, []
+    return shot_list.cuts(), shot_list.to_json(), []
 
 
 def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers: int = 1, engine: str = "local",
@@ -323,6 +327,7 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
     missing = [s.index for s in plan.segments if not job.is_done(s, verify=False)]
     if missing:
         raise VidbwError(f"segments {missing[:5]} are not done; run again with --resume {job.root}")
+    result.notes.extend(plan.notes)  # what the planning found (colour input, interlacing), on every run
     if cluster is not None:
         if tasks:
             result.notes.append(cluster.describe())
