@@ -422,9 +422,10 @@ def test_shot_list_cuts_are_segment_boundaries_and_shot_styles_apply(tmp_path, f
     shot_list.shots[1] = dataclasses.replace(shot_list.shots[1], style="red")  # the middle shot: another look
     shots = shot_list.save(tmp_path / "film.shots.json")
     single = tmp_path / "single.mkv"
-    convert(film, single, **LOOK, shots=shots, encode=FFV1, device="cpu")
+    single_pass = convert(film, single, **LOOK, shots=shots, encode=FFV1, device="cpu")
     out = tmp_path / "out.mkv"
     result = job(film, out, tmp_path / "job", shots=shots)
+    assert result.explain == single_pass.explain and "style red" in result.explain[1]
     plan = json.loads((tmp_path / "job" / "job.json").read_text())
     # cuts at 30 and 70; the longer shots split at the source keyframes 48 and 96
     assert plan["segments"] == [[0, 30], [30, 48], [48, 70], [70, 96], [96, 120]]
@@ -477,13 +478,15 @@ def test_colorizing_job_is_identical_to_a_single_pass_and_refuses_changed_key_fr
     write_image(keys / "key_0000.png", first)
     shots = ShotList.from_cuts([60], FRAMES, 24.0, style=None).save(tmp_path / "film.shots.json")
     single = tmp_path / "single.mkv"
-    convert(film, single, colorize=True, reference=keys, shots=shots, temporal="strong", encode=FFV1, device="cpu")
+    single_pass = convert(film, single, colorize=True, reference=keys, shots=shots, temporal="strong", encode=FFV1,
+                          device="cpu")
     out = tmp_path / "out.mkv"
     result = run_job(film, out, job_dir=tmp_path / "job", colorize=True, reference=keys, shots=shots,
                      temporal="strong", encode=FFV1, device="cpu", segment_frames=24, workers=2)
     segments = json.loads((tmp_path / "job" / "job.json").read_text())["segments"]
     assert result.rendered == len(segments) >= 4 and [60, 96] in segments  # split at the cut, and inside shots
     assert_same_film(out, single)
+    assert result.explain == single_pass.explain and "key_0000.png" in result.explain[0]  # --explain, as planned
     planned = json.loads((tmp_path / "job" / "shots.json").read_text())["shots"]
     assert planned[0]["reference"] == str((keys / "key_0000.png").resolve()) and "reference" not in planned[1]
     settings = json.loads((tmp_path / "job" / "job.json").read_text())["settings"]

@@ -120,7 +120,7 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
         if as_job:  # temporal None: the job picks it by where each shot's colour comes from
             _convert_job(source, output, {"colorize": True, "reference": reference, "temporal": temporal},
                          EncodeSettings(**encode), device, overwrite, quiet, job_dir, resume, workers, engine, address,
-                         shots_file, detector)
+                         shots_file, detector, explain)
             return
         _colorize(source, output, EncodeSettings(**encode), shots_file, temporal, detector, explain, device,
                   overwrite, quiet, reference)
@@ -129,20 +129,25 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
         raise OptionError("--reference needs --colorize")
     if as_job:
         _convert_job(source, output, {**look_args, "temporal": temporal or "light"}, EncodeSettings(**encode), device, overwrite,
-                     quiet, job_dir, resume, workers, engine, address, shots_file, detector)
+                     quiet, job_dir, resume, workers, engine, address, shots_file, detector, explain)
         return
     with _Progress(f"converting {source.name}", quiet) as progress:
         result = run_convert(source, output, **look_args, temporal=temporal or "light", shots=shots_file, detector=detector,
                              encode=EncodeSettings(**encode), overwrite=overwrite, device=device, progress=progress)
+    _report(result, quiet, explain)
+    unit = "frames" if result.frames != 1 else "frame"
+    _say(quiet, f"done: {result.frames} {unit} in {result.seconds:.1f}s ({result.fps:.1f} fps), style {look.get('style') or 'neutral'}"
+         + (f", {result.concealed_frames} frames concealed" if result.concealed_frames else ""))
+    click.echo(str(result.output))
+
+
+def _report(result, quiet: bool, explain: bool) -> None:
+    """A conversion's notes, and with --explain what each shot or image got (printed even with -q)."""
     for note in result.notes:
         _say(quiet, f"[yellow]note:[/] {note}")
     if explain:
         for line in result.explain or ["classic style: one constant grid, no proxies"]:
             stderr.print(f"explain: {line}", markup=False)
-    unit = "frames" if result.frames != 1 else "frame"
-    _say(quiet, f"done: {result.frames} {unit} in {result.seconds:.1f}s ({result.fps:.1f} fps), style {look.get('style') or 'neutral'}"
-         + (f", {result.concealed_frames} frames concealed" if result.concealed_frames else ""))
-    click.echo(str(result.output))
 
 
 def _colorize(source, output, encode, shots_file, temporal, detector, explain, device, overwrite, quiet,
@@ -152,18 +157,14 @@ def _colorize(source, output, encode, shots_file, temporal, detector, explain, d
     with _Progress(f"colorizing {source.name}", quiet) as progress:
         result = run_convert(source, output, temporal=temporal, shots=shots_file, detector=detector, encode=encode,
                              overwrite=overwrite, device=device, progress=progress, colorize=True, reference=reference)
-    for note in result.notes:
-        _say(quiet, f"[yellow]note:[/] {note}")
-    if explain:
-        for line in result.explain:
-            stderr.print(f"explain: {line}", markup=False)
+    _report(result, quiet, explain)
     unit = "frames" if result.frames != 1 else "frame"
     _say(quiet, f"done: {result.frames} {unit} colorized in {result.seconds:.1f}s ({result.fps:.1f} fps)")
     click.echo(str(result.output))
 
 
 def _convert_job(source, output, look_args, encode, device, overwrite, quiet, job_dir, resume, workers, engine,
-                 address, shots_file=None, detector="adaptive") -> None:
+                 address, shots_file=None, detector="adaptive", explain=False) -> None:
     """`convert` as a chunked job: segments in parallel (processes or Ray), resumable from its folder."""
     from vidbw.jobs import run_job
 
@@ -176,8 +177,7 @@ def _convert_job(source, output, look_args, encode, device, overwrite, quiet, jo
         result = run_job(source, output, job_dir=resume or job_dir, resume=resume is not None, workers=workers,
                          engine=engine, address=address, overwrite=overwrite, progress=progress, shots=shots_file, **look_args,
                          encode=encode, device=device, detector=detector)
-    for note in result.notes:
-        _say(quiet, f"[yellow]note:[/] {note}")
+    _report(result, quiet, explain)
     _say(quiet, f"done: {result.frames} frames in {result.seconds:.1f}s ({result.fps:.1f} fps rendered), "
          + ("colorized" if colorize else f"style {look_args.get('style') or 'neutral'}"))
     _say(quiet, f"segments: {result.segments} total, {result.rendered} rendered, {result.reused} reused from the job "

@@ -85,7 +85,8 @@ class JobPlan:
     segments: list[Segment]
     suffix: str  # container of the intermediates (the output's, so the encode plan is the same)
     version: int = PLAN_VERSION
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the planning found, for the user
+    explain: list[str] = field(default_factory=list)  # per shot: style and proxy, or key frame
 
     def to_json(self) -> dict:
         return {
@@ -96,6 +97,7 @@ class JobPlan:
             "suffix": self.suffix,
             "segments": [[s.start, s.stop] for s in self.segments],
             "notes": self.notes,
+            "explain": self.explain,
         }
 
     @classmethod
@@ -104,7 +106,7 @@ class JobPlan:
             raise InputError(f"job plan version {data.get('version')} is not supported (this vidbw writes {PLAN_VERSION})")
         segments = [Segment(i, a, b) for i, (a, b) in enumerate(data["segments"])]
         return cls(SourceFingerprint(**data["source"]), data["settings"], data["frame_count"], segments,
-                   data["suffix"], data["version"], list(data.get("notes", [])))
+                   data["suffix"], data["version"], list(data.get("notes", [])), list(data.get("explain", [])))
 
 
 # --------------------------------------------------------------------------- frames and keyframes

@@ -39,6 +39,7 @@ class JobResult:
     frames_rendered: int = 0
     segment_seconds: list[float] = field(default_factory=list)  # this run's time per rendered segment
     notes: list[str] = field(default_factory=list)
+    explain: list[str] = field(default_factory=list)  # per shot: style and proxy, or key frame (as planned)
 
     @property
     def fps(self) -> float:
@@ -161,37 +162,48 @@ def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: 
         fps = float(info.frame_rate) if info.frame_rate else 25.0
     checked()
     timestamps, keyframes = scan_frames(source)
-    cuts, shots_json, notes = _resolve_shots(source, settings, shots, detector)
+    resolved = _resolve_shots(source, settings, shots, detector)
     if info.interlaced and not settings["look"].get("colorize"):  # (colorizing plans say it themselves)
         from vidbw.pipeline import INTERLACED_NOTE
 
-        notes.append(INTERLACED_NOTE)
+        resolved.notes.append(INTERLACED_NOTE)
     length = segment_frames or segment_length(len(timestamps), fps, workers, settings["context"])
-    segments = plan_segments(len(timestamps), length, keyframes, cuts)
-    plan = JobPlan(fingerprint, settings, len(timestamps), segments, output.suffix.lower(), notes=notes)
-    job.create(plan, timestamps, shots_json)
+    segments = plan_segments(len(timestamps), length, keyframes, resolved.cuts)
+    plan = JobPlan(fingerprint, settings, len(timestamps), segments, output.suffix.lower(), notes=resolved.notes,
+                   explain=resolved.explain)
+    job.create(plan, timestamps, resolved.shots_json)
     return job, False
 
 
-def _resolve_shots(source: Path, settings: dict, shots, detector: str) -> tuple[list[int], str | None, list[str]]:
+@dataclass
+class ResolvedShots:
+    """What the planning decides once for every worker (see `_resolve_shots`)."""
+
+    cuts: list[int] = field(default_factory=list)
+    shots_json: str | None = None  # the shot list the workers render with; None: one constant look
+    notes: list[str] = field(default_factory=list)  # for the user: colour input, interlacing
+    explain: list[str] = field(default_factory=list)  # per shot: style and proxy, or key frame
+
+
+def _resolve_shots(source: Path, settings: dict, shots, detector: str) -> ResolvedShots:
     """Cuts for the segment plan, and the shot list every worker renders with (styles and proxies
     per shot, or each shot's key frame when colorizing), resolved once here exactly as a single pass
     would (`pipeline.shot_render_plan`, `pipeline.colorize_render_plan`): a --shots file as edited,
-    or the analysis pass. None for one constant look. Also the planning's notes for the user."""
-    from vidbw.pipeline import colorize_render_plan, shot_render_plan
+    or the analysis pass."""
+    from vidbw.pipeline import colorize_render_plan, explain_shots, shot_render_plan
     from vidbw.jobs.worker import colorize_request_for, look_for
 
     if shots is not None and not isinstance(shots, (str, os.PathLike)):
-        return load_cuts(shots), None, []  # bare cut positions: segment boundaries only
+        return ResolvedShots(load_cuts(shots))  # bare cut positions: segment boundaries only
     shots_file = Path(shots) if shots is not None else None
     if settings["look"].get("colorize"):
-        _, shot_list, notes, _ = colorize_render_plan(source, colorize_request_for(settings), settings["temporal"],
-                                                      shots_file, detector)
-        return shot_list.cuts(), shot_list.to_json(), notes
+        _, shot_list, notes, explain = colorize_render_plan(source, colorize_request_for(settings),
+                                                            settings["temporal"], shots_file, detector)
+        return ResolvedShots(shot_list.cuts(), shot_list.to_json(), notes, explain)
     _, shot_list = shot_render_plan(source, look_for(settings), settings["temporal"], shots_file, detector)
     if shot_list is None:
-        return [], None, []
-    return shot_list.cuts(), shot_list.to_json(), []
+        return ResolvedShots()
+    return ResolvedShots(shot_list.cuts(), shot_list.to_json(), explain=explain_shots(shot_list))
 
 
 def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers: int = 1, engine: str = "local",
@@ -253,7 +265,7 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
          progress, started, keep: bool, cluster: RayCluster | None = None) -> JobResult:
     plan = job.plan
     job.clean_partials()
-    result = JobResult(output, job.root, segments=len(plan.segments), frames=plan.frame_count)
+    result = JobResult(output, job.root, segments=len(plan.segments), frames=plan.frame_count, explain=plan.explain)
     todo = []
     for segment in plan.segments:
         if job.is_done(segment):
