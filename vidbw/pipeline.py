@@ -39,7 +39,8 @@ from vidbw.io.video import (
     read_media,
 )
 from vidbw.kernels.colour import luma_output_coding
-from vidbw.render import PREDICT_BATCH, FrameRenderer, GridScheduler, Look, RenderPlan, ShotRender, make_renderer, render_image_array
+from vidbw.render import (PREDICT_BATCH, FrameRenderer, GridScheduler, Look, RenderPlan, ShotRender, colorizes, make_renderer,
+                          render_image_array)
 from vidbw.styles import Style
 from vidbw.temporal import GridSmoother
 
@@ -54,8 +55,11 @@ COLOUR_INPUT_TINT = 0.01  # mean chroma magnitude above which a gray-looking inp
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames expected or 0)
 
 
-INTERLACED_NOTE = "input is interlaced: fields are converted together as frames (deinterlace first if you need progressive)"
-INTERLACED_COLORIZE_NOTE = "input is interlaced: deinterlace it first for clean colour edges (fields are colorized together)"
+def interlaced_note(colorizing: bool) -> str:
+    """What a render of interlaced input tells the user (single passes and chunked jobs alike)."""
+    if colorizing:
+        return "input is interlaced: deinterlace it first for clean colour edges (fields are colorized together)"
+    return "input is interlaced: fields are converted together as frames (deinterlace first if you need progressive)"
 
 
 @dataclass
@@ -145,7 +149,7 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
         renderer = make_renderer(device)
         result = ConvertResult(output, notes=list(plan.notes))
         if info.interlaced:
-            result.notes.append(INTERLACED_NOTE)
+            result.notes.append(interlaced_note(any(colorizes(shot.look) for shot in render_plan.shots)))
         copy_streams, refused = copyable_streams(container, plan.muxer)
         result.notes.extend(refused)
         started = time.perf_counter()
@@ -499,8 +503,6 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
     sample = [frame for _, frame in zip(range(COLOUR_CHECK_FRAMES), film)]
     note = input_colour_note(*colour_content(np.stack(sample))) if sample else None
     notes.extend([note] if note else [])
-    if info.interlaced:
-        notes.append(INTERLACED_COLORIZE_NOTE)
     if temporal is None:
         temporal = "strong" if all(isinstance(r.look.style, AutoColorizer) for r in renders) else "light"
     # The shot list says where each shot's colour came from (absolute key-frame paths; none:
@@ -568,6 +570,6 @@ def _colorize(source: Path, output: Path, reference, temporal, shots, detector, 
     check_output_path(output, (source,), overwrite)
     plan, _, notes, explain = colorize_render_plan(source, request, temporal, shots, detector)
     result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
-    result.notes = notes + [n for n in result.notes if n != INTERLACED_NOTE]
+    result.notes = notes + result.notes
     result.explain = explain
     return result

@@ -163,10 +163,10 @@ def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: 
     checked()
     timestamps, keyframes = scan_frames(source)
     resolved = _resolve_shots(source, settings, shots, detector)
-    if info.interlaced and not settings["look"].get("colorize"):  # (colorizing plans say it themselves)
-        from vidbw.pipeline import INTERLACED_NOTE
+    if info.interlaced:  # the segments' own notes are not kept: say it once, from the plan
+        from vidbw.pipeline import interlaced_note
 
-        resolved.notes.append(INTERLACED_NOTE)
+        resolved.notes.append(interlaced_note(settings["look"].get("colorize", False)))
     length = segment_frames or segment_length(len(timestamps), fps, workers, settings["context"])
     segments = plan_segments(len(timestamps), length, keyframes, resolved.cuts)
     plan = JobPlan(fingerprint, settings, len(timestamps), segments, output.suffix.lower(), notes=resolved.notes,
