@@ -355,8 +355,9 @@ def convert_image(source: Path, output: Path, look: "Look | ColorizeRequest", ov
     notes: list[str] = []
     if isinstance(look, ColorizeRequest):
         height, width = image.rgb.shape[:2]
-        colour_source = look.for_image(lowres_size(width, height))
-        small = cv2.resize(image.rgb, lowres_size(width, height), interpolation=cv2.INTER_AREA) / float(2**image.bits - 1)
+        analysis_size = lowres_size(width, height)
+        colour_source = look.for_image(analysis_size)
+        small = cv2.resize(image.rgb, analysis_size, interpolation=cv2.INTER_AREA) / float(2**image.bits - 1)
         note = input_colour_note(*colour_content(small[None]))
         notes.extend([f"{source.name}: {note}"] if note else [])
         pixels = colorize_image_array(image.rgb, image.bits, colour_source)
