@@ -487,8 +487,7 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
     for shot in shot_list.shots:
         in_shot = sorted(f for f in keyframes if shot.start_frame <= f < shot.end_frame)
         if shot.reference is not None:
-            path = Path(shot.reference)
-            path = path if path.is_absolute() else Path(shots_file).parent / path
+            path = shot.reference_path(shots_file)
         elif in_shot:
             path = keyframes[in_shot[0]]  # one key frame colours the shot; the earliest if several
         elif request.reference is not None and request.reference.is_file():

@@ -85,9 +85,7 @@ def _shots_sha256(shots_file: Path, colorize: bool) -> str:
 
         for shot in ShotList.load(shots_file).shots:
             if shot.reference is not None:
-                path = Path(shot.reference)
-                path = path if path.is_absolute() else shots_file.parent / path
-                digest.update(_reference_sha256(path).encode())
+                digest.update(_reference_sha256(shot.reference_path(shots_file)).encode())
     return digest.hexdigest()
 
 

@@ -47,6 +47,13 @@ class Shot:
     def frames(self) -> int:
         return self.end_frame - self.start_frame
 
+    def reference_path(self, shot_list_file: str | os.PathLike | None) -> Path | None:
+        """The key frame's path: as written when absolute, else relative to the shot list's folder."""
+        if self.reference is None:
+            return None
+        path = Path(self.reference)
+        return path if path.is_absolute() or shot_list_file is None else Path(shot_list_file).parent / path
+
     # Frame-index aliases, the convention of `vidbw.render.ShotRender` and `vidbw.jobs.plan.load_cuts`.
     @property
     def start(self) -> int:
