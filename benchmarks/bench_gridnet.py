@@ -26,6 +26,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
+    from vidbw.models.content import content_evidence
     from vidbw.models.retoucher import load_default
     from vidbw.styles import list_styles
 
@@ -59,7 +60,7 @@ def main() -> None:
                     times.append((time.perf_counter() - t) * 1000 / batch)
             print(f"grids_for    batch {batch:2d} ({style.name}, 1 thread): {statistics.median(times):6.2f} ms/frame")
             t = time.perf_counter()
-            style.choose_proxy(frames)
+            style.choose_proxy(content_evidence(frames))
             print(f"choose_proxy batch {batch:2d}: {(time.perf_counter() - t) * 1000:6.2f} ms")
 
 

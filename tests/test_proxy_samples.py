@@ -1,19 +1,22 @@
-"""The proxy choice of a learned style takes its frames from the analysis pass: the film is decoded
-once before the render pass; the reservoir stays bounded; shots it holds no frame of (and shot lists
-given with --shots) get frames decoded for the purpose, with seeks; every shot gets a proxy."""
+"""The proxy choice of a learned style takes its evidence from the analysis pass: the film is decoded
+once before the render pass; every frame's evidence is kept while the bounded reservoir allows, so
+short shots of long films need no second decode; shots it holds no frame of (and shot lists given
+with --shots) get frames decoded for the purpose, with seeks; every shot gets a proxy."""
 
 from __future__ import annotations
 
 import av
+import cv2
 import numpy as np
 import pytest
 
 import media
 from vidbw.io import video
 from vidbw.pipeline import shot_render_plan
+from vidbw.models.content import CONTENT_DIM, content_features
 from vidbw.render import Look
 from vidbw.shots import FilmSampler, LowresFilm, ProxySamples, Shot, ShotList, detect_shots
-from vidbw.shots.proxies import SEEK_GAP, sample_indices
+from vidbw.shots.proxies import SEEK_GAP, frame_evidence, sample_indices
 
 FRAMES, CUT = 300, 130
 
@@ -40,6 +43,12 @@ def cut_clip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def analysis_frames(cut_clip):
     return list(LowresFilm(cut_clip))
+
+
+@pytest.fixture(scope="module")
+def evidence(analysis_frames):
+    """What the proxy choice sees of each analysis frame: its content features, computed directly."""
+    return np.stack([content_features(frame.astype(np.float32) / 255) for frame in analysis_frames])
 
 
 @pytest.fixture
@@ -82,54 +91,65 @@ def test_every_shot_gets_a_proxy_one_frame_shots_included(cut_clip, tmp_path):
     assert [(r.start, r.end, r.proxy) for r in plan.shots] == [(s.start_frame, s.end_frame, s.proxy) for s in shots]
 
 
-def test_the_reservoir_is_bounded_and_keeps_evenly_spread_analysis_frames(cut_clip, analysis_frames):
-    samples = ProxySamples(max_bytes=10 * analysis_frames[0].nbytes)
+def test_every_frame_is_kept_so_the_shortest_shots_need_no_second_decode(cut_clip, evidence, decoded):
+    samples = ProxySamples(fallback=FilmSampler(cut_clip))
+    detect_shots(cut_clip, samples=samples)
+    assert samples.stride == 1 and samples.indices.tolist() == list(range(FRAMES))
+    np.testing.assert_array_equal(samples.evidence, evidence)
+    decoded.clear()
+    ones = [Shot(i, f, f + 1) for i, f in enumerate((0, CUT - 1, CUT, FRAMES - 25, FRAMES - 1))]  # 1-frame shots
+    for shot in ones:
+        np.testing.assert_array_equal(samples(shot), evidence[shot.start_frame][None])
+    assert samples.fallback_shots == 0 and decoded == []
+
+
+def test_the_reservoir_is_bounded_and_keeps_evenly_spread_evidence(cut_clip, evidence):
+    samples = ProxySamples(max_bytes=10 * ProxySamples.ENTRY_BYTES)
     shots = detect_shots(cut_clip, samples=samples)
     assert shots.cuts() == [CUT] and shots.frames == FRAMES
-    assert len(samples.frames) <= 10 and samples.stride == 32  # 300 frames thinned 1 -> 2 -> ... -> 32
-    assert samples.indices == list(range(0, FRAMES, 32))
-    for index, kept in zip(samples.indices, samples.frames):
-        np.testing.assert_array_equal(kept, analysis_frames[index])
+    assert samples.capacity == 10 and samples.count <= 10
+    assert samples.stride == 32  # 300 frames thinned 1 -> 2 -> ... -> 32
+    assert samples.indices.tolist() == list(range(0, FRAMES, 32))
+    np.testing.assert_array_equal(samples.evidence, evidence[samples.indices])
     # Each of a shot's three sample positions (21, 65, 108) gets the kept frame nearest to it inside the shot.
-    np.testing.assert_array_equal(samples(shots.shots[0]), np.stack([analysis_frames[i] for i in (32, 64, 96)]) / np.float32(255))
+    np.testing.assert_array_equal(samples(shots.shots[0]), evidence[[32, 64, 96]])
     # Only frames inside the shot: for frame 141, 160 is taken although 128 (before the cut) is nearer.
-    np.testing.assert_array_equal(samples(Shot(1, CUT, 200)), np.stack([analysis_frames[i] for i in (160, 192)]) / np.float32(255))
+    np.testing.assert_array_equal(samples(Shot(1, CUT, 200)), evidence[[160, 192]])
     with pytest.raises(ValueError, match="no analysis frame kept"):  # and no fallback given
         samples(Shot(2, CUT, 150))
 
 
-def test_a_shot_with_no_kept_frame_is_decoded_with_a_seek(cut_clip, analysis_frames, decoded):
-    samples = ProxySamples(fallback=FilmSampler(cut_clip), max_bytes=10 * analysis_frames[0].nbytes)
+def test_a_shot_with_no_kept_frame_is_decoded_with_a_seek(cut_clip, evidence, decoded):
+    samples = ProxySamples(fallback=FilmSampler(cut_clip), max_bytes=10 * ProxySamples.ENTRY_BYTES)
     detect_shots(cut_clip, samples=samples)
     decoded.clear()
     far = FRAMES - 25  # one frame, not kept (stride 32), beyond SEEK_GAP: reached by a seek
     assert far > SEEK_GAP and far not in samples.indices
-    np.testing.assert_array_equal(samples(Shot(0, far, far + 1)), analysis_frames[far][None] / np.float32(255))
+    np.testing.assert_array_equal(samples(Shot(0, far, far + 1)), evidence[far][None])
     assert samples.fallback_shots == 1
     assert 0 < len(decoded) <= 48 + 3  # from the keyframe before it (240), not from the start
     near = CUT + 5  # behind the decoder now: read again from the start, no seek needed
-    np.testing.assert_array_equal(samples(Shot(1, near, near + 2)), np.stack(analysis_frames[near:near + 2]) / np.float32(255))
+    np.testing.assert_array_equal(samples(Shot(1, near, near + 2)), evidence[near:near + 2])
     assert samples.fallback_shots == 2
 
 
-def test_film_sampler_frames_are_the_analysis_frames_forward_and_after_seeks(cut_clip, analysis_frames):
+def test_film_sampler_evidence_is_the_analysis_frames_forward_and_after_seeks(cut_clip, evidence):
     sampler = FilmSampler(cut_clip)
     shots = [Shot(0, 0, 100), Shot(1, 100, 110), Shot(2, 280, FRAMES), Shot(3, 40, 41)]  # last two: a seek, a restart
     for shot in shots:
         got = sampler(shot)
-        want = np.stack([analysis_frames[i] for i in sample_indices(shot, 3)]) / np.float32(255)
-        assert got.dtype == np.float32 and got.shape[1:] == (135, 240, 3)
-        np.testing.assert_array_equal(got, want)
+        assert got.dtype == np.float32 and got.shape == (len(sample_indices(shot, 3)), CONTENT_DIM)
+        np.testing.assert_array_equal(got, evidence[sample_indices(shot, 3)])
     with pytest.raises(ValueError, match="past the film's end"):
         sampler(Shot(9, FRAMES, FRAMES + 3))
 
 
-def test_proxy_frames_are_analysis_frames_at_most_256_px():
-    from vidbw.shots.proxies import proxy_frame
+def test_evidence_is_of_the_frame_at_most_256_px():
+    rng = np.random.default_rng(0)
+    landscape = rng.integers(0, 256, (135, 240, 3), dtype=np.uint8)  # a 16:9 analysis frame: described as it is
+    np.testing.assert_array_equal(frame_evidence(landscape), content_features(landscape / np.float32(255)))
+    portrait = rng.integers(0, 256, (427, 240, 3), dtype=np.uint8)  # a portrait film's: area-averaged to 144 x 256 first
+    small = cv2.resize(portrait, (144, 256), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(frame_evidence(portrait), content_features(small / np.float32(255)))
+    assert not np.array_equal(frame_evidence(portrait), content_features(portrait / np.float32(255)))
 
-    landscape = np.full((135, 240, 3), 7, np.uint8)  # a 16:9 analysis frame: kept as it is (a copy)
-    kept = proxy_frame(landscape)
-    assert kept.shape == (135, 240, 3) and kept is not landscape
-    portrait = np.full((427, 240, 3), 200, np.uint8)  # a portrait film's analysis frame: area-averaged to fit
-    small = proxy_frame(portrait)
-    assert small.shape == (256, 144, 3) and small.dtype == np.uint8 and (small == 200).all()

@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 from vidbw.errors import InputError  # noqa: E402
 from vidbw.kernels.colour import rgb_matrix  # noqa: E402
 from vidbw.kernels.slicing import slice_apply  # noqa: E402
+from vidbw.models.content import CONTENT_DIM, content_evidence  # noqa: E402
 from vidbw.models.retoucher import Retoucher, default_model_path, load_default  # noqa: E402
 from vidbw.styles import get_style, list_styles  # noqa: E402
 from vidbw.styles.learned import LearnedStyle, shipped_style_dir  # noqa: E402
@@ -101,8 +102,10 @@ def test_learned_style_renders_with_the_numba_kernel():
 def test_choose_proxy_is_deterministic_and_valid():
     style = get_style("portrait-master")
     frames = np.stack([scene(seed=i) for i in range(3)])
-    first = style.choose_proxy(frames)
-    assert first == style.choose_proxy(frames) == style.choose_proxy(frames[::-1].copy())
+    evidence = content_evidence(frames)
+    assert evidence.shape == (3, CONTENT_DIM) and evidence.dtype == np.float32
+    first = style.choose_proxy(evidence)
+    assert first == style.choose_proxy(evidence) == style.choose_proxy(evidence[::-1].copy())
     assert 0 <= first < style.n_proxies
     assert isinstance(first, int)
     np.testing.assert_array_equal(style.grids_for(frames, proxy=first), style.grids_for(frames))

@@ -404,13 +404,18 @@ def test_assign_proxies_only_asks_styles_that_choose():
     assert [s.proxy for s in resolved] == [7, None]
 
 
-def test_film_sampler_gives_frames_from_inside_each_shot(clip_mkv):
+def test_film_sampler_gives_evidence_of_frames_inside_each_shot(clip_mkv):
+    from vidbw.shots import LowresFilm
+    from vidbw.shots.proxies import frame_evidence, sample_indices
+
     shots = ShotList.from_cuts([1, 10], 24, 24.0)
     sampler = FilmSampler(clip_mkv, per_shot=3, max_side=64)
     samples = [sampler(s) for s in shots]
-    assert [len(x) for x in samples] == [1, 3, 3]
-    assert samples[1].dtype == np.float32 and samples[1].shape[1:] == (36, 64, 3)
-    assert 0.0 <= samples[2].min() and samples[2].max() <= 1.0
+    frames = list(LowresFilm(clip_mkv))
+    for shot, got in zip(shots, samples):
+        want = [frame_evidence(frames[i], max_side=64) for i in sample_indices(shot, 3)]
+        assert got.dtype == np.float32 and len(got) == min(3, shot.frames)
+        np.testing.assert_array_equal(got, np.stack(want))
     again = sampler(shots.shots[1])  # going back restarts the pass
     np.testing.assert_array_equal(again, samples[1])
 

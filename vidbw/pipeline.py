@@ -422,25 +422,23 @@ def shot_render_plan(source: Path, look: Look, temporal: str, shots_file: Path |
     A shot list given by the user is used exactly as edited (style and proxy per shot). Without one,
     a learned style gets the analysis pass: cuts are detected and each shot's proxy is chosen once
     from its own frames, so the look never switches inside a shot. Classic styles need no analysis.
-    The proxy choice's frames are kept from the analysis pass (the film is decoded once before the
+    The proxy choice's evidence is kept from the analysis pass (the film is decoded once before the
     render pass); only a user's shot list, or a shot too short for the kept frames, decodes some.
     """
-    from vidbw.shots import FilmSampler, ProxySamples, ShotList, assign_proxies, detect_shots, frame_count, validate
+    from vidbw.shots import FilmSampler, ShotList, assign_proxies, frame_count, shots_for_style, validate
     from vidbw.styles import get_style
 
     if shots_file is None and look.style.is_constant:
         return RenderPlan.single(look, temporal), None
-    if shots_file is not None:
-        shot_list = validate(ShotList.load(shots_file), frame_count(source), get_style)
-        proxy_frames = FilmSampler(source)
-    else:
-        proxy_frames = ProxySamples(fallback=FilmSampler(source))
-        shot_list = detect_shots(source, detector, style=look.style.name, progress=progress, samples=proxy_frames)
 
     def style_of(name):
         return look.style if name in (None, look.style.name) else get_style(name)
 
-    shot_list = assign_proxies(shot_list, style_of, proxy_frames)
+    if shots_file is not None:
+        shot_list = validate(ShotList.load(shots_file), frame_count(source), get_style)
+        shot_list = assign_proxies(shot_list, style_of, FilmSampler(source))
+    else:
+        shot_list = shots_for_style(source, look.style, detector, progress=progress)
     renders = []
     for shot in shot_list.shots:
         style = style_of(shot.style)

@@ -274,7 +274,9 @@ def image_grid(look: Look, planes, to_rgb) -> tuple[np.ndarray, int | None]:
     choose = getattr(look.style, "choose_proxy", None)
     if choose is None:
         return look.style.grids_for(lowres)[0], None
-    proxy = choose(lowres)
+    from vidbw.models.content import content_evidence
+
+    proxy = choose(content_evidence(lowres))
     return look.style.grids_for(lowres, proxy=proxy)[0], proxy
 
 

@@ -1,9 +1,7 @@
 """The style encoder (the "first network"), its hierarchical proxies, and subject clusters.
 
-* :func:`content_features` — a fixed, deterministic description of a colour frame's
-  content (layout of Lab colour on a 3×3 grid, a saturation-weighted hue histogram,
-  saturation and contrast).  Subject clusters are k-means centroids of these features
-  over the training photographs: no labels, the data decides.
+* :func:`kmeans` — subject clusters are k-means centroids of the fixed content features
+  (:mod:`vidbw.models.content`) over the training photographs: no labels, the data decides.
 * :class:`StyleEncoder` — a small CNN embedding a B&W photo together with its colour
   source (4 channels, 64×64) into a unit-norm style space.
 * :func:`proxy_anchor_loss` — Proxy-Anchor (Kim et al., CVPR 2020); used twice, on the
@@ -13,29 +11,12 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["content_features", "kmeans", "StyleEncoder", "proxy_anchor_loss", "CONTENT_DIM"]
-
-CONTENT_DIM = 27 + 12 + 3
-
-
-def content_features(rgb: np.ndarray) -> np.ndarray:
-    """float32 (CONTENT_DIM,) for one float32 (h, w, 3) R'G'B' frame in [0, 1]."""
-    small = cv2.resize(np.ascontiguousarray(rgb, dtype=np.float32), (48, 48), interpolation=cv2.INTER_AREA)
-    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)  # L 0..100, a/b ~ -128..127
-    lab = lab / np.array([100.0, 64.0, 64.0], np.float32)
-    layout = cv2.resize(lab, (3, 3), interpolation=cv2.INTER_AREA).reshape(-1)
-    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
-    hist, _ = np.histogram(hsv[..., 0], bins=12, range=(0, 360), weights=hsv[..., 1])
-    hist = hist / (48 * 48)
-    luma = small @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    extra = np.array([hsv[..., 1].mean(), luma.std(), (hsv[..., 1] > 0.3).mean()], np.float32)
-    return np.concatenate([layout, hist * 4.0, extra]).astype(np.float32)
+__all__ = ["kmeans", "StyleEncoder", "proxy_anchor_loss"]
 
 
 def kmeans(x: np.ndarray, k: int, seed: int = 0, iters: int = 50) -> np.ndarray:

@@ -14,7 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vidbw.models.encoder import CONTENT_DIM, StyleEncoder, content_features
+from vidbw.models.content import CONTENT_DIM, content_evidence
+from vidbw.models.encoder import StyleEncoder
 from vidbw.models.gridnet import GridNet, GridNetConfig
 from vidbw.models.io import load_weights, save_weights
 
@@ -58,9 +59,7 @@ class Retoucher(nn.Module):
 
     def subject_of(self, frames) -> int:
         """Subject cluster of one frame (h, w, 3) or a batch/list of frames (mean feature)."""
-        if isinstance(frames, np.ndarray) and frames.ndim == 3:
-            frames = [frames]
-        return self.subject_of_features(np.stack([content_features(f) for f in frames]))
+        return self.subject_of_features(content_evidence(frames))
 
     # ------------------------------------------------------------------ codes
     def code(self, style: int, subject: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ from vidbw.shots.detect import (
 )
 from vidbw.shots.formats import FORMATS, render_shots, timecode, timecode_rate, write_shots
 from vidbw.shots.model import Shot, ShotList, validate
-from vidbw.shots.proxies import FilmSampler, ProxySamples, assign_proxies
+from vidbw.shots.proxies import FilmSampler, ProxySamples, assign_proxies, shots_for_style
 
 __all__ = [
     "ANALYSIS_WIDTH",
@@ -34,6 +34,7 @@ __all__ = [
     "Shot",
     "ShotList",
     "assign_proxies",
+    "shots_for_style",
     "detect_cuts",
     "detect_shots",
     "enforce_min_shot",

@@ -365,7 +365,7 @@ def detect_shots(source, detector: str = DEFAULT_DETECTOR, min_shot_seconds: flo
 
     `progress(done, total)` is called per analysed frame (total from the header, 0 if unknown).
     `fast_decode` skips the decoder's deblocking filter (see `LowresFilm`). `samples`, a
-    `vidbw.shots.proxies.ProxySamples`, keeps frames of the same pass for the proxy choice.
+    `vidbw.shots.proxies.ProxySamples`, keeps evidence of the same pass's frames for the proxy choice.
     """
     from vidbw.shots.analysis import ANALYSIS_WIDTH, LowresFilm
     from vidbw.shots.model import ShotList

@@ -1,17 +1,19 @@
 """One proxy per shot: the hook through which a learned style picks its scene-level proxy.
 
-A style that can choose (it has ``choose_proxy(frames) -> int | str``) is shown a few low-resolution
-frames of each shot; the choice is written into the shot (`Shot.proxy`), so the style never
-switches inside a shot and the user can see and edit it in the JSON. Styles without
-``choose_proxy`` (every classic style) leave ``proxy`` as None and nothing is decoded.
+A style that can choose (it has ``choose_proxy(evidence) -> int | str``) is shown the content
+evidence (`vidbw.models.content`: 42 numbers per frame) of a few low-resolution frames of each
+shot; the choice is written into the shot (`Shot.proxy`), so the style never switches inside a shot
+and the user can see and edit it in the JSON. Styles without ``choose_proxy`` (every classic style)
+leave ``proxy`` as None and nothing is decoded.
 
-Where the frames come from (both give the same frames: the analysis pass's small copy, at most
-256 px on its longer side):
+Where the evidence comes from (both describe the same frames: the analysis pass's small copy, at
+most 256 px on its longer side):
 
-* `ProxySamples`: kept from the analysis pass while it runs, so a film is decoded once before the
-  render pass; a bounded reservoir, since the cuts are known only when the pass ends;
-* `FilmSampler`: decoded for the purpose, with seeks; for a shot list given with ``--shots`` (no
-  analysis pass) and for shots that the reservoir holds no frame of.
+* `ProxySamples`: the evidence of every frame, taken from the analysis pass while it runs, so a
+  film is decoded once before the render pass; bounded, since the cuts are known only when the
+  pass ends (176 bytes a frame: every frame of a film of up to 3 h 18 min at 24 fps);
+* `FilmSampler`: frames decoded for the purpose, with seeks; for a shot list given with ``--shots``
+  (no analysis pass) and for shots that the reservoir holds no frame of.
 """
 
 from __future__ import annotations
@@ -29,28 +31,29 @@ from vidbw.errors import InputError
 from vidbw.io.probe import describe_video, open_input
 from vidbw.io.video import DecodeStats, frame_timestamps, read_media
 from vidbw.kernels.colour import small_size
+from vidbw.models.content import CONTENT_DIM, content_features
 from vidbw.shots.analysis import ANALYSIS_WIDTH, lowres_size, planes_to_rgb8
 from vidbw.shots.model import Shot, ShotList
 
-__all__ = ["assign_proxies", "FilmSampler", "ProxySamples", "proxy_frame", "sample_indices"]
+__all__ = ["assign_proxies", "FilmSampler", "ProxySamples", "frame_evidence", "sample_indices", "shots_for_style"]
 
-FramesProvider = Callable[[Shot], np.ndarray]  # shot -> float32 (k, h, w, 3) R'G'B' in [0, 1]
+EvidenceProvider = Callable[[Shot], np.ndarray]  # shot -> float32 (k, CONTENT_DIM) content evidence
 
-PER_SHOT = 3  # frames shown to choose_proxy per shot
+PER_SHOT = 3  # frames whose evidence choose_proxy sees per shot
 PROXY_MAX_SIDE = 256  # the grid network's input size (render.LOWRES_MAX_SIDE); choose_proxy never sees more
-RESERVOIR_BYTES = 48 << 20  # ProxySamples' memory: ~500 analysis frames of a 16:9 film, whatever its length
+RESERVOIR_BYTES = 48 << 20  # ProxySamples' memory: every frame's evidence up to ~286,000 frames
 SEEK_GAP = 250  # frames: a target further ahead of the decoder than this is reached by a seek, not decoded to
 
 
-def assign_proxies(shot_list: ShotList, style, frames_provider: FramesProvider, overwrite: bool = False) -> ShotList:
+def assign_proxies(shot_list: ShotList, style, evidence_provider: EvidenceProvider, overwrite: bool = False) -> ShotList:
     """A copy of `shot_list` whose shots carry the proxy their style chooses.
 
     `style` is a Style used for every shot, or a callable `name -> Style` that resolves each shot's
     own style (`shot.style`, or None for the film's default). A style without `choose_proxy`
     leaves the shot's proxy as it is (None from `vidbw shots`). Proxies the user set in the JSON are
-    kept unless `overwrite`. `frames_provider(shot)` is called only for shots whose style chooses,
-    in film order; it returns float32 (k, h, w, 3) R'G'B' frames in [0, 1] (`ProxySamples`,
-    `FilmSampler`).
+    kept unless `overwrite`. `evidence_provider(shot)` is called only for shots whose style chooses,
+    in film order; it returns the float32 (k, CONTENT_DIM) content evidence of k of the shot's frames
+    (`ProxySamples`, `FilmSampler`).
     """
     resolve = style if callable(style) and not hasattr(style, "grids_for") else (lambda _name: style)
     shots = []
@@ -59,7 +62,7 @@ def assign_proxies(shot_list: ShotList, style, frames_provider: FramesProvider, 
         if chooser is None or (shot.proxy is not None and not overwrite):
             shots.append(shot)
             continue
-        proxy = chooser(frames_provider(shot))
+        proxy = chooser(evidence_provider(shot))
         if isinstance(proxy, np.integer):
             proxy = int(proxy)
         shots.append(replace(shot, proxy=proxy))
@@ -73,70 +76,87 @@ def sample_indices(shot: Shot, per_shot: int) -> list[int]:
     return sorted({shot.start_frame + int((i + 0.5) * n / k) for i in range(k)})
 
 
-def proxy_frame(analysis_rgb8: np.ndarray, max_side: int = PROXY_MAX_SIDE) -> np.ndarray:
-    """The copy of an analysis-pass frame (uint8 RGB, `LowresFilm`) kept for the proxy choice: the
-    frame itself when its longer side is at most `max_side` (240 x 135 for a 16:9 film), else
-    area-averaged down to that (a portrait film)."""
+def frame_evidence(analysis_rgb8: np.ndarray, max_side: int = PROXY_MAX_SIDE) -> np.ndarray:
+    """The content evidence (CONTENT_DIM,) of an analysis-pass frame (uint8 RGB, `LowresFilm`): of
+    the frame itself when its longer side is at most `max_side` (240 x 135 for a 16:9 film), else of
+    its area-averaged copy at that size (a portrait film), as the grid network would see it."""
     h, w = analysis_rgb8.shape[:2]
     size = small_size(w, h, max_side)
-    if size == (w, h):
-        return analysis_rgb8.copy()
-    return cv2.resize(analysis_rgb8, size, interpolation=cv2.INTER_AREA)
-
-
-def _as_float(frames: list[np.ndarray]) -> np.ndarray:
-    return np.stack(frames).astype(np.float32) / np.float32(255)
+    small = analysis_rgb8 if size == (w, h) else cv2.resize(analysis_rgb8, size, interpolation=cv2.INTER_AREA)
+    return content_features(small.astype(np.float32) / np.float32(255))
 
 
 class ProxySamples:
-    """A frames provider filled by the analysis pass itself, so choosing proxies decodes nothing.
+    """An evidence provider filled by the analysis pass itself, so choosing proxies decodes nothing.
 
-    `collect(frames)` passes the analysis pass's frames through (to the cut detector) and keeps every
-    `stride`-th one (`proxy_frame`, with its index). Memory is bounded by `max_bytes` whatever the
-    film's length: when the reservoir is full, every other kept frame is dropped and the stride
-    doubles, so the kept frames stay evenly spread. Afterwards `samples(shot)` gives, for each of
-    the shot's `sample_indices`, the kept frame inside the shot nearest to it (exactly those frames
-    while the stride is 1; at most stride/2 frames away after). A shot holding no kept frame (one
-    shorter than the stride) is handed to `fallback`, typically a `FilmSampler` (a targeted decode).
+    `collect(frames)` passes the analysis pass's frames through (to the cut detector) and keeps the
+    `frame_evidence` of every `stride`-th one (stride 1 unless the film is very long). Memory is
+    bounded by `max_bytes` whatever the film's length: when the reservoir is full, every other kept
+    entry is dropped and the stride doubles, so the kept frames stay evenly spread. Afterwards
+    `samples(shot)` gives, for each of the shot's `sample_indices`, the evidence of the kept frame
+    inside the shot nearest to it (exactly those frames while the stride is 1). A shot holding no kept
+    frame (one shorter than the stride) is handed to `fallback`, typically a `FilmSampler`.
     """
 
-    def __init__(self, fallback: FramesProvider | None = None, per_shot: int = PER_SHOT,
+    ENTRY_BYTES = CONTENT_DIM * 4 + 8  # float32 evidence + int64 frame index
+
+    def __init__(self, fallback: EvidenceProvider | None = None, per_shot: int = PER_SHOT,
                  max_side: int = PROXY_MAX_SIDE, max_bytes: int = RESERVOIR_BYTES):
         self.fallback = fallback
         self.per_shot = per_shot
         self.max_side = max_side
-        self.max_bytes = max_bytes
+        self.capacity = max(2, max_bytes // self.ENTRY_BYTES)
         self.stride = 1
-        self.indices: list[int] = []
-        self.frames: list[np.ndarray] = []
+        self.count = 0  # entries kept
+        self._indices = np.empty(0, np.int64)
+        self._evidence = np.empty((0, CONTENT_DIM), np.float32)
         self.fallback_shots = 0  # shots that needed the fallback (for reports and tests)
 
+    @property
+    def indices(self) -> np.ndarray:
+        """Frame index of each kept entry, ascending."""
+        return self._indices[:self.count]
+
+    @property
+    def evidence(self) -> np.ndarray:
+        """float32 (count, CONTENT_DIM): the kept frames' evidence, in the order of `indices`."""
+        return self._evidence[:self.count]
+
     def collect(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Yield `frames` (the analysis pass's uint8 RGB frames, numbered from 0) unchanged, keeping samples."""
-        self.stride, self.indices, self.frames = 1, [], []
-        capacity = 0
+        """Yield `frames` (the analysis pass's uint8 RGB frames, numbered from 0) unchanged, keeping evidence."""
+        self.stride, self.count = 1, 0
+        self._indices = np.empty(min(self.capacity, 4096), np.int64)
+        self._evidence = np.empty((len(self._indices), CONTENT_DIM), np.float32)
         for index, frame in enumerate(frames):
             if index % self.stride == 0:
-                kept = proxy_frame(frame, self.max_side)
-                if not capacity:
-                    capacity = max(2, self.max_bytes // kept.nbytes)
-                if len(self.frames) >= capacity:
+                if self.count == self.capacity:
                     self._thin()
                 if index % self.stride == 0:
-                    self.indices.append(index)
-                    self.frames.append(kept)
+                    if self.count == len(self._indices):
+                        self._grow()
+                    self._indices[self.count] = index
+                    self._evidence[self.count] = frame_evidence(frame, self.max_side)
+                    self.count += 1
             yield frame
 
+    def _grow(self) -> None:
+        """Room for twice as many entries (up to the capacity): memory follows the film's length."""
+        size = min(self.capacity, 2 * len(self._indices))
+        indices, evidence = np.empty(size, np.int64), np.empty((size, CONTENT_DIM), np.float32)
+        indices[:self.count], evidence[:self.count] = self.indices, self.evidence
+        self._indices, self._evidence = indices, evidence
+
     def _thin(self) -> None:
-        """Keep every other sample (the indices that are multiples of twice the stride)."""
+        """Keep every other entry (the frame indices that are multiples of twice the stride)."""
         self.stride *= 2
-        keep = [i for i, index in enumerate(self.indices) if index % self.stride == 0]
-        self.indices = [self.indices[i] for i in keep]
-        self.frames = [self.frames[i] for i in keep]
+        keep = np.flatnonzero(self.indices % self.stride == 0)
+        self.count = len(keep)
+        self._indices[:self.count] = self._indices[keep]
+        self._evidence[:self.count] = self._evidence[keep]
 
     def __call__(self, shot: Shot) -> np.ndarray:
-        lo = bisect.bisect_left(self.indices, shot.start_frame)
-        hi = bisect.bisect_left(self.indices, shot.end_frame)
+        indices = self.indices
+        lo, hi = np.searchsorted(indices, [shot.start_frame, shot.end_frame])
         if lo == hi:
             self.fallback_shots += 1
             if self.fallback is None:
@@ -144,14 +164,14 @@ class ProxySamples:
             return self.fallback(shot)
         picked = set()
         for target in sample_indices(shot, self.per_shot):
-            j = bisect.bisect_left(self.indices, target, lo, hi)
+            j = int(np.searchsorted(indices[lo:hi], target)) + lo
             near = [i for i in (j - 1, j) if lo <= i < hi]
-            picked.add(min(near, key=lambda i: abs(self.indices[i] - target)))
-        return _as_float([self.frames[i] for i in sorted(picked)])
+            picked.add(min(near, key=lambda i: abs(int(indices[i]) - target)))
+        return self.evidence[sorted(picked)].copy()
 
 
 class FilmSampler:
-    """A frames provider that decodes: the `sample_indices` frames of each shot, as `proxy_frame`s.
+    """An evidence provider that decodes: the `frame_evidence` of each shot's `sample_indices` frames.
 
     Requests in film order are served by decoding forward; a frame more than `SEEK_GAP` frames
     ahead of the decoder (or behind it) is reached by a seek to the keyframe before it, frames being
@@ -170,7 +190,7 @@ class FilmSampler:
         self._size = (0, 0)
 
     def __call__(self, shot: Shot) -> np.ndarray:
-        return _as_float([self._frame(index, shot) for index in sample_indices(shot, self.per_shot)])
+        return np.stack([self._frame(index, shot) for index in sample_indices(shot, self.per_shot)])
 
     def _frame(self, index: int, shot: Shot) -> np.ndarray:
         if self._reader is None or index < self._next or index - self._next > SEEK_GAP:
@@ -182,7 +202,7 @@ class FilmSampler:
             item = self._read_to(index)
         if item is None:
             raise ValueError(f"shot {shot.index}: frame {index} is past the film's end")
-        return proxy_frame(planes_to_rgb8(item.planes, item.to_rgb, self._size), self.max_side)
+        return frame_evidence(planes_to_rgb8(item.planes, item.to_rgb, self._size), self.max_side)
 
     def _read_to(self, index: int):
         try:
@@ -241,3 +261,18 @@ class _FrameIndex:
         if pts not in self:
             raise KeyError(pts)
         return bisect.bisect_left(self.table, pts)
+
+
+def shots_for_style(source: str | os.PathLike, style, detector: str | None = None, min_shot_seconds: float | None = None,
+                    progress=None) -> ShotList:
+    """The analysis pass for one style: the film's shots and, when the style chooses proxies (a learned
+    style), each shot's proxy, chosen from evidence kept during the same pass (the film is decoded once).
+    What `vidbw shots --style` writes and what `vidbw convert --style` renders without `--shots`."""
+    from vidbw.shots.detect import DEFAULT_DETECTOR, DEFAULT_MIN_SHOT_SECONDS, detect_shots
+
+    chooses = hasattr(style, "choose_proxy")
+    samples = ProxySamples(fallback=FilmSampler(source)) if chooses else None
+    shot_list = detect_shots(source, detector or DEFAULT_DETECTOR,
+                             DEFAULT_MIN_SHOT_SECONDS if min_shot_seconds is None else min_shot_seconds,
+                             style=style.name, progress=progress, samples=samples)
+    return assign_proxies(shot_list, style, samples) if chooses else shot_list

@@ -46,9 +46,10 @@ class LearnedStyle(Style):
 
     API for the render engine:
 
-    * ``choose_proxy(lowres_frames) -> int``: the proxy (subject cluster) for a shot, from one
-      or more low-res frames (float32 (h, w, 3) or (N, h, w, 3), R'G'B' in [0, 1]); the mean
-      content feature of the frames decides, so it is deterministic and order-free.
+    * ``choose_proxy(evidence) -> int``: the proxy (subject cluster) for a shot, from the content
+      evidence of some of its low-res frames (float32 (k, CONTENT_DIM), see
+      `vidbw.models.content.content_evidence`); their mean decides, so it is deterministic and
+      order-free. Evidence rather than frames, so the analysis pass can keep it for every frame.
     * ``grids_for(lowres_batch, proxy=None) -> (N, 4, D, 16, 16) float32``: grids for a batch;
       ``proxy=None`` chooses one proxy for the whole batch with ``choose_proxy``.  Pass the
       shot's proxy explicitly so the style never switches inside a shot.
@@ -116,11 +117,8 @@ class LearnedStyle(Style):
         return None
 
     # ------------------------------------------------------------------ engine API
-    def choose_proxy(self, lowres_frames) -> int:
-        frames = np.asarray(lowres_frames, dtype=np.float32)
-        if frames.ndim == 3:
-            frames = frames[None]
-        subject = self.model.subject_of(list(frames))
+    def choose_proxy(self, evidence: np.ndarray) -> int:
+        subject = self.model.subject_of_features(evidence)
         return int(subject % self.n_proxies)
 
     def grids_for(self, lowres_rgb_batch: np.ndarray, proxy: int | None = None) -> np.ndarray:
@@ -131,7 +129,9 @@ class LearnedStyle(Style):
         if batch.ndim != 4 or batch.shape[-1] != 3:
             raise ValueError(f"lowres batch must be (N, h, w, 3), got {batch.shape}")
         if proxy is None:
-            proxy = self.choose_proxy(batch)
+            from vidbw.models.content import content_evidence
+
+            proxy = self.choose_proxy(content_evidence(batch))
         if not 0 <= proxy < self.n_proxies:
             raise ValueError(f"style {self.name!r} has proxies 0..{self.n_proxies - 1}, got {proxy}")
         code = F.normalize(self._loaded()["proxies"][proxy].float(), dim=0)

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidbw.models.encoder import content_features, kmeans, proxy_anchor_loss
+from vidbw.models.content import content_features
+from vidbw.models.encoder import kmeans, proxy_anchor_loss
 from vidbw.train.checkpoint import resume_from, save_checkpoint
 from vidbw.models.retoucher import WEIGHTS_NAME, Retoucher
 from vidbw.train.data import augment, load_sources
