@@ -5,18 +5,22 @@ with --shots) get frames decoded for the purpose, with seeks; every shot gets a 
 
 from __future__ import annotations
 
+import json
+
 import av
 import cv2
 import numpy as np
 import pytest
 
 import media
+from conftest import assert_ok, run_inprocess
 from vidbw.io import video
 from vidbw.pipeline import shot_render_plan
 from vidbw.models.content import CONTENT_DIM, content_features
 from vidbw.render import Look
 from vidbw.shots import FilmSampler, LowresFilm, ProxySamples, Shot, ShotList, detect_shots
 from vidbw.shots.proxies import SEEK_GAP, frame_evidence, sample_indices
+from vidbw.styles import get_style
 
 FRAMES, CUT = 300, 130
 
@@ -153,3 +157,27 @@ def test_evidence_is_of_the_frame_at_most_256_px():
     np.testing.assert_array_equal(frame_evidence(portrait), content_features(small / np.float32(255)))
     assert not np.array_equal(frame_evidence(portrait), content_features(portrait / np.float32(255)))
 
+
+def test_vidbw_shots_writes_the_proxies_convert_renders_and_an_edited_proxy_changes_only_its_shot(cut_clip, tmp_path, capsys):
+    listing = tmp_path / "cut.shots.json"
+    assert_ok(run_inprocess(["shots", cut_clip, "--style", "landscape-master", "-o", listing, "-q"], capsys))
+    listed = ShotList.load(listing)
+    assert listed.cuts() == [CUT] and all(isinstance(s.proxy, int) for s in listed)
+    direct, given, edited = tmp_path / "direct.mkv", tmp_path / "given.mkv", tmp_path / "edited.mkv"
+    run = run_inprocess(["convert", cut_clip, "-o", direct, "--style", "landscape-master", "--codec", "ffv1", "--explain"], capsys)
+    assert_ok(run)
+    for shot in listed:  # convert chose what the list says
+        assert f"shot {shot.index}: frames {shot.start_frame}-{shot.end_frame - 1}, style landscape-master, proxy {shot.proxy}" in run.err
+    assert_ok(run_inprocess(["convert", cut_clip, "-o", given, "--style", "landscape-master", "--codec", "ffv1",
+                             "--shots", listing], capsys))
+    other = (listed.shots[1].proxy + 1) % get_style("landscape-master").n_proxies
+    data = json.loads(listing.read_text())
+    data["shots"][1]["proxy"] = other
+    listing.write_text(json.dumps(data))
+    assert_ok(run_inprocess(["convert", cut_clip, "-o", edited, "--style", "landscape-master", "--codec", "ffv1",
+                             "--shots", listing], capsys))
+    a, b, c = ([planes[0] for _, planes in media.video_planes(p)] for p in (direct, given, edited))
+    assert len(a) == len(b) == len(c) == FRAMES
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))  # the list as written renders as convert does
+    changed = [i for i in range(FRAMES) if not np.array_equal(a[i], c[i])]
+    assert changed == list(range(CUT, FRAMES))  # exactly the edited shot: smoothing never crosses the cut

@@ -420,7 +420,8 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the shot list here [default: print it].")
 @click.option("--min-shot-seconds", type=click.FloatRange(0), default=0.5, show_default=True,
               help="No two cuts closer than this (keeps dissolves and flashes from cutting repeatedly).")
-@click.option("-s", "--style", default="neutral", show_default=True, help="Style written into every shot.")
+@click.option("-s", "--style", default="neutral", show_default=True,
+              help="Style written into every shot; a learned style also writes the proxy it chooses for each.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
 def shots(source, detector, fmt, output, min_shot_seconds, style, overwrite, quiet) -> None:
@@ -428,16 +429,16 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, overwrite, qui
     import time
 
     from vidbw.io.atomic import check_output_path
-    from vidbw.shots import detect_shots, render_shots, write_shots
+    from vidbw.shots import render_shots, shots_for_style, write_shots
     from vidbw.shots.formats import format_for_path
     from vidbw.styles import get_style
 
-    style_name = get_style(style).name
+    style_obj = get_style(style)
     if output is not None:
         check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
     started = time.perf_counter()
     with _Progress(f"finding shots in {source.name}", quiet) as progress:
-        shot_list = detect_shots(source, detector, min_shot_seconds, style=style_name, progress=progress)
+        shot_list = shots_for_style(source, style_obj, detector, min_shot_seconds, progress)
     seconds = time.perf_counter() - started
     _say(quiet, f"{len(shot_list)} shot{'s' if len(shot_list) != 1 else ''} in {shot_list.frames} frames "
          f"({detector}, {seconds:.1f}s, {shot_list.frames / seconds if seconds else 0:.0f} fps)")
