@@ -39,6 +39,7 @@ def test_changing_one_shots_style_changes_exactly_that_shot(tmp_path, clip_mkv, 
     run = run_inprocess(["convert", clip_mkv, "-o", out_b, "--codec", "ffv1", "--shots", edited, "--explain"], capsys)
     assert_ok(run)
     assert "shot 1: frames 8-15, style red" in run.err
+    assert "styles from edited.json (default neutral)" in run.err  # not "style neutral": the list decides
     a, b = lumas(out_a), lumas(out_b)
     assert len(a) == len(b) == frames
     changed = [i for i in range(frames) if not np.array_equal(a[i], b[i])]

@@ -136,9 +136,15 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
                              encode=EncodeSettings(**encode), overwrite=overwrite, device=device, progress=progress)
     _report(result, quiet, explain)
     unit = "frames" if result.frames != 1 else "frame"
-    _say(quiet, f"done: {result.frames} {unit} in {result.seconds:.1f}s ({result.fps:.1f} fps), style {look.get('style') or 'neutral'}"
+    _say(quiet, f"done: {result.frames} {unit} in {result.seconds:.1f}s ({result.fps:.1f} fps), {_styles_used(look.get('style'), shots_file)}"
          + (f", {result.concealed_frames} frames concealed" if result.concealed_frames else ""))
     click.echo(str(result.output))
+
+
+def _styles_used(style: str | None, shots_file: Path | None) -> str:
+    """The summary's word on the look: one style, or the shot list's (whose shots may each have their own)."""
+    style = style or "neutral"
+    return f"styles from {shots_file.name} (default {style})" if shots_file is not None else f"style {style}"
 
 
 def _report(result, quiet: bool, explain: bool) -> None:
@@ -179,7 +185,7 @@ def _convert_job(source, output, look_args, encode, device, overwrite, quiet, jo
                          encode=encode, device=device, detector=detector)
     _report(result, quiet, explain)
     _say(quiet, f"done: {result.frames} frames in {result.seconds:.1f}s ({result.fps:.1f} fps rendered), "
-         + ("colorized" if colorize else f"style {look_args.get('style') or 'neutral'}"))
+         + ("colorized" if colorize else _styles_used(look_args.get("style"), shots_file)))
     _say(quiet, f"segments: {result.segments} total, {result.rendered} rendered, {result.reused} reused from the job "
          f"folder, {result.retried} retried ({engine}, {workers} worker{'s' if workers != 1 else ''})"
          + (f"; job folder kept: {result.job_dir}" if result.job_dir.exists() else ""))
