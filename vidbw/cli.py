@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import signal
 import sys
@@ -470,16 +468,8 @@ def eval_flicker(source, output, shots_file, max_frames, width, as_json, colour)
     and vs that luma through a tone curve fitted to OUTPUT (the look's tone response, without flicker)."""
     from vidbw.eval.flicker import measure_colour_flicker, measure_flicker
 
-    if colour:
-        colour_report = measure_colour_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width)
-        for note in colour_report.notes:
-            _say(as_json, f"[yellow]note:[/] {note}")
-        if as_json:
-            click.echo(json.dumps({**dataclasses.asdict(colour_report), "ratio": colour_report.ratio}, indent=2))
-        else:
-            click.echo(colour_report.line())
-        return
-    _print_report(measure_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width), as_json)
+    measure = measure_colour_flicker if colour else measure_flicker
+    _print_report(measure(source, output, shots=shots_file, max_frames=max_frames, width=width), as_json)
 
 
 @eval_group.command("colorize")

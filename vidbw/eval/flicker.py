@@ -493,9 +493,12 @@ class ColourFlicker:
     def ratio(self) -> float:
         return self.warp_error_output / self.warp_error_source if self.warp_error_source > 0 else float("nan")
 
-    def line(self) -> str:
-        return (f"colour warping error ratio {self.ratio:.3f}  (output R'G'B' {self.warp_error_output:.6f} / source "
-                f"Rec.709 luma {self.warp_error_source:.6f}, {self.pairs} frame pairs within shots)")
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "ratio": self.ratio}, indent=2) + "\n"
+
+    def lines(self) -> list[str]:
+        return [f"colour warping error ratio {self.ratio:.3f}  (output R'G'B' {self.warp_error_output:.6f} / source "
+                f"Rec.709 luma {self.warp_error_source:.6f}, {self.pairs} frame pairs within shots)"]
 
 
 def measure_colour_flicker(source: str | os.PathLike, output: str | os.PathLike, shots=None,
