@@ -451,7 +451,7 @@ def shot_render_plan(source: Path, look: Look, temporal: str, shots_file: Path |
 
 def colorize_render_plan(source: Path, request, temporal: str | None, shots_file: Path | None = None,
                          detector: str = "adaptive", progress: ProgressCallback | None = None):
-    """The film's colour sources shot by shot: (RenderPlan, shot list, notes).
+    """The film's colour sources shot by shot: (RenderPlan, shot list, explain lines).
 
     Cuts come from the user's shot list or the analysis pass, so smoothing resets at every cut and
     colours never bleed across one. A shot takes its key frame from the shot list's "reference",
@@ -463,9 +463,8 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
     0.00028 strong, truth 0.00011), light when key frames drive it (their fine grids follow moving
     subjects, which strong smoothing softens: cups_table 28.3 dB light, 27.3 dB strong).
     """
-    from vidbw.colorize import AutoColorizer, colour_content, keyframe_references, lowres_size
+    from vidbw.colorize import AutoColorizer, keyframe_references, lowres_size
     from vidbw.shots import ShotList, detect_shots, frame_count, validate
-    from vidbw.shots.analysis import LowresFilm
 
     with open_input(source) as container:
         info = describe_video(container, source)
@@ -496,16 +495,23 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
         renders.append(ShotRender(shot.start_frame, shot.end_frame, Look(colour_source)))
         resolved.append(replace(shot, reference=None if path is None else str(Path(path).resolve())))
         explain.append(f"shot {shot.index}: frames {shot.start_frame}-{shot.end_frame - 1}, {colour_source.describe()}")
-    notes = []
-    film = LowresFilm(source, as_float=True)
-    sample = [frame for _, frame in zip(range(COLOUR_CHECK_FRAMES), film)]
-    note = input_colour_note(*colour_content(np.stack(sample))) if sample else None
-    notes.extend([note] if note else [])
     if temporal is None:
         temporal = "strong" if all(isinstance(r.look.style, AutoColorizer) for r in renders) else "light"
     # The shot list says where each shot's colour came from (absolute key-frame paths; none:
     # automatic), so it renders the same again anywhere: chunked jobs hand it to their workers.
-    return RenderPlan(renders, temporal), ShotList(shot_list.fps, shot_list.frames, resolved), notes, explain
+    return RenderPlan(renders, temporal), ShotList(shot_list.fps, shot_list.frames, resolved), explain
+
+
+def film_colour_notes(source: Path) -> list[str]:
+    """What to tell the user about colour already in a film given to colorize, judged from its first
+    COLOUR_CHECK_FRAMES frames (none when it is gray). Apart from the plan: a chunked job's workers
+    rebuild the plan for every segment and have nothing to report."""
+    from vidbw.colorize import colour_content
+    from vidbw.shots.analysis import LowresFilm
+
+    sample = [frame for _, frame in zip(range(COLOUR_CHECK_FRAMES), LowresFilm(source, as_float=True))]
+    note = input_colour_note(*colour_content(np.stack(sample))) if sample else None
+    return [note] if note else []
 
 
 def explain_shots(shot_list) -> list[str]:
@@ -566,7 +572,8 @@ def _colorize(source: Path, output: Path, reference, temporal, shots, detector, 
         return convert_image(source, output, request, overwrite)
     check_readable_file(source)
     check_output_path(output, (source,), overwrite)
-    plan, _, notes, explain = colorize_render_plan(source, request, temporal, shots, detector)
+    plan, _, explain = colorize_render_plan(source, request, temporal, shots, detector)
+    notes = film_colour_notes(source)
     result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
     result.notes = notes + result.notes
     result.explain = explain

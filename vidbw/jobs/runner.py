@@ -188,16 +188,16 @@ def _resolve_shots(source: Path, settings: dict, shots, detector: str) -> Resolv
     per shot, or each shot's key frame when colorizing), resolved once here exactly as a single pass
     would (`pipeline.shot_render_plan`, `pipeline.colorize_render_plan`): a --shots file as edited,
     or the analysis pass."""
-    from vidbw.pipeline import colorize_render_plan, explain_shots, shot_render_plan
+    from vidbw.pipeline import colorize_render_plan, explain_shots, film_colour_notes, shot_render_plan
     from vidbw.jobs.worker import colorize_request_for, look_for
 
     if shots is not None and not isinstance(shots, (str, os.PathLike)):
         return ResolvedShots(load_cuts(shots))  # bare cut positions: segment boundaries only
     shots_file = Path(shots) if shots is not None else None
     if settings["look"].get("colorize"):
-        _, shot_list, notes, explain = colorize_render_plan(source, colorize_request_for(settings),
-                                                            settings["temporal"], shots_file, detector)
-        return ResolvedShots(shot_list.cuts(), shot_list.to_json(), notes, explain)
+        _, shot_list, explain = colorize_render_plan(source, colorize_request_for(settings),
+                                                     settings["temporal"], shots_file, detector)
+        return ResolvedShots(shot_list.cuts(), shot_list.to_json(), film_colour_notes(source), explain)
     _, shot_list = shot_render_plan(source, look_for(settings), settings["temporal"], shots_file, detector)
     if shot_list is None:
         return ResolvedShots()

@@ -84,7 +84,7 @@ def render_plan_for(settings_json: str, shots_json: str | None = None, source: s
             from vidbw.colorize import ColorizeRequest
 
             # The shot list names every key frame (absolute paths); the rest are automatic.
-            plan, _, _, _ = colorize_render_plan(Path(source), ColorizeRequest(None), s["temporal"], path)
+            plan, _, _ = colorize_render_plan(Path(source), ColorizeRequest(None), s["temporal"], path)
         else:
             plan, _ = shot_render_plan(Path(source), look_for(s), s["temporal"], path)
     return plan
