@@ -23,6 +23,7 @@ from vidbw.errors import OptionError
 from vidbw.kernels.colour import REC709_LUMA, luma_output_coding, planes_to_small_rgb, rgb_matrix, small_size
 from vidbw.kernels.chroma import slice_chroma
 from vidbw.kernels.slicing import slice_apply
+from vidbw.models.content import content_evidence
 from vidbw.styles import FilmGrain, Style, Toning, get_style, get_toning
 
 LOWRES_MAX_SIDE = 256  # the grid network never sees more than this
@@ -274,8 +275,6 @@ def image_grid(look: Look, planes, to_rgb) -> tuple[np.ndarray, int | None]:
     choose = getattr(look.style, "choose_proxy", None)
     if choose is None:
         return look.style.grids_for(lowres)[0], None
-    from vidbw.models.content import content_evidence
-
     proxy = choose(content_evidence(lowres))
     return look.style.grids_for(lowres, proxy=proxy)[0], proxy
 

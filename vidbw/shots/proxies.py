@@ -33,6 +33,7 @@ from vidbw.io.video import DecodeStats, frame_timestamps, read_media
 from vidbw.kernels.colour import small_size
 from vidbw.models.content import CONTENT_DIM, content_features
 from vidbw.shots.analysis import ANALYSIS_WIDTH, lowres_size, planes_to_rgb8
+from vidbw.shots.detect import DEFAULT_DETECTOR, DEFAULT_MIN_SHOT_SECONDS, detect_shots
 from vidbw.shots.model import Shot, ShotList
 
 __all__ = ["assign_proxies", "FilmSampler", "ProxySamples", "frame_evidence", "sample_indices", "shots_for_style"]
@@ -263,16 +264,12 @@ class _FrameIndex:
         return bisect.bisect_left(self.table, pts)
 
 
-def shots_for_style(source: str | os.PathLike, style, detector: str | None = None, min_shot_seconds: float | None = None,
-                    progress=None) -> ShotList:
+def shots_for_style(source: str | os.PathLike, style, detector: str = DEFAULT_DETECTOR,
+                    min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS, progress=None) -> ShotList:
     """The analysis pass for one style: the film's shots and, when the style chooses proxies (a learned
     style), each shot's proxy, chosen from evidence kept during the same pass (the film is decoded once).
     What `vidbw shots --style` writes and what `vidbw convert --style` renders without `--shots`."""
-    from vidbw.shots.detect import DEFAULT_DETECTOR, DEFAULT_MIN_SHOT_SECONDS, detect_shots
-
     chooses = hasattr(style, "choose_proxy")
     samples = ProxySamples(fallback=FilmSampler(source)) if chooses else None
-    shot_list = detect_shots(source, detector or DEFAULT_DETECTOR,
-                             DEFAULT_MIN_SHOT_SECONDS if min_shot_seconds is None else min_shot_seconds,
-                             style=style.name, progress=progress, samples=samples)
+    shot_list = detect_shots(source, detector, min_shot_seconds, style=style.name, progress=progress, samples=samples)
     return assign_proxies(shot_list, style, samples) if chooses else shot_list

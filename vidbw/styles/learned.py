@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vidbw.errors import InputError
+from vidbw.models.content import content_evidence
 from vidbw.styles.base import TONE_LUT_SIZE, Style
 
 __all__ = ["LearnedStyle", "load_style_file", "learned_styles_provider", "user_style_dir", "shipped_style_dir",
@@ -129,8 +130,6 @@ class LearnedStyle(Style):
         if batch.ndim != 4 or batch.shape[-1] != 3:
             raise ValueError(f"lowres batch must be (N, h, w, 3), got {batch.shape}")
         if proxy is None:
-            from vidbw.models.content import content_evidence
-
             proxy = self.choose_proxy(content_evidence(batch))
         if not 0 <= proxy < self.n_proxies:
             raise ValueError(f"style {self.name!r} has proxies 0..{self.n_proxies - 1}, got {proxy}")
