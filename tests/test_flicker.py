@@ -46,7 +46,7 @@ def test_flow_and_occlusion_mask_follow_a_pan():
     a, b = (rec709_luma(f) for f in frames)
     pair = FlowEstimator().pair(a, b)
     # content moves left by 4 px, so x in frame t is found at x - 4 in frame t+1
-    dx = pair.map_x - np.arange(a.shape[1])[None, :]
+    dx = pair.flow.map_x - np.arange(a.shape[1])[None, :]
     assert np.median(dx[20:-20, 20:-20]) == pytest.approx(-4, abs=0.3)
     assert not pair.valid[:, :3].any()  # pixels that leave the frame are masked
     assert pair.valid.mean() > 0.8

@@ -30,6 +30,7 @@ import numpy as np
 from vidbw.errors import InputError, OptionError
 from vidbw.kernels.chroma import fit_color_grid, slice_chroma
 from vidbw.kernels.colour import luma_weights, planes_to_small_luma, small_size
+from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
 __all__ = ["AutoColorizer", "ReferenceColorizer", "Reference", "load_reference", "keyframe_references",
@@ -138,7 +139,7 @@ class ReferenceColorizer(_ColourSource):
     def __init__(self, reference: Reference, network=None):
         self.reference = reference
         self.network = network
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self._flow = DISFlow()
         self._keys = None
         if network is not None and reference.features is None:
             reference.features = network.features(reference.level[None])[0]
@@ -174,21 +175,12 @@ class ReferenceColorizer(_ColourSource):
         ref = self.reference
         frame8 = np.round(level * 255).astype(np.uint8)
         ref8 = np.round(ref.level * 255).astype(np.uint8)
-        to_ref = self._dis.calc(frame8, ref8, None)  # frame(x) ~ ref(x + to_ref(x))
-        from_ref = self._dis.calc(ref8, frame8, None)
-        height, width = level.shape
-        xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        map_x, map_y = xs + to_ref[..., 0], ys + to_ref[..., 1]
-        warped = np.stack([cv2.remap(c, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                           for c in ref.chroma])
-        back = cv2.remap(from_ref, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        disagreement = np.hypot(to_ref[..., 0] + back[..., 0], to_ref[..., 1] + back[..., 1])
+        flow = self._flow(frame8, ref8)  # frame(x) ~ ref(x + flow.forward(x))
+        warped = np.stack([flow.warp(c) for c in ref.chroma])
         # Flow over a large motion can be smooth, consistent both ways and still wrong (it follows
         # the background across a subject that moved far): the luma it lands on must also agree.
-        landed = cv2.remap(ref.level, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        mismatch = cv2.GaussianBlur(np.abs(landed - level), (0, 0), 1.0)
-        inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-        confidence = np.exp(-((disagreement / FLOW_CHECK_PX) ** 2) - (mismatch / FLOW_LUMA_TOLERANCE) ** 2) * inside
+        mismatch = cv2.GaussianBlur(np.abs(flow.warp(ref.level) - level), (0, 0), 1.0)
+        confidence = np.exp(-((flow.disagreement / FLOW_CHECK_PX) ** 2) - (mismatch / FLOW_LUMA_TOLERANCE) ** 2) * flow.inside
         return warped, confidence.astype(np.float32)
 
     def _feature_match(self, feature: np.ndarray, level: np.ndarray,

@@ -28,6 +28,7 @@ from vidbw.eval.colorize import colourfulness
 from vidbw.eval.metrics import psnr
 from vidbw.kernels.chroma import slice_chroma_torch
 from vidbw.kernels.colour import small_size
+from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
 __all__ = ["colourfulness", "psnr", "colorize_frame", "score_colour", "score_correspondence", "evaluate_clip"]
@@ -102,13 +103,13 @@ def _match_hits(fa: torch.Tensor, fb: torch.Tensor, flow: np.ndarray, valid: np.
 
 def score_correspondence(model, frame_pairs, patch_sizes=(8, 16)) -> dict:
     """frame_pairs: iterable of (rgb_a, rgb_b) float32. Hit rates of features, raw patches, zero motion."""
-    from vidbw.train.colorizer import dis_flow
-
+    flow_of = DISFlow()
     hits = {"features": 0, "zero_motion": 0, **{f"luma_patch_{s}": 0 for s in patch_sizes}}
     total = 0
     for rgb_a, rgb_b in frame_pairs:
         la, lb = (lowres(rgb_to_ycbcr709(x)[0]) for x in (rgb_a, rgb_b))
-        flow, valid = dis_flow(*(np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8) for x in (la, lb)))
+        flow = flow_of(*(np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8) for x in (la, lb)))
+        flow, valid = flow.forward, flow.consistent()
         feats = model.features(np.stack([la, lb]))
         h, z, n = _match_hits(torch.from_numpy(feats[0]), torch.from_numpy(feats[1]), flow, valid)
         hits["features"] += h

@@ -54,6 +54,7 @@ import cv2
 import numpy as np
 
 from vidbw.errors import InputError
+from vidbw.kernels.flow import DISFlow, Flow
 
 __all__ = ["FlickerReport", "PairErrors", "PairFlow", "ToneCurve", "fit_tone_curve", "measure_flicker",
            "measure_flicker_many", "measure_flicker_frames", "measure_flicker_frames_many", "fit_shot_mixes", "warping_errors",
@@ -157,13 +158,12 @@ def _ratio(a: float, b: float) -> float:
 class PairFlow:
     """Where each pixel of frame t lands in frame t+1, and which pixels can be trusted."""
 
-    map_x: np.ndarray
-    map_y: np.ndarray
+    flow: Flow
     valid: np.ndarray  # bool (h, w): not occluded and inside the frame
 
     def warp(self, frame: np.ndarray) -> np.ndarray:
         """Frame t+1 sampled at x + f(x): frame t+1 warped back to t."""
-        return cv2.remap(frame, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return self.flow.warp(frame)
 
     def error(self, frame_t: np.ndarray, frame_t1: np.ndarray) -> float:
         if not self.valid.any():
@@ -173,29 +173,14 @@ class PairFlow:
 
 
 class FlowEstimator:
-    """DIS optical flow (medium preset) with the forward-backward occlusion check."""
+    """The flow of a pair of luma frames (float in [0, 1] or uint8) for the warping error."""
 
     def __init__(self):
-        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self._flow = DISFlow()
 
     def pair(self, luma_t: np.ndarray, luma_t1: np.ndarray) -> PairFlow:
-        a, b = _to_u8(luma_t), _to_u8(luma_t1)
-        forward = self.dis.calc(a, b, None)
-        backward = self.dis.calc(b, a, None)
-        h, w = a.shape
-        if self._grid is None or self._grid[0].shape != (h, w):
-            ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-            self._grid = (xs, ys)
-        xs, ys = self._grid
-        map_x = xs + forward[..., 0]
-        map_y = ys + forward[..., 1]
-        back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        mismatch = np.square(forward + back).sum(axis=-1)
-        magnitude = np.square(forward).sum(axis=-1) + np.square(back).sum(axis=-1)
-        occluded = mismatch > 0.01 * magnitude + 0.5
-        inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-        return PairFlow(map_x, map_y, inside & ~occluded)
+        flow = self._flow(_to_u8(luma_t), _to_u8(luma_t1))
+        return PairFlow(flow, flow.consistent())
 
 
 def _to_u8(luma: np.ndarray) -> np.ndarray:

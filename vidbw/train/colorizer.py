@@ -53,6 +53,7 @@ import torch.nn.functional as F
 
 from vidbw.errors import InputError
 from vidbw.kernels.chroma import slice_chroma_torch
+from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import CB_SCALE, CR_SCALE, KB, KG, KR, rgb_to_ycbcr709
 from vidbw.models.colorizer import WEIGHTS_NAME, Colorizer, ColorizerConfig
 from vidbw.train.checkpoint import resume_from, save_checkpoint
@@ -186,27 +187,13 @@ def _luma_u8(rgb: np.ndarray) -> np.ndarray:
     return np.clip(rgb_to_ycbcr709(rgb)[0] * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def dis_flow(a_u8: np.ndarray, b_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward DIS flow a -> b (h, w, 2) and its forward–backward consistency mask (h, w) bool."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    fwd = dis.calc(a_u8, b_u8, None)
-    bwd = dis.calc(b_u8, a_u8, None)
-    h, w = a_u8.shape
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    mx, my = xs + fwd[..., 0], ys + fwd[..., 1]
-    back = cv2.remap(bwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(1e4, 1e4))
-    err = np.sqrt(((fwd + back) ** 2).sum(-1))
-    mag = np.sqrt((fwd ** 2).sum(-1)) + np.sqrt((back ** 2).sum(-1))
-    inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
-    return fwd, inside & (err < 0.5 + 0.05 * mag)
-
-
 def load_color_data(paths, exclude=(), frames_per_video: int = 48, pairs_per_video: int = 12, seed: int = 0,
                     log: Callable[[str], None] | None = None) -> ColorData:
     images, videos = collect_files(paths, exclude)
     if not images and not videos:
         raise InputError("no training images or videos found in " + ", ".join(map(str, paths)))
     rng = np.random.default_rng(seed)
+    flow_of = DISFlow()
     data = ColorData([], [], [], [], [])
     for p in images:
         rgb = _read_photo(p)
@@ -233,9 +220,10 @@ def load_color_data(paths, exclude=(), frames_per_video: int = 48, pairs_per_vid
             if a == b:
                 continue
             la, lb = _luma_u8(frames[a]), _luma_u8(frames[b])
-            flow, valid = dis_flow(la, lb)
+            flow = flow_of(la, lb)
+            valid = flow.consistent()
             if valid.mean() > 0.3:
-                data.pairs.append((la.astype(np.float32) / 255.0, lb.astype(np.float32) / 255.0, flow, valid))
+                data.pairs.append((la.astype(np.float32) / 255.0, lb.astype(np.float32) / 255.0, flow.forward, valid))
         data.files.append(str(p))
         if log:
             log(f"{p.name}: {len(kept)} frames, {len(pair_idx)} pairs")
