@@ -272,6 +272,10 @@ NO_REORDER_MUXERS = {"avi"}
 # Containers that store decode timestamps and cannot hold negative ones: B-frames' decode delay would make
 # the muxer shift every stream's timestamps later, so the output would no longer keep the input's times.
 NO_NEGATIVE_DTS_MUXERS = {"mpegts"}
+# Containers that store signed timestamps but that FFmpeg's default shifts to start at zero: an AAC
+# track's priming packet (-21 ms) would move every stream, pictures included, 21 ms later. The
+# ffmpeg command line keeps them as they are, and so do we.
+SIGNED_TIMESTAMP_MUXERS = {"matroska", "webm"}
 
 # What a container gets when the user did not name a codec and libx264 cannot go in it.
 CONTAINER_DEFAULT_CODEC = {"webm": "libvpx-vp9", "mxf": "mpeg2video"}
@@ -391,6 +395,17 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
     return EncodePlan(muxer, codec, pix_fmt, options, tuple(notes), settings.threads or 0)
 
 
+def open_output(path: Path, muxer: str, shown_as: Path | None = None) -> av.container.OutputContainer:
+    """An output container for `muxer` that keeps the timestamps it is given (see
+    SIGNED_TIMESTAMP_MUXERS); a one-line OutputError, naming `shown_as` (default `path`), if it cannot
+    be created."""
+    options = {"avoid_negative_ts": "disabled"} if muxer in SIGNED_TIMESTAMP_MUXERS else {}
+    try:
+        return av.open(str(path), mode="w", format=muxer, options=options)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise OutputError(f"cannot create output file {shown_as or path}: {exc}") from None
+
+
 class VideoWriter:
     """Encodes luma planes with neutral chroma and muxes copied packets into one output file."""
 
@@ -398,10 +413,7 @@ class VideoWriter:
                  copy_streams: list, rotation: int = 0):
         self.plan = plan
         self.info = info
-        try:
-            self.container = av.open(str(path), mode="w", format=plan.muxer)
-        except (av.error.FFmpegError, OSError) as exc:
-            raise OutputError(f"cannot create output file {path}: {exc}") from None
+        self.container = open_output(path, plan.muxer)
         self.container.metadata.update(_copyable_metadata(source.metadata))
         in_video = source.streams.video[0]
         rate = info.frame_rate or Fraction(25)

@@ -18,7 +18,7 @@ import av
 from vidbw.errors import InputError, OutputError
 from vidbw.io.atomic import atomic_output, describe_os_error
 from vidbw.io.probe import describe_video, open_input
-from vidbw.io.video import _copyable_metadata, copyable_streams, frame_rotation, muxer_for
+from vidbw.io.video import _copyable_metadata, copyable_streams, frame_rotation, muxer_for, open_output
 
 
 def _time(packet: av.Packet) -> Fraction:
@@ -93,10 +93,7 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
         copy, refused = copyable_streams(src, muxer)
         notes.extend(refused)
         with atomic_output(output, overwrite) as temp:
-            try:
-                out = av.open(str(temp), mode="w", format=muxer)
-            except (av.error.FFmpegError, OSError) as exc:
-                raise OutputError(f"cannot create output file {output}: {exc}") from None
+            out = open_output(temp, muxer, shown_as=output)
             try:
                 out.metadata.update(_copyable_metadata(firsts[0].metadata))
                 video_out = out.add_stream_from_template(first)
