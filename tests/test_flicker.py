@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_ok, assert_one_line_error, run_inprocess
-from vidbw.eval.flicker import (FlowEstimator, fit_shot_mixes, fit_tone_curve, measure_flicker, measure_flicker_frames,
+from vidbw.eval.flicker import (ColourFlicker, FlowEstimator, fit_shot_mixes, fit_tone_curve, measure_flicker, measure_flicker_frames,
                                 measure_flicker_many)
 from vidbw.shots import ShotList
 from vidbw.shots.analysis import rec709_luma
@@ -69,6 +69,27 @@ def test_added_brightness_flicker_raises_the_ratio():
     report = measure_flicker_frames(iter(frames), iter(flicker))
     assert report.ratio > 1.2 and report.ratio_contrast_matched > 1.2
     assert report.brightness_ratio > 2
+
+
+def _strict_json(text: str):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_film_that_does_not_move_gives_valid_json_reports():
+    still = [_textured(3)] * 6
+    steady = measure_flicker_frames(iter(still), (rec709_luma(f) for f in still))
+    assert steady.warp_error_source == 0 and steady.ratio == 1.0  # nothing moves, nothing flickers
+    flickering = measure_flicker_frames(iter(still), (np.clip(rec709_luma(f) + 0.03 * (i % 2), 0, 1)
+                                                      for i, f in enumerate(still)))
+    assert flickering.ratio == float("inf")
+    data = _strict_json(flickering.to_json())
+    assert data["ratio"] is None and data["warp_error_output"] > 0
+    # a colorization of it: the same rule, where the colour report used to divide by zero into NaN
+    assert ColourFlicker(0.0, 0.0, 5).ratio == 1.0
+    assert _strict_json(ColourFlicker(0.002, 0.0, 5).to_json())["ratio"] is None
 
 
 def test_more_contrast_is_not_flicker_once_contrast_is_matched():

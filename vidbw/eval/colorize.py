@@ -65,7 +65,7 @@ import cv2
 import numpy as np
 
 from vidbw.errors import InputError, OptionError
-from vidbw.eval.metrics import psnr_from_mse, ssim
+from vidbw.eval.metrics import finite_or_none, psnr_from_mse, ssim
 
 __all__ = ["ColorizeReport", "Scores", "CDCAccumulator", "CDC_DILATIONS", "channel_histograms", "colourfulness",
            "js_divergence", "measure_colorize"]
@@ -181,7 +181,7 @@ class ColorizeReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return _finite_or_none(asdict(self))
+        return finite_or_none(asdict(self))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -207,16 +207,6 @@ def _num(value: float | None, digits: int) -> str:
     if value is None:
         return "-"
     return "inf" if math.isinf(value) else f"{value:.{digits}f}"
-
-
-def _finite_or_none(value):
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
 
 
 # --------------------------------------------------------------------------- pictures

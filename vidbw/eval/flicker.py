@@ -54,6 +54,7 @@ import cv2
 import numpy as np
 
 from vidbw.errors import InputError
+from vidbw.eval.metrics import finite_or_none
 from vidbw.kernels.flow import DISFlow, Flow
 
 __all__ = ["FlickerReport", "PairErrors", "PairFlow", "ToneCurve", "fit_tone_curve", "measure_flicker",
@@ -122,11 +123,9 @@ class FlickerReport:
         data["ratio"] = self.ratio
         data["ratio_tone_matched"] = self.ratio_tone_matched
         data["ratio_mix_matched"] = self.ratio_mix_matched
-        for key in ("warp_error_mix_matched", "ratio_mix_matched"):  # JSON has no NaN
-            data[key] = data[key] if np.isfinite(data[key]) else None
         data["ratio_contrast_matched"] = self.ratio_contrast_matched
         data["brightness_ratio"] = self.brightness_ratio
-        return data
+        return finite_or_none(data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -476,10 +475,10 @@ class ColourFlicker:
 
     @property
     def ratio(self) -> float:
-        return self.warp_error_output / self.warp_error_source if self.warp_error_source > 0 else float("nan")
+        return _ratio(self.warp_error_output, self.warp_error_source)
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "ratio": self.ratio}, indent=2) + "\n"
+        return json.dumps(finite_or_none({**asdict(self), "ratio": self.ratio}), indent=2) + "\n"
 
     def lines(self) -> list[str]:
         return [f"colour warping error ratio {self.ratio:.3f}  (output R'G'B' {self.warp_error_output:.6f} / source "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["psnr", "psnr_from_mse", "ssim"]
+__all__ = ["finite_or_none", "psnr", "psnr_from_mse", "ssim"]
 
 
 def psnr_from_mse(mse: float) -> float:
@@ -35,3 +35,16 @@ def ssim(pred: np.ndarray, ref: np.ndarray) -> float:
     sxy = blur(x * y) - mx * my
     s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
     return float(s.mean())
+
+
+def finite_or_none(value):
+    """`value` (a number, or dicts and lists of them) with None for every NaN and infinity, for a
+    report's JSON, which has neither: a ratio over a film that does not move is inf, a PSNR of
+    identical frames is inf, a measure that was not taken is nan."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
