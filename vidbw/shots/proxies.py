@@ -129,15 +129,14 @@ class ProxySamples:
         self._indices = np.empty(min(self.capacity, 4096), np.int64)
         self._evidence = np.empty((len(self._indices), CONTENT_DIM), np.float32)
         for index, frame in enumerate(frames):
+            if index % self.stride == 0 and self.count == self.capacity:
+                self._thin()  # doubles the stride, so this frame may no longer be one to keep
             if index % self.stride == 0:
-                if self.count == self.capacity:
-                    self._thin()
-                if index % self.stride == 0:
-                    if self.count == len(self._indices):
-                        self._grow()
-                    self._indices[self.count] = index
-                    self._evidence[self.count] = frame_evidence(frame, self.max_side)
-                    self.count += 1
+                if self.count == len(self._indices):
+                    self._grow()
+                self._indices[self.count] = index
+                self._evidence[self.count] = frame_evidence(frame, self.max_side)
+                self.count += 1
             yield frame
 
     def _grow(self) -> None:
