@@ -108,8 +108,8 @@ def score_correspondence(model, frame_pairs, patch_sizes=(8, 16)) -> dict:
     total = 0
     for rgb_a, rgb_b in frame_pairs:
         la, lb = (lowres(rgb_to_ycbcr709(x)[0]) for x in (rgb_a, rgb_b))
-        flow = flow_of(*(np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8) for x in (la, lb)))
-        flow, valid = flow.forward, flow.consistent()
+        pair = flow_of(*(np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8) for x in (la, lb)))
+        flow, valid = pair.forward, pair.consistent()
         feats = model.features(np.stack([la, lb]))
         h, z, n = _match_hits(torch.from_numpy(feats[0]), torch.from_numpy(feats[1]), flow, valid)
         hits["features"] += h
