@@ -176,13 +176,33 @@ def test_learned_style_file_records_its_version(tmp_path):
 
     pairs = read_pairs(make_pairs(tmp_path / "pairs", 4))
     result = fit_style(pairs, steps=3)
-    assert "adapter.film_b" in result and "adapter.grid_b" in result
-    path = save_style(tmp_path / "v2.safetensors", "v2", "d", result)
-    style = load_style_file(path)
-    assert style.meta["style_version"] == 2 and set(style.adapter()) == {"head_w", "head_b", "film_b", "grid_b"}
-    # a version-1 file (no FiLM offset, no residual grid) still loads and renders
-    v1 = {k: v for k, v in result.items() if k not in ("adapter.film_b", "adapter.grid_b")}
-    old = load_style_file(save_style(tmp_path / "v1.safetensors", "v1", "d", v1))
-    assert old.meta["style_version"] == 1 and set(old.adapter()) == {"head_w", "head_b"}
-    g = old.grids_for(np.zeros((1, 36, 64, 3), np.float32))
-    assert g.shape == (1, 4, 8, 16, 16) and np.isfinite(g).all()
+    assert "adapter.film_b" in result and "adapter.grid_b" in result and "pixel.w0" in result
+    style = load_style_file(save_style(tmp_path / "v3.safetensors", "v3", "d", result))
+    assert style.meta["style_version"] == 3 and style.pixel_model() is not None
+    assert set(style.adapter()) == {"head_w", "head_b", "film_b", "grid_b"}
+    # version-2 (no pixel model) and version-1 files (no FiLM offset, no residual grid) still load and render
+    v2 = {k: v for k, v in result.items() if not k.startswith("pixel.")}
+    v1 = {k: v for k, v in v2.items() if k not in ("adapter.film_b", "adapter.grid_b")}
+    for version, tensors in ((2, v2), (1, v1)):
+        old = load_style_file(save_style(tmp_path / f"v{version}.safetensors", f"v{version}", "d", tensors))
+        assert old.meta["style_version"] == version and old.pixel_model() is None
+        g = old.grids_for(np.zeros((1, 36, 64, 3), np.float32))
+        assert g.shape == (1, 4, 8, 16, 16) and np.isfinite(g).all()
+    assert set(old.adapter()) == {"head_w", "head_b"}
+
+
+def test_the_pixel_model_brings_held_out_pictures_closer_to_the_look(tmp_path):
+    """Stage 2 of style learning must earn its place: on pictures it was not fitted on, the
+    style with its pixel model is closer to the expert's render than the same fit without it."""
+    from vidbw.eval.metrics import psnr
+    from vidbw.eval.style import render_style, split_pairs
+    from vidbw.train.style_learn import fit_style, make_style
+
+    pairs = read_pairs(make_pairs(tmp_path / "pairs", 12, family="infrared"))
+    train, test = split_pairs(pairs, 0.67, 0)
+    result = fit_style(train, steps=40, pixel_steps=600)
+    with_model = make_style("with", "d", result)
+    without = make_style("without", "d", {k: v for k, v in result.items() if not k.startswith("pixel.")})
+    score = {name: np.mean([psnr(render_style(style, p.color), p.bw) for p in test])
+             for name, style in (("with", with_model), ("without", without))}
+    assert score["with"] > score["without"] + 1.0, score

@@ -5,6 +5,9 @@ A style file is a safetensors file (see :mod:`vidbw.models.io`) holding
 * ``proxies``  float32 (K, style_dim): one style code per subject cluster of the base model;
 * ``adapter.head_w`` / ``adapter.head_b`` (optional): a residual 1×1 head of the grid network;
 * ``tone_lut`` float32 (1024,) (optional; identity if absent): the tone curve after slicing;
+* ``adapter.film_b`` / ``adapter.grid_b`` (optional, version 2): a FiLM offset and a residual grid;
+* ``pixel.w0`` … ``pixel.b2`` (optional, version 3): the pixel model that every frame's grid is
+  refitted to (:mod:`vidbw.models.pixel_look`);
 
 and JSON metadata ``{"name", "description", "base_model", "kind": "learned", ...}``.
 
@@ -117,6 +120,13 @@ class LearnedStyle(Style):
             return a
         return None
 
+    def pixel_model(self) -> dict | None:
+        """The style's pixel model (style-file version 3, see `vidbw.models.pixel_look`), or None."""
+        from vidbw.models.pixel_look import PIXEL_TERMS
+
+        t = self._loaded()
+        return {k: t[f"pixel.{k}"] for k in PIXEL_TERMS} if "pixel.w0" in t else None
+
     # ------------------------------------------------------------------ engine API
     def choose_proxy(self, evidence: np.ndarray) -> int:
         subject = self.model.subject_of_features(evidence)
@@ -140,6 +150,11 @@ class LearnedStyle(Style):
             with torch.inference_mode():
                 rgb = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
                 grids = self.model.gridnet(rgb, code[None].expand(len(batch), -1), self.adapter())
+                pixel_model = self.pixel_model()
+                if pixel_model is not None:
+                    from vidbw.models.pixel_look import refit_grids
+
+                    grids = refit_grids(pixel_model, self.tone_lut, batch, grids)
         finally:
             torch.set_num_threads(threads)
         return np.ascontiguousarray(grids.numpy(), dtype=np.float32)

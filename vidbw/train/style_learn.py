@@ -34,6 +34,8 @@ BW_CHROMA_LIMIT = 0.03  # mean (max - min) of R'G'B' above which a "B&W" image i
 WORK_SIDE = 256
 LUT_KNOTS = 33
 GRID_SMOOTH = 1e-3  # weight of the squared differences of the residual grid along luma, y and x
+PIXEL_STEPS_PER_STEP = 13  # stage 2 (the pixel model): 300 steps -> 3900 pixel-model steps
+PIXEL_HIDDEN = 64
 
 
 @dataclass
@@ -105,7 +107,7 @@ def _lut_from_params(base, raw):
 
 def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0,
               progress: Callable[[int, int, dict], None] | None = None, model=None,
-              params: dict | None = None, fit_extra: bool = True) -> dict:
+              params: dict | None = None, fit_extra: bool = True, pixel_steps: int | None = None) -> dict:
     """Fit and return the style tensors: proxies, adapter.head_w/head_b, tone_lut (torch tensors).
 
     ``params`` continues a previous fit (as returned in ``result["params"]``).  ``fit_extra``
@@ -121,6 +123,8 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
     from vidbw.models.retoucher import load_default
 
     model = model or load_default()
+    if pixel_steps is None:
+        pixel_steps = PIXEL_STEPS_PER_STEP * steps if fit_extra else 0
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -191,17 +195,32 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
             sched.step()
             last = float(10 * np.log10(len(idx) / max(mse_total, 1e-10)))
             if progress:
-                progress(step + 1, steps, {"fit PSNR": last})
+                progress(step + 1, steps + pixel_steps, {"fit PSNR": last})
         for t in leaves:
             t.requires_grad_(False)
         with torch.no_grad():
             lut = _lut_from_params(params["lut_base"], params["lut_raw"]).clamp(0, 1)
             lut = torch.cummax(lut, 0).values
+        pixel = {}
+        if pixel_steps:
+            # Stage 2: the pixel model learns what the network's render still gets wrong on these pairs.
+            from vidbw.models.pixel_look import train_pixel_model
+
+            with torch.no_grad():
+                samples = []
+                for (c, b), (rgb, _), subject in zip(work, tensors, subjects):
+                    code = F.normalize(params["proxies"][subject], dim=0)[None]
+                    render = slice_apply_torch(rgb[None], model.gridnet(rgb[None], code, params["adapter"]), lut)[0]
+                    samples.append((c, render.numpy(), b))
+            report = (lambda done, info: progress(steps + done, steps + pixel_steps, info)) if progress else None
+            params["pixel"] = train_pixel_model(samples, pixel_steps, hidden=PIXEL_HIDDEN, seed=seed,
+                                                model=params.get("pixel"), progress=report)
+            pixel = {f"pixel.{k}": v for k, v in params["pixel"].items()}
         return {"proxies": params["proxies"].detach().clone(),
                 "adapter.head_w": params["adapter"]["head_w"].detach().clone(),
                 "adapter.head_b": params["adapter"]["head_b"].detach().clone(),
                 **{f"adapter.{k}": ad[k].detach().clone() for k in ("film_b", "grid_b") if k in ad},
-                "tone_lut": lut.detach().clone().float(),
+                "tone_lut": lut.detach().clone().float(), **pixel,
                 "params": params, "seconds": time.perf_counter() - t0, "train_psnr": last,
                 "subjects": subjects}
     finally:
@@ -209,12 +228,16 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
 
 
 def style_tensors(result: dict) -> dict:
-    return {k: result[k] for k in ("proxies", "adapter.head_w", "adapter.head_b", "adapter.film_b", "adapter.grid_b", "tone_lut")
-            if k in result}
+    return {k: v for k, v in result.items()
+            if k in ("proxies", "adapter.head_w", "adapter.head_b", "adapter.film_b", "adapter.grid_b", "tone_lut")
+            or k.startswith("pixel.")}
 
 
 def _version(result: dict) -> int:
-    """2 when the file carries the FiLM offset / residual grid (older readers ignore them), else 1."""
+    """3 with a pixel model, 2 with the FiLM offset / residual grid, else 1 (older readers ignore
+    the terms they do not know, and render the style without them)."""
+    if "pixel.w0" in result:
+        return 3
     return 2 if ("adapter.film_b" in result or "adapter.grid_b" in result) else 1
 
 

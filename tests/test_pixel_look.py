@@ -1,0 +1,55 @@
+"""The pixel model's grid fit (`vidbw.models.pixel_look`): exact where a grid can be exact, the
+network's grid where there are no pixels, and no change when the model says nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from vidbw.kernels.slicing_torch import slice_apply_torch  # noqa: E402
+from vidbw.models.pixel_look import before_tone, fit_grid, new_pixel_model, refit_grids  # noqa: E402
+
+
+def colours(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 1, (h, w, 3)).astype(np.float32)
+
+
+def test_a_target_that_one_mix_explains_is_fitted_exactly_everywhere():
+    rgb = colours(0, 256, 256)
+    mix = np.array([0.9, -0.3, 0.4, 0.05], np.float32)
+    target = rgb @ mix[:3] + mix[3]
+    grid = fit_grid(rgb, target, torch.zeros(4, 8, 16, 16), ridge=1e-6)
+    # Random colours put many pixels of every hue in the middle luma bins of every cell; the
+    # darkest and brightest bins hold too few distinct colours for four unknowns.
+    middle = grid[:, 2:6].reshape(4, -1)
+    torch.testing.assert_close(middle, torch.from_numpy(mix)[:, None].expand_as(middle), atol=1e-3, rtol=0)
+
+
+def test_bins_without_pixels_keep_the_networks_grid():
+    rgb = np.full((32, 32, 3), 0.2, np.float32)  # one luma: a single pair of luma bins holds pixels
+    prior = torch.randn(4, 8, 16, 16)
+    grid = fit_grid(rgb, np.full((32, 32), 0.9, np.float32), prior)
+    torch.testing.assert_close(grid[:, 5:], prior[:, 5:])  # bright bins: nothing to fit
+    assert not torch.allclose(grid[:, 1], prior[:, 1])
+
+
+def test_before_tone_inverts_a_monotone_curve():
+    lut = np.clip(np.linspace(-0.1, 1.2, 1024), 0, 1).astype(np.float32) ** 1.7
+    values = np.linspace(0.05, 0.95, 50).astype(np.float32)
+    back = np.interp(before_tone(lut, values), np.linspace(0, 1, 1024), lut)
+    np.testing.assert_allclose(back, values, atol=2e-3)
+
+
+def test_a_pixel_model_that_says_nothing_leaves_the_render_as_it_was():
+    frames = np.stack([colours(1, 72, 128), colours(2, 72, 128)])
+    rgb = torch.from_numpy(frames.transpose(0, 3, 1, 2).copy())
+    grids = torch.zeros(2, 4, 8, 16, 16)
+    grids[:, 0], grids[:, 1], grids[:, 2] = 0.5, 0.3, 0.2
+    grids[:, 0, 4:] = 0.2  # brighter bins mix differently: a grid with real structure
+    lut = np.linspace(0, 1, 1024, dtype=np.float32) ** 0.8
+    refitted = refit_grids(new_pixel_model(16, 0), lut, frames, grids)
+    before = slice_apply_torch(rgb, grids, torch.from_numpy(lut))
+    after = slice_apply_torch(rgb, refitted, torch.from_numpy(lut))
+    assert float((after - before).abs().mean()) < 1 / 255

@@ -1,0 +1,197 @@
+"""A learned style's pixel model, and the grid fitted to it on every frame.
+
+Why it exists: few-shot learning keeps the grid network frozen, and a grid predicted from the
+network's cell-level features cannot say, luma bin by luma bin, what a new region-dependent look
+does. On held-out noir the network route reaches 27.6 dB, while the best grid for each photo
+(`benchmarks/style_ceiling.py`) reaches 40 dB: the grid form is not the limit, predicting it is.
+
+So a style may carry a *pixel model*: a small MLP, trained on the user's pairs, that predicts each
+pixel's B&W value at analysis resolution (≤ 256 px) from its colour and its surroundings at several
+scales, as a correction of the network's own render. At render time it is distilled into an
+ordinary bilateral grid per frame: a correction of the network's grid, fitted by weighted least
+squares over the slicing kernel's own trilinear weights, that fades to nothing where a
+(cell, luma bin) holds few pixels. The
+full-resolution picture is still the kernel slicing a grid (HDRNet's split: the low-resolution
+side may be as clever as it likes, the full-resolution side stays edge-aware and cheap), and the
+shot machinery and temporal smoother see grids as before.
+
+Features are measured in pixels of a 256-px long side and scaled with the frame, so one model
+serves any analysis size.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidbw.kernels.colour import REC709_LUMA
+
+__all__ = ["N_FEATURES", "pixel_features", "predict", "train_pixel_model", "fit_grid", "before_tone",
+           "new_pixel_model", "PIXEL_TERMS"]
+
+CONTEXT_SIGMAS = (2.0, 6.0, 16.0)  # surroundings of a pixel: luma, local contrast and colour at these scales
+DETAIL_SIGMAS = (4.0, 12.0, 32.0)  # the network render's own detail at these scales (local-contrast looks)
+REFERENCE_SIDE = 256.0
+N_FEATURES = 7 + 4 * len(CONTEXT_SIGMAS) + len(DETAIL_SIGMAS) + 3
+PIXEL_TERMS = ("w0", "b0", "w1", "b1", "w2", "b2")
+CHROMA_GAIN = 3.0  # chroma is small next to luma; scaled so every feature spans about [-1, 1]
+RIDGE = 1e-3  # pull of each (cell, bin) toward the prior grid, in pixel-weight units
+# Frames are refitted at this long side: 4x cheaper than the 256-px analysis copy, and on held-out
+# noir 31.32 dB against 31.42 (176 px: 31.35).
+REFIT_SIDE = 128
+TRAIN_BATCH = 8192
+
+
+def pixel_features(rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Per-pixel inputs of the pixel model: float32 (h·w, N_FEATURES).
+
+    ``rgb`` float32 (h, w, 3) R'G'B' in [0, 1]; ``base`` float32 (h, w): the network's render of it.
+    """
+    rgb = np.ascontiguousarray(rgb, np.float32)
+    base = np.ascontiguousarray(base, np.float32)
+    h, w = base.shape
+    scale = max(h, w) / REFERENCE_SIDE
+    luma = rgb @ np.asarray(REC709_LUMA, np.float32)
+    chroma = np.ascontiguousarray((rgb - luma[..., None]) * CHROMA_GAIN)
+    features = [rgb[..., 0], rgb[..., 1], rgb[..., 2], luma, rgb.max(2) - rgb.min(2), chroma[..., 0], chroma[..., 2]]
+    for sigma in CONTEXT_SIGMAS:
+        around = cv2.GaussianBlur(luma, (0, 0), sigma * scale)
+        colour_around = cv2.GaussianBlur(chroma, (0, 0), sigma * scale)
+        features += [around, luma - around, colour_around[..., 0], colour_around[..., 2]]
+    for sigma in DETAIL_SIGMAS:
+        features.append(base - cv2.GaussianBlur(base, (0, 0), sigma * scale))
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    features += [ys * (2.0 / h) - 1.0, xs * (2.0 / w) - 1.0, base]
+    return np.stack(features, -1).reshape(-1, N_FEATURES)
+
+
+def new_pixel_model(hidden: int, seed: int) -> dict:
+    """An MLP (N_FEATURES → hidden → hidden → 1) whose output layer is zero: it starts as 'no change'."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def layer(n_out, n_in):
+        return torch.randn(n_out, n_in, generator=gen) * (2.0 / n_in) ** 0.5, torch.zeros(n_out)
+
+    w0, b0 = layer(hidden, N_FEATURES)
+    w1, b1 = layer(hidden, hidden)
+    return {"w0": w0, "b0": b0, "w1": w1, "b1": b1, "w2": torch.zeros(1, hidden), "b2": torch.zeros(1)}
+
+
+def _forward(model: dict, features: torch.Tensor) -> torch.Tensor:
+    x = F.relu(F.linear(features, model["w0"], model["b0"]))
+    x = F.relu(F.linear(x, model["w1"], model["b1"]))
+    return F.linear(x, model["w2"], model["b2"])[:, 0]
+
+
+def predict(model: dict, rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """The look's B&W value for every pixel, float32 (h, w) in [0, 1]."""
+    with torch.inference_mode():
+        correction = _forward(model, torch.from_numpy(pixel_features(rgb, base))).numpy()
+    return np.clip(base + correction.reshape(base.shape), 0.0, 1.0)
+
+
+def train_pixel_model(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], steps: int, hidden: int = 64,
+                      seed: int = 0, model: dict | None = None,
+                      progress: Callable[[int, dict], None] | None = None) -> dict:
+    """Fit the pixel model to (colour, network render, target B&W) triples at analysis size.
+
+    Adam on random batches of pixels from all pairs, cosine schedule; ``model`` continues a fit.
+    """
+    # Each pair also mirrored left-right (a look does not care which way a photo faces): with two
+    # dozen pairs the model otherwise learns the photos rather than the look.
+    samples = [(a[:, ::-1] if mirror else a for a in sample) for sample in samples for mirror in (False, True)]
+    samples = [tuple(np.ascontiguousarray(a) for a in sample) for sample in samples]
+    features = torch.from_numpy(np.concatenate([pixel_features(rgb, base) for rgb, base, _ in samples]))
+    wanted = torch.from_numpy(np.concatenate([(target - base).reshape(-1) for _, base, target in samples]))
+    model = {k: v.clone() for k, v in (model or new_pixel_model(hidden, seed)).items()}
+    for t in model.values():
+        t.requires_grad_(True)
+    optimizer = torch.optim.Adam(list(model.values()), lr=3e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, steps), eta_min=1e-5)
+    gen = torch.Generator().manual_seed(seed)
+    for step in range(steps):
+        pick = torch.randint(0, len(features), (min(TRAIN_BATCH, len(features)),), generator=gen)
+        loss = F.mse_loss(_forward(model, features[pick]), wanted[pick])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if progress:
+            progress(step + 1, {"pixel PSNR": float(-10 * np.log10(max(float(loss), 1e-10)))})
+    return {k: v.detach().clone() for k, v in model.items()}
+
+
+def before_tone(tone_lut: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Where on a monotone tone curve each value comes from: what the grid must output before it."""
+    levels, first = np.unique(tone_lut, return_index=True)
+    inputs = np.linspace(0.0, 1.0, len(tone_lut), dtype=np.float32)[first]
+    return np.interp(values, levels, inputs).astype(np.float32)
+
+
+def fit_grid(rgb: np.ndarray, target: np.ndarray, prior: torch.Tensor, ridge: float = RIDGE) -> torch.Tensor:
+    """The grid (4, D, G, G) whose slice of ``rgb`` best matches ``target`` (before the tone curve).
+
+    Each (luma bin, y cell, x cell) solves a 4×4 least-squares problem for (wR, wG, wB, c) over
+    the pixels that touch it, weighted by the slicing kernel's trilinear weights, with a ridge
+    of weight ``ridge`` toward ``prior`` (the network's grid): bins with few pixels keep it.
+    """
+    _, depth, grid_h, grid_w = prior.shape
+    h, w = target.shape
+    colour = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).reshape(-1, 3)
+    design = torch.cat([colour, torch.ones(len(colour), 1)], 1)  # (P, 4)
+    normal = (design[:, :, None] * design[:, None, :]).reshape(-1, 16)
+    moment = design * torch.from_numpy(np.ascontiguousarray(target, np.float32)).reshape(-1, 1)
+    luma = colour @ torch.tensor(REC709_LUMA, dtype=torch.float32)
+
+    def tent(position: torch.Tensor, size: int):
+        position = position.clamp(0, size - 1)
+        low = position.floor().long()
+        return ((low, 1 - (position - low)), ((low + 1).clamp(max=size - 1), position - low))
+
+    zs = tent(luma * depth - 0.5, depth)
+    ys = tent((torch.arange(h, dtype=torch.float32) + 0.5) * grid_h / h - 0.5, grid_h)
+    xs = tent((torch.arange(w, dtype=torch.float32) + 0.5) * grid_w / w - 0.5, grid_w)
+    cells = depth * grid_h * grid_w
+    sums_normal = torch.zeros(cells, 16)
+    sums_moment = torch.zeros(cells, 4)
+    for z_index, z_weight in zs:
+        for y_index, y_weight in ys:
+            for x_index, x_weight in xs:
+                place = (y_index[:, None] * grid_w + x_index[None, :]).reshape(-1)
+                index = z_index * (grid_h * grid_w) + place
+                weight = (z_weight * (y_weight[:, None] * x_weight[None, :]).reshape(-1))[:, None]
+                sums_normal.index_add_(0, index, normal * weight)
+                sums_moment.index_add_(0, index, moment * weight)
+    prior_cells = prior.permute(1, 2, 3, 0).reshape(cells, 4).float()
+    regular = ridge * torch.eye(4)
+    solution = torch.linalg.solve(sums_normal.view(cells, 4, 4) + regular, (sums_moment + ridge * prior_cells)[:, :, None])
+    return solution[:, :, 0].reshape(depth, grid_h, grid_w, 4).permute(3, 0, 1, 2).contiguous()
+
+
+def refit_grids(model: dict, tone_lut: np.ndarray, frames: np.ndarray, grids: torch.Tensor) -> torch.Tensor:
+    """The network's grids (N, 4, D, G, G) for low-res ``frames`` (N, h, w, 3), each corrected
+    toward what the pixel model says that frame's pixels should be.
+
+    The correction is a grid fitted to the difference (before the tone curve) between the pixel
+    model's values and the network's render, added to the network's grid: where the model agrees
+    with the render, or a bin holds no pixels, the network's grid stands unchanged.
+    """
+    from vidbw.kernels.colour import area_resize
+    from vidbw.kernels.slicing_torch import slice_apply_torch
+
+    height, width = frames.shape[1:3]
+    if max(height, width) > REFIT_SIDE:
+        size = (max(1, round(width * REFIT_SIDE / max(height, width))), max(1, round(height * REFIT_SIDE / max(height, width))))
+        frames = np.stack([area_resize(frame, size) for frame in frames])
+    frames = np.ascontiguousarray(frames, np.float32)
+    renders = slice_apply_torch(torch.from_numpy(frames.transpose(0, 3, 1, 2).copy()), grids, torch.tensor(tone_lut))
+    nothing = torch.zeros_like(grids[0])
+    corrected = []
+    for frame, render, grid in zip(frames, renders.numpy(), grids):
+        wanted = before_tone(tone_lut, predict(model, frame, render)) - before_tone(tone_lut, render)
+        corrected.append(grid + fit_grid(frame, wanted, nothing))
+    return torch.stack(corrected)
