@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from vidbw.kernels.slicing_torch import slice_apply_torch  # noqa: E402
-from vidbw.models.pixel_look import before_tone, fit_grid, new_pixel_model, refit_grids  # noqa: E402
+from vidbw.models.pixel_look import before_tone, fit_grid, inverse_tone, new_pixel_model, refit_grids  # noqa: E402
 
 
 def colours(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
@@ -38,7 +38,7 @@ def test_bins_without_pixels_keep_the_networks_grid():
 def test_before_tone_inverts_a_monotone_curve():
     lut = np.clip(np.linspace(-0.1, 1.2, 1024), 0, 1).astype(np.float32) ** 1.7
     values = np.linspace(0.05, 0.95, 50).astype(np.float32)
-    back = np.interp(before_tone(lut, values), np.linspace(0, 1, 1024), lut)
+    back = np.interp(before_tone(inverse_tone(lut), values), np.linspace(0, 1, 1024), lut)
     np.testing.assert_allclose(back, values, atol=2e-3)
 
 

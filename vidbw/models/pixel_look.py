@@ -27,10 +27,13 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numba import njit
 
 from vidbw.kernels.colour import REC709_LUMA
 
-__all__ = ["N_FEATURES", "pixel_features", "predict", "train_pixel_model", "fit_grid", "before_tone",
+REC709_R, REC709_G, REC709_B = REC709_LUMA
+
+__all__ = ["N_FEATURES", "pixel_features", "predict", "train_pixel_model", "fit_grid", "before_tone", "inverse_tone",
            "new_pixel_model", "PIXEL_TERMS"]
 
 CONTEXT_SIGMAS = (2.0, 6.0, 16.0)  # surroundings of a pixel: luma, local contrast and colour at these scales
@@ -44,6 +47,7 @@ RIDGE = 1e-3  # pull of each (cell, bin) toward the prior grid, in pixel-weight 
 # noir 31.32 dB against 31.42 (176 px: 31.35).
 REFIT_SIDE = 128
 TRAIN_BATCH = 8192
+INVERSE_TONE_SIZE = 4096
 
 
 def pixel_features(rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -57,7 +61,9 @@ def pixel_features(rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
     scale = max(h, w) / REFERENCE_SIDE
     luma = rgb @ np.asarray(REC709_LUMA, np.float32)
     chroma = np.ascontiguousarray((rgb - luma[..., None]) * CHROMA_GAIN)
-    features = [rgb[..., 0], rgb[..., 1], rgb[..., 2], luma, rgb.max(2) - rgb.min(2), chroma[..., 0], chroma[..., 2]]
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    saturation = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
+    features = [red, green, blue, luma, saturation, chroma[..., 0], chroma[..., 2]]
     for sigma in CONTEXT_SIGMAS:
         around = cv2.GaussianBlur(luma, (0, 0), sigma * scale)
         colour_around = cv2.GaussianBlur(chroma, (0, 0), sigma * scale)
@@ -82,8 +88,8 @@ def new_pixel_model(hidden: int, seed: int) -> dict:
 
 
 def _forward(model: dict, features: torch.Tensor) -> torch.Tensor:
-    x = F.relu(F.linear(features, model["w0"], model["b0"]))
-    x = F.relu(F.linear(x, model["w1"], model["b1"]))
+    x = F.linear(features, model["w0"], model["b0"]).relu_()
+    x = F.linear(x, model["w1"], model["b1"]).relu_()
     return F.linear(x, model["w2"], model["b2"])[:, 0]
 
 
@@ -121,15 +127,71 @@ def train_pixel_model(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
         optimizer.step()
         schedule.step()
         if progress:
-            progress(step + 1, {"pixel PSNR": float(-10 * np.log10(max(float(loss), 1e-10)))})
+            progress(step + 1, {"pixel PSNR": float(-10 * np.log10(max(loss.item(), 1e-10)))})
     return {k: v.detach().clone() for k, v in model.items()}
 
 
-def before_tone(tone_lut: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Where on a monotone tone curve each value comes from: what the grid must output before it."""
+def inverse_tone(tone_lut: np.ndarray, size: int = INVERSE_TONE_SIZE) -> np.ndarray:
+    """A monotone tone curve's inverse as a table over [0, 1]: where each output value comes from.
+
+    Flat stretches of the curve (clipped blacks) map to where they start."""
     levels, first = np.unique(tone_lut, return_index=True)
-    inputs = np.linspace(0.0, 1.0, len(tone_lut), dtype=np.float32)[first]
-    return np.interp(values, levels, inputs).astype(np.float32)
+    inputs = np.linspace(0.0, 1.0, len(tone_lut))[first]
+    return np.interp(np.linspace(0.0, 1.0, size), levels, inputs).astype(np.float32)
+
+
+def before_tone(inverse: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """What the grid must output, before the tone curve, for these values after it (``inverse``
+    from `inverse_tone`): a linear lookup in the regular table."""
+    position = np.clip(values, 0.0, 1.0) * np.float32(len(inverse) - 1)
+    low = np.minimum(position.astype(np.intp), len(inverse) - 2)
+    fraction = position - low
+    return inverse[low] * (1 - fraction) + inverse[low + 1] * fraction
+
+
+@njit(fastmath=True, cache=True, nogil=True)
+def _splat_normal_equations(rgb, target, depth, grid_h, grid_w):
+    """Per (luma bin, y cell, x cell): the trilinear-weighted sums AᵀA (4×4) and Aᵀt (4) of the
+    least-squares problem t ≈ wR·R + wG·G + wB·B + c. One pass over the pixels, no temporaries."""
+    height, width = target.shape
+    normal = np.zeros((depth, grid_h, grid_w, 4, 4), np.float64)
+    moment = np.zeros((depth, grid_h, grid_w, 4), np.float64)
+    row = np.empty(4, np.float64)
+    for y in range(height):
+        gy = min(max((y + 0.5) / height * grid_h - 0.5, 0.0), grid_h - 1.0)
+        y0 = int(gy)
+        y1 = min(y0 + 1, grid_h - 1)
+        fy = gy - y0
+        for x in range(width):
+            gx = min(max((x + 0.5) / width * grid_w - 0.5, 0.0), grid_w - 1.0)
+            x0 = int(gx)
+            x1 = min(x0 + 1, grid_w - 1)
+            fx = gx - x0
+            row[0] = rgb[y, x, 0]
+            row[1] = rgb[y, x, 1]
+            row[2] = rgb[y, x, 2]
+            row[3] = 1.0
+            luma = REC709_R * row[0] + REC709_G * row[1] + REC709_B * row[2]
+            gz = min(max(luma * depth - 0.5, 0.0), depth - 1.0)
+            z0 = int(gz)
+            z1 = min(z0 + 1, depth - 1)
+            fz = gz - z0
+            t = target[y, x]
+            for corner in range(8):
+                zi = z1 if corner & 4 else z0
+                yi = y1 if corner & 2 else y0
+                xi = x1 if corner & 1 else x0
+                share = (fz if corner & 4 else 1.0 - fz) * (fy if corner & 2 else 1.0 - fy) * \
+                    (fx if corner & 1 else 1.0 - fx)
+                for i in range(4):
+                    weighted = share * row[i]
+                    moment[zi, yi, xi, i] += weighted * t
+                    for j in range(i, 4):
+                        normal[zi, yi, xi, i, j] += weighted * row[j]
+    for i in range(4):  # only the upper triangle was summed
+        for j in range(i):
+            normal[:, :, :, i, j] = normal[:, :, :, j, i]
+    return normal, moment
 
 
 def fit_grid(rgb: np.ndarray, target: np.ndarray, prior: torch.Tensor, ridge: float = RIDGE) -> torch.Tensor:
@@ -137,39 +199,14 @@ def fit_grid(rgb: np.ndarray, target: np.ndarray, prior: torch.Tensor, ridge: fl
 
     Each (luma bin, y cell, x cell) solves a 4×4 least-squares problem for (wR, wG, wB, c) over
     the pixels that touch it, weighted by the slicing kernel's trilinear weights, with a ridge
-    of weight ``ridge`` toward ``prior`` (the network's grid): bins with few pixels keep it.
+    of weight ``ridge`` toward ``prior``: bins with few pixels keep it.
     """
     _, depth, grid_h, grid_w = prior.shape
-    h, w = target.shape
-    colour = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).reshape(-1, 3)
-    design = torch.cat([colour, torch.ones(len(colour), 1)], 1)  # (P, 4)
-    normal = (design[:, :, None] * design[:, None, :]).reshape(-1, 16)
-    moment = design * torch.from_numpy(np.ascontiguousarray(target, np.float32)).reshape(-1, 1)
-    luma = colour @ torch.tensor(REC709_LUMA, dtype=torch.float32)
-
-    def tent(position: torch.Tensor, size: int):
-        position = position.clamp(0, size - 1)
-        low = position.floor().long()
-        return ((low, 1 - (position - low)), ((low + 1).clamp(max=size - 1), position - low))
-
-    zs = tent(luma * depth - 0.5, depth)
-    ys = tent((torch.arange(h, dtype=torch.float32) + 0.5) * grid_h / h - 0.5, grid_h)
-    xs = tent((torch.arange(w, dtype=torch.float32) + 0.5) * grid_w / w - 0.5, grid_w)
-    cells = depth * grid_h * grid_w
-    sums_normal = torch.zeros(cells, 16)
-    sums_moment = torch.zeros(cells, 4)
-    for z_index, z_weight in zs:
-        for y_index, y_weight in ys:
-            for x_index, x_weight in xs:
-                place = (y_index[:, None] * grid_w + x_index[None, :]).reshape(-1)
-                index = z_index * (grid_h * grid_w) + place
-                weight = (z_weight * (y_weight[:, None] * x_weight[None, :]).reshape(-1))[:, None]
-                sums_normal.index_add_(0, index, normal * weight)
-                sums_moment.index_add_(0, index, moment * weight)
-    prior_cells = prior.permute(1, 2, 3, 0).reshape(cells, 4).float()
-    regular = ridge * torch.eye(4)
-    solution = torch.linalg.solve(sums_normal.view(cells, 4, 4) + regular, (sums_moment + ridge * prior_cells)[:, :, None])
-    return solution[:, :, 0].reshape(depth, grid_h, grid_w, 4).permute(3, 0, 1, 2).contiguous()
+    normal, moment = _splat_normal_equations(np.ascontiguousarray(rgb, np.float32), np.ascontiguousarray(target, np.float32),
+                                             depth, grid_h, grid_w)
+    prior_cells = prior.permute(1, 2, 3, 0).double().numpy()
+    solution = np.linalg.solve(normal + ridge * np.eye(4), (moment + ridge * prior_cells)[..., None])[..., 0]
+    return torch.from_numpy(solution.astype(np.float32).transpose(3, 0, 1, 2).copy())
 
 
 def refit_grids(model: dict, tone_lut: np.ndarray, frames: np.ndarray, grids: torch.Tensor) -> torch.Tensor:
@@ -189,9 +226,10 @@ def refit_grids(model: dict, tone_lut: np.ndarray, frames: np.ndarray, grids: to
         frames = np.stack([area_resize(frame, size) for frame in frames])
     frames = np.ascontiguousarray(frames, np.float32)
     renders = slice_apply_torch(torch.from_numpy(frames.transpose(0, 3, 1, 2).copy()), grids, torch.tensor(tone_lut))
+    inverse = inverse_tone(tone_lut)
     nothing = torch.zeros_like(grids[0])
     corrected = []
     for frame, render, grid in zip(frames, renders.numpy(), grids):
-        wanted = before_tone(tone_lut, predict(model, frame, render)) - before_tone(tone_lut, render)
+        wanted = before_tone(inverse, predict(model, frame, render)) - before_tone(inverse, render)
         corrected.append(grid + fit_grid(frame, wanted, nothing))
     return torch.stack(corrected)
