@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .splat import bin_position, cell_position, trilinear_corner
+
 __all__ = ["slice_chroma", "slice_chroma_torch", "fit_color_grid", "neutral_color_grid", "COLOR_CHANNELS"]
 
 COLOR_CHANNELS = 4  # a_cb, b_cb, a_cr, b_cr
@@ -206,30 +208,17 @@ def _splat_statistics(level, chroma, weights, depth, grid_h, grid_w):
     height, width = level.shape
     sums = np.zeros((7, depth, grid_h, grid_w), np.float64)
     for y in range(height):
-        gy = min(max((y + 0.5) / height * grid_h - 0.5, 0.0), grid_h - 1.0)
-        y0 = int(gy)
-        y1 = min(y0 + 1, grid_h - 1)
-        fy = gy - y0
+        y0, y1, fy = cell_position(y, height, grid_h)
         for x in range(width):
-            gx = min(max((x + 0.5) / width * grid_w - 0.5, 0.0), grid_w - 1.0)
-            x0 = int(gx)
-            x1 = min(x0 + 1, grid_w - 1)
-            fx = gx - x0
+            x0, x1, fx = cell_position(x, width, grid_w)
             lum = level[y, x]
-            gz = min(max(lum * depth - 0.5, 0.0), depth - 1.0)
-            z0 = int(gz)
-            z1 = min(z0 + 1, depth - 1)
-            fz = gz - z0
+            z0, z1, fz = bin_position(lum, depth)
             w = weights[y, x]
             cb = chroma[0, y, x]
             cr = chroma[1, y, x]
             terms = (w, w * lum, w * lum * lum, w * cb, w * cb * lum, w * cr, w * cr * lum)
-            for corner in range(8):
-                zi = z1 if corner & 4 else z0
-                yi = y1 if corner & 2 else y0
-                xi = x1 if corner & 1 else x0
-                share = (fz if corner & 4 else 1.0 - fz) * (fy if corner & 2 else 1.0 - fy) * \
-                    (fx if corner & 1 else 1.0 - fx)
+            for k8 in range(8):
+                zi, yi, xi, share = trilinear_corner(k8, z0, z1, fz, y0, y1, fy, x0, x1, fx)
                 for k in range(7):
                     sums[k, zi, yi, xi] += share * terms[k]
     return sums

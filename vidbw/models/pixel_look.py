@@ -27,11 +27,9 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from numba import njit
 
 from vidbw.kernels.colour import REC709_LUMA
-
-REC709_R, REC709_G, REC709_B = REC709_LUMA
+from vidbw.kernels.splat import splat_normal_equations
 
 __all__ = ["N_FEATURES", "pixel_features", "predict", "train_pixel_model", "fit_grid", "before_tone", "inverse_tone",
            "new_pixel_model", "PIXEL_TERMS"]
@@ -149,51 +147,6 @@ def before_tone(inverse: np.ndarray, values: np.ndarray) -> np.ndarray:
     return inverse[low] * (1 - fraction) + inverse[low + 1] * fraction
 
 
-@njit(fastmath=True, cache=True, nogil=True)
-def _splat_normal_equations(rgb, target, depth, grid_h, grid_w):
-    """Per (luma bin, y cell, x cell): the trilinear-weighted sums AᵀA (4×4) and Aᵀt (4) of the
-    least-squares problem t ≈ wR·R + wG·G + wB·B + c. One pass over the pixels, no temporaries."""
-    height, width = target.shape
-    normal = np.zeros((depth, grid_h, grid_w, 4, 4), np.float64)
-    moment = np.zeros((depth, grid_h, grid_w, 4), np.float64)
-    row = np.empty(4, np.float64)
-    for y in range(height):
-        gy = min(max((y + 0.5) / height * grid_h - 0.5, 0.0), grid_h - 1.0)
-        y0 = int(gy)
-        y1 = min(y0 + 1, grid_h - 1)
-        fy = gy - y0
-        for x in range(width):
-            gx = min(max((x + 0.5) / width * grid_w - 0.5, 0.0), grid_w - 1.0)
-            x0 = int(gx)
-            x1 = min(x0 + 1, grid_w - 1)
-            fx = gx - x0
-            row[0] = rgb[y, x, 0]
-            row[1] = rgb[y, x, 1]
-            row[2] = rgb[y, x, 2]
-            row[3] = 1.0
-            luma = REC709_R * row[0] + REC709_G * row[1] + REC709_B * row[2]
-            gz = min(max(luma * depth - 0.5, 0.0), depth - 1.0)
-            z0 = int(gz)
-            z1 = min(z0 + 1, depth - 1)
-            fz = gz - z0
-            t = target[y, x]
-            for corner in range(8):
-                zi = z1 if corner & 4 else z0
-                yi = y1 if corner & 2 else y0
-                xi = x1 if corner & 1 else x0
-                share = (fz if corner & 4 else 1.0 - fz) * (fy if corner & 2 else 1.0 - fy) * \
-                    (fx if corner & 1 else 1.0 - fx)
-                for i in range(4):
-                    weighted = share * row[i]
-                    moment[zi, yi, xi, i] += weighted * t
-                    for j in range(i, 4):
-                        normal[zi, yi, xi, i, j] += weighted * row[j]
-    for i in range(4):  # only the upper triangle was summed
-        for j in range(i):
-            normal[:, :, :, i, j] = normal[:, :, :, j, i]
-    return normal, moment
-
-
 def fit_grid(rgb: np.ndarray, target: np.ndarray, prior: torch.Tensor, ridge: float = RIDGE) -> torch.Tensor:
     """The grid (4, D, G, G) whose slice of ``rgb`` best matches ``target`` (before the tone curve).
 
@@ -202,8 +155,8 @@ def fit_grid(rgb: np.ndarray, target: np.ndarray, prior: torch.Tensor, ridge: fl
     of weight ``ridge`` toward ``prior``: bins with few pixels keep it.
     """
     _, depth, grid_h, grid_w = prior.shape
-    normal, moment = _splat_normal_equations(np.ascontiguousarray(rgb, np.float32), np.ascontiguousarray(target, np.float32),
-                                             depth, grid_h, grid_w)
+    normal, moment = splat_normal_equations(np.ascontiguousarray(rgb, np.float32), np.ascontiguousarray(target, np.float32),
+                                            depth, grid_h, grid_w)
     prior_cells = prior.permute(1, 2, 3, 0).double().numpy()
     solution = np.linalg.solve(normal + ridge * np.eye(4), (moment + ridge * prior_cells)[..., None])[..., 0]
     return torch.from_numpy(solution.astype(np.float32).transpose(3, 0, 1, 2).copy())
