@@ -11,6 +11,9 @@ colour/B&W pairs, with the pretrained grid network and encoder frozen.
    per-style offset of the FiLM parameters (``film_b``), a residual grid (4, D, 16, 16) over
    (luma bin, y, x) added to the predicted grid (``grid_b``, smoothness-regularised) and a
    monotone 33-knot tone curve.  Loss: MSE + 0.5·L1 on the sliced gray.  Cosine schedule.
+4. Stage 2: the pixel model (:mod:`vidbw.models.pixel_look`) learns, pixel by pixel, what the
+   fitted network's render still gets wrong on the pairs; every frame's grid is later refitted
+   to it.
 """
 
 from __future__ import annotations
@@ -113,7 +116,9 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
     ``params`` continues a previous fit (as returned in ``result["params"]``).  ``fit_extra``
     (default) also fits the version-2 terms: a per-style offset of the FiLM parameters
     (``adapter.film_b``) and a smooth residual grid over (luma bin, y, x) (``adapter.grid_b``);
-    ``False`` gives a version-1 style (proxies, 1×1 head, tone curve only).
+    ``False`` gives a version-1 style (proxies, 1×1 head, tone curve only).  ``pixel_steps``
+    (default ``PIXEL_STEPS_PER_STEP · steps`` with ``fit_extra``, else 0) trains the version-3
+    pixel model (``pixel.*``) for that many steps after the main fit; 0 leaves it out.
     """
     import torch
     import torch.nn.functional as F
