@@ -206,3 +206,19 @@ def test_the_pixel_model_brings_held_out_pictures_closer_to_the_look(tmp_path):
     score = {name: np.mean([psnr(render_style(style, p.color), p.bw) for p in test])
              for name, style in (("with", with_model), ("without", without))}
     assert score["with"] > score["without"] + 1.0, score
+
+
+def test_a_style_file_is_written_with_the_users_umask_not_owner_only(tmp_path):
+    """Style files are shared between colourists: like any file the user writes, they follow the
+    umask (safetensors' own writer creates them 0600)."""
+    import os
+
+    from vidbw.train.style_learn import fit_style, save_style
+
+    pairs = read_pairs(make_pairs(tmp_path / "pairs", 4))
+    umask = os.umask(0o022)
+    try:
+        path = save_style(tmp_path / "shared.safetensors", "shared", "d", fit_style(pairs, steps=2, pixel_steps=2))
+    finally:
+        os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o644

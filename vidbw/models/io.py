@@ -14,13 +14,15 @@ __all__ = ["save_weights", "load_weights", "save_optimizer_state", "load_optimiz
 
 def save_weights(path: Path, tensors: dict, meta: dict) -> None:
     """Write ``tensors`` (name -> tensor/array) and ``meta`` (JSON-able) atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     flat = {k: torch.as_tensor(v).detach().cpu().contiguous().clone() for k, v in tensors.items()}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(flat, str(tmp), metadata={"vidbw": json.dumps(meta, sort_keys=True)})
+    # Written through open() rather than safetensors' save_file, which creates the file owner-only
+    # (0600): a style file is meant to be shared, so it gets the user's umask like any other file.
+    tmp.write_bytes(save(flat, metadata={"vidbw": json.dumps(meta, sort_keys=True)}))
     tmp.replace(path)
 
 
