@@ -170,12 +170,12 @@ def refit_grids(model: dict, tone_lut: np.ndarray, frames: np.ndarray, grids: to
     model's values and the network's render, added to the network's grid: where the model agrees
     with the render, or a bin holds no pixels, the network's grid stands unchanged.
     """
-    from vidbw.kernels.colour import area_resize
+    from vidbw.kernels.colour import area_resize, small_size
     from vidbw.kernels.slicing_torch import slice_apply_torch
 
     height, width = frames.shape[1:3]
-    if max(height, width) > REFIT_SIDE:
-        size = (max(1, round(width * REFIT_SIDE / max(height, width))), max(1, round(height * REFIT_SIDE / max(height, width))))
+    size = small_size(width, height, REFIT_SIDE)
+    if size != (width, height):
         frames = np.stack([area_resize(frame, size) for frame in frames])
     frames = np.ascontiguousarray(frames, np.float32)
     renders = slice_apply_torch(torch.from_numpy(frames.transpose(0, 3, 1, 2).copy()), grids, torch.tensor(tone_lut))

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from vidbw.errors import InputError
+from vidbw.kernels.colour import small_size
 
 __all__ = ["load_sources", "resize_max", "augment", "VIDEO_SUFFIXES"]
 
@@ -23,9 +24,9 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".ts"}
 
 def resize_max(rgb: np.ndarray, max_side: int) -> np.ndarray:
     h, w = rgb.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    if scale < 1.0:
-        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    size = small_size(w, h, max_side)
+    if size != (w, h):
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(rgb, dtype=np.float32)
 
 

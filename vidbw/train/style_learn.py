@@ -171,21 +171,24 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
         opt = torch.optim.Adam(groups)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps), eta_min=1e-4)
         tensors = [(torch.from_numpy(c).permute(2, 0, 1).contiguous(), torch.from_numpy(b)) for c, b in work]
+        def render(rgb, subject, lut):
+            """The style as fitted so far, sliced on one (3, h, w) picture: gray (h, w)."""
+            code = F.normalize(params["proxies"][subject], dim=0)[None]
+            return slice_apply_torch(rgb[None], model.gridnet(rgb[None], code, params["adapter"]), lut)[0]
+
         t0 = time.perf_counter()
         last = 0.0
         for step in range(steps):
             idx = rng.choice(len(work), size=min(batch, len(work)), replace=False)
             loss = 0.0
             mse_total = 0.0
-            # Frames differ in size, so group the batch by shape (usually one group per image).
+            # Pictures differ in size, so each goes through the network on its own.
             lut = _lut_from_params(params["lut_base"], params["lut_raw"])
             for i in idx:
                 rgb, tgt = tensors[i]
                 if rng.random() < 0.5:
                     rgb, tgt = rgb.flip(-1), tgt.flip(-1)
-                code = F.normalize(params["proxies"][subjects[i]], dim=0)[None]
-                grid = model.gridnet(rgb[None], code, params["adapter"])
-                pred = slice_apply_torch(rgb[None], grid, lut)[0]
+                pred = render(rgb, subjects[i], lut)
                 mse = F.mse_loss(pred, tgt)
                 loss = loss + mse + 0.5 * F.l1_loss(pred, tgt)
                 mse_total += float(mse.detach())
@@ -214,9 +217,7 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
             with torch.no_grad():
                 samples = []
                 for (c, b), (rgb, _), subject in zip(work, tensors, subjects):
-                    code = F.normalize(params["proxies"][subject], dim=0)[None]
-                    render = slice_apply_torch(rgb[None], model.gridnet(rgb[None], code, params["adapter"]), lut)[0]
-                    samples.append((c, render.numpy(), b))
+                    samples.append((c, render(rgb, subject, lut).numpy(), b))
             report = (lambda done, info: progress(steps + done, steps + pixel_steps, info)) if progress else None
             params["pixel"] = train_pixel_model(samples, pixel_steps, hidden=PIXEL_HIDDEN, seed=seed,
                                                 model=params.get("pixel"), progress=report)
