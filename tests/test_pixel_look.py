@@ -9,7 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from vidbw.kernels.slicing_torch import slice_apply_torch  # noqa: E402
-from vidbw.models.pixel_look import before_tone, fit_grid, inverse_tone, new_pixel_model, refit_grids  # noqa: E402
+from vidbw.models.pixel_look import (  # noqa: E402
+    before_tone, fit_grid, inverse_tone, new_pixel_model, refit_grids, with_mirror_images)
 
 
 def colours(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
@@ -53,3 +54,14 @@ def test_a_pixel_model_that_says_nothing_leaves_the_render_as_it_was():
     before = slice_apply_torch(rgb, grids, torch.from_numpy(lut))
     after = slice_apply_torch(rgb, refitted, torch.from_numpy(lut))
     assert float((after - before).abs().mean()) < 1 / 255
+
+
+def test_the_pixel_model_learns_each_pair_as_it_is_and_mirrored():
+    pairs = [tuple(colours(seed, 8, 12)[..., :channels].squeeze() for channels in (3, 1, 1)) for seed in (3, 4)]
+    out = with_mirror_images(pairs)
+    assert len(out) == 4
+    for k, pair in enumerate(pairs):
+        as_is, mirrored = out[2 * k], out[2 * k + 1]
+        for a, b, c in zip(pair, as_is, mirrored):
+            np.testing.assert_array_equal(b, a)
+            np.testing.assert_array_equal(c, a[:, ::-1])

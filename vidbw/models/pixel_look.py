@@ -32,7 +32,7 @@ from vidbw.kernels.colour import REC709_LUMA
 from vidbw.kernels.splat import splat_normal_equations
 
 __all__ = ["N_FEATURES", "pixel_features", "predict", "train_pixel_model", "fit_grid", "before_tone", "inverse_tone",
-           "new_pixel_model", "refit_grids", "PIXEL_TERMS"]
+           "new_pixel_model", "refit_grids", "with_mirror_images", "PIXEL_TERMS"]
 
 CONTEXT_SIGMAS = (2.0, 6.0, 16.0)  # surroundings of a pixel: luma, local contrast and colour at these scales
 DETAIL_SIGMAS = (4.0, 12.0, 32.0)  # the network render's own detail at these scales (local-contrast looks)
@@ -98,6 +98,14 @@ def predict(model: dict, rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
     return np.clip(base + correction.reshape(base.shape), 0.0, 1.0)
 
 
+def with_mirror_images(samples: list[tuple[np.ndarray, ...]]) -> list[tuple[np.ndarray, ...]]:
+    """Each (colour, render, target) sample as it is and mirrored left-right: a look does not care
+    which way a photo faces, and with two dozen pairs the model otherwise learns the photos
+    rather than the look."""
+    return [tuple(np.ascontiguousarray(a[:, ::-1] if mirror else a) for a in sample)
+            for sample in samples for mirror in (False, True)]
+
+
 def train_pixel_model(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], steps: int, hidden: int = 64,
                       seed: int = 0, model: dict | None = None,
                       progress: Callable[[int, dict], None] | None = None) -> dict:
@@ -105,10 +113,7 @@ def train_pixel_model(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
 
     Adam on random batches of pixels from all pairs, cosine schedule; ``model`` continues a fit.
     """
-    # Each pair also mirrored left-right (a look does not care which way a photo faces): with two
-    # dozen pairs the model otherwise learns the photos rather than the look.
-    samples = [(a[:, ::-1] if mirror else a for a in sample) for sample in samples for mirror in (False, True)]
-    samples = [tuple(np.ascontiguousarray(a) for a in sample) for sample in samples]
+    samples = with_mirror_images(samples)
     features = torch.from_numpy(np.concatenate([pixel_features(rgb, base) for rgb, base, _ in samples]))
     wanted = torch.from_numpy(np.concatenate([(target - base).reshape(-1) for _, base, target in samples]))
     model = {k: v.clone() for k, v in (model or new_pixel_model(hidden, seed)).items()}
