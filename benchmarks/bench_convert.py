@@ -2,12 +2,22 @@
 
     python benchmarks/bench_convert.py                       # 10 s and 60 s 1080p clips, medium, crf 18
     python benchmarks/bench_convert.py --seconds 10 --style tri-x --preset veryfast
+    python benchmarks/bench_convert.py --seconds 60 --style landscape-master --decompose
 
 The reference is `ffmpeg -i IN -vf hue=s=0 -c:v libx264 -preset P -crf Q -c:a copy OUT` with the same
 preset and crf (ffmpeg from imageio-ffmpeg, so no system ffmpeg is needed). The 1080p H.264 source
 is made once from real footage in ../shared/media (upscaled, looped to length, real sound) and kept
 in .bench/. Peak memory is each process's maximum RSS (wait4), so 10 s vs 60 s shows whether memory
 grows with the film's length.
+
+`--decompose` also times, in the same run, what the end-to-end ratio is made of:
+- the analysis pass alone (`vidbw shots --style S`: cut detection and proxies; a classic style has
+  none, 0 s);
+- x264 alone on the look's own picture: ffmpeg re-encoding vidbw's output with the same settings
+  and no filter. A look with more local contrast than ffmpeg's gray costs the encoder more bits and
+  time whoever renders it, so `ffmpeg time / that time` bounds the ratio any renderer of this look
+  could reach with these encoder settings (decoding the source and decoding vidbw's output cost
+  about the same).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MEDIA = ROOT.parent / "shared" / "media" / "video"
 WORK = ROOT / ".bench"
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+VIDBW = [sys.executable, "-c", "from vidbw.cli import main; main()"]
 
 
 def make_source(seconds: int) -> Path:
@@ -69,23 +80,36 @@ def frame_count(path: Path) -> int:
         return sum(1 for _ in container.demux(container.streams.video[0]) if _.size)
 
 
-def bench(seconds: int, preset: str, crf: int, style: str) -> dict:
+def bench(seconds: int, preset: str, crf: int, style: str, decompose: bool = False) -> dict:
     source = make_source(seconds)
     frames = frame_count(source)
     ff_out, vb_out = WORK / f"ffmpeg_{seconds}s.mp4", WORK / f"vidbw_{seconds}s.mp4"
     ff_wall, ff_rss, _ = timed([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), "-vf", "hue=s=0",
                                 "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-c:a", "copy", str(ff_out)])
-    vb_wall, vb_rss, log = timed([sys.executable, "-c", "from vidbw.cli import main; main()", "convert", str(source),
-                                  "-o", str(vb_out), "--overwrite", "--style", style, "--preset", preset, "--crf", str(crf)])
+    vb_wall, vb_rss, log = timed([*VIDBW, "convert", str(source), "-o", str(vb_out), "--overwrite", "--style", style,
+                                  "--preset", preset, "--crf", str(crf)])
     # vidbw's own summary line gives the conversion time without Python start-up and imports.
     match = re.search(r"in ([0-9.]+)s", log)
     vb_convert = float(match.group(1)) if match else vb_wall
-    return {
+    row = {
         "seconds": seconds, "frames": frames, "preset": preset, "crf": crf, "style": style,
         "ffmpeg_fps": frames / ff_wall, "vidbw_fps": frames / vb_wall, "vidbw_fps_steady": frames / vb_convert,
         "ratio": ff_wall / vb_wall, "ratio_steady": ff_wall / vb_convert,
         "ffmpeg_peak_rss_mib": ff_rss, "vidbw_peak_rss_mib": vb_rss,
+        "ffmpeg_mib": ff_out.stat().st_size / 2**20, "vidbw_mib": vb_out.stat().st_size / 2**20,
     }
+    if decompose:
+        from vidbw.styles import get_style
+
+        shots_out = WORK / f"shots_{seconds}s.json"
+        analysis = [*VIDBW, "shots", str(source), "--style", style, "-o", str(shots_out), "--overwrite"]
+        analysis_wall = 0.0 if get_style(style).is_constant else timed(analysis)[0]
+        encode_wall, _, _ = timed([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-i", str(vb_out), "-map", "0:v",
+                                   "-c:v", "libx264", "-preset", preset, "-crf", str(crf), str(WORK / "x264_on_look.mp4")])
+        row.update({"analysis_seconds": analysis_wall, "x264_on_look_seconds": encode_wall,
+                    "ratio_bound_x264_on_look": ff_wall / encode_wall, "ffmpeg_seconds": ff_wall,
+                    "vidbw_seconds": vb_wall, "vidbw_convert_seconds": vb_convert})
+    return row
 
 
 def main() -> None:
@@ -94,8 +118,10 @@ def main() -> None:
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--crf", type=int, default=18)
     parser.add_argument("--style", default="neutral")
+    parser.add_argument("--decompose", action="store_true",
+                        help="also time the analysis pass alone and x264 alone on the look's picture")
     args = parser.parse_args()
-    rows = [bench(s, args.preset, args.crf, args.style) for s in args.seconds]
+    rows = [bench(s, args.preset, args.crf, args.style, args.decompose) for s in args.seconds]
     print(f"{'clip':>6} {'frames':>6} {'ffmpeg fps':>10} {'vidbw fps':>9} {'steady':>7} {'ratio':>6} {'steady':>7} "
           f"{'ffmpeg RSS':>10} {'vidbw RSS':>9}")
     for r in rows:
@@ -103,6 +129,12 @@ def main() -> None:
               f"{r['ratio']:>6.2f} {r['ratio_steady']:>7.2f} {r['ffmpeg_peak_rss_mib']:>8} MiB {r['vidbw_peak_rss_mib']:>5} MiB")
     print(f"(1080p H.264, x264 preset {args.preset} crf {args.crf}, style {args.style}; ratio = vidbw fps / ffmpeg fps, "
           "'steady' excludes vidbw's Python start-up)")
+    for r in rows if args.decompose else []:
+        print(f"{r['seconds']}s decomposed: ffmpeg {r['ffmpeg_seconds']:.1f} s ({r['ffmpeg_mib']:.1f} MiB); vidbw "
+              f"{r['vidbw_seconds']:.1f} s ({r['vidbw_mib']:.1f} MiB), of which the render pass {r['vidbw_convert_seconds']:.1f} s; "
+              f"analysis pass alone {r['analysis_seconds']:.1f} s; x264 alone on the look's picture "
+              f"{r['x264_on_look_seconds']:.1f} s -> no renderer of this look can pass ratio "
+              f"{r['ratio_bound_x264_on_look']:.2f} with these encoder settings")
     (WORK / "results.json").write_text(json.dumps(rows, indent=2))
 
 

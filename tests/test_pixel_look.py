@@ -10,7 +10,8 @@ torch = pytest.importorskip("torch")
 
 from vidbw.kernels.slicing_torch import slice_apply_torch  # noqa: E402
 from vidbw.models.pixel_look import (  # noqa: E402
-    before_tone, fit_grid, inverse_tone, new_pixel_model, refit_grids, with_mirror_images)
+    before_tone, ensemble, fit_grid, inverse_tone, members_of, new_pixel_model, pixel_features, predict, refit_grids,
+    train_pixel_model, with_mirror_images)
 
 
 def colours(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
@@ -65,3 +66,40 @@ def test_the_pixel_model_learns_each_pair_as_it_is_and_mirrored():
         for a, b, c in zip(pair, as_is, mirrored):
             np.testing.assert_array_equal(b, a)
             np.testing.assert_array_equal(c, a[:, ::-1])
+
+
+def test_an_ensemble_predicts_the_mean_of_its_members():
+    members = []
+    for seed in (5, 6, 7):
+        model = new_pixel_model(16, seed)
+        # Small, non-zero corrections: nothing reaches the clip to [0, 1], so means can be compared.
+        model["w2"] = 0.01 * torch.randn(1, 16, generator=torch.Generator().manual_seed(seed))
+        model["b2"] = torch.full((1,), 0.01 * seed)
+        members.append(model)
+    rgb = colours(8, 24, 32)
+    base = 0.25 + 0.5 * rgb.mean(-1)
+    corrections = [predict(m, rgb, base) - base for m in members]
+    assert min(float(np.abs(c).max()) for c in corrections) > 1e-3
+    together = predict(ensemble(members), rgb, base)
+    np.testing.assert_allclose(together, np.mean(corrections, axis=0) + base, atol=1e-5)
+    for before, after in zip(members, members_of(ensemble(members))):
+        for key in before:
+            torch.testing.assert_close(after[key], before[key], rtol=0, atol=0)
+
+
+def test_members_are_trained_apart_and_a_fit_continues_with_as_many():
+    rgb = colours(9, 24, 32)
+    base = rgb.mean(-1)
+    target = np.clip(rgb @ np.array([0.7, 0.5, -0.2], np.float32), 0, 1)
+    counted = []
+    model = train_pixel_model([(rgb, base, target)], steps=40, hidden=16, members=2,
+                              progress=lambda done, info: counted.append(done))
+    assert model["w2"].shape == (2, 16) and counted == list(range(1, 81))
+    first, second = members_of(model)
+    assert not torch.equal(first["w0"], second["w0"])  # each member starts from its own draw
+    before = float(np.mean((predict(model, rgb, base) - target) ** 2))
+    assert before < float(np.mean((base - target) ** 2))  # it learned something
+    more = train_pixel_model([(rgb, base, target)], steps=40, model=model)
+    assert more["w2"].shape == (2, 16)
+    assert float(np.mean((predict(more, rgb, base) - target) ** 2)) < before
+    assert pixel_features(rgb, base).shape[0] == 24 * 32

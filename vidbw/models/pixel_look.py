@@ -32,7 +32,7 @@ from vidbw.kernels.colour import REC709_LUMA
 from vidbw.kernels.splat import splat_normal_equations
 
 __all__ = ["N_FEATURES", "pixel_features", "predict", "train_pixel_model", "fit_grid", "before_tone", "inverse_tone",
-           "new_pixel_model", "refit_grids", "with_mirror_images", "PIXEL_TERMS"]
+           "new_pixel_model", "members_of", "ensemble", "refit_grids", "with_mirror_images", "PIXEL_TERMS"]
 
 CONTEXT_SIGMAS = (2.0, 6.0, 16.0)  # surroundings of a pixel: luma, local contrast and colour at these scales
 DETAIL_SIGMAS = (4.0, 12.0, 32.0)  # the network render's own detail at these scales (local-contrast looks)
@@ -85,10 +85,30 @@ def new_pixel_model(hidden: int, seed: int) -> dict:
     return {"w0": w0, "b0": b0, "w1": w1, "b1": b1, "w2": torch.zeros(1, hidden), "b2": torch.zeros(1)}
 
 
+# A pixel model may be an ensemble of E such MLPs, trained apart and averaged (a few dozen photos
+# leave one MLP's fit noisy; the mean generalises better). Every term stacks the members along
+# its first axis: w0 (E·H, F), b0 (E·H), w1 (E·H, H), b1 (E·H), w2 (E, H), b2 (E,), so a single
+# MLP (E = 1) is stored exactly as style files of version 3 always stored it.
+
+
+def members_of(model: dict) -> list[dict]:
+    """The ensemble's MLPs, each a single-member model."""
+    count = model["w2"].shape[0]
+    return [{k: v.chunk(count)[i].clone() for k, v in model.items()} for i in range(count)]
+
+
+def ensemble(members: list[dict]) -> dict:
+    """One stored model from single-member models (the inverse of `members_of`)."""
+    return {k: torch.cat([m[k] for m in members]) for k in PIXEL_TERMS}
+
+
 def _forward(model: dict, features: torch.Tensor) -> torch.Tensor:
-    x = F.linear(features, model["w0"], model["b0"]).relu_()
-    x = F.linear(x, model["w1"], model["b1"]).relu_()
-    return F.linear(x, model["w2"], model["b2"])[:, 0]
+    count, hidden = model["w2"].shape
+    x = F.linear(features, model["w0"], model["b0"]).relu_()  # every member's first layer in one product
+    x = x.view(-1, count, hidden).transpose(0, 1)  # (E, N, H)
+    x = torch.baddbmm(model["b1"].view(count, 1, hidden), x, model["w1"].view(count, hidden, hidden).transpose(1, 2)).relu_()
+    out = torch.baddbmm(model["b2"].view(count, 1, 1), x, model["w2"].view(count, hidden, 1))
+    return out.mean(0)[:, 0]
 
 
 def predict(model: dict, rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -107,16 +127,28 @@ def with_mirror_images(samples: list[tuple[np.ndarray, ...]]) -> list[tuple[np.n
 
 
 def train_pixel_model(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], steps: int, hidden: int = 64,
-                      seed: int = 0, model: dict | None = None,
+                      seed: int = 0, model: dict | None = None, members: int = 1,
                       progress: Callable[[int, dict], None] | None = None) -> dict:
     """Fit the pixel model to (colour, network render, target B&W) triples at analysis size.
 
-    Adam on random batches of pixels from all pairs, cosine schedule; ``model`` continues a fit.
+    Each of ``members`` MLPs gets ``steps`` steps of Adam on its own random batches of pixels from
+    all pairs, cosine schedule, from its own initialisation; ``model`` continues a fit (and then
+    has as many members as it had). ``progress(done, info)`` counts steps over all members.
     """
     samples = with_mirror_images(samples)
     features = torch.from_numpy(np.concatenate([pixel_features(rgb, base) for rgb, base, _ in samples]))
     wanted = torch.from_numpy(np.concatenate([(target - base).reshape(-1) for _, base, target in samples]))
-    model = {k: v.clone() for k, v in (model or new_pixel_model(hidden, seed)).items()}
+    starts = members_of(model) if model is not None else [new_pixel_model(hidden, seed + 1000 * i) for i in range(members)]
+    fitted = []
+    for i, start in enumerate(starts):
+        report = (lambda done, info, before=i * steps: progress(before + done, info)) if progress else None
+        fitted.append(_train_member(features, wanted, start, steps, seed + i, report))
+    return ensemble(fitted)
+
+
+def _train_member(features: torch.Tensor, wanted: torch.Tensor, start: dict, steps: int, seed: int,
+                  progress: Callable[[int, dict], None] | None) -> dict:
+    model = {k: v.clone() for k, v in start.items()}
     for t in model.values():
         t.requires_grad_(True)
     optimizer = torch.optim.Adam(list(model.values()), lr=3e-3)
