@@ -104,11 +104,14 @@ def ensemble(members: list[dict]) -> dict:
 
 def _forward(model: dict, features: torch.Tensor) -> torch.Tensor:
     count, hidden = model["w2"].shape
-    x = F.linear(features, model["w0"], model["b0"]).relu_()  # every member's first layer in one product
-    x = x.view(-1, count, hidden).transpose(0, 1)  # (E, N, H)
-    x = torch.baddbmm(model["b1"].view(count, 1, hidden), x, model["w1"].view(count, hidden, hidden).transpose(1, 2)).relu_()
-    out = torch.baddbmm(model["b2"].view(count, 1, 1), x, model["w2"].view(count, hidden, 1))
-    return out.mean(0)[:, 0]
+    first = F.linear(features, model["w0"], model["b0"]).relu_()  # every member's first layer in one product
+    total = None
+    for member in range(count):  # plain products per member: faster on a CPU than one batched product
+        rows = slice(member * hidden, (member + 1) * hidden)
+        x = F.linear(first[:, rows], model["w1"][rows], model["b1"][rows]).relu_()
+        out = F.linear(x, model["w2"][member:member + 1], model["b2"][member:member + 1])
+        total = out if total is None else total + out
+    return total[:, 0] / count
 
 
 def predict(model: dict, rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
