@@ -171,14 +171,23 @@ def test_version_2_adapter_terms_are_optional_and_neutral_at_zero():
 
 
 def test_learned_style_file_records_its_version(tmp_path):
+    from vidbw.models.pixel_look import members_of
     from vidbw.styles.learned import load_style_file
     from vidbw.train.style_learn import fit_style, read_pairs, save_style
 
     pairs = read_pairs(make_pairs(tmp_path / "pairs", 4))
-    result = fit_style(pairs, steps=3)
+    reports = []
+    result = fit_style(pairs, steps=3, progress=lambda done, total, info: reports.append((done, total)))
     assert "adapter.film_b" in result and "adapter.grid_b" in result and "pixel.w0" in result
+    done = [d for d, _ in reports]
+    assert done == sorted(done) and done[-1] == reports[-1][1]  # one bar over both stages, ending full
     style = load_style_file(save_style(tmp_path / "v3.safetensors", "v3", "d", result))
-    assert style.meta["style_version"] == 3 and style.pixel_model() is not None
+    assert style.meta["style_version"] == 3 and style.pixel_model()["w2"].shape[0] == 2  # two MLPs
+    # a version-3 file of the first release (one MLP) still loads and renders
+    one = {**result, **{f"pixel.{k}": v for k, v in members_of(style.pixel_model())[0].items()}}
+    single = load_style_file(save_style(tmp_path / "v3-one.safetensors", "v3-one", "d", one))
+    assert single.pixel_model()["w1"].shape == (64, 64)
+    assert np.isfinite(single.grids_for(np.random.default_rng(0).uniform(0, 1, (2, 36, 64, 3)).astype(np.float32))).all()
     assert set(style.adapter()) == {"head_w", "head_b", "film_b", "grid_b"}
     # version-2 (no pixel model) and version-1 files (no FiLM offset, no residual grid) still load and render
     v2 = {k: v for k, v in result.items() if not k.startswith("pixel.")}
