@@ -12,7 +12,8 @@ import pytest
 from vidbw.errors import OptionError
 from vidbw.io.video import DecodedFrame
 from vidbw.kernels.colour import rgb_matrix
-from vidbw.render import PREDICT_BATCH, GridScheduler, Look, RenderPlan, ShotRender, lowres_rgb
+from vidbw.render import (KEY_STRIDE, PREDICT_BATCH, GridScheduler, Look, RenderPlan, ShotRender, between_keys,
+                          key_positions, lowres_rgb)
 from vidbw.styles import get_style
 from vidbw.styles.base import Style
 
@@ -90,6 +91,51 @@ def test_prediction_batches_never_span_a_cut_and_stay_bounded():
     assert learned.batches[0] == 5  # the first shot's five frames, cut off at the cut
     assert max(learned.batches) == PREDICT_BATCH
     assert sum(learned.batches) == 40
+
+
+def test_smoothed_looks_predict_key_frames_and_interpolate_between_them():
+    assert key_positions(8, 2) == [0, 2, 4, 6, 7] and key_positions(8, 4) == [0, 4, 7] and key_positions(1, 4) == [0]
+    key_grids = np.stack([np.full((4, 2, 2, 2), v, np.float32) for v in (1.0, 3.0, 4.0)])
+    grids = between_keys([0, 2, 3], key_grids)
+    assert [float(g[0, 0, 0, 0]) for g in grids] == [1.0, 2.0, 3.0, 4.0]
+
+    learned = MeanColourStyle()
+    plan = RenderPlan([ShotRender(0, 5, Look(learned)), ShotRender(5, 21, Look(learned))], temporal="light")
+    frames = [frame(i, 0.2 + 0.02 * i) for i in range(21)]
+    scheduler = GridScheduler(plan)  # no smoother: the grids as predicted and interpolated
+    out = {f.index: grid for f, _, grid in run(scheduler, frames)}
+    assert sorted(out) == list(range(21))
+    stride = KEY_STRIDE["light"]
+    assert stride == 2  # light smoothing (sigma 2 frames) predicts every other frame
+    # Batches [0, 5) (cut at the cut), [5, 8), [8, 16), [16, 21): each predicts its keys only.
+    assert learned.batches == [len(key_positions(n, stride)) for n in (5, 3, 8, 5)]
+    alone = MeanColourStyle()
+    for start, count in ((0, 5), (5, 3), (8, 8), (16, 5)):
+        keys = key_positions(count, stride)
+        own = alone.grids_for(np.stack([lowres_rgb(frames[start + k].planes, frames[start + k].to_rgb) for k in keys]))
+        for position in range(count):
+            if position in keys:
+                np.testing.assert_array_equal(out[start + position], own[keys.index(position)])
+            else:  # halfway between the keys either side (stride 2)
+                np.testing.assert_allclose(out[start + position], (out[start + position - 1] + out[start + position + 1]) / 2,
+                                           atol=1e-6)
+    assert 4 in out and not np.allclose(out[4], out[5])  # the cut: no blend across it
+
+
+class CountingColorizer(MeanColourStyle):
+    """Stands in for a colorizer: sees the small luma, predicts a grid per frame it is given."""
+
+    colorizes = True
+
+    def grids_for(self, lowres_batch: np.ndarray) -> np.ndarray:
+        self.batches.append(len(lowres_batch))
+        return np.zeros((len(lowres_batch), 6, 2, 2, 2), np.float32)
+
+
+def test_unsmoothed_and_colorizing_looks_predict_every_frame():
+    for style, temporal in ((MeanColourStyle(), "off"), (CountingColorizer(), "light"), (CountingColorizer(), "strong")):
+        run(GridScheduler(RenderPlan([ShotRender(0, None, Look(style))], temporal=temporal)), [frame(i, 0.5) for i in range(16)])
+        assert style.batches == [8, 8], (type(style).__name__, temporal)
 
 
 def test_render_plan_rejects_gaps_and_unknown_modes():

@@ -28,6 +28,11 @@ from vidbw.styles import FilmGrain, Style, Toning, get_style, get_toning
 
 LOWRES_MAX_SIDE = 256  # the grid network never sees more than this
 PREDICT_BATCH = 8  # frames per grid-network call: amortises its overhead, bounds the look-ahead
+# A learned B&W look predicts the grid of every KEY_STRIDE-th frame of a batch (and of its last),
+# the frames between get grids interpolated linearly. The temporal smoother lets nothing through
+# that changes faster than this (light: sigma 2 frames), so predicting every frame is wasted work.
+# Colorization keeps every frame: its reference grids follow moving subjects frame by frame.
+KEY_STRIDE = {"off": 1, "light": 2, "strong": 4}
 
 
 @dataclass(frozen=True)
@@ -150,9 +155,12 @@ class GridScheduler:
             return
         shot_index = self._batch[0][1]
         shot = self.plan.shots[shot_index]
-        lowres = _stack_lowres([lowres_input(shot.look.style, f.planes, f.to_rgb) for f, _ in self._batch])
+        style = shot.look.style
+        keys = key_positions(len(self._batch), 1 if colorizes(style) else KEY_STRIDE[self.plan.temporal])
+        lowres = _stack_lowres([lowres_input(style, self._batch[k][0].planes, self._batch[k][0].to_rgb) for k in keys])
         # The shot's proxy is fixed, so the look never switches inside a shot.
-        grids = shot.look.style.grids_for(lowres, proxy=shot.proxy) if shot.proxy is not None else shot.look.style.grids_for(lowres)
+        key_grids = style.grids_for(lowres, proxy=shot.proxy) if shot.proxy is not None else style.grids_for(lowres)
+        grids = between_keys(keys, key_grids)
         for (frame, _), grid in zip(self._batch, grids):
             if self.smoother is None:
                 self._ready.append((frame.index, grid))
@@ -167,6 +175,21 @@ class GridScheduler:
             frame, shot_index = self._waiting.pop(index)
             out.append((frame, self.plan.shots[shot_index].look, grid))
         return out
+
+
+def key_positions(count: int, stride: int) -> list[int]:
+    """The positions in a batch of `count` frames whose grids are predicted: every `stride`-th and
+    the last (a batch never waits for the next one, so its last frame is always a key)."""
+    return sorted(set(range(0, count, stride)) | {count - 1})
+
+
+def between_keys(keys: list[int], key_grids: np.ndarray) -> list[np.ndarray]:
+    """A grid for every position 0..keys[-1]: the key's own, or linear between the keys around it."""
+    grids = []
+    for before, after, first, last in zip(keys, keys[1:], key_grids, key_grids[1:]):
+        grids += [first + (last - first) * np.float32((p - before) / (after - before)) for p in range(before, after)]
+    grids.append(key_grids[-1])
+    return grids
 
 
 def _stack_lowres(images: list[np.ndarray]) -> np.ndarray:
