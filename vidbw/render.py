@@ -1,8 +1,9 @@
 """How one frame becomes black and white: the Look, the grid for each frame, and slice + apply.
 
 The grid of a frame comes from its shot: a classic style has one constant grid; a learned style
-predicts a grid per frame from a low-resolution copy (in batches), and those grids are smoothed
-over time within the shot (never across a cut) before the full-resolution kernel slices them.
+predicts grids from low-resolution copies (in batches; under temporal smoothing only for key
+frames, the frames between interpolated), and those grids are smoothed over time within the shot
+(never across a cut) before the full-resolution kernel slices them.
 `GridScheduler` does that bookkeeping; `FrameRenderer` does the per-pixel work (numba on CPU,
 torch on CUDA). Neither knows about files, threads or the CLI.
 """
