@@ -77,7 +77,8 @@ def cli() -> None:
 @click.option("--shots", "shots_file", type=click.Path(path_type=Path),
               help="A shot list (JSON from `vidbw shots`, maybe edited): render each shot with its own style and proxy.")
 @click.option("--temporal", type=click.Choice(["off", "light", "strong"]),
-              help="Smoothing of learned grids over time within each shot, never across a cut "
+              help="Smoothing of learned grids over time within each shot, never across a cut; light and "
+                   "strong predict every 2nd and 4th frame's B&W grid and interpolate the others "
                    "[default: light; with --colorize strong when every shot is automatic, else light].")
 @click.option("--detector", type=click.Choice(["adaptive", "content", "transnet"]), default="adaptive", show_default=True,
               help="Cut detector for the analysis pass of learned styles (without --shots).")
