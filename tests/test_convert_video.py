@@ -152,6 +152,21 @@ def test_every_container_keeps_frames_timing_and_size(request, capsys, tmp_path,
     assert assert_neutral_chroma(out) == pix_fmt
 
 
+def test_mp4_to_avi_writes_a_stream_at_the_films_frame_rate(capsys, tmp_path, clip_mp4):
+    """AVI counts frames: written in the MP4's 1/12288 time base, its header claimed 600 frames a
+    second and 600 frames for this 24-frame clip, most of them empty placeholders."""
+    out = tmp_path / "clip.avi"
+    convert(capsys, clip_mp4, out)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base == Fraction(1, 24) and stream.average_rate == 24
+        assert sum(1 for _ in container.decode(video=0)) == 24
+        assert stream.frames in (24, 25)  # at most one leading position: the decode delay the README names
+    # AVI keeps positions, not times: every frame one frame period apart, none missing.
+    times = media.frame_times(out)
+    assert len(times) == 24 and all(abs((b - a) - 1 / 24) < 1e-6 for a, b in zip(times, times[1:]))
+
+
 def test_mp4_to_mxf_uses_mpeg2_and_keeps_timing(capsys, tmp_path, clip_mp4):
     out = tmp_path / "clip.mxf"
     run = convert(capsys, clip_mp4, out)

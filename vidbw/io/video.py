@@ -269,6 +269,9 @@ MPEG2_FRAME_RATES = {Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction
 
 # Containers that store frames in decode order without presentation timestamps.
 NO_REORDER_MUXERS = {"avi"}
+# Containers that count frames, not time: their time base must be 1/frame-rate (AVI given the
+# input's 1/12800 writes a stream of 600 "frames" a second, most of them empty placeholders).
+FIXED_RATE_MUXERS = {"avi"}
 # Containers that store decode timestamps and cannot hold negative ones: B-frames' decode delay would make
 # the muxer shift every stream's timestamps later, so the output would no longer keep the input's times.
 NO_NEGATIVE_DTS_MUXERS = {"mpegts"}
@@ -421,8 +424,11 @@ class VideoWriter:
         stream.width, stream.height, stream.pix_fmt = info.width, info.height, plan.pix_fmt
         ctx = stream.codec_context
         # Timestamps pass through in the input's own time base, so every frame keeps its exact pts;
-        # MPEG-2 only takes 1/frame-rate (plan_encode checked the rate), so its pts are rescaled.
-        self.encode_time_base = Fraction(1) / rate if plan.codec in FIXED_RATE_CODECS else info.time_base
+        # MPEG-2 and AVI only take 1/frame-rate (plan_encode checked MPEG-2's rate), so there pts
+        # are rescaled to frame numbers.
+        self._fixed_rate = (f"{plan.codec}'s" if plan.codec in FIXED_RATE_CODECS
+                            else f"{plan.muxer.upper()}'s" if plan.muxer in FIXED_RATE_MUXERS else None)
+        self.encode_time_base = Fraction(1) / rate if self._fixed_rate else info.time_base
         ctx.time_base = self.encode_time_base
         stream.time_base = self.encode_time_base
         if in_video.sample_aspect_ratio:
@@ -489,7 +495,7 @@ class VideoWriter:
             frame.pts = round(frame.pts * self.info.time_base / self.encode_time_base)
             if self._last_grid_pts is not None and frame.pts <= self._last_grid_pts:
                 raise OptionError(f"variable frame rate input: frame at {float(pts * self.info.time_base):.3f}s does not "
-                                  f"fit {self.plan.codec}'s fixed frame rate; choose another --codec or output extension")
+                                  f"fit {self._fixed_rate} fixed frame rate; choose another --codec or output extension")
             self._last_grid_pts = frame.pts
         frame.time_base = self.encode_time_base
         if self._range_luts is not None:
