@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,21 @@ def test_mp4_output_keeps_timestamps_and_audio(tmp_path, film):
     out = tmp_path / "out.mp4"
     job(film, out, tmp_path / "job", segment_frames=17)
     assert_same_film(out, single)
+
+
+def test_avi_output_is_stamped_like_a_single_pass(tmp_path, film):
+    """AVI counts frames: the join writes frame positions at the film's rate, as the single pass does."""
+    import av
+
+    from vidbw.pipeline import convert
+
+    single = tmp_path / "single.avi"
+    convert(film, single, **LOOK, encode=FFV1, device="cpu")
+    out = tmp_path / "out.avi"
+    job(film, out, tmp_path / "job", segment_frames=17)
+    assert_same_film(out, single)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].time_base == Fraction(1, 24)
 
 
 def test_resume_renders_only_unfinished_segments(tmp_path, film, reference):

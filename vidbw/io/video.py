@@ -272,6 +272,11 @@ NO_REORDER_MUXERS = {"avi"}
 # Containers that count frames, not time: their time base must be 1/frame-rate (AVI given the
 # input's 1/12800 writes a stream of 600 "frames" a second, most of them empty placeholders).
 FIXED_RATE_MUXERS = {"avi"}
+
+
+def frame_slot(pts: int, time_base: Fraction, slot: Fraction) -> int:
+    """A timestamp as a whole number of `slot`s (1/frame-rate): its frame position in a fixed-rate stream."""
+    return round(pts * time_base / slot)
 # Containers that store decode timestamps and cannot hold negative ones: B-frames' decode delay would make
 # the muxer shift every stream's timestamps later, so the output would no longer keep the input's times.
 NO_NEGATIVE_DTS_MUXERS = {"mpegts"}
@@ -492,7 +497,7 @@ class VideoWriter:
             self._position_shift = max(0, pts - self._position_base)
         frame.pts = pts - self._position_shift if pts is not None and self._position_shift else pts
         if frame.pts is not None and self.encode_time_base != self.info.time_base:
-            frame.pts = round(frame.pts * self.info.time_base / self.encode_time_base)
+            frame.pts = frame_slot(frame.pts, self.info.time_base, self.encode_time_base)
             if self._last_grid_pts is not None and frame.pts <= self._last_grid_pts:
                 raise OptionError(f"variable frame rate input: frame at {float(pts * self.info.time_base):.3f}s does not "
                                   f"fit {self._fixed_rate} fixed frame rate; choose another --codec or output extension")

@@ -18,7 +18,8 @@ import av
 from vidbw.errors import InputError, OutputError
 from vidbw.io.atomic import atomic_output, describe_os_error
 from vidbw.io.probe import describe_video, open_input
-from vidbw.io.video import _copyable_metadata, copyable_streams, frame_rotation, muxer_for, open_output
+from vidbw.io.video import (FIXED_RATE_MUXERS, _copyable_metadata, copyable_streams, frame_rotation, frame_slot,
+                            muxer_for, open_output)
 
 
 def _time(packet: av.Packet) -> Fraction:
@@ -48,7 +49,10 @@ def _stamps(pts_values: list[int], original: list[int]) -> list[tuple[int, int]]
     return out
 
 
-def _video_packets(segments: list[Path], originals: list[list[int]], src_tb: Fraction) -> Iterator[av.Packet]:
+def _video_packets(segments: list[Path], originals: list[list[int]], src_tb: Fraction,
+                   slot: Fraction | None = None, shift: int = 0) -> Iterator[av.Packet]:
+    """The segments' packets stamped with the source's times, or, for a fixed-rate container, with
+    frame positions of `slot` (1/frame-rate) of those times less `shift`, as `VideoWriter` stamps them."""
     last_dts = None
     for path, original in zip(segments, originals):
         with av.open(str(path)) as seg:
@@ -64,9 +68,11 @@ def _video_packets(segments: list[Path], originals: list[list[int]], src_tb: Fra
                     dts = last_dts + 1  # a join in variable-rate video: keep decode order strictly increasing
                 if dts > pts:
                     raise OutputError(f"segment {path.name}: cannot order its frames after the previous segment's")
-                packet.time_base = src_tb
-                packet.pts, packet.dts = pts, dts
                 last_dts = dts
+                if slot is not None:
+                    pts, dts = frame_slot(pts - shift, src_tb, slot), frame_slot(dts - shift, src_tb, slot)
+                packet.time_base = src_tb if slot is None else slot
+                packet.pts, packet.dts = pts, dts
                 yield packet
 
 
@@ -81,8 +87,13 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
     src = open_input(source)
     firsts = [av.open(str(segments[0]))]
     try:
-        describe_video(src, source)
+        info = describe_video(src, source)
         src_tb = src.streams.video[0].time_base
+        # AVI counts frames: positions of 1/frame-rate, from the film's first frame less its start,
+        # as the single-pass writer stamps them (`VideoWriter.write`).
+        slot = Fraction(1) / (info.frame_rate or Fraction(25)) if muxer in FIXED_RATE_MUXERS else None
+        start = src.streams.video[0].start_time or 0
+        shift = max(0, timestamps[0] - start) if slot is not None and timestamps else 0
         first = firsts[0].streams.video[0]
         expected = _codec_key(first)
         for path in segments[1:]:  # one at a time: a film may have hundreds of segments
@@ -97,7 +108,7 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
             try:
                 out.metadata.update(_copyable_metadata(firsts[0].metadata))
                 video_out = out.add_stream_from_template(first)
-                video_out.time_base = src_tb
+                video_out.time_base = src_tb if slot is None else slot
                 video_out.metadata.update(_copyable_metadata(first.metadata))
                 _copy_side_data(first, video_out)
                 mapping = {}
@@ -120,7 +131,7 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
 
                 counter = itertools.count()
                 originals = [timestamps[r.start:r.stop] for r in frames]
-                video = ((_time(p), 0, next(counter), p) for p in _video_packets(segments, originals, src_tb))
+                video = ((_time(p), 0, next(counter), p) for p in _video_packets(segments, originals, src_tb, slot, shift))
                 rest = ((_time(p), 1, next(counter), p) for p in others())
                 for _, kind, _, packet in heapq.merge(video, rest):
                     packet.stream = video_out if kind == 0 else mapping[packet.stream.index]
