@@ -272,11 +272,6 @@ NO_REORDER_MUXERS = {"avi"}
 # Containers that count frames, not time: their time base must be 1/frame-rate (AVI given the
 # input's 1/12800 writes a stream of 600 "frames" a second, most of them empty placeholders).
 FIXED_RATE_MUXERS = {"avi"}
-
-
-def frame_slot(pts: int, time_base: Fraction, slot: Fraction) -> int:
-    """A timestamp as a whole number of `slot`s (1/frame-rate): its frame position in a fixed-rate stream."""
-    return round(pts * time_base / slot)
 # Containers that store decode timestamps and cannot hold negative ones: B-frames' decode delay would make
 # the muxer shift every stream's timestamps later, so the output would no longer keep the input's times.
 NO_NEGATIVE_DTS_MUXERS = {"mpegts"}
@@ -289,6 +284,11 @@ SIGNED_TIMESTAMP_MUXERS = {"matroska", "webm"}
 CONTAINER_DEFAULT_CODEC = {"webm": "libvpx-vp9", "mxf": "mpeg2video"}
 MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
                    ".avi": "avi", ".mxf": "mxf", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts"}
+
+
+def frame_slot(pts: int, time_base: Fraction, slot: Fraction) -> int:
+    """A timestamp as a whole number of `slot`s (1/frame-rate): its frame position in a fixed-rate stream."""
+    return round(pts * time_base / slot)
 
 
 @dataclass(frozen=True)

@@ -87,14 +87,14 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
     src = open_input(source)
     firsts = [av.open(str(segments[0]))]
     try:
-        info = describe_video(src, source)
+        describe_video(src, source)
         src_tb = src.streams.video[0].time_base
-        # AVI counts frames: positions of 1/frame-rate, from the film's first frame less its start,
-        # as the single-pass writer stamps them (`VideoWriter.write`).
-        slot = Fraction(1) / (info.frame_rate or Fraction(25)) if muxer in FIXED_RATE_MUXERS else None
+        first = firsts[0].streams.video[0]
+        # AVI counts frames: the segments were written at 1/frame-rate (`VideoWriter`), and the join
+        # stamps positions in that clock, from the film's first frame less its start, as they were.
+        slot = first.time_base if muxer in FIXED_RATE_MUXERS else None
         start = src.streams.video[0].start_time or 0
         shift = max(0, timestamps[0] - start) if slot is not None and timestamps else 0
-        first = firsts[0].streams.video[0]
         expected = _codec_key(first)
         for path in segments[1:]:  # one at a time: a film may have hundreds of segments
             with av.open(str(path)) as c:

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidbw.kernels.colour import REC709_LUMA
+from vidbw.kernels.colour import REC709_LUMA, area_resize, small_size
+from vidbw.kernels.slicing_torch import slice_apply_torch
 from vidbw.kernels.splat import splat_normal_equations
 
 __all__ = ["N_FEATURES", "pixel_features", "predict", "train_pixel_model", "fit_grid", "before_tone", "inverse_tone",
@@ -210,9 +211,6 @@ def refit_grids(model: dict, tone_lut: np.ndarray, frames: np.ndarray, grids: to
     model's values and the network's render, added to the network's grid: where the model agrees
     with the render, or a bin holds no pixels, the network's grid stands unchanged.
     """
-    from vidbw.kernels.colour import area_resize, small_size
-    from vidbw.kernels.slicing_torch import slice_apply_torch
-
     height, width = frames.shape[1:3]
     size = small_size(width, height, REFIT_SIDE)
     if size != (width, height):
