@@ -12,7 +12,8 @@ grows with the film's length.
 
 `--decompose` also times, in the same run, what the end-to-end ratio is made of:
 - the analysis pass alone (`vidbw shots --style S`: cut detection and proxies; a classic style has
-  none, 0 s);
+  none, 0 s). `vidbw convert` no longer runs it: it finds cuts and proxies inside its render pass
+  (`vidbw.shots.streaming`); chunked jobs and `vidbw shots` still do, and this is what it costs them;
 - x264 alone on the look's own picture: ffmpeg re-encoding vidbw's output with the same settings
   and no filter. A look with more local contrast than ffmpeg's gray costs the encoder more bits and
   time whoever renders it, so `ffmpeg time / that time` bounds the ratio any renderer of this look
@@ -168,8 +169,8 @@ def main() -> None:
           "'steady' excludes vidbw's Python start-up)")
     for r in rows if args.decompose else []:
         print(f"{r['seconds']}s decomposed: ffmpeg {r['ffmpeg_seconds']:.1f} s ({r['ffmpeg_mib']:.1f} MiB); vidbw "
-              f"{r['vidbw_seconds']:.1f} s ({r['vidbw_mib']:.1f} MiB), of which the render pass {r['vidbw_convert_seconds']:.1f} s; "
-              f"analysis pass alone {r['analysis_seconds']:.1f} s; x264 alone on the look's picture "
+              f"{r['vidbw_seconds']:.1f} s ({r['vidbw_mib']:.1f} MiB), of which converting {r['vidbw_convert_seconds']:.1f} s; "
+              f"a separate analysis pass (jobs, vidbw shots) {r['analysis_seconds']:.1f} s; x264 alone on the look's picture "
               f"{r['x264_on_look_seconds']:.1f} s -> no renderer of this look can pass ratio "
               f"{r['ratio_bound_x264_on_look']:.2f} with these encoder settings; the render pass with the "
               f"grids free (one frozen grid, no analysis) {r['free_grids_render_seconds']:.1f} s -> ratio "

@@ -1,7 +1,9 @@
-"""The proxy choice of a learned style takes its evidence from the analysis pass: the film is decoded
-once before the render pass; every frame's evidence is kept while the bounded reservoir allows, so
-short shots of long films need no second decode; shots it holds no frame of (and shot lists given
-with --shots) get frames decoded for the purpose, with seeks; every shot gets a proxy."""
+"""The proxy choice of a learned style. `vidbw convert` finds shots and proxies in the render pass
+itself (`ShotStream`): the film is decoded once in all. The analysis pass (`vidbw shots`, chunked
+jobs) takes its evidence from its own frames: every frame's evidence is kept while the bounded
+reservoir allows, so short shots of long films need no second decode; shots it holds no frame of
+(and shot lists given with --shots) get frames decoded for the purpose, with seeks. Both see the
+same frames of each shot's opening and choose the same proxies."""
 
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ from vidbw.io import video
 from vidbw.pipeline import shot_render_plan
 from vidbw.models.content import CONTENT_DIM, content_features
 from vidbw.render import Look
-from vidbw.shots import FilmSampler, LowresFilm, ProxySamples, Shot, ShotList, detect_shots
-from vidbw.shots.proxies import SEEK_GAP, frame_evidence, sample_indices
+from vidbw.shots import FilmSampler, LowresFilm, ProxySamples, Shot, ShotList, detect_shots, shots_for_style
+from vidbw.shots.detect import AdaptiveCuts, detect_cuts
+from vidbw.shots.proxies import PROXY_WINDOW, SEEK_GAP, frame_evidence, sample_indices
+from vidbw.shots.streaming import ShotStream
 from vidbw.styles import get_style
 
 FRAMES, CUT = 300, 130
@@ -95,6 +99,56 @@ def test_every_shot_gets_a_proxy_one_frame_shots_included(cut_clip, tmp_path):
     assert [(r.start, r.end, r.proxy) for r in plan.shots] == [(s.start_frame, s.end_frame, s.proxy) for s in shots]
 
 
+def test_convert_finds_shots_and_proxies_while_it_renders_decoding_each_frame_once(cut_clip, decoded, tmp_path, capsys):
+    run = run_inprocess(["convert", cut_clip, "-o", tmp_path / "out.mkv", "--style", "landscape-master",
+                         "--codec", "ffv1", "--explain"], capsys)
+    assert_ok(run)
+    assert len(decoded) == FRAMES and sorted(decoded) == sorted(set(decoded))  # no analysis pass before the render
+    listed = shots_for_style(cut_clip, get_style("landscape-master"))  # what the analysis pass finds
+    assert listed.cuts() == [CUT]
+    for shot in listed:
+        assert f"shot {shot.index}: frames {shot.start_frame}-{shot.end_frame - 1}, style landscape-master, proxy {shot.proxy}" in run.err
+
+
+def test_adaptive_cuts_are_final_when_made_and_equal_the_whole_films(analysis_frames):
+    stream = AdaptiveCuts(24.0, 12)
+    found = []
+    for frame in analysis_frames:
+        settled = stream.settled
+        new = stream.push(frame)
+        assert all(cut >= settled for cut in new)  # never inside frames already said to be settled
+        assert stream.settled <= stream.frames
+        found += new
+    found += stream.finish()
+    assert stream.settled == FRAMES
+    assert found == detect_cuts(iter(analysis_frames), 24.0, "adaptive", 12) == [CUT]
+
+
+def test_a_shot_stream_passes_frames_on_only_once_their_shot_and_proxy_are_planned(cut_clip):
+    from vidbw.io.probe import describe_video, open_input
+    from vidbw.io.video import DecodeStats, read_media
+
+    style = get_style("landscape-master")
+    with open_input(cut_clip) as container:
+        info = describe_video(container, cut_clip)
+        stream = ShotStream(Look(style), "light", 24.0, info.width, info.height)
+        passed, most_held = [], 0
+        for pushed, item in enumerate(read_media(container, info, [], DecodeStats()), 1):
+            ready = stream.push(item)
+            for frame in ready:
+                shot = stream.plan.shots[stream.plan.shot_index(frame.index)]
+                assert shot.proxy is not None and (shot.end is None or frame.index < shot.end)
+            passed += [f.index for f in ready]
+            most_held = max(most_held, pushed - len(passed))
+        passed += [f.index for f in stream.finish()]
+    assert passed == list(range(FRAMES))
+    assert most_held <= PROXY_WINDOW + 2  # the proxy's window plus the detector's look-ahead
+    expected = shots_for_style(cut_clip, style)
+    got = stream.shot_list()
+    assert [(s.start_frame, s.end_frame, s.proxy) for s in got] == [(s.start_frame, s.end_frame, s.proxy) for s in expected]
+    assert [(r.start, r.end, r.proxy) for r in stream.plan.shots] == [(s.start_frame, None if s.end_frame == FRAMES else s.end_frame, s.proxy) for s in expected]
+
+
 def test_every_frame_is_kept_so_the_shortest_shots_need_no_second_decode(cut_clip, evidence, decoded):
     samples = ProxySamples(fallback=FilmSampler(cut_clip))
     detect_shots(cut_clip, samples=samples)
@@ -115,10 +169,13 @@ def test_the_reservoir_is_bounded_and_keeps_evenly_spread_evidence(cut_clip, evi
     assert samples.stride == 32  # 300 frames thinned 1 -> 2 -> ... -> 32
     assert samples.indices.tolist() == list(range(0, FRAMES, 32))
     np.testing.assert_array_equal(samples.evidence, evidence[samples.indices])
-    # Each of a shot's three sample positions (21, 65, 108) gets the kept frame nearest to it inside the shot.
-    np.testing.assert_array_equal(samples(shots.shots[0]), evidence[[32, 64, 96]])
-    # Only frames inside the shot: for frame 141, 160 is taken although 128 (before the cut) is nearer.
-    np.testing.assert_array_equal(samples(Shot(1, CUT, 200)), evidence[[160, 192]])
+    # Each of a shot's three sample positions (4, 12, 20: its first PROXY_WINDOW frames) gets the
+    # kept frame nearest to it inside the shot.
+    assert sample_indices(shots.shots[0], 3) == [4, 12, 20]
+    np.testing.assert_array_equal(samples(shots.shots[0]), evidence[[0, 32]])
+    # Only frames inside the shot: for frames 134 and 142, 160 is taken although 128 is nearer.
+    assert CUT == 130 and sample_indices(Shot(1, CUT, 200), 3) == [134, 142, 150]
+    np.testing.assert_array_equal(samples(Shot(1, CUT, 200)), evidence[[160]])
     with pytest.raises(ValueError, match="no analysis frame kept"):  # and no fallback given
         samples(Shot(2, CUT, 150))
 

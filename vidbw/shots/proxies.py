@@ -36,11 +36,15 @@ from vidbw.shots.analysis import ANALYSIS_WIDTH, lowres_size, planes_to_rgb8
 from vidbw.shots.detect import DEFAULT_DETECTOR, DEFAULT_MIN_SHOT_SECONDS, detect_shots
 from vidbw.shots.model import Shot, ShotList
 
-__all__ = ["assign_proxies", "FilmSampler", "ProxySamples", "frame_evidence", "sample_indices", "shots_for_style"]
+__all__ = ["assign_proxies", "FilmSampler", "ProxySamples", "frame_evidence", "sample_indices", "shots_for_style",
+           "PROXY_WINDOW"]
 
 EvidenceProvider = Callable[[Shot], np.ndarray]  # shot -> float32 (k, CONTENT_DIM) content evidence
 
 PER_SHOT = 3  # frames whose evidence choose_proxy sees per shot
+# ... spread over the shot's opening frames only, so that the render pass can choose a shot's proxy
+# while it decodes, holding no more than this many frames back (`vidbw.shots.streaming`).
+PROXY_WINDOW = 24
 PROXY_MAX_SIDE = 256  # the grid network's input size (render.LOWRES_MAX_SIDE); choose_proxy never sees more
 RESERVOIR_BYTES = 48 << 20  # ProxySamples' memory: every frame's evidence up to ~286,000 frames
 SEEK_GAP = 250  # frames: a target further ahead of the decoder than this is reached by a seek, not decoded to
@@ -71,8 +75,9 @@ def assign_proxies(shot_list: ShotList, style, evidence_provider: EvidenceProvid
 
 
 def sample_indices(shot: Shot, per_shot: int) -> list[int]:
-    """`per_shot` frames spread evenly inside the shot (centres of equal parts), distinct."""
-    n = shot.frames
+    """`per_shot` frames spread evenly over the shot's first `PROXY_WINDOW` frames (centres of equal
+    parts), distinct."""
+    n = min(shot.frames, PROXY_WINDOW)
     k = max(1, min(per_shot, n))
     return sorted({shot.start_frame + int((i + 0.5) * n / k) for i in range(k)})
 
