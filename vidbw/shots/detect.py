@@ -119,10 +119,9 @@ class AdaptiveCuts:
 
     def finish(self) -> list[int]:
         """Cuts the detector reports only at the end (none for this detector; asked for all the same)."""
-        if self.frames == 0:
-            self._finished = True
-            return []
         self._finished = True
+        if self.frames == 0:
+            return []
         return self._kept(self._detector.post_process(self._timecode(self.frames - 1, fps=self._rate)))
 
     def _kept(self, found) -> list[int]:
