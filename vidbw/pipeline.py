@@ -586,8 +586,7 @@ def shot_stream_for(source: Path, look: Look, temporal: str, detector: str):
 
     with open_input(source) as container:
         info = describe_video(container, source)
-    rate = float(info.frame_rate) if info.frame_rate else 25.0  # the analysis pass's rate (`LowresFilm.fps`)
-    return ShotStream(look, temporal, rate, info.width, info.height)
+    return ShotStream(look, temporal, info.nominal_fps, info.width, info.height)
 
 
 

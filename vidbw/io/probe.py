@@ -49,6 +49,12 @@ class VideoInfo:
     other_streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
     interlaced: bool = False
 
+    @property
+    def nominal_fps(self) -> float:
+        """The stream's average frame rate, or 25 when the file does not say: what shot lists, cut
+        detection and segment lengths count seconds with."""
+        return float(self.frame_rate) if self.frame_rate else 25.0
+
 
 def check_readable_file(path: Path) -> None:
     """The checks that need no decoder: exists, is a file, is not empty, can be opened."""

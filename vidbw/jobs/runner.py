@@ -157,7 +157,7 @@ def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: 
     with open_input(source) as container:
         info = describe_video(container, source)
         plan_encode(EncodeSettings(**settings["encode"]), info, output)  # bad options fail before any work
-        fps = float(info.frame_rate) if info.frame_rate else 25.0
+        fps = info.nominal_fps
     checked()
     timestamps, keyframes = scan_frames(source)
     resolved = _resolve_shots(source, settings, shots, detector)

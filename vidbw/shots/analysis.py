@@ -76,8 +76,7 @@ class LowresFilm:
     @property
     def fps(self) -> float:
         """Nominal frame rate (the stream's average rate; 25 when the file does not say)."""
-        rate = self.info.frame_rate
-        return float(rate) if rate else 25.0
+        return self.info.nominal_fps
 
     @property
     def size(self) -> tuple[int, int]:
