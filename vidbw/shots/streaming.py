@@ -49,12 +49,9 @@ class ShotStream:
         self.fps = fps
         self.size = lowres_size(width, height, ANALYSIS_WIDTH)
         self.cuts = AdaptiveCuts(fps, min_shot_frames(min_shot_seconds, fps))
-        self.plan = RenderPlan.single(look, temporal)  # grows shot by shot
+        # The shots found so far; the last is open (no end yet) and has no proxy until it is chosen.
+        self.plan = RenderPlan.single(look, temporal)
         self._held: deque = deque()  # (frame, its analysis copy), in decode order, not yet passed on
-        self._open_start = 0  # the open (last) shot's first frame
-        self._open_chosen = False  # whether its proxy is chosen yet
-        self._cuts: list[int] = []
-        self._proxies: list = []
 
     def push(self, frame) -> list:
         """Take the next decoded frame; return the frames whose shot and proxy are now known, in order."""
@@ -71,36 +68,37 @@ class ShotStream:
 
     def shot_list(self) -> ShotList:
         """The shots found, with their proxies (after `finish`)."""
-        shot_list = ShotList.from_cuts(self._cuts, self.cuts.frames, self.fps, style=self.look.style.name)
-        shot_list.shots = [replace(shot, proxy=proxy) for shot, proxy in zip(shot_list.shots, self._proxies)]
+        shot_list = ShotList.from_cuts([s.start for s in self.plan.shots[1:]], self.cuts.frames, self.fps,
+                                       style=self.look.style.name)
+        shot_list.shots = [replace(shot, proxy=render.proxy) for shot, render in zip(shot_list.shots, self.plan.shots)]
         return shot_list
 
+    @property
+    def _open(self):
+        return self.plan.shots[-1]
+
     def _cut(self, start: int) -> None:
-        if not self._open_chosen:
+        if self._open.proxy is None:
             self._choose(start)
         self.plan.cut_open_shot(start)
-        self._cuts.append(start)
-        self._open_start, self._open_chosen = start, False
 
     def _choose(self, end: int) -> None:
         """The open shot's proxy, from its sample frames among [open start, end) (all still held)."""
         first_held = self.cuts.frames - len(self._held)
-        shot = Shot(len(self._proxies), self._open_start, end)
+        shot = Shot(len(self.plan.shots) - 1, self._open.start, end)
         evidence = np.stack([frame_evidence(self._held[i - first_held][1]) for i in sample_indices(shot, PER_SHOT)])
         proxy = self.look.style.choose_proxy(evidence)
-        proxy = int(proxy) if isinstance(proxy, np.integer) else proxy
-        self.plan.set_open_proxy(proxy)
-        self._proxies.append(proxy)
-        self._open_chosen = True
+        self.plan.set_open_proxy(int(proxy) if isinstance(proxy, np.integer) else proxy)
 
     def _release(self) -> list:
         settled = self.cuts.settled  # frames before it are in their final shots
-        if not self._open_chosen and self._held and (settled >= self._open_start + PROXY_WINDOW
-                                                     or settled == self.cuts.frames):
-            self._choose(min(settled, self._open_start + PROXY_WINDOW))
+        start, chosen = self._open.start, self._open.proxy is not None
+        if not chosen and self._held and (settled >= start + PROXY_WINDOW or settled == self.cuts.frames):
+            self._choose(min(settled, start + PROXY_WINDOW))
+            chosen = True
         first_held = self.cuts.frames - len(self._held)
         ready = []
-        while self._held and first_held < settled and (first_held < self._open_start or self._open_chosen):
+        while self._held and first_held < settled and (first_held < start or chosen):
             ready.append(self._held.popleft()[0])
             first_held += 1
         return ready
