@@ -563,14 +563,12 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
         return convert_image(source, output, look, overwrite)
     check_readable_file(source)
     check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
+    # A learned style's shots are found while the film renders (one decode); else the plan comes first.
     stream = shot_stream_for(source, look, temporal, detector) if shots is None else None
-    if stream is not None:  # the shots are found while the film renders: one decode, no analysis pass
-        result = convert_video(source, output, stream.plan, encode or EncodeSettings(), overwrite, device, progress,
-                               shot_stream=stream)
-        result.explain = explain_shots(stream.shot_list())
-        return result
-    plan, shot_list = shot_render_plan(source, look, temporal, shots, detector)
-    result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
+    plan, shot_list = (stream.plan, None) if stream is not None else shot_render_plan(source, look, temporal, shots, detector)
+    result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress,
+                           shot_stream=stream)
+    shot_list = stream.shot_list() if stream is not None else shot_list
     if shot_list is not None:
         result.explain = explain_shots(shot_list)
     return result
