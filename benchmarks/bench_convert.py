@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--crf", type=int, default=18)
     parser.add_argument("--style", default="neutral")
     parser.add_argument("--decompose", action="store_true",
-                        help="also time the analysis pass alone and x264 alone on the look's picture")
+                        help="also time the analysis pass alone, x264 alone on the look's picture and the render with its grids free")
     args = parser.parse_args()
     rows = [bench(s, args.preset, args.crf, args.style, args.decompose) for s in args.seconds]
     print(f"{'clip':>6} {'frames':>6} {'ffmpeg fps':>10} {'vidbw fps':>9} {'steady':>7} {'ratio':>6} {'steady':>7} "
