@@ -12,8 +12,8 @@ import pytest
 from vidbw.errors import OptionError
 from vidbw.io.video import DecodedFrame
 from vidbw.kernels.colour import rgb_matrix
-from vidbw.render import (KEY_STRIDE, PREDICT_BATCH, GridScheduler, Look, RenderPlan, ShotRender, between_keys,
-                          key_positions, lowres_rgb)
+from vidbw.render import (COARSE_KEYS, KEY_STRIDE, KEY_TOLERANCE, PREDICT_BATCH, GridScheduler, Look, RenderPlan,
+                          ShotRender, between_keys, grids_disagree, key_positions, lowres_rgb)
 from vidbw.styles import get_style
 from vidbw.styles.base import Style
 
@@ -93,32 +93,85 @@ def test_prediction_batches_never_span_a_cut_and_stay_bounded():
     assert sum(learned.batches) == 40
 
 
-def test_smoothed_looks_predict_key_frames_and_interpolate_between_them():
+def test_key_positions_and_interpolation_between_them():
     assert key_positions(8, 2) == [0, 2, 4, 6, 7] and key_positions(8, 4) == [0, 4, 7] and key_positions(1, 4) == [0]
     key_grids = np.stack([np.full((4, 2, 2, 2), v, np.float32) for v in (1.0, 3.0, 4.0)])
     grids = between_keys([0, 2, 3], key_grids)
     assert [float(g[0, 0, 0, 0]) for g in grids] == [1.0, 2.0, 3.0, 4.0]
 
-    learned = MeanColourStyle()
-    plan = RenderPlan([ShotRender(0, 5, Look(learned)), ShotRender(5, 21, Look(learned))], temporal="light")
-    frames = [frame(i, 0.2 + 0.02 * i) for i in range(21)]
-    scheduler = GridScheduler(plan)  # no smoother: the grids as predicted and interpolated
-    out = {f.index: grid for f, _, grid in run(scheduler, frames)}
-    assert sorted(out) == list(range(21))
-    stride = KEY_STRIDE["light"]
-    assert stride == 2  # light smoothing (sigma 2 frames) predicts every other frame
-    # Batches [0, 5) (cut at the cut), [5, 8), [8, 16), [16, 21): each predicts its keys only.
-    assert learned.batches == [len(key_positions(n, stride)) for n in (5, 3, 8, 5)]
+
+def calm_frame(index: int) -> DecodedFrame:
+    """One colour, drifting slowly: the mean-colour grid changes far less than KEY_TOLERANCE."""
+    rgb = np.empty((12, 16, 3), dtype=np.float32)
+    rgb[:] = (0.5, 0.3 + 0.0005 * index, 0.2)
+    planes = tuple(np.ascontiguousarray(rgb[..., c]) for c in range(3))
+    return DecodedFrame(planes, rgb_matrix(0), pts=index * 10, index=index)
+
+
+def changing_frame(index: int) -> DecodedFrame:
+    """A colour of its own (seeded): the grid jumps from every frame to the next."""
+    rgb = np.empty((12, 16, 3), dtype=np.float32)
+    rgb[:] = np.random.default_rng(index).uniform(0.1, 0.9, 3)
+    planes = tuple(np.ascontiguousarray(rgb[..., c]) for c in range(3))
+    return DecodedFrame(planes, rgb_matrix(0), pts=index * 10, index=index)
+
+
+# Shots [0, 5) and [5, 21): prediction batches [0, 5), [5, 8), [8, 16), [16, 21) (cut short at the cut).
+BLOCKS = ((0, 5), (5, 3), (8, 8), (16, 5))
+
+
+def check_keys_and_between(out: dict, frames: list, keys_of_block: dict) -> None:
+    """Each block's keys have exactly the grid the style predicts for them; the frames between are
+    linear between the keys either side."""
     alone = MeanColourStyle()
-    for start, count in ((0, 5), (5, 3), (8, 8), (16, 5)):
-        keys = key_positions(count, stride)
+    for start, count in BLOCKS:
+        keys = keys_of_block[count]
         own = alone.grids_for(np.stack([lowres_rgb(frames[start + k].planes, frames[start + k].to_rgb) for k in keys]))
         for position in range(count):
             if position in keys:
                 np.testing.assert_array_equal(out[start + position], own[keys.index(position)])
-            else:  # halfway between the keys either side (stride 2)
-                np.testing.assert_allclose(out[start + position], (out[start + position - 1] + out[start + position + 1]) / 2,
-                                           atol=1e-6)
+            else:
+                before = max(k for k in keys if k < position)
+                after = min(k for k in keys if k > position)
+                t = (position - before) / (after - before)
+                np.testing.assert_allclose(out[start + position],
+                                           out[start + before] + (out[start + after] - out[start + before]) * t, atol=1e-6)
+
+
+def test_grids_disagree_by_their_mean_rendered_difference():
+    style, lowres = MeanColourStyle(), np.full((12, 16, 3), 0.5, np.float32)
+    grid = np.zeros((4, 2, 2, 2), np.float32)
+    grid[:3] = 1 / 3
+
+    def brighter(by: float) -> np.ndarray:
+        return grid + np.float32(by) * (np.arange(4) == 3).astype(np.float32)[:, None, None, None]
+
+    assert not grids_disagree(style, lowres, grid, brighter(0.5 * KEY_TOLERANCE))
+    assert grids_disagree(style, lowres, grid, brighter(2 * KEY_TOLERANCE))
+
+
+def test_smoothed_looks_predict_coarse_keys_and_refine_where_the_grid_changes():
+    stride = KEY_STRIDE["light"]
+    assert stride == 2 and COARSE_KEYS == 2  # light smoothing (sigma 2 frames): keys 4 apart, 2 where needed
+
+    calm = MeanColourStyle()
+    frames = [calm_frame(i) for i in range(21)]
+    plan = RenderPlan([ShotRender(0, 5, Look(calm)), ShotRender(5, 21, Look(calm))], temporal="light")
+    out = {f.index: grid for f, _, grid in run(GridScheduler(plan), frames)}  # no smoother: grids as predicted
+    assert sorted(out) == list(range(21))
+    # Nothing changes: one call per block, for its coarse keys only.
+    assert calm.batches == [len(key_positions(n, 2 * stride)) for _, n in BLOCKS]
+    check_keys_and_between(out, frames, {n: key_positions(n, 2 * stride) for _, n in BLOCKS})
+    assert not np.allclose(out[8], out[12])  # the grids did drift (below tolerance)
+
+    changing = MeanColourStyle()
+    frames = [changing_frame(i) for i in range(21)]
+    plan = RenderPlan([ShotRender(0, 5, Look(changing)), ShotRender(5, 21, Look(changing))], temporal="light")
+    out = {f.index: grid for f, _, grid in run(GridScheduler(plan), frames)}
+    # Every gap of the coarse keys disagrees, so every block ends with the keys of the fine stride:
+    # the coarse ones first, then one more call for the gaps (none in a block of three).
+    assert changing.batches == [2, 1, 2, 3, 2, 2, 1]
+    check_keys_and_between(out, frames, {n: key_positions(n, stride) for _, n in BLOCKS})
     assert 4 in out and not np.allclose(out[4], out[5])  # the cut: no blend across it
 
 
