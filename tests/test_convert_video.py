@@ -314,6 +314,26 @@ def test_colour_tags_survive_a_codec_change(capsys, tmp_path, clip_mkv):
     assert read_tags(out) == media.BT709_TAGS
 
 
+@pytest.mark.parametrize("codec, suffix", [("libx264", ".mkv"), ("prores_ks", ".mov")])
+def test_no_frame_shows_another_frames_picture_when_output_frames_are_reused(capsys, tmp_path, clip_mkv, codec, suffix):
+    """The writer reuses an output frame once the encoder is done with it. x264 copies the picture
+    when it is given; prores_ks (FFmpeg frame threads) holds on to it, so reuse must not touch it."""
+    lossless, out = tmp_path / "lossless.mkv", tmp_path / f"out{suffix}"
+    convert(capsys, clip_mkv, lossless, "--codec", "ffv1")
+    convert(capsys, clip_mkv, out, "--codec", codec, *(["--crf", "0"] if codec == "libx264" else []))
+
+    def lumas(path):
+        return [y.astype(np.float64) / 2.0 ** (av.VideoFormat(fmt).components[0].bits - 8)
+                for fmt, (y, _, _) in media.video_planes(path)]
+
+    expected, got = lumas(lossless), lumas(out)
+    assert len(got) == len(expected) == 24
+    for index, (want, have) in enumerate(zip(expected, got)):
+        assert np.abs(have - want).max() <= 2.0, f"frame {index}"
+        if index:  # the moving square: a neighbour's picture would be off by 20 codes or more
+            assert np.abs(have - expected[index - 1]).max() > 20.0, f"frame {index}"
+
+
 # --------------------------------------------------------------------------- encoder options
 
 
