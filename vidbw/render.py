@@ -2,8 +2,9 @@
 
 The grid of a frame comes from its shot: a classic style has one constant grid; a learned style
 predicts grids from low-resolution copies (in batches; under temporal smoothing only for key
-frames, more of them where the grid changes fast, the frames between interpolated), and those grids are smoothed over time within the shot
-(never across a cut) before the full-resolution kernel slices them.
+frames, more of them where the grid changes fast, the frames between interpolated), and those
+grids are smoothed over time within the shot (never across a cut) before the full-resolution
+kernel slices them.
 `GridScheduler` does that bookkeeping; `FrameRenderer` does the per-pixel work (numba on CPU,
 torch on CUDA). Neither knows about files, threads or the CLI.
 """
@@ -35,7 +36,7 @@ PREDICT_BATCH = 8  # frames per grid-network call: amortises its overhead, bound
 # keys are first predicted COARSE_KEYS times further apart (and the batch's last frame), and only a
 # gap whose two grids render the frame more than KEY_TOLERANCE apart (mean, levels in [0, 1]) gets
 # its KEY_STRIDE keys too: 40 % fewer predictions on calm footage, and renders within 0.35 code
-# values rms of predicting every frame on the real clips measured (docs/RETOUCHER.md).
+# values rms of predicting every frame on the real clips measured (docs/SHOTS.md).
 # Colorization keeps every frame: its reference grids follow moving subjects frame by frame.
 KEY_STRIDE = {"off": 1, "light": 2, "strong": 4}
 COARSE_KEYS = 2
