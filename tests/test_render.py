@@ -12,7 +12,7 @@ import pytest
 from vidbw.errors import OptionError
 from vidbw.io.video import DecodedFrame
 from vidbw.kernels.colour import rgb_matrix
-from vidbw.render import (COARSE_KEYS, KEY_STRIDE, KEY_TOLERANCE, PREDICT_BATCH, GridScheduler, Look, RenderPlan,
+from vidbw.render import (COARSE_STRIDE, KEY_STRIDE, KEY_TOLERANCE, PREDICT_BATCH, GridScheduler, Look, RenderPlan,
                           ShotRender, between_keys, grids_disagree, key_positions, lowres_rgb)
 from vidbw.styles import get_style
 from vidbw.styles.base import Style
@@ -152,7 +152,7 @@ def test_grids_disagree_by_their_mean_rendered_difference():
 
 def test_smoothed_looks_predict_coarse_keys_and_refine_where_the_grid_changes():
     stride = KEY_STRIDE["light"]
-    assert stride == 2 and COARSE_KEYS == 2  # light smoothing (sigma 2 frames): keys 4 apart, 2 where needed
+    assert stride == 2 and COARSE_STRIDE == 4  # light smoothing (sigma 2 frames): keys 4 apart, 2 where needed
 
     calm = MeanColourStyle()
     frames = [calm_frame(i) for i in range(21)]
@@ -160,8 +160,8 @@ def test_smoothed_looks_predict_coarse_keys_and_refine_where_the_grid_changes():
     out = {f.index: grid for f, _, grid in run(GridScheduler(plan), frames)}  # no smoother: grids as predicted
     assert sorted(out) == list(range(21))
     # Nothing changes: one call per block, for its coarse keys only.
-    assert calm.batches == [len(key_positions(n, 2 * stride)) for _, n in BLOCKS]
-    check_keys_and_between(out, frames, {n: key_positions(n, 2 * stride) for _, n in BLOCKS})
+    assert calm.batches == [len(key_positions(n, COARSE_STRIDE)) for _, n in BLOCKS]
+    check_keys_and_between(out, frames, {n: key_positions(n, COARSE_STRIDE) for _, n in BLOCKS})
     assert not np.allclose(out[8], out[12])  # the grids did drift (below tolerance)
 
     changing = MeanColourStyle()

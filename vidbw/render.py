@@ -33,13 +33,14 @@ PREDICT_BATCH = 8  # frames per grid-network call: amortises its overhead, bound
 # A learned B&W look predicts the grid of key frames only, the frames between get grids interpolated
 # linearly. The temporal smoother lets nothing through that changes faster than KEY_STRIDE (light:
 # sigma 2 frames), so predicting every frame is wasted work. Most shots change more slowly still:
-# keys are first predicted COARSE_KEYS times further apart (and the batch's last frame), and only a
-# gap whose two grids render the frame more than KEY_TOLERANCE apart (mean, levels in [0, 1]) gets
-# its KEY_STRIDE keys too: 40 % fewer predictions on calm footage, and renders within 0.35 code
-# values rms of predicting every frame on the real clips measured (docs/SHOTS.md).
+# keys are first predicted every COARSE_STRIDE frames (and the batch's last frame), and only a gap
+# whose two grids render the frame more than KEY_TOLERANCE apart (mean, levels in [0, 1]) gets its
+# KEY_STRIDE keys too: 40 % fewer predictions on calm footage at light, and renders within 0.35
+# code values rms of predicting every frame on the real clips measured (docs/SHOTS.md). Wider
+# coarse gaps are not judged safely by their ends: the grid can wobble between ends that agree.
 # Colorization keeps every frame: its reference grids follow moving subjects frame by frame.
 KEY_STRIDE = {"off": 1, "light": 2, "strong": 4}
-COARSE_KEYS = 2
+COARSE_STRIDE = 4
 KEY_TOLERANCE = 1.0 / 255
 
 
@@ -191,7 +192,7 @@ class GridScheduler:
             return list(style.grids_for(batch, proxy=shot.proxy) if shot.proxy is not None else style.grids_for(batch))
 
         stride = 1 if colorizes(style) else KEY_STRIDE[self.plan.temporal]
-        keys = key_positions(len(self._batch), stride * COARSE_KEYS if stride > 1 else 1)
+        keys = key_positions(len(self._batch), max(stride, COARSE_STRIDE) if stride > 1 else 1)
         by_key = dict(zip(keys, predict(keys)))
         if stride > 1:  # fill in the gaps over which the grid changed too much to interpolate
             fill = [p for before, after in zip(keys, keys[1:]) if after - before > stride
