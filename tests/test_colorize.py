@@ -187,6 +187,47 @@ def test_automatic_colorization_gives_colour_and_keeps_audio(tmp_path, capsys):
     assert len(planes_of(out)) == 12
 
 
+def test_a_shot_without_a_key_frame_holds_its_middle_frames_automatic_colours(tmp_path, capsys):
+    """Automatic mode colours each shot's middle frame with the network and carries those colours
+    through the shot: on a still scene with grain the network's own per-frame guesses wobble, the
+    output does not."""
+    import torch
+
+    from vidbw.colorize import lowres_level
+    from vidbw.models.colorizer import load_colorizer
+
+    rng = np.random.default_rng(0)
+    still = media.pattern(0, 160, 96)
+    frames = [np.clip(still * 255 + rng.normal(0, 8, still.shape), 0, 255).astype(np.uint8) for _ in range(16)]
+    clip = tmp_path / "grain.mkv"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv444p"
+        for rgb in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode(None))
+    shots = tmp_path / "shots.json"
+    shots.write_text(json.dumps({"fps": 24, "frames": 16, "shots": [{"start_frame": 0, "end_frame": 6},
+                                                                   {"start_frame": 6, "end_frame": 16}]}))
+    result = tmp_path / "auto.mkv"
+    run = run_inprocess(["convert", clip, "-o", result, "--colorize", "--shots", shots, "--codec", "ffv1", "--explain"], capsys)
+    assert_ok(run)
+    assert "shot 0: frames 0-5, automatic (frame 3 coloured by the network" in run.err
+    assert "shot 1: frames 6-15, automatic (frame 11 coloured by the network" in run.err
+
+    network = load_colorizer()
+    guesses = []
+    for rgb in frames[6:]:
+        level = lowres_level(tuple(np.ascontiguousarray(rgb[..., c] / np.float32(255)) for c in range(3)), rgb_matrix(0))
+        grid = torch.from_numpy(network.predict_grids(level[None]))
+        guesses.append(slice_chroma_torch(torch.from_numpy(level)[None, None], grid)[0].numpy())
+    chroma = [np.stack([u, v]).astype(np.float64) / 224 for _, u, v in planes_of(result)[6:]]
+    assert min(np.abs(c - 128 / 224).mean() for c in chroma) > 0.01  # it is coloured
+    wobble = np.mean([np.abs(a - b).mean() for a, b in zip(guesses, guesses[1:])])
+    held = np.mean([np.abs(a - b).mean() for a, b in zip(chroma, chroma[1:])])
+    assert held < 0.2 * wobble, (held, wobble)
+
+
 def test_shot_list_references_do_not_bleed_across_the_cut(scene, tmp_path, capsys):
     shots = {"fps": 24, "frames": FRAMES, "shots": [
         {"start_frame": 0, "end_frame": CUT, "reference": str(scene["ref"])},

@@ -10,7 +10,10 @@ colour edges follow image edges at any resolution:
   objects entering, large motion) the colorizer network's learned correspondence features are
   matched against the key frame's. The per-pixel colour estimate, weighted by its confidence, is
   fitted by a fine colour grid.
-* :class:`AutoColorizer`: the trained network predicts the grid from the low-resolution luma.
+* :class:`AutoColorizer`: the trained network predicts the grid from the low-resolution luma. A
+  film's shot without a key frame gets one this way (:func:`automatic_key_frame`: its middle frame
+  coloured by the network) and is then carried like a given key frame, so its colours hold
+  through the shot instead of wobbling with the network's frame-by-frame guesses.
 
 Both are "styles" to the render machinery (`vidbw.render`): `GridScheduler` predicts their grids in
 batches per shot and `GridSmoother` smooths them within the shot, never across a cut. A frame's grid
@@ -33,8 +36,8 @@ from vidbw.kernels.colour import luma_weights, planes_to_small_luma, small_size
 from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
-__all__ = ["AutoColorizer", "ReferenceColorizer", "Reference", "load_reference", "keyframe_references",
-           "colorize_image_array", "keep_luma", "lowres_level", "colour_content"]
+__all__ = ["AutoColorizer", "AutomaticKeyColorizer", "ReferenceColorizer", "automatic_key_frame", "Reference",
+           "load_reference", "keyframe_references", "colorize_image_array", "keep_luma", "lowres_level", "colour_content"]
 
 LOWRES_MAX_SIDE = 256  # the analysis resolution: correspondence, features and grid fitting
 REFERENCE_GRID_DEPTH = 8
@@ -129,6 +132,19 @@ def load_reference(path: str | Path, analysis_size: tuple[int, int]) -> Referenc
     if float(np.percentile(np.hypot(cb, cr), 99)) < GRAY_CHROMA:
         raise InputError(f"reference {path.name} has no colour (it is gray): colour the key frame first")
     return Reference(path, np.clip(level, 0, 1).astype(np.float32), chroma.astype(np.float32))
+
+
+def automatic_key_frame(network, level: np.ndarray, frame: int) -> Reference:
+    """A shot's key frame when nobody coloured one: its frame number `frame` (luma `level` at
+    analysis size) coloured by the network."""
+    import torch
+
+    from vidbw.kernels.chroma import slice_chroma_torch
+
+    grid = torch.from_numpy(np.ascontiguousarray(network.predict_grids(level[None]), np.float32))
+    with torch.inference_mode():
+        chroma = slice_chroma_torch(torch.from_numpy(np.ascontiguousarray(level, np.float32))[None, None], grid)[0]
+    return Reference(Path(f"frame {frame}"), level.astype(np.float32), chroma.numpy().astype(np.float32))
 
 
 class ReferenceColorizer(_ColourSource):
@@ -232,6 +248,40 @@ class ReferenceColorizer(_ColourSource):
                           torch.from_numpy(small(ref.level)),
                           torch.from_numpy(np.stack([small(c) for c in ref.chroma], 1)))
         return self._keys
+
+
+class AutomaticKeyColorizer(ReferenceColorizer):
+    """A shot without a key frame: its middle frame coloured by the network (`automatic_key_frame`)
+    and carried through the shot like a given key frame, so the colours hold instead of wobbling
+    with the network's frame-by-frame guesses (docs/COLORIZE.md: warping ratio on airfield 1.896 ->
+    1.675, hands_blocks 1.060 -> 1.022, PSNR within 0.3 dB). The middle, not the first frame: a
+    shot that fades in from black has nothing to colour at its start.
+
+    The key frame is decoded (`frames`, a `FilmSampler`) when the shot is first rendered, so a job
+    worker decodes only its own shots' key frames, and the same ones as a single pass.
+    """
+
+    name = "colorize:auto"
+
+    def __init__(self, network, frames, shot):
+        self.network = network
+        self.frame = shot.start_frame + (shot.end_frame - shot.start_frame) // 2
+        self._frames, self._shot_index = frames, shot.index
+        self._reference: Reference | None = None
+        self._flow = DISFlow()
+        self._keys = None
+
+    @property
+    def reference(self) -> Reference:
+        if self._reference is None:
+            decoded = self._frames.decoded(self.frame, f"shot {self._shot_index}: ")
+            level = lowres_level(decoded.planes, decoded.to_rgb)  # what the render pass sees of that frame
+            self._reference = automatic_key_frame(self.network, level, self.frame)
+            self._reference.features = self.network.features(level[None])[0]
+        return self._reference
+
+    def describe(self) -> str:
+        return f"automatic (frame {self.frame} coloured by the network, carried through the shot)"
 
 
 # --------------------------------------------------------------------------- key frames
@@ -342,6 +392,10 @@ class ColorizeRequest:
         if self._auto is None:
             self._auto = AutoColorizer(self.network)
         return self._auto
+
+    def automatic_key(self, frames, shot) -> AutomaticKeyColorizer:
+        """A shot without a key frame: its middle frame, from `frames` (a `FilmSampler`), coloured by the network."""
+        return AutomaticKeyColorizer(self.network, frames, shot)
 
     def from_reference(self, path: Path, analysis_size: tuple[int, int]) -> ReferenceColorizer:
         key = (Path(path).resolve(), analysis_size)

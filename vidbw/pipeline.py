@@ -466,15 +466,14 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
     Cuts come from the user's shot list or the analysis pass, so smoothing resets at every cut and
     colours never bleed across one. A shot takes its key frame from the shot list's "reference",
     else from a key-frame folder (images named by frame number) or the one --reference image; shots
-    without one are colorized automatically. Every reference is read and checked before rendering.
+    without one get their middle frame coloured by the network as their key frame. Every reference
+    is read and checked before rendering.
 
-    `temporal` None picks the smoothing by where the colour comes from: strong when every shot is
-    automatic (the network's colours wobble from frame to frame: CDC on dog_park 0.00073 light,
-    0.00028 strong, truth 0.00011), light when key frames drive it (their fine grids follow moving
-    subjects, which strong smoothing softens: cups_table 28.3 dB light, 27.3 dB strong).
+    `temporal` None is light: key frames drive every shot, and their fine grids follow moving
+    subjects, which strong smoothing softens (cups_table 28.3 dB light, 27.3 dB strong).
     """
-    from vidbw.colorize import AutoColorizer, keyframe_references, lowres_size
-    from vidbw.shots import ShotList, detect_shots, frame_count, validate
+    from vidbw.colorize import keyframe_references, lowres_size
+    from vidbw.shots import FilmSampler, ShotList, detect_shots, frame_count, validate
 
     with open_input(source) as container:
         info = describe_video(container, source)
@@ -491,6 +490,7 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
             raise OptionError(f"key frame {keyframes[beyond[0]].name} is for frame {beyond[0]}, but the film has "
                               f"{shot_list.frames} frames (0-{shot_list.frames - 1})")
     renders, explain, resolved = [], [], []
+    frames = FilmSampler(source)  # the automatic key frames, decoded alike by a single pass and a job's workers
     for shot in shot_list.shots:
         in_shot = sorted(f for f in keyframes if shot.start_frame <= f < shot.end_frame)
         if shot.reference is not None:
@@ -501,12 +501,11 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
             path = request.reference
         else:
             path = None
-        colour_source = request.automatic() if path is None else request.from_reference(path, analysis_size)
+        colour_source = request.automatic_key(frames, shot) if path is None else request.from_reference(path, analysis_size)
         renders.append(ShotRender(shot.start_frame, shot.end_frame, Look(colour_source)))
         resolved.append(replace(shot, reference=None if path is None else str(Path(path).resolve())))
         explain.append(f"shot {shot.index}: frames {shot.start_frame}-{shot.end_frame - 1}, {colour_source.describe()}")
-    if temporal is None:
-        temporal = "strong" if all(isinstance(r.look.style, AutoColorizer) for r in renders) else "light"
+    temporal = temporal or "light"
     # The shot list says where each shot's colour came from (absolute key-frame paths; none:
     # automatic), so it renders the same again anywhere: chunked jobs hand it to their workers.
     return RenderPlan(renders, temporal), ShotList(shot_list.fps, shot_list.frames, resolved), explain

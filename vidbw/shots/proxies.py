@@ -195,9 +195,15 @@ class FilmSampler:
         self._size = (0, 0)
 
     def __call__(self, shot: Shot) -> np.ndarray:
-        return np.stack([self._frame(index, shot) for index in sample_indices(shot, self.per_shot)])
+        return np.stack([self._evidence(index, shot) for index in sample_indices(shot, self.per_shot)])
 
-    def _frame(self, index: int, shot: Shot) -> np.ndarray:
+    def _evidence(self, index: int, shot: Shot) -> np.ndarray:
+        item = self.decoded(index, f"shot {shot.index}: ")
+        return frame_evidence(planes_to_rgb8(item.planes, item.to_rgb, self._size), self.max_side)
+
+    def decoded(self, index: int, context: str = ""):
+        """The DecodedFrame numbered `index`, the same wherever decoding started (a single pass, a
+        job worker): colorization's automatic key frames come from here too."""
         if self._reader is None or index < self._next or index - self._next > SEEK_GAP:
             self._start(index)
         item = self._read_to(index)
@@ -206,8 +212,8 @@ class FilmSampler:
             self._start(index)
             item = self._read_to(index)
         if item is None:
-            raise ValueError(f"shot {shot.index}: frame {index} is past the film's end")
-        return frame_evidence(planes_to_rgb8(item.planes, item.to_rgb, self._size), self.max_side)
+            raise ValueError(f"{context}frame {index} is past the film's end")
+        return item
 
     def _read_to(self, index: int):
         try:
