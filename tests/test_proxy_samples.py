@@ -16,6 +16,7 @@ import pytest
 
 import media
 from conftest import assert_ok, run_inprocess
+from vidbw.errors import InputError
 from vidbw.io import video
 from vidbw.pipeline import shot_render_plan
 from vidbw.models.content import CONTENT_DIM, content_features
@@ -201,7 +202,7 @@ def test_film_sampler_evidence_is_the_analysis_frames_forward_and_after_seeks(cu
         got = sampler(shot)
         assert got.dtype == np.float32 and got.shape == (len(sample_indices(shot, 3)), CONTENT_DIM)
         np.testing.assert_array_equal(got, evidence[sample_indices(shot, 3)])
-    with pytest.raises(ValueError, match="past the film's end"):
+    with pytest.raises(InputError, match="past the film.s end"):
         sampler(Shot(9, FRAMES, FRAMES + 3))
 
 

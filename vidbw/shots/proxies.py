@@ -212,7 +212,7 @@ class FilmSampler:
             self._start(index)
             item = self._read_to(index)
         if item is None:
-            raise ValueError(f"{context}frame {index} is past the film's end")
+            raise InputError(f"{context}frame {index} is past the film's end (it has fewer frames than its shots say)")
         return item
 
     def _read_to(self, index: int):
