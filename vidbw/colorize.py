@@ -137,14 +137,7 @@ def load_reference(path: str | Path, analysis_size: tuple[int, int]) -> Referenc
 def automatic_key_frame(network, level: np.ndarray, frame: int) -> Reference:
     """A shot's key frame when nobody coloured one: its frame number `frame` (luma `level` at
     analysis size) coloured by the network."""
-    import torch
-
-    from vidbw.kernels.chroma import slice_chroma_torch
-
-    grid = torch.from_numpy(np.ascontiguousarray(network.predict_grids(level[None]), np.float32))
-    with torch.inference_mode():
-        chroma = slice_chroma_torch(torch.from_numpy(np.ascontiguousarray(level, np.float32))[None, None], grid)[0]
-    return Reference(Path(f"frame {frame}"), level.astype(np.float32), chroma.numpy().astype(np.float32))
+    return Reference(Path(f"frame {frame}"), level.astype(np.float32), network.predict_chroma(level))
 
 
 class ReferenceColorizer(_ColourSource):

@@ -26,7 +26,6 @@ import torch.nn.functional as F
 
 from vidbw.eval.colorize import colourfulness
 from vidbw.eval.metrics import psnr
-from vidbw.kernels.chroma import slice_chroma_torch
 from vidbw.kernels.colour import small_size
 from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
@@ -46,10 +45,7 @@ def lowres(level: np.ndarray, side: int = LOWRES_SIDE) -> np.ndarray:
 
 def colorize_frame(model, level: np.ndarray) -> np.ndarray:
     """Full-resolution luma (h, w) in [0, 1] -> colorized R'G'B' (h, w, 3)."""
-    grid = model.predict_grids(lowres(level)[None])
-    with torch.inference_mode():
-        chroma = slice_chroma_torch(torch.from_numpy(np.ascontiguousarray(level, np.float32))[None, None],
-                                    torch.from_numpy(grid))[0].numpy()
+    chroma = model.predict_chroma(level, lowres(level))
     return ycbcr709_to_rgb(level, chroma[0], chroma[1])
 
 

@@ -166,6 +166,17 @@ class Colorizer(nn.Module):
         """level float32 (N, h, w) luma in [0, 1] (≤ 256 px side) -> grids float32 (N, 4, D, G, G)."""
         return self._run(self.forward, level)
 
+    def predict_chroma(self, level: np.ndarray, small: np.ndarray | None = None) -> np.ndarray:
+        """One frame's colours: the grid predicted from `small` (its ≤ 256-px luma; `level` itself
+        when None) sliced against `level` (h, w) in [0, 1] -> float32 (2, h, w) Cb, Cr."""
+        from vidbw.kernels.chroma import slice_chroma_torch
+
+        grid = self.predict_grids((level if small is None else small)[None])
+        with torch.inference_mode():
+            chroma = slice_chroma_torch(torch.from_numpy(np.ascontiguousarray(level, np.float32))[None, None],
+                                        torch.from_numpy(grid))[0]
+        return chroma.numpy()
+
     def features(self, level: np.ndarray) -> np.ndarray:
         """level float32 (N, h, w) in [0, 1] -> features float32 (N, F, ceil(h/4), ceil(w/4)), unit norm."""
         return self._run(self.embed, level)
