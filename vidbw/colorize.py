@@ -145,13 +145,23 @@ class ReferenceColorizer(_ColourSource):
 
     name = "colorize:reference"
 
-    def __init__(self, reference: Reference, network=None):
-        self.reference = reference
+    def __init__(self, reference: Reference | None, network=None):
+        self._reference = reference  # None: made on first use by `_make_key_frame`
         self.network = network
         self._flow = DISFlow()
         self._keys = None
-        if network is not None and reference.features is None:
-            reference.features = network.features(reference.level[None])[0]
+
+    @property
+    def reference(self) -> Reference:
+        """The key frame, with the network's correspondence features (computed once, on first use)."""
+        if self._reference is None:
+            self._reference = self._make_key_frame()
+        if self.network is not None and self._reference.features is None:
+            self._reference.features = self.network.features(self._reference.level[None])[0]
+        return self._reference
+
+    def _make_key_frame(self) -> Reference:
+        raise ValueError("a reference colorizer needs its key frame")
 
     def describe(self) -> str:
         return f"reference {self.reference.path.name}"
@@ -257,21 +267,14 @@ class AutomaticKeyColorizer(ReferenceColorizer):
     name = "colorize:auto"
 
     def __init__(self, network, frames, shot):
-        self.network = network
+        super().__init__(None, network)
         self.frame = shot.start_frame + (shot.end_frame - shot.start_frame) // 2
         self._frames, self._shot_index = frames, shot.index
-        self._reference: Reference | None = None
-        self._flow = DISFlow()
-        self._keys = None
 
-    @property
-    def reference(self) -> Reference:
-        if self._reference is None:
-            decoded = self._frames.decoded(self.frame, f"shot {self._shot_index}: ")
-            level = lowres_level(decoded.planes, decoded.to_rgb)  # what the render pass sees of that frame
-            self._reference = automatic_key_frame(self.network, level, self.frame)
-            self._reference.features = self.network.features(level[None])[0]
-        return self._reference
+    def _make_key_frame(self) -> Reference:
+        decoded = self._frames.decoded(self.frame, f"shot {self._shot_index}: ")
+        level = lowres_level(decoded.planes, decoded.to_rgb)  # what the render pass sees of that frame
+        return automatic_key_frame(self.network, level, self.frame)
 
     def describe(self) -> str:
         return f"automatic (frame {self.frame} coloured by the network, carried through the shot)"
