@@ -85,9 +85,9 @@ def cli() -> None:
 @click.option("--shots", "shots_file", type=click.Path(path_type=Path),
               help="A shot list (JSON from `vidbw shots`, maybe edited): render each shot with its own style and proxy.")
 @click.option("--temporal", type=click.Choice(["off", "light", "strong"]),
-              help="Smoothing of learned grids over time within each shot, never across a cut; light and "
-                   "strong predict every 2nd and 4th frame's B&W grid and interpolate the others "
-                   "[default: light; with --colorize strong when every shot is automatic, else light].")
+              help="Smoothing of learned grids over time within each shot, never across a cut; light "
+                   "predicts every 4th frame's B&W grid (every 2nd where it changes fast), strong every 4th, "
+                   "and the others are interpolated  [default: light].")
 @click.option("--detector", type=click.Choice(["adaptive", "content", "transnet"]), default="adaptive", show_default=True,
               help="Cut detector for the analysis pass of learned styles (without --shots).")
 @click.option("--explain", is_flag=True, help="Report the style and proxy chosen for each shot or image.")
@@ -124,7 +124,7 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
     if colorize:
         if set(look_args) - {"style"} or look_args.get("style") not in (None, "neutral"):
             raise OptionError("--colorize makes colour; --style, --grain and --toning are for black and white")
-        if as_job:  # temporal None: the job picks it by where each shot's colour comes from
+        if as_job:  # temporal None: light, chosen when the job plans (`colorize_render_plan`)
             _convert_job(source, output, {"colorize": True, "reference": reference, "temporal": temporal},
                          EncodeSettings(**encode), device, overwrite, quiet, job_dir, resume, workers, engine, address,
                          shots_file, detector, explain)

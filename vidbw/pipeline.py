@@ -586,7 +586,6 @@ def shot_stream_for(source: Path, look: Look, temporal: str, detector: str):
     return ShotStream(look, temporal, info.nominal_fps, info.width, info.height)
 
 
-
 def _colorize(source: Path, output: Path, reference, temporal, shots, detector, encode, overwrite, device,
               progress) -> ConvertResult:
     from vidbw.colorize import ColorizeRequest
