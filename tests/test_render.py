@@ -44,11 +44,16 @@ class MeanColourStyle(Style):
         return np.linspace(0, 1, 256, dtype=np.float32)
 
 
+def rgb_frame(index: int, rgb: np.ndarray) -> DecodedFrame:
+    """Frame `index` of a film, decoded as float R', G', B' planes."""
+    planes = tuple(np.ascontiguousarray(rgb[..., c]) for c in range(3))
+    return DecodedFrame(planes, rgb_matrix(0), pts=index * 10, index=index)
+
+
 def frame(index: int, value: float) -> DecodedFrame:
     rgb = np.zeros((12, 16, 3), dtype=np.float32)
     rgb[..., index % 3] = value
-    planes = tuple(np.ascontiguousarray(rgb[..., c]) for c in range(3))
-    return DecodedFrame(planes, rgb_matrix(0), pts=index * 10, index=index)
+    return rgb_frame(index, rgb)
 
 
 def run(scheduler: GridScheduler, frames: list[DecodedFrame]) -> list[tuple]:
@@ -104,16 +109,14 @@ def calm_frame(index: int) -> DecodedFrame:
     """One colour, drifting slowly: the mean-colour grid changes far less than KEY_TOLERANCE."""
     rgb = np.empty((12, 16, 3), dtype=np.float32)
     rgb[:] = (0.5, 0.3 + 0.0005 * index, 0.2)
-    planes = tuple(np.ascontiguousarray(rgb[..., c]) for c in range(3))
-    return DecodedFrame(planes, rgb_matrix(0), pts=index * 10, index=index)
+    return rgb_frame(index, rgb)
 
 
 def changing_frame(index: int) -> DecodedFrame:
     """A colour of its own (seeded): the grid jumps from every frame to the next."""
     rgb = np.empty((12, 16, 3), dtype=np.float32)
     rgb[:] = np.random.default_rng(index).uniform(0.1, 0.9, 3)
-    planes = tuple(np.ascontiguousarray(rgb[..., c]) for c in range(3))
-    return DecodedFrame(planes, rgb_matrix(0), pts=index * 10, index=index)
+    return rgb_frame(index, rgb)
 
 
 # Shots [0, 5) and [5, 21): prediction batches [0, 5), [5, 8), [8, 16), [16, 21) (cut short at the cut).
