@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from vidbw.kernels.colour import (
     REC709_LUMA,
+    area_resize,
     luma_output_coding,
     neutral_chroma,
     rgb_matrix,
@@ -533,3 +535,26 @@ def test_slice_apply_rejects_bad_arguments(change, message):
     args.update(change)
     with pytest.raises(ValueError, match=message):
         slice_apply(**args)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("source, size", [((1080, 1920), (240, 135)), ((1080, 1920), (256, 144)),
+                                          ((720, 1280), (256, 144)), ((540, 960), (240, 135)), ((37, 50), (25, 19))])
+def test_area_resize_is_the_box_average(dtype, source, size):
+    """Every output pixel is the mean of the source pixels under it: exactly (up to rounding at
+    each halving) where the ratio is a power of two, within a few levels (on noisy content) where
+    halving first makes the last step fractional."""
+    rng = np.random.default_rng(7)
+    # Smooth content plus noise: a photograph's mix of both, scaled to the dtype's range.
+    ys, xs = np.mgrid[0:source[0], 0:source[1]].astype(np.float32)
+    level = 0.5 + 0.3 * np.sin(xs / 23.0) * np.cos(ys / 17.0) + rng.normal(0.0, 0.08, source).astype(np.float32)
+    top = {np.uint8: 255.0, np.uint16: 1023.0, np.float32: 1.0}[dtype]
+    plane = np.clip(level * top, 0.0, top).astype(dtype)
+    exact = cv2.resize(plane.astype(np.float64), size, interpolation=cv2.INTER_AREA)
+    small = area_resize(plane, size)
+    assert small.shape == (size[1], size[0]) and small.dtype == plane.dtype
+    error = np.abs(small.astype(np.float64) - exact) / top * 255.0  # in 8-bit levels
+    ratio = source[1] / size[0]
+    power_of_two = ratio == source[0] / size[1] and ratio.is_integer() and int(ratio) & (int(ratio) - 1) == 0
+    assert error.max() <= (1.5 if power_of_two else 10.0)
+    assert error.mean() <= (0.5 if power_of_two else 2.0)
