@@ -65,7 +65,8 @@ def _say(quiet: bool, message: str) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vidbw")
 def cli() -> None:
-    """Colour to aesthetic black-and-white for films, images and folders of images."""
+    """Colour to aesthetic black-and-white (and, with convert --colorize, B&W to colour) for films,
+    images and folders of images."""
 
 
 @cli.command()
