@@ -263,6 +263,56 @@ def test_key_frame_folder_colours_the_shot_it_falls_in(scene, tmp_path, capsys):
     assert "shot 1: frames 10-19, reference frame_000014.png" in run.err
 
 
+def test_exported_key_frames_come_back_coloured_as_the_reference_folder(scene, tmp_path, capsys):
+    """The colourist's round trip: `shots --key-frames` writes the shot's middle frame as the luma
+    vidbw will colorize; coloured in place, the folder is the film's reference."""
+    from vidbw.io.images import read_image, write_image
+
+    keys = tmp_path / "keys"
+    run = run_inprocess(["shots", scene["gray"], "-o", tmp_path / "shots.json", "--key-frames", keys], capsys)
+    assert_ok(run)
+    middle = FRAMES // 2  # one shot
+    key = keys / f"{middle:06d}.png"
+    assert [p.name for p in keys.iterdir()] == [key.name]
+    exported = read_image(key)
+    assert exported.bits == 8 and exported.rgb.shape == (SIZE[1], SIZE[0], 3)
+    assert np.array_equal(exported.rgb[..., 0], exported.rgb[..., 2])  # gray, ready for colour
+    level = (planes_of(scene["gray"])[middle][0].astype(np.float64) - 16) / 219  # that frame's limited-range luma
+    assert np.abs(exported.rgb[..., 0] - np.clip(level, 0, 1) * 255).max() <= 0.5 + 1e-9
+
+    write_image(key, scene_rgb(middle))  # the colourist's work
+    coloured = key.read_bytes()
+    again = run_inprocess(["shots", scene["gray"], "--key-frames", keys], capsys)
+    assert_one_line_error(again, "key frame exists", "--overwrite")
+    assert key.read_bytes() == coloured
+    assert_one_line_error(run_inprocess(["shots", scene["gray"], "--key-frames", key], capsys), "is a file")
+
+    out = tmp_path / "keyed.mkv"
+    run = run_inprocess(["convert", scene["gray"], "-o", out, "--colorize", "--reference", keys, "--codec", "ffv1",
+                         "--explain"], capsys)
+    assert_ok(run)
+    assert f"reference {key.name}" in run.err
+    psnr, gray = chroma_psnr(scene["truth"], out), gray_psnr(scene["truth"])
+    assert psnr > gray + 5, (psnr, gray)
+
+
+def test_key_frames_are_each_shots_middle_frame_at_full_depth(tmp_path):
+    from vidbw.colorize import export_key_frames
+    from vidbw.io.images import read_image
+    from vidbw.shots import ShotList
+
+    clip = media.write_video(tmp_path / "in10.mkv", codec="ffv1", pix_fmt="yuv420p10le", frames=30)
+    shots = ShotList.from_cuts([9, 20], 30, 24.0)
+    written = export_key_frames(clip, shots, tmp_path / "keys")
+    assert [p.name for p in written] == ["000004.png", "000014.png", "000025.png"]
+    source = media.video_planes(clip)
+    for path, frame in zip(written, (4, 14, 25)):
+        image = read_image(path)
+        assert image.bits == 16
+        level = (source[frame][1][0].astype(np.float64) - 64) / 876  # 10-bit limited-range luma
+        assert np.abs(image.rgb[..., 1] - np.clip(level, 0, 1) * 65535).max() <= 0.5 + 1e-6
+
+
 def test_colour_input_is_treated_as_luma_with_a_warning(scene, tmp_path, capsys):
     out = tmp_path / "again.mkv"
     run = run_inprocess(["convert", scene["truth"], "-o", out, "--colorize", "--reference", scene["ref"],

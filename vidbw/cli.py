@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vidbw.errors import OptionError, VidbwError
+from vidbw.errors import OptionError, OutputError, VidbwError
 
 # soft_wrap: messages are never broken at the terminal width, so an error stays one line (paths are long).
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -355,7 +355,6 @@ def style_learn(name, pairs_dir, output, description, steps, holdout, seed, over
     """Learn style NAME from colour/B&W pairs and save it as a style file."""
     import numpy as np
 
-    from vidbw.errors import OutputError
     from vidbw.eval.style import render_style, split_pairs
     from vidbw.styles.learned import STYLE_SUFFIX, user_style_dir
     from vidbw.train.style_learn import check_name, fit_style, make_style, psnr, read_pairs, save_style, ssim
@@ -436,9 +435,12 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
               help="No two cuts closer than this (keeps dissolves and flashes from cutting repeatedly).")
 @click.option("-s", "--style", default="neutral", show_default=True,
               help="Style written into every shot; a learned style also writes the proxy it chooses for each.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--key-frames", "key_frames", type=click.Path(path_type=Path),
+              help="Also write each shot's key frame (its middle frame), full size, as DIR/NNNNNN.png: colour "
+                   "them in any editor and give the folder to `convert --colorize --reference DIR`.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output (and key frames of the same name).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
-def shots(source, detector, fmt, output, min_shot_seconds, style, overwrite, quiet) -> None:
+def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, overwrite, quiet) -> None:
     """Find the shots of a film (hard cuts) and write an editable shot list (JSON, CSV or EDL)."""
     import time
 
@@ -450,12 +452,24 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, overwrite, qui
     style_obj = get_style(style)
     if output is not None:
         check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
+    if key_frames is not None and key_frames.exists() and not key_frames.is_dir():
+        raise OutputError(f"key-frame folder is a file: {key_frames}")
     started = time.perf_counter()
     with _Progress(f"finding shots in {source.name}", quiet) as progress:
         shot_list = shots_for_style(source, style_obj, detector, min_shot_seconds, progress)
     seconds = time.perf_counter() - started
+    written = []
+    if key_frames is not None:
+        from vidbw.colorize import export_key_frames
+
+        with _Progress(f"writing key frames to {key_frames}", quiet) as progress:
+            written = export_key_frames(source, shot_list, key_frames, overwrite, progress)
     _say(quiet, f"{len(shot_list)} shot{'s' if len(shot_list) != 1 else ''} in {shot_list.frames} frames "
          f"({detector}, {seconds:.1f}s, {shot_list.frames / seconds if seconds else 0:.0f} fps)")
+    if written:
+        plural = len(written) != 1
+        _say(quiet, f"{len(written)} key frame{'s' if plural else ''} in {key_frames}: colour {'them' if plural else 'it'}, "
+             f"then vidbw convert {source} --colorize --reference {key_frames}")
     if output is None:
         click.echo(render_shots(shot_list, fmt or "json", clip_name=source.name), nl=False)
         return

@@ -30,14 +30,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidbw.errors import InputError, OptionError
+from vidbw.errors import InputError, OptionError, OutputError
 from vidbw.kernels.chroma import fit_color_grid, slice_chroma
 from vidbw.kernels.colour import luma_weights, planes_to_small_luma, small_size
 from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
 __all__ = ["AutoColorizer", "AutomaticKeyColorizer", "ReferenceColorizer", "automatic_key_frame", "Reference",
-           "load_reference", "keyframe_references", "colorize_image_array", "keep_luma", "lowres_level", "colour_content"]
+           "load_reference", "keyframe_references", "export_key_frames", "colorize_image_array", "keep_luma", "lowres_level", "colour_content"]
 
 LOWRES_MAX_SIDE = 256  # the analysis resolution: correspondence, features and grid fitting
 REFERENCE_GRID_DEPTH = 8
@@ -257,8 +257,7 @@ class AutomaticKeyColorizer(ReferenceColorizer):
     """A shot without a key frame: its middle frame coloured by the network (`automatic_key_frame`)
     and carried through the shot like a given key frame, so the colours hold instead of wobbling
     with the network's frame-by-frame guesses (docs/COLORIZE.md: warping ratio on airfield 1.896 ->
-    1.675, hands_blocks 1.060 -> 1.022, PSNR within 0.3 dB). The middle, not the first frame: a
-    shot that fades in from black has nothing to colour at its start.
+    1.675, hands_blocks 1.060 -> 1.022, PSNR within 0.3 dB). The key is `Shot.middle_frame`.
 
     The key frame is decoded (`frames`, a `FilmSampler`) when the shot is first rendered, so a job
     worker decodes only its own shots' key frames, and the same ones as a single pass.
@@ -268,7 +267,7 @@ class AutomaticKeyColorizer(ReferenceColorizer):
 
     def __init__(self, network, frames, shot):
         super().__init__(None, network)
-        self.frame = shot.start_frame + (shot.end_frame - shot.start_frame) // 2
+        self.frame = shot.middle_frame
         self._frames, self._shot_index = frames, shot.index
 
     def _make_key_frame(self) -> Reference:
@@ -302,6 +301,42 @@ def keyframe_references(folder: Path) -> dict[int, Path]:
     if not found:
         raise OptionError(f"no key frames in reference folder {folder} (images named by frame number)")
     return found
+
+
+def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False,
+                      progress=None) -> list[Path]:
+    """Write each shot's key frame (`Shot.middle_frame`, the one automatic mode would colour) into
+    `folder` as ``NNNNNN.png``, full size, for a colourist to colour in any editor and give back
+    with ``--reference folder``. The picture is the luma vidbw colorizes, as gray R'G'B' (16-bit
+    for a film of more than 8 bits), so an editor opens it ready for colour; each file is
+    written atomically. An existing file of the same name is an error unless `overwrite`."""
+    from vidbw.io.atomic import atomic_output
+    from vidbw.io.images import write_image
+    from vidbw.shots.proxies import FilmSampler
+
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"key-frame folder is a file: {folder}")
+    digits = max(6, len(str(shots.frames)))
+    paths = [folder / f"{shot.middle_frame:0{digits}d}.png" for shot in shots]
+    clashing = [path for path in paths if path.exists()]
+    if clashing and not overwrite:
+        raise OutputError(f"key frame exists (use --overwrite to replace it): {clashing[0]}")
+    try:
+        folder.mkdir(parents=False, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create key-frame folder {folder}: {exc.strerror}") from None
+    frames = FilmSampler(source)
+    for done, (shot, path) in enumerate(zip(shots, paths), 1):
+        decoded = frames.decoded(shot.middle_frame, f"shot {shot.index}: ")
+        height, width = decoded.planes[0].shape
+        level = planes_to_small_luma(decoded.planes, decoded.to_rgb, (width, height))
+        deep = decoded.planes[0].dtype != np.uint8
+        gray = np.rint(level * (65535.0 if deep else 255.0)).astype(np.uint16 if deep else np.uint8)
+        with atomic_output(path, overwrite) as temp:
+            write_image(temp, np.repeat(gray[:, :, None], 3, axis=2))
+        if progress:
+            progress(done, len(paths))
+    return paths
 
 
 # --------------------------------------------------------------------------- rendering

@@ -47,6 +47,13 @@ class Shot:
     def frames(self) -> int:
         return self.end_frame - self.start_frame
 
+    @property
+    def middle_frame(self) -> int:
+        """The shot's key frame when nobody chose one (automatic colorization colours it, `vidbw
+        shots --key-frames` exports it): the middle, not the first, because a shot that fades in
+        from black has nothing to colour at its start."""
+        return self.start_frame + (self.end_frame - self.start_frame) // 2
+
     def reference_path(self, shot_list_file: str | os.PathLike | None) -> Path | None:
         """The key frame's path: as written when absolute, else relative to the shot list's folder."""
         if self.reference is None:
