@@ -452,7 +452,7 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, ov
     style_obj = get_style(style)
     if output is not None:
         check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
-    if key_frames is not None and key_frames.exists() and not key_frames.is_dir():
+    if key_frames is not None and key_frames.exists() and not key_frames.is_dir():  # before the analysis pass too
         raise OutputError(f"key-frame folder is a file: {key_frames}")
     started = time.perf_counter()
     with _Progress(f"finding shots in {source.name}", quiet) as progress:

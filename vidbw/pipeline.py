@@ -56,14 +56,16 @@ QUEUE_MAX_FRAMES = 16
 QUEUE_MIN_FRAMES = 6
 QUEUE_BYTES = 96 << 20
 
+COLOUR_CHECK_FRAMES = 48  # frames from the start that tell whether a colorization's input has colour
+COLOUR_INPUT_SPREAD = 0.02  # chroma spread (see colorize.colour_content) above which the input is colour film
+COLOUR_INPUT_TINT = 0.01  # mean chroma magnitude above which a gray-looking input is a tinted scan
+
 
 def queue_frames(info) -> int:
     """How many frames a stage queue holds for this film (4:2:0 planes assumed for the size)."""
     frame_bytes = info.width * info.height * 1.5 * (2 if info.bit_depth > 8 else 1)
     return int(min(QUEUE_MAX_FRAMES, max(QUEUE_MIN_FRAMES, QUEUE_BYTES // max(frame_bytes, 1))))
-COLOUR_CHECK_FRAMES = 48  # frames from the start that tell whether a colorization's input has colour
-COLOUR_INPUT_SPREAD = 0.02  # chroma spread (see colorize.colour_content) above which the input is colour film
-COLOUR_INPUT_TINT = 0.01  # mean chroma magnitude above which a gray-looking input is a tinted scan
+
 
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames expected or 0)
 
