@@ -452,8 +452,10 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, ov
     style_obj = get_style(style)
     if output is not None:
         check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
-    if key_frames is not None and key_frames.exists() and not key_frames.is_dir():  # before the analysis pass too
-        raise OutputError(f"key-frame folder is a file: {key_frames}")
+    if key_frames is not None:
+        from vidbw.colorize import check_key_frame_folder
+
+        check_key_frame_folder(key_frames)  # before the analysis pass, not after it
     started = time.perf_counter()
     with _Progress(f"finding shots in {source.name}", quiet) as progress:
         shot_list = shots_for_style(source, style_obj, detector, min_shot_seconds, progress)

@@ -37,7 +37,7 @@ from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
 __all__ = ["AutoColorizer", "AutomaticKeyColorizer", "ReferenceColorizer", "automatic_key_frame", "Reference",
-           "load_reference", "keyframe_references", "export_key_frames", "colorize_image_array", "keep_luma", "lowres_level", "colour_content"]
+           "load_reference", "keyframe_references", "check_key_frame_folder", "export_key_frames", "colorize_image_array", "keep_luma", "lowres_level", "colour_content"]
 
 LOWRES_MAX_SIDE = 256  # the analysis resolution: correspondence, features and grid fitting
 REFERENCE_GRID_DEPTH = 8
@@ -303,6 +303,13 @@ def keyframe_references(folder: Path) -> dict[int, Path]:
     return found
 
 
+def check_key_frame_folder(folder: Path) -> None:
+    """A key-frame folder may not exist yet, but must not be a file (`vidbw shots` checks this
+    before its analysis pass, `export_key_frames` before it writes)."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"key-frame folder is a file: {folder}")
+
+
 def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False,
                       progress=None) -> list[Path]:
     """Write each shot's key frame (`Shot.middle_frame`, the one automatic mode would colour) into
@@ -314,8 +321,7 @@ def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False
     from vidbw.io.images import write_image
     from vidbw.shots.proxies import FilmSampler
 
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"key-frame folder is a file: {folder}")
+    check_key_frame_folder(folder)
     digits = max(6, len(str(shots.frames)))
     paths = [folder / f"{shot.middle_frame:0{digits}d}.png" for shot in shots]
     clashing = [path for path in paths if path.exists()]

@@ -245,7 +245,9 @@ CODECS = {
     "mpeg2video": CodecProfile("mpeg2video", {8: "yuv422p"}, {8: "yuv422p"}, fixed_options={"qscale": "2", "g": "12"}),
 }
 
-SPARE_FRAMES = 8  # output frames kept for reuse: more than the render queue and the encoder hold at once
+# Output frames the encoder is done with, kept for new_frame to reuse (a bound on idle memory; frames
+# waiting in the render queue are not spares, so a deep queue allocates its fill once, then reuses).
+SPARE_FRAMES = 8
 # Encoders whose output cannot be marked full range (ProRes and MPEG-2 video carry no range flag, and
 # neither MOV's 'nclc' colour atom nor MXF says it): full-range input is written as limited range.
 LIMITED_RANGE_ONLY_CODECS = {"prores_ks", "mpeg2video"}
