@@ -24,6 +24,7 @@ from conftest import assert_ok, assert_one_line_error, run_inprocess, run_subpro
 
 from vidbw.io.video import EncodeSettings
 from vidbw.jobs import JobDir, JobMismatch, plan_segments, run_job, scan_frames, segment_length
+from vidbw.jobs.plan import DEFAULT_CONTEXT
 from vidbw.jobs.state import write_json_atomic
 from vidbw.jobs.worker import CRASH_ENV
 
@@ -451,9 +452,12 @@ def test_shot_list_cuts_are_segment_boundaries_and_shot_styles_apply(tmp_path, f
         job(film, out, tmp_path / "job", shots=other, overwrite=True)
 
 
-def test_learned_style_with_strong_smoothing_is_identical_across_segments(tmp_path, film):
-    """A learned style: per-shot proxies from the analysis pass and grids smoothed over ±12 frames.
-    Segments of 24 frames decode context frames on each side, so every grid is smoothed as in one pass."""
+@pytest.mark.parametrize("temporal, context, reach", [("strong", DEFAULT_CONTEXT, 12), ("light", 0, 4)])
+def test_learned_style_with_smoothing_is_identical_across_segments(tmp_path, film, temporal, context, reach):
+    """A learned style: per-shot proxies from the analysis pass and grids smoothed over ±12 (strong)
+    or ±4 frames (light). Segments of 24 frames decode context frames on each side, so every grid is
+    smoothed as in one pass; with no more context than the smoother's reach (light, context 0), also
+    the last frames of a segment's last block, interpolated towards the block after it."""
     from vidbw.pipeline import convert
     from vidbw.styles import list_styles
 
@@ -461,13 +465,37 @@ def test_learned_style_with_strong_smoothing_is_identical_across_segments(tmp_pa
     if not learned:
         pytest.skip("no learned style installed")
     single = tmp_path / "single.mkv"
-    convert(film, single, learned[0], temporal="strong", encode=FFV1, device="cpu")
+    convert(film, single, learned[0], temporal=temporal, encode=FFV1, device="cpu")
     out = tmp_path / "out.mkv"
-    result = run_job(film, out, job_dir=tmp_path / "job", style=learned[0], temporal="strong", encode=FFV1,
-                     device="cpu", segment_frames=24)
+    result = run_job(film, out, job_dir=tmp_path / "job", style=learned[0], temporal=temporal, encode=FFV1,
+                     device="cpu", segment_frames=24, context=context)
     assert result.rendered == 5
-    assert json.loads((tmp_path / "job" / "job.json").read_text())["settings"]["context"] >= 12
+    assert json.loads((tmp_path / "job" / "job.json").read_text())["settings"]["context"] == max(context, reach)
     assert_same_film(out, single)
+
+
+def test_segment_ending_where_a_block_does_renders_its_last_frames_as_one_pass(tmp_path, film):
+    """A window whose decoding would end on a block boundary: its last block's frames after the last
+    key lean on the next block's first key, which must be decoded too, or the last written frames
+    are smoothed towards other grids (context = the smoother's reach, no more)."""
+    from vidbw.pipeline import FrameWindow, render_segment
+    from vidbw.render import PREDICT_BATCH, Look, RenderPlan, ShotRender
+    from vidbw.styles import list_styles
+
+    learned = [s for s in list_styles() if not s.is_constant]
+    if not learned:
+        pytest.skip("no learned style installed")
+    plan = RenderPlan([ShotRender(0, None, Look(learned[0]), proxy=0)], temporal="light")
+    start, stop, context = 20, 44, 4
+    assert (stop + context) % PREDICT_BATCH == 0 and FrameWindow(start, stop, context, dict.fromkeys(range(FRAMES))).decode_stop > stop + context
+    whole, part = tmp_path / "whole.mkv", tmp_path / "part.mkv"
+    render_segment(film, whole, plan, FFV1, range(0, FRAMES))
+    render_segment(film, part, plan, FFV1, range(start, stop), context)
+    want = media.video_planes(whole)[start:stop]
+    got = media.video_planes(part)
+    assert len(got) == stop - start
+    for i, ((_, a), (_, b)) in enumerate(zip(got, want)):
+        assert np.array_equal(a[0], b[0]), f"frame {start + i} differs from the single-pass render"
 
 
 def test_colorizing_job_is_identical_to_a_single_pass_and_refuses_changed_key_frames(tmp_path, film, capsys):

@@ -13,7 +13,7 @@ from vidbw.errors import OptionError
 from vidbw.io.video import DecodedFrame
 from vidbw.kernels.colour import rgb_matrix
 from vidbw.render import (COARSE_STRIDE, KEY_STRIDE, KEY_TOLERANCE, PREDICT_BATCH, GridScheduler, Look, RenderPlan,
-                          ShotRender, between_keys, grids_disagree, key_positions, lowres_rgb)
+                          ShotRender, between_keys, grids_disagree, lowres_rgb)
 from vidbw.styles import get_style
 from vidbw.styles.base import Style
 
@@ -98,8 +98,7 @@ def test_prediction_batches_never_span_a_cut_and_stay_bounded():
     assert sum(learned.batches) == 40
 
 
-def test_key_positions_and_interpolation_between_them():
-    assert key_positions(8, 2) == [0, 2, 4, 6, 7] and key_positions(8, 4) == [0, 4, 7] and key_positions(1, 4) == [0]
+def test_interpolation_between_keys():
     key_grids = np.stack([np.full((4, 2, 2, 2), v, np.float32) for v in (1.0, 3.0, 4.0)])
     grids = between_keys([0, 2, 3], key_grids)
     assert [float(g[0, 0, 0, 0]) for g in grids] == [1.0, 2.0, 3.0, 4.0]
@@ -119,26 +118,25 @@ def changing_frame(index: int) -> DecodedFrame:
     return rgb_frame(index, rgb)
 
 
-# Shots [0, 5) and [5, 21): prediction batches [0, 5), [5, 8), [8, 16), [16, 21) (cut short at the cut).
-BLOCKS = ((0, 5), (5, 3), (8, 8), (16, 5))
+SHOTS = ((0, 5), (5, 21))  # blocks [0, 5), [5, 8), [8, 16), [16, 21): cut short at the cut and the end
 
 
-def check_keys_and_between(out: dict, frames: list, keys_of_block: dict) -> None:
-    """Each block's keys have exactly the grid the style predicts for them; the frames between are
-    linear between the keys either side."""
+def check_keys_and_between(out: dict, frames: list, keys: list[int]) -> None:
+    """The keys have exactly the grid the style predicts for them; every other frame is linear
+    between the keys either side of it in its shot."""
     alone = MeanColourStyle()
-    for start, count in BLOCKS:
-        keys = keys_of_block[count]
-        own = alone.grids_for(np.stack([lowres_rgb(frames[start + k].planes, frames[start + k].to_rgb) for k in keys]))
-        for position in range(count):
-            if position in keys:
-                np.testing.assert_array_equal(out[start + position], own[keys.index(position)])
+    for start, stop in SHOTS:
+        shot_keys = [k for k in keys if start <= k < stop]
+        assert shot_keys[0] == start and shot_keys[-1] == stop - 1  # a shot's ends are always keys
+        for index in range(start, stop):
+            if index in shot_keys:
+                own = alone.grids_for(lowres_rgb(frames[index].planes, frames[index].to_rgb)[None])[0]
+                np.testing.assert_array_equal(out[index], own)
             else:
-                before = max(k for k in keys if k < position)
-                after = min(k for k in keys if k > position)
-                t = (position - before) / (after - before)
-                np.testing.assert_allclose(out[start + position],
-                                           out[start + before] + (out[start + after] - out[start + before]) * t, atol=1e-6)
+                before = max(k for k in shot_keys if k < index)
+                after = min(k for k in shot_keys if k > index)
+                t = (index - before) / (after - before)
+                np.testing.assert_allclose(out[index], out[before] + (out[after] - out[before]) * t, atol=1e-6)
 
 
 def test_grids_disagree_by_their_mean_rendered_difference():
@@ -153,29 +151,49 @@ def test_grids_disagree_by_their_mean_rendered_difference():
     assert grids_disagree(style, lowres, grid, brighter(2 * KEY_TOLERANCE))
 
 
+def smoothed_plan(style) -> RenderPlan:
+    return RenderPlan([ShotRender(start, stop, Look(style)) for start, stop in SHOTS], temporal="light")
+
+
 def test_smoothed_looks_predict_coarse_keys_and_refine_where_the_grid_changes():
     stride = KEY_STRIDE["light"]
     assert stride == 2 and COARSE_STRIDE == 4  # light smoothing (sigma 2 frames): keys 4 apart, 2 where needed
 
     calm = MeanColourStyle()
     frames = [calm_frame(i) for i in range(21)]
-    plan = RenderPlan([ShotRender(0, 5, Look(calm)), ShotRender(5, 21, Look(calm))], temporal="light")
-    out = {f.index: grid for f, _, grid in run(GridScheduler(plan), frames)}  # no smoother: grids as predicted
+    out = {f.index: grid for f, _, grid in run(GridScheduler(smoothed_plan(calm)), frames)}  # no smoother: grids as predicted
     assert sorted(out) == list(range(21))
-    # Nothing changes: one call per block, for its coarse keys only.
-    assert calm.batches == [len(key_positions(n, COARSE_STRIDE)) for _, n in BLOCKS]
-    check_keys_and_between(out, frames, {n: key_positions(n, COARSE_STRIDE) for _, n in BLOCKS})
+    # Nothing changes: one call per block, for its keys 4 apart. Block [5, 8) ends without a key:
+    # its last frames lean on frame 8, the next block's first key.
+    assert calm.batches == [2, 1, 2, 2]
+    check_keys_and_between(out, frames, [0, 4, 5, 8, 12, 16, 20])
     assert not np.allclose(out[8], out[12])  # the grids did drift (below tolerance)
 
     changing = MeanColourStyle()
     frames = [changing_frame(i) for i in range(21)]
-    plan = RenderPlan([ShotRender(0, 5, Look(changing)), ShotRender(5, 21, Look(changing))], temporal="light")
-    out = {f.index: grid for f, _, grid in run(GridScheduler(plan), frames)}
-    # Every gap of the coarse keys disagrees, so every block ends with the keys of the fine stride:
-    # the coarse ones first, then one more call for the gaps (none in a block of three).
-    assert changing.batches == [2, 1, 2, 3, 2, 2, 1]
-    check_keys_and_between(out, frames, {n: key_positions(n, stride) for _, n in BLOCKS})
-    assert 4 in out and not np.allclose(out[4], out[5])  # the cut: no blend across it
+    out = {f.index: grid for f, _, grid in run(GridScheduler(smoothed_plan(changing)), frames)}
+    # Every coarse gap disagrees, so every one gets the keys of the fine stride: a block's keys
+    # first, then one more call for its gaps once the key after its last gap is known.
+    assert changing.batches == [2, 1, 1, 2, 1, 2, 2, 1]
+    check_keys_and_between(out, frames, [0, 2, 4, 5, 7, 8, 10, 12, 14, 16, 18, 20])
+    assert not np.allclose(out[4], out[5])  # the cut: no blend across it
+
+
+def test_a_shot_ending_on_a_block_boundary_keys_its_last_frame():
+    style = MeanColourStyle()
+    plan = RenderPlan([ShotRender(0, 16, Look(style)), ShotRender(16, 24, Look(style))], temporal="light")
+    frames = [calm_frame(i) for i in range(24)]
+    scheduler = GridScheduler(plan)
+    out = {}
+    for f in frames:
+        out.update((g.index, grid) for g, _, grid in scheduler.push(f))
+        assert len(scheduler._waiting) <= 2 * PREDICT_BATCH  # a block waits at most for the next one
+    out.update((g.index, grid) for g, _, grid in scheduler.drain())
+    assert sorted(out) == list(range(24))
+    assert style.batches == [2, 2, 1, 2, 1]  # frame 15 gets its own call when the cut shows up
+    alone = MeanColourStyle()
+    for index in (15, 23):
+        np.testing.assert_array_equal(out[index], alone.grids_for(lowres_rgb(frames[index].planes, frames[index].to_rgb)[None])[0])
 
 
 class CountingColorizer(MeanColourStyle):

@@ -194,9 +194,11 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
 class FrameWindow:
     """Part of a film to render: write frames [start, stop), decoding `context` more on each side.
 
-    The decoded range is widened to whole prediction batches (`PREDICT_BATCH` frames from frame 0),
+    The decoded range is widened to whole prediction blocks (`PREDICT_BATCH` frames from frame 0),
     so every grid is predicted in the same batch as in a single pass: a network's float results
-    can depend on its batch's size in the last bit, and that can flip a rounded code value.
+    can depend on its batch's size in the last bit, and that can flip a rounded code value. It
+    ends one block later still: a block's last frames are interpolated towards the next block's
+    first key (`GridScheduler`), so the last block that matters must see its successor.
     """
 
     start: int
@@ -210,7 +212,7 @@ class FrameWindow:
 
     @property
     def decode_stop(self) -> int:
-        return min(len(self.index_of_pts), -(-(self.stop + self.context) // PREDICT_BATCH) * PREDICT_BATCH)
+        return min(len(self.index_of_pts), (-(-(self.stop + self.context) // PREDICT_BATCH) + 1) * PREDICT_BATCH)
 
 
 def _ended_early(info, stats: DecodeStats, start_pts: int) -> str | None:

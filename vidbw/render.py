@@ -33,11 +33,11 @@ PREDICT_BATCH = 8  # frames per grid-network call: amortises its overhead, bound
 # A learned B&W look predicts the grid of key frames only, the frames between get grids interpolated
 # linearly. The temporal smoother lets nothing through that changes faster than KEY_STRIDE (light:
 # sigma 2 frames), so predicting every frame is wasted work. Most shots change more slowly still:
-# keys are first predicted every COARSE_STRIDE frames (and the batch's last frame), and only a gap
-# whose two grids render the frame more than KEY_TOLERANCE apart (mean, levels in [0, 1]) gets its
-# KEY_STRIDE keys too: 40 % fewer predictions on calm footage at light, and renders within 0.35
-# code values rms of predicting every frame on the real clips measured (docs/SHOTS.md). Wider
-# coarse gaps are not judged safely by their ends: the grid can wobble between ends that agree.
+# keys are first predicted every COARSE_STRIDE frames of a shot (a block's last frames wait for the
+# next block's first key rather than being keys themselves), and only a gap whose two grids render
+# the frame more than KEY_TOLERANCE apart (mean, levels in [0, 1]) gets its KEY_STRIDE keys too.
+# See docs/SHOTS.md for how close that renders to predicting every frame. Wider coarse gaps are
+# not judged safely by their ends: the grid can wobble between ends that agree.
 # Colorization keeps every frame: its reference grids follow moving subjects frame by frame.
 KEY_STRIDE = {"off": 1, "light": 2, "strong": 4}
 COARSE_STRIDE = 4
@@ -139,15 +139,18 @@ class RenderPlan:
 class GridScheduler:
     """Gives each decoded frame its grid, in decode order, with bounded look-ahead.
 
-    Constant styles pass straight through. Learned styles are predicted PREDICT_BATCH frames at a
-    time and smoothed within their shot, so a frame waits at most batch + smoothing radius frames.
+    Constant styles pass straight through. Learned styles are predicted a block of PREDICT_BATCH
+    frames at a time and smoothed within their shot. Under temporal smoothing a block's frames after
+    its last key wait for the next block's first key, so a frame waits at most two blocks plus the
+    smoothing radius.
     """
 
     def __init__(self, plan: RenderPlan, smoother=None):
         self.plan = plan
         self.smoother = smoother  # push(index, shot, grid) -> [(index, grid)], flush() -> [...]
         self._waiting: dict[int, tuple] = {}  # frame index -> (frame, shot index)
-        self._batch: list = []  # frames whose grids are not predicted yet
+        self._block: list = []  # frames of the block being filled, no grid predicted yet
+        self._open: _KeyedBlock | None = None  # a predicted block whose last frames wait for the next key
         self._ready: deque = deque()  # (index, grid) in order, from the smoother
 
     def push(self, frame) -> list[tuple]:
@@ -158,56 +161,52 @@ class GridScheduler:
             ready = self.drain()
             ready.append((frame, look, look.style.constant_grid()))
             return ready
-        if self._batch and self._batch[-1][1] != shot_index:
-            self._predict()  # a batch never spans a cut: each shot has its own style and proxy
+        last = self._block[-1][1] if self._block else self._open.shot_index if self._open else None
+        if last is not None and last != shot_index:
+            self._end_shot()  # blocks and interpolations never span a cut: each shot has its own look
         self._waiting[frame.index] = (frame, shot_index)
-        self._batch.append((frame, shot_index))
-        # Batches are whole blocks of PREDICT_BATCH frames counted from frame 0 (cut short at cuts),
-        # whichever frame decoding started from: a segment of a chunked job batches like one pass.
-        if len(self._batch) >= PREDICT_BATCH or (frame.index + 1) % PREDICT_BATCH == 0:
-            self._predict()
+        self._block.append((frame, shot_index))
+        # Blocks are whole PREDICT_BATCH frames counted from frame 0 (cut short at cuts), whichever
+        # frame decoding started from: a segment of a chunked job predicts like one pass.
+        if len(self._block) >= PREDICT_BATCH or (frame.index + 1) % PREDICT_BATCH == 0:
+            self._predict_block()
         return self._collect()
 
     def drain(self) -> list[tuple]:
         """Everything still waiting: at the end of the film, or before a constant-style shot."""
-        self._predict()
+        self._end_shot()
         if self.smoother is not None:
             self._ready.extend(self.smoother.flush())
         return self._collect()
 
-    def _predict(self) -> None:
-        if not self._batch:
-            return
-        shot_index = self._batch[0][1]
-        shot = self.plan.shots[shot_index]
-        style = shot.look.style
-        lowres: dict[int, np.ndarray] = {}
+    def _predict_block(self) -> None:
+        frames, self._block = self._block, []
+        shot = self.plan.shots[frames[0][1]]
+        stride = 1 if colorizes(shot.look.style) else KEY_STRIDE[self.plan.temporal]
+        block = _KeyedBlock(frames, shot, stride)
+        block.predict(range(0, len(frames), max(stride, COARSE_STRIDE) if stride > 1 else 1))
+        if self._open is not None:
+            self._finish(self._open, next_key=block.first_key())
+        self._open = None
+        if block.ends_with_key():
+            self._finish(block)
+        else:
+            self._open = block
 
-        def predict(positions: list[int]) -> list[np.ndarray]:
-            for p in positions:
-                frame = self._batch[p][0]
-                lowres[p] = lowres_input(style, frame.planes, frame.to_rgb)
-            batch = _stack_lowres([lowres[p] for p in positions])
-            # The shot's proxy is fixed, so the look never switches inside a shot.
-            return list(style.grids_for(batch, proxy=shot.proxy) if shot.proxy is not None else style.grids_for(batch))
+    def _end_shot(self) -> None:
+        if self._block:
+            self._predict_block()
+        if self._open is not None:
+            self._open.predict([len(self._open.frames) - 1])  # the shot's last frame: nothing after it to wait for
+            self._finish(self._open)
+            self._open = None
 
-        stride = 1 if colorizes(style) else KEY_STRIDE[self.plan.temporal]
-        keys = key_positions(len(self._batch), max(stride, COARSE_STRIDE) if stride > 1 else 1)
-        by_key = dict(zip(keys, predict(keys)))
-        if stride > 1:  # fill in the gaps over which the grid changed too much to interpolate
-            fill = [p for before, after in zip(keys, keys[1:]) if after - before > stride
-                    and grids_disagree(style, lowres[before], by_key[before], by_key[after])
-                    for p in range(before + stride, after, stride)]
-            if fill:
-                by_key.update(zip(fill, predict(fill)))
-        keys = sorted(by_key)
-        grids = between_keys(keys, [by_key[k] for k in keys])
-        for (frame, _), grid in zip(self._batch, grids):
+    def _finish(self, block: "_KeyedBlock", next_key=None) -> None:
+        for index, grid in block.grids(next_key):
             if self.smoother is None:
-                self._ready.append((frame.index, grid))
+                self._ready.append((index, grid))
             else:
-                self._ready.extend(self.smoother.push(frame.index, shot_index, grid))
-        self._batch.clear()
+                self._ready.extend(self.smoother.push(index, block.shot_index, grid))
 
     def _collect(self) -> list[tuple]:
         out = []
@@ -218,10 +217,59 @@ class GridScheduler:
         return out
 
 
-def key_positions(count: int, stride: int) -> list[int]:
-    """The positions in a batch of `count` frames whose grids are predicted: every `stride`-th and
-    the last (a batch never waits for the next one, so its last frame is always a key)."""
-    return sorted(set(range(0, count, stride)) | {count - 1})
+class _KeyedBlock:
+    """One block of a shot's frames and the grids predicted for its key frames so far."""
+
+    def __init__(self, frames: list, shot: ShotRender, stride: int):
+        self.frames = frames
+        self.shot_index = frames[0][1]
+        self.shot = shot
+        self.stride = stride  # the finest key spacing: a wider gap is refined where its grids disagree
+        self.keys: dict[int, np.ndarray] = {}  # position in the block -> predicted grid
+        self.lowres: dict[int, np.ndarray] = {}
+
+    def predict(self, positions) -> None:
+        """Predict the grids of these positions, in one call of the grid network."""
+        positions = [p for p in positions if p not in self.keys]
+        if not positions:
+            return
+        style = self.shot.look.style
+        for p in positions:
+            frame = self.frames[p][0]
+            self.lowres[p] = lowres_input(style, frame.planes, frame.to_rgb)
+        batch = _stack_lowres([self.lowres[p] for p in positions])
+        # The shot's proxy is fixed, so the look never switches inside a shot.
+        grids = style.grids_for(batch, proxy=self.shot.proxy) if self.shot.proxy is not None else style.grids_for(batch)
+        self.keys.update(zip(positions, grids))
+
+    def first_key(self) -> np.ndarray:
+        return self.keys[0]
+
+    def ends_with_key(self) -> bool:
+        return len(self.frames) - 1 in self.keys
+
+    def grids(self, next_key: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
+        """(frame index, grid) for every frame of the block: the keys' own grids, linear between them.
+
+        `next_key` is the first key of the shot's next block, the right end of this block's last gap.
+        Gaps wider than the stride whose two grids disagree are refined first, in one call: a block's
+        refinements depend on nothing outside it and its next key, so a chunked job predicts them alike.
+        """
+        keys = dict(self.keys)
+        end = len(self.frames)
+        if next_key is not None:
+            keys[end] = next_key
+        ordered = sorted(keys)
+        style = self.shot.look.style
+        fill = [p for before, after in zip(ordered, ordered[1:]) if after - before > self.stride
+                and grids_disagree(style, self.lowres[before], keys[before], keys[after])
+                for p in range(before + self.stride, after, self.stride)]
+        if fill:
+            self.predict(fill)
+            keys.update((p, self.keys[p]) for p in fill)
+            ordered = sorted(keys)
+        grids = between_keys(ordered, [keys[k] for k in ordered])[:end]
+        return [(frame.index, grid) for (frame, _), grid in zip(self.frames, grids)]
 
 
 def grids_disagree(style: Style, lowres: np.ndarray, first: np.ndarray, second: np.ndarray) -> bool:
