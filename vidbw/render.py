@@ -42,6 +42,7 @@ PREDICT_BATCH = 8  # frames per grid-network call: amortises its overhead, bound
 KEY_STRIDE = {"off": 1, "light": 2, "strong": 4}
 COARSE_STRIDE = 4
 KEY_TOLERANCE = 1.0 / 255
+RGB_PLANES = rgb_matrix(0)  # float R'G'B' planes in [0, 1], as the small copies are
 
 
 @dataclass(frozen=True)
@@ -275,13 +276,11 @@ class _KeyedBlock:
 def grids_disagree(style: Style, lowres: np.ndarray, first: np.ndarray, second: np.ndarray) -> bool:
     """Whether two key grids render a frame (its small copy, every other pixel) more than
     KEY_TOLERANCE apart on average: then the frames between them are predicted, not interpolated."""
-    import torch
-
-    from vidbw.kernels.slicing_torch import slice_apply_torch
-
-    rgb = torch.from_numpy(np.ascontiguousarray(lowres[::2, ::2].transpose(2, 0, 1)))[None].expand(2, -1, -1, -1)
-    renders = slice_apply_torch(rgb, torch.from_numpy(np.stack([first, second])), torch.tensor(style.tone_lut))
-    return float((renders[0] - renders[1]).abs().mean()) > KEY_TOLERANCE
+    rgb = lowres[::2, ::2]
+    planes = (rgb[..., 0], rgb[..., 1], rgb[..., 2])
+    renders = [slice_apply(planes, RGB_PLANES, grid, style.tone_lut, np.empty(rgb.shape[:2], np.float32), 0.0, 1.0)
+               for grid in (first, second)]
+    return float(np.abs(renders[0] - renders[1]).mean()) > KEY_TOLERANCE
 
 
 def between_keys(keys: list[int], key_grids: np.ndarray) -> list[np.ndarray]:
