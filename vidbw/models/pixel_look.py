@@ -107,7 +107,9 @@ FORWARD_ROWS = 4096  # pixels per pass: keeps the hidden activations in a core's
 
 
 def _forward(model: dict, features: torch.Tensor) -> torch.Tensor:
-    if len(features) > FORWARD_ROWS:  # rows are independent, so the chunks give exactly the same values
+    # Rows are independent, so chunks give exactly the same values; training keeps one pass (and its
+    # gradients' summation order).
+    if len(features) > FORWARD_ROWS and not torch.is_grad_enabled():
         return torch.cat([_forward(model, features[i:i + FORWARD_ROWS]) for i in range(0, len(features), FORWARD_ROWS)])
     count, hidden = model["w2"].shape
     first = F.linear(features, model["w0"], model["b0"]).relu_()  # every member's first layer in one product
