@@ -442,8 +442,6 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
 def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, overwrite, quiet) -> None:
     """Find the shots of a film (hard cuts) and write an editable shot list (JSON, CSV or EDL)."""
-    import time
-
     from vidbw.io.atomic import check_output_path
     from vidbw.shots import render_shots, shots_for_style, write_shots
     from vidbw.shots.formats import format_for_path
@@ -453,7 +451,7 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, ov
     if output is not None:
         check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
     if key_frames is not None:
-        from vidbw.colorize import check_key_frame_folder
+        from vidbw.colorize import check_key_frame_folder, export_key_frames
 
         check_key_frame_folder(key_frames)  # before the analysis pass, not after it
     started = time.perf_counter()
@@ -462,8 +460,6 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, ov
     seconds = time.perf_counter() - started
     written = []
     if key_frames is not None:
-        from vidbw.colorize import export_key_frames
-
         with _Progress(f"writing key frames to {key_frames}", quiet) as progress:
             written = export_key_frames(source, shot_list, key_frames, overwrite, progress)
     _say(quiet, f"{len(shot_list)} shot{'s' if len(shot_list) != 1 else ''} in {shot_list.frames} frames "

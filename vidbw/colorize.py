@@ -37,7 +37,8 @@ from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
 __all__ = ["AutoColorizer", "AutomaticKeyColorizer", "ReferenceColorizer", "automatic_key_frame", "Reference",
-           "load_reference", "keyframe_references", "check_key_frame_folder", "export_key_frames", "colorize_image_array", "keep_luma", "lowres_level", "colour_content"]
+           "load_reference", "keyframe_references", "check_key_frame_folder", "export_key_frames",
+           "colorize_image_array", "keep_luma", "lowres_level", "colour_content"]
 
 LOWRES_MAX_SIDE = 256  # the analysis resolution: correspondence, features and grid fitting
 REFERENCE_GRID_DEPTH = 8
