@@ -277,7 +277,8 @@ def grids_disagree(style: Style, lowres: np.ndarray, first: np.ndarray, second: 
     """Whether two key grids render a frame (its small copy, every other pixel) more than
     KEY_TOLERANCE apart on average: then the frames between them are predicted, not interpolated."""
     rgb = lowres[::2, ::2]
-    planes = (rgb[..., 0], rgb[..., 1], rgb[..., 2])
+    # Contiguous planes made once: strided channel views would be copied by each of the two renders.
+    planes = tuple(np.ascontiguousarray(rgb[..., channel]) for channel in range(3))
     renders = [slice_apply(planes, RGB_PLANES, grid, style.tone_lut, np.empty(rgb.shape[:2], np.float32), 0.0, 1.0)
                for grid in (first, second)]
     return float(np.abs(renders[0] - renders[1]).mean()) > KEY_TOLERANCE
