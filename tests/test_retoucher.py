@@ -113,6 +113,38 @@ def test_choose_proxy_is_deterministic_and_valid():
         style.grids_for(frames, proxy=style.n_proxies)
 
 
+def test_warm_up_beside_the_render_thread_gives_the_same_grids(tmp_path):
+    # convert_video warms a learned style up on a background thread while the render thread may
+    # already want grids: the two must not disturb each other (torch's thread count is per call).
+    import shutil
+    import threading
+
+    frames = np.stack([scene(seed=i) for i in range(2)])
+    expected = get_style("street-noir").grids_for(frames, proxy=1)
+    copy = tmp_path / "noir-copy.safetensors"  # a new file: its own LearnedStyle, nothing loaded yet
+    shutil.copy(shipped_style_dir() / "street-noir.safetensors", copy)
+    style = get_style(str(copy))
+    threads = torch.get_num_threads()
+    warming = threading.Thread(target=style.warm_up)
+    warming.start()
+    got = [style.grids_for(frames, proxy=1) for _ in range(3)]
+    warming.join()
+    for grids in got:
+        np.testing.assert_array_equal(grids, expected)
+    assert torch.get_num_threads() == threads
+
+
+def test_a_broken_style_warms_up_quietly_and_fails_where_it_is_used(tmp_path):
+    from vidbw.models.io import save_weights
+
+    path = tmp_path / "broken.safetensors"
+    save_weights(path, {"not_proxies": torch.zeros(2, 4)}, {"kind": "learned", "name": "broken"})
+    style = get_style(str(path))
+    style.warm_up()  # no exception, no output: the render thread reports it
+    with pytest.raises(InputError, match="no proxies"):
+        style.grids_for(scene()[None], proxy=0)
+
+
 def test_style_by_path_and_bad_path(tmp_path):
     path = shipped_style_dir() / "street-noir.safetensors"
     assert get_style(str(path)).name == "street-noir"

@@ -171,6 +171,7 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
         copy_streams, refused = copyable_streams(container, plan.muxer)
         result.notes.extend(refused)
         started = time.perf_counter()
+        warm_up_styles(render_plan)
         with atomic_output(output, overwrite) as temp:
             stats = _run_stages(container, info, plan, render_plan, renderer, temp, copy_streams, progress, result,
                                 shot_stream=shot_stream)
@@ -188,6 +189,19 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
         return result
     finally:
         container.close()
+
+
+def warm_up_styles(render_plan: RenderPlan) -> None:
+    """Load the plan's learned networks on a background thread while the first frames decode.
+
+    Otherwise the render thread imports torch and loads them at the first shot, about a second in
+    which the cores mostly wait. Started after vidbw's own imports: torch imported before numba and
+    numpy made the whole render ~10 % slower (docs/RETOUCHER.md).
+    """
+    styles = {id(shot.look.style): shot.look.style for shot in render_plan.shots}
+    for style in styles.values():
+        if hasattr(style, "warm_up"):
+            threading.Thread(target=style.warm_up, name="vidbw-warm-up", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -356,6 +370,7 @@ def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: 
         if window.decode_start > 0:
             container.seek(timestamps[window.decode_start], stream=video, backward=True)
         started = time.perf_counter()
+        warm_up_styles(render_plan)
         with atomic_output(output, overwrite=True) as temp:
             stats = _run_stages(container, info, plan, render_plan, make_renderer(device), temp, [], progress, result, window)
             if stats.frames != len(frames):

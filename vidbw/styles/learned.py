@@ -70,6 +70,9 @@ class LearnedStyle(Style):
         self.meta = dict(meta or {})
         self._tensors = tensors
         self._lock = threading.Lock()
+        self._model_lock = threading.Lock()
+        self._inference_lock = threading.Lock()
+        self._model = None
 
     def __repr__(self) -> str:
         return f"LearnedStyle({self.name!r}, path={str(self.path) if self.path else None!r})"
@@ -91,12 +94,31 @@ class LearnedStyle(Style):
                     self._tensors = tensors
         return self._tensors
 
-    @functools.cached_property
+    @property
     def model(self):
-        from vidbw.models.retoucher import load_default
+        """The base networks (torch is imported here, at first use); loaded once, by one thread."""
+        with self._model_lock:
+            if self._model is None:
+                from vidbw.models.retoucher import load_default
 
-        base = self.meta.get("base_model_path")
-        return load_default(Path(base) if base and Path(base).is_file() else None)
+                base = self.meta.get("base_model_path")
+                self._model = load_default(Path(base) if base and Path(base).is_file() else None)
+        return self._model
+
+    def warm_up(self) -> None:
+        """Import torch and load the networks and the style's tensors now, for a background thread.
+
+        At the first shot they would stall the render thread for about a second while the cores
+        idle (docs/RETOUCHER.md); loaded beside the first frames' decoding they are ready when the
+        first grid is wanted. A failure here is left for the render thread's own load to report.
+        """
+        try:
+            self._loaded()
+            self.model
+            # torch's first call sets itself up (~0.3 s); later calls of any batch or size take ~10 ms.
+            self.grids_for(np.full((1, 72, 128, 3), 0.5, np.float32), proxy=0)
+        except Exception:  # noqa: BLE001 (reported, once, where the render thread loads it)
+            pass
 
     @property
     def n_proxies(self) -> int:
@@ -144,19 +166,22 @@ class LearnedStyle(Style):
         if not 0 <= proxy < self.n_proxies:
             raise ValueError(f"style {self.name!r} has proxies 0..{self.n_proxies - 1}, got {proxy}")
         code = F.normalize(self._loaded()["proxies"][proxy].float(), dim=0)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # tiny layers: one thread is fastest on a shared CPU (see benchmarks/bench_gridnet.py)
-        try:
-            with torch.inference_mode():
-                rgb = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
-                grids = self.model.gridnet(rgb, code[None].expand(len(batch), -1), self.adapter())
-                pixel_model = self.pixel_model()
-                if pixel_model is not None:
-                    from vidbw.models.pixel_look import refit_grids
+        # One call at a time (the warm-up's and the render thread's): each sets and restores torch's
+        # thread count, and a call that overlapped another could run with the other's.
+        with self._inference_lock:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # tiny layers: one thread is fastest on a shared CPU (see benchmarks/bench_gridnet.py)
+            try:
+                with torch.inference_mode():
+                    rgb = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+                    grids = self.model.gridnet(rgb, code[None].expand(len(batch), -1), self.adapter())
+                    pixel_model = self.pixel_model()
+                    if pixel_model is not None:
+                        from vidbw.models.pixel_look import refit_grids
 
-                    grids = refit_grids(pixel_model, self.tone_lut, batch, grids)
-        finally:
-            torch.set_num_threads(threads)
+                        grids = refit_grids(pixel_model, self.tone_lut, batch, grids)
+            finally:
+                torch.set_num_threads(threads)
         return np.ascontiguousarray(grids.numpy(), dtype=np.float32)
 
 
