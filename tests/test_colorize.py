@@ -313,6 +313,36 @@ def test_key_frames_are_each_shots_middle_frame_at_full_depth(tmp_path):
         assert np.abs(image.rgb[..., 1] - np.clip(level, 0, 1) * 65535).max() <= 0.5 + 1e-6
 
 
+def test_key_frames_of_a_rotated_film_are_upright_and_their_colours_land_in_place(tmp_path, capsys):
+    """Phone footage is stored sideways with a display rotation: the colourist gets the key frame
+    upright, as players show it, and the colours painted on it go back to the right pixels."""
+    from vidbw.io.images import read_image, write_image
+
+    clip = media.write_video(tmp_path / "phone.mp4", size=(96, 64), frames=12, rotation=90)
+    keys = tmp_path / "keys"
+    assert_ok(run_inprocess(["shots", clip, "--key-frames", keys], capsys))
+    [key] = sorted(keys.iterdir())
+    shown = read_image(key).rgb
+    assert shown.shape[:2] == (96, 64)  # upright: 64 wide, 96 high
+    stored_luma = media.video_planes(clip)[int(key.stem)][1][0].astype(np.float64)
+    upright = np.rot90(np.clip((stored_luma - 16) / 219, 0, 1) * 255, 1)  # rotation 90: counter-clockwise
+    assert np.abs(shown[..., 1] - upright).max() <= 1.0
+
+    # Paint the upper half of the upright picture red and the lower half blue, then colorize with it.
+    painted = shown.astype(np.int16)
+    painted[:48] += np.array([60, -20, -20], np.int16)
+    painted[48:] += np.array([-20, -20, 60], np.int16)
+    write_image(key, np.clip(painted, 0, 255).astype(np.uint8))
+    out = tmp_path / "phone_colour.mkv"
+    assert_ok(run_inprocess(["convert", clip, "-o", out, "--colorize", "--reference", keys, "--codec", "ffv1",
+                             "--temporal", "off"], capsys))
+    _, u, v = planes_of(out)[int(key.stem)]
+    u, v = (np.rot90(p.astype(np.float64), 1) for p in (u, v))  # the output's chroma, upright
+    top, bottom = slice(4, 20), slice(28, 44)  # chroma rows (half height), away from the boundary
+    assert v[top].mean() > v[bottom].mean() + 10  # red above
+    assert u[bottom].mean() > u[top].mean() + 10  # blue below
+
+
 def test_colour_input_is_treated_as_luma_with_a_warning(scene, tmp_path, capsys):
     out = tmp_path / "again.mkv"
     run = run_inprocess(["convert", scene["truth"], "-o", out, "--colorize", "--reference", scene["ref"],

@@ -108,8 +108,13 @@ class Reference:
     features: np.ndarray | None = None  # (F, h/4, w/4) learned correspondence features
 
 
-def load_reference(path: str | Path, analysis_size: tuple[int, int]) -> Reference:
-    """Read a colour key frame and bring it to the film's analysis size; clear errors for bad ones."""
+def load_reference(path: str | Path, analysis_size: tuple[int, int], turns: int = 0) -> Reference:
+    """Read a colour key frame and bring it to the film's analysis size; clear errors for bad ones.
+
+    The key frame is the picture as players show it; `turns` (`vidbw.io.video.display_turns`) is how
+    the film's stored frames turn to be shown, so a film with a display rotation (phone footage)
+    takes its key frame upright, as `export_key_frames` writes it.
+    """
     from vidbw.io.images import read_image
 
     path = Path(path)
@@ -118,15 +123,16 @@ def load_reference(path: str | Path, analysis_size: tuple[int, int]) -> Referenc
     if path.is_dir():
         raise InputError(f"reference is a folder, expected an image: {path}")
     image = read_image(path)
+    stored = np.rot90(image.rgb, -turns)  # back to the film's stored orientation
     height, width = image.rgb.shape[:2]
-    film_w, film_h = analysis_size
+    film_w, film_h = analysis_size[::-1] if turns % 2 else analysis_size  # as shown
     mismatch = (width / height) / (film_w / film_h)
     if max(mismatch, 1 / mismatch) > MAX_ASPECT_MISMATCH:
         raise InputError(f"reference {path.name} is {width}x{height} (aspect {width / height:.2f}) but the film's "
                          f"aspect is {film_w / film_h:.2f}; crop or pad it to the film's frame")
     if min(width, height) < 16:
         raise InputError(f"reference {path.name} is too small ({width}x{height})")
-    rgb = image.rgb.astype(np.float32) / float(2**image.bits - 1)
+    rgb = np.ascontiguousarray(stored, np.float32) / float(2**image.bits - 1)
     small = cv2.resize(rgb, analysis_size, interpolation=cv2.INTER_AREA)
     level, cb, cr = rgb_to_ycbcr709(small)
     chroma = np.stack([cb, cr])
@@ -316,10 +322,11 @@ def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False
     """Write each shot's key frame (`Shot.middle_frame`, the one automatic mode would colour) into
     `folder` as ``NNNNNN.png``, full size, for a colourist to colour in any editor and give back
     with ``--reference folder``. The picture is the luma vidbw colorizes, as gray R'G'B' (16-bit
-    for a film of more than 8 bits), so an editor opens it ready for colour; each file is
-    written atomically. An existing file of the same name is an error unless `overwrite`."""
+    for a film of more than 8 bits) and turned upright as players show it (a film's display
+    rotation), so an editor opens it ready for colour; each file is written atomically. An existing file of the same name is an error unless `overwrite`."""
     from vidbw.io.atomic import atomic_output
     from vidbw.io.images import write_image
+    from vidbw.io.video import display_turns
     from vidbw.shots.proxies import FilmSampler
 
     check_key_frame_folder(folder)
@@ -339,6 +346,7 @@ def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False
         level = planes_to_small_luma(decoded.planes, decoded.to_rgb, (width, height))
         deep = decoded.planes[0].dtype != np.uint8
         gray = np.rint(level * (65535.0 if deep else 255.0)).astype(np.uint16 if deep else np.uint8)
+        gray = np.rot90(gray, display_turns(decoded.source))
         with atomic_output(path, overwrite) as temp:
             write_image(temp, np.repeat(gray[:, :, None], 3, axis=2))
         if progress:
@@ -435,10 +443,10 @@ class ColorizeRequest:
         """A shot without a key frame: its middle frame, from `frames` (a `FilmSampler`), coloured by the network."""
         return AutomaticKeyColorizer(self.network, frames, shot)
 
-    def from_reference(self, path: Path, analysis_size: tuple[int, int]) -> ReferenceColorizer:
-        key = (Path(path).resolve(), analysis_size)
+    def from_reference(self, path: Path, analysis_size: tuple[int, int], turns: int = 0) -> ReferenceColorizer:
+        key = (Path(path).resolve(), analysis_size, turns)
         if key not in self._references:
-            self._references[key] = load_reference(path, analysis_size)
+            self._references[key] = load_reference(path, analysis_size, turns)
         return ReferenceColorizer(self._references[key], self.network)
 
     def for_image(self, analysis_size: tuple[int, int]) -> _ColourSource:

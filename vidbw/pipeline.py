@@ -33,6 +33,7 @@ from vidbw.io.video import (
     VideoWriter,
     check_decodable,
     copyable_streams,
+    display_turns,
     frame_rotation,
     frame_timestamps as read_frame_timestamps,
     plan_encode,
@@ -524,6 +525,9 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
                               f"{shot_list.frames} frames (0-{shot_list.frames - 1})")
     renders, explain, resolved = [], [], []
     frames = FilmSampler(source)  # the automatic key frames, decoded alike by a single pass and a job's workers
+    # Key frames are pictures as players show them: a film's display rotation says how they turn.
+    uses_references = request.reference is not None or any(shot.reference is not None for shot in shot_list.shots)
+    turns = display_turns(frames.decoded(0).source) if uses_references else 0
     for shot in shot_list.shots:
         in_shot = sorted(f for f in keyframes if shot.start_frame <= f < shot.end_frame)
         if shot.reference is not None:
@@ -534,7 +538,7 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
             path = request.reference
         else:
             path = None
-        colour_source = request.automatic_key(frames, shot) if path is None else request.from_reference(path, analysis_size)
+        colour_source = request.automatic_key(frames, shot) if path is None else request.from_reference(path, analysis_size, turns)
         renders.append(ShotRender(shot.start_frame, shot.end_frame, Look(colour_source)))
         resolved.append(replace(shot, reference=None if path is None else str(Path(path).resolve())))
         explain.append(f"shot {shot.index}: frames {shot.start_frame}-{shot.end_frame - 1}, {colour_source.describe()}")

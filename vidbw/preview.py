@@ -12,7 +12,7 @@ from vidbw.errors import InputError, OptionError
 from vidbw.io.atomic import atomic_output, check_output_path
 from vidbw.io.images import read_image
 from vidbw.io.probe import describe_video, is_image_path, open_input
-from vidbw.io.video import frame_planes, frame_rotation
+from vidbw.io.video import display_turns, frame_planes
 from vidbw.kernels.colour import luma_output_coding, rgb_matrix
 from vidbw.render import FrameRenderer, Look, image_grid, toned_image
 
@@ -35,8 +35,7 @@ def grab_frame(source: Path, at_seconds: float):
             if frame.pts is None or frame.time is None or frame.time + 1e-6 >= at_seconds:
                 planes, to_rgb, keep = frame_planes(frame, info.matrix, info.full_range)
                 bits = keep.format.components[0].bits
-                # Show the picture the way players do: the display rotation is counter-clockwise degrees.
-                turns = round(frame_rotation(frame) / 90) % 4
+                turns = display_turns(frame)
                 display = np.rot90(frame.to_ndarray(format="rgb24"), turns)
                 planes = tuple(np.ascontiguousarray(np.rot90(p, turns)) for p in planes)
                 return np.ascontiguousarray(display), planes, to_rgb, bits

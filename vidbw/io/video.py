@@ -578,6 +578,12 @@ def frame_rotation(frame: av.VideoFrame) -> int:
         return 0
 
 
+def display_turns(frame: av.VideoFrame | None) -> int:
+    """How many times `np.rot90` turns a stored picture to show it the way players do (the display
+    rotation is counter-clockwise degrees); 0 without a frame."""
+    return round(frame_rotation(frame) / 90) % 4 if frame is not None else 0
+
+
 def _is_timecode_track(stream) -> bool:
     """A QuickTime/MP4 timecode (tmcd) track: a data stream the demuxer tags with its start timecode."""
     return stream.type == "data" and stream.codec_context is None and "timecode" in stream.metadata
