@@ -15,9 +15,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import cv2
 import numpy as np
@@ -172,8 +173,7 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
         copy_streams, refused = copyable_streams(container, plan.muxer)
         result.notes.extend(refused)
         started = time.perf_counter()
-        warm_up_styles(render_plan)
-        with atomic_output(output, overwrite) as temp:
+        with styles_warmed_up(render_plan), atomic_output(output, overwrite) as temp:
             stats = _run_stages(container, info, plan, render_plan, renderer, temp, copy_streams, progress, result,
                                 shot_stream=shot_stream)
             check_decodable(stats.frames, source)
@@ -192,17 +192,25 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
         container.close()
 
 
-def warm_up_styles(render_plan: RenderPlan) -> None:
+@contextmanager
+def styles_warmed_up(render_plan: RenderPlan) -> Iterator[None]:
     """Load the plan's learned networks on a background thread while the first frames decode.
 
     Otherwise the render thread imports torch and loads them at the first shot, about a second in
-    which the cores mostly wait. Started after vidbw's own imports: torch imported before numba and
-    numpy made the whole render ~10 % slower (docs/RETOUCHER.md).
+    which the cores mostly wait. Started after vidbw's own imports: torch imported before them makes
+    the slicing kernel's OpenMP threads spin (docs/RETOUCHER.md). Joined on the way out, so torch is
+    never left half-imported when the interpreter exits.
     """
     styles = {id(shot.look.style): shot.look.style for shot in render_plan.shots}
-    for style in styles.values():
-        if hasattr(style, "warm_up"):
-            threading.Thread(target=style.warm_up, name="vidbw-warm-up", daemon=True).start()
+    threads = [threading.Thread(target=style.warm_up, name="vidbw-warm-up", daemon=True)
+               for style in styles.values() if hasattr(style, "warm_up")]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for thread in threads:
+            thread.join()
 
 
 @dataclass(frozen=True)
@@ -371,8 +379,7 @@ def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: 
         if window.decode_start > 0:
             container.seek(timestamps[window.decode_start], stream=video, backward=True)
         started = time.perf_counter()
-        warm_up_styles(render_plan)
-        with atomic_output(output, overwrite=True) as temp:
+        with styles_warmed_up(render_plan), atomic_output(output, overwrite=True) as temp:
             stats = _run_stages(container, info, plan, render_plan, make_renderer(device), temp, [], progress, result, window)
             if stats.frames != len(frames):
                 raise InputError(f"segment {frames.start}-{frames.stop}: decoded {stats.frames} of {len(frames)} frames")
