@@ -323,7 +323,8 @@ def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False
     `folder` as ``NNNNNN.png``, full size, for a colourist to colour in any editor and give back
     with ``--reference folder``. The picture is the luma vidbw colorizes, as gray R'G'B' (16-bit
     for a film of more than 8 bits) and turned upright as players show it (a film's display
-    rotation), so an editor opens it ready for colour; each file is written atomically. An existing file of the same name is an error unless `overwrite`."""
+    rotation), so an editor opens it ready for colour; each file is written atomically. An
+    existing file of the same name is an error unless `overwrite`."""
     from vidbw.io.atomic import atomic_output
     from vidbw.io.images import write_image
     from vidbw.io.video import display_turns
