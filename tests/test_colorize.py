@@ -343,6 +343,22 @@ def test_key_frames_of_a_rotated_film_are_upright_and_their_colours_land_in_plac
     assert u[bottom].mean() > u[top].mean() + 10  # blue below
 
 
+def test_the_colorizer_warms_up_beside_its_first_use():
+    """`convert --colorize` loads the network on a background thread while the analysis pass runs;
+    whoever asks first, it is loaded once and both get the same network."""
+    import threading
+
+    from vidbw.colorize import ColorizeRequest
+
+    request = ColorizeRequest()
+    warming = threading.Thread(target=request.warm_up)
+    warming.start()
+    used = request.network
+    warming.join()
+    assert request.network is used
+    assert hasattr(used, "predict_chroma")
+
+
 def test_colour_input_is_treated_as_luma_with_a_warning(scene, tmp_path, capsys):
     out = tmp_path / "again.mkv"
     run = run_inprocess(["convert", scene["truth"], "-o", out, "--colorize", "--reference", scene["ref"],

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -424,16 +425,26 @@ class ColorizeRequest:
         self._network = network
         self._references: dict[tuple, Reference] = {}
         self._auto: AutoColorizer | None = None
+        self._network_lock = threading.Lock()
         if self.reference is not None and not self.reference.exists():
             raise InputError(f"reference not found: {self.reference}")
 
     @property
     def network(self):
-        if self._network is None:
-            from vidbw.models.colorizer import load_colorizer
+        with self._network_lock:  # loaded once, by one thread (see `warm_up`)
+            if self._network is None:
+                from vidbw.models.colorizer import load_colorizer
 
-            self._network = load_colorizer()
+                self._network = load_colorizer()
         return self._network
+
+    def warm_up(self) -> None:
+        """Import torch and load the colorizer now, for a background thread beside the analysis
+        pass; a failure is left for the first real use to report."""
+        try:
+            self.network
+        except Exception:  # noqa: BLE001 (reported, once, where the network is used)
+            pass
 
     def automatic(self) -> AutoColorizer:
         if self._auto is None:

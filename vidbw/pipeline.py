@@ -173,7 +173,7 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
         copy_streams, refused = copyable_streams(container, plan.muxer)
         result.notes.extend(refused)
         started = time.perf_counter()
-        with styles_warmed_up(render_plan), atomic_output(output, overwrite) as temp:
+        with networks_warmed_up(plan_styles(render_plan)), atomic_output(output, overwrite) as temp:
             stats = _run_stages(container, info, plan, render_plan, renderer, temp, copy_streams, progress, result,
                                 shot_stream=shot_stream)
             check_decodable(stats.frames, source)
@@ -193,17 +193,18 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
 
 
 @contextmanager
-def styles_warmed_up(render_plan: RenderPlan) -> Iterator[None]:
-    """Load the plan's learned networks on a background thread while the first frames decode.
+def networks_warmed_up(users) -> Iterator[None]:
+    """Load the networks of these styles (or colorize requests) on background threads meanwhile.
 
-    Otherwise the render thread imports torch and loads them at the first shot, about a second in
-    which the cores mostly wait. Started after vidbw's own imports: torch imported before them makes
-    the slicing kernel's OpenMP threads spin (docs/RETOUCHER.md). Joined on the way out, so torch is
-    never left half-imported when the interpreter exits.
+    Otherwise the render thread imports torch and loads them at the first shot (or the analysis
+    pass does, at the first proxy or automatic key frame): about a second in which the cores mostly
+    wait. Started after vidbw's own imports: torch imported before them makes the slicing kernel's
+    OpenMP threads spin (docs/RETOUCHER.md). Joined on the way out, so torch is never left
+    half-imported when the interpreter exits.
     """
-    styles = {id(shot.look.style): shot.look.style for shot in render_plan.shots}
-    threads = [threading.Thread(target=style.warm_up, name="vidbw-warm-up", daemon=True)
-               for style in styles.values() if hasattr(style, "warm_up")]
+    unique = {id(user): user for user in users}
+    threads = [threading.Thread(target=user.warm_up, name="vidbw-warm-up", daemon=True)
+               for user in unique.values() if hasattr(user, "warm_up")]
     for thread in threads:
         thread.start()
     try:
@@ -211,6 +212,10 @@ def styles_warmed_up(render_plan: RenderPlan) -> Iterator[None]:
     finally:
         for thread in threads:
             thread.join()
+
+
+def plan_styles(render_plan: RenderPlan) -> list:
+    return [shot.look.style for shot in render_plan.shots]
 
 
 @dataclass(frozen=True)
@@ -379,7 +384,7 @@ def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: 
         if window.decode_start > 0:
             container.seek(timestamps[window.decode_start], stream=video, backward=True)
         started = time.perf_counter()
-        with styles_warmed_up(render_plan), atomic_output(output, overwrite=True) as temp:
+        with networks_warmed_up(plan_styles(render_plan)), atomic_output(output, overwrite=True) as temp:
             stats = _run_stages(container, info, plan, render_plan, make_renderer(device), temp, [], progress, result, window)
             if stats.frames != len(frames):
                 raise InputError(f"segment {frames.start}-{frames.stop}: decoded {stats.frames} of {len(frames)} frames")
@@ -606,11 +611,12 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
         return convert_image(source, output, look, overwrite)
     check_readable_file(source)
     check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
-    # A learned style's shots are found while the film renders (one decode); else the plan comes first.
-    stream = shot_stream_for(source, look, temporal, detector) if shots is None else None
-    plan, shot_list = (stream.plan, None) if stream is not None else shot_render_plan(source, look, temporal, shots, detector)
-    result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress,
-                           shot_stream=stream)
+    with networks_warmed_up([look.style]):  # beside the analysis pass too, where there is one
+        # A learned style's shots are found while the film renders (one decode); else the plan comes first.
+        stream = shot_stream_for(source, look, temporal, detector) if shots is None else None
+        plan, shot_list = (stream.plan, None) if stream is not None else shot_render_plan(source, look, temporal, shots, detector)
+        result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress,
+                               shot_stream=stream)
     shot_list = stream.shot_list() if stream is not None else shot_list
     if shot_list is not None:
         result.explain = explain_shots(shot_list)
@@ -641,9 +647,10 @@ def _colorize(source: Path, output: Path, reference, temporal, shots, detector, 
         return convert_image(source, output, request, overwrite)
     check_readable_file(source)
     check_output_path(output, (source,), overwrite)
-    plan, _, explain = colorize_render_plan(source, request, temporal, shots, detector)
-    notes = film_colour_notes(source)
-    result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
+    with networks_warmed_up([request]):  # the colorizer loads beside the analysis pass
+        plan, _, explain = colorize_render_plan(source, request, temporal, shots, detector)
+        notes = film_colour_notes(source)
+        result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
     result.notes = notes + result.notes
     result.explain = explain
     return result
