@@ -72,6 +72,7 @@ class LearnedStyle(Style):
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()
         self._inference_lock = threading.Lock()
+        self._warm_up_lock = threading.Lock()
         self._model = None
         self._warmed = False
 
@@ -113,16 +114,17 @@ class LearnedStyle(Style):
         idle (docs/RETOUCHER.md); loaded beside the first frames' decoding they are ready when the
         first grid is wanted. A failure here is left for the render thread's own load to report.
         """
-        if self._warmed:
-            return
-        try:
-            self._loaded()
-            self.model
-            # torch's first call sets itself up (~0.3 s); later calls of any batch or size take ~10 ms.
-            self.grids_for(np.full((1, 72, 128, 3), 0.5, np.float32), proxy=0)
-            self._warmed = True
-        except Exception:  # noqa: BLE001 (reported, once, where the render thread loads it)
-            pass
+        with self._warm_up_lock:  # a second warm-up waits for the first, then has nothing to do
+            if self._warmed:
+                return
+            try:
+                self._loaded()
+                self.model
+                # torch's first call sets itself up (~0.3 s); later calls of any batch or size take ~10 ms.
+                self.grids_for(np.full((1, 72, 128, 3), 0.5, np.float32), proxy=0)
+                self._warmed = True
+            except Exception:  # noqa: BLE001 (reported, once, where the render thread loads it)
+                pass
 
     @property
     def n_proxies(self) -> int:
