@@ -194,7 +194,7 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
 
 @contextmanager
 def networks_warmed_up(users) -> Iterator[None]:
-    """Load the networks of these styles (or colorize requests) on background threads meanwhile.
+    """Load the networks of these styles (or colorize requests) on background threads while the block runs.
 
     Otherwise the render thread imports torch and loads them at the first shot (or colorization's
     analysis pass does, at the first automatic key frame): about a second in which the cores mostly
