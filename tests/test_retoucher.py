@@ -124,6 +124,9 @@ def test_warm_up_beside_the_render_thread_gives_the_same_grids(tmp_path):
     copy = tmp_path / "noir-copy.safetensors"  # a new file: its own LearnedStyle, nothing loaded yet
     shutil.copy(shipped_style_dir() / "street-noir.safetensors", copy)
     style = get_style(str(copy))
+    calls = []  # what wraps grids_for (benchmarks count predictions) sees the render's calls only
+    real_grids_for = style.grids_for
+    style.grids_for = lambda batch, proxy=None: calls.append(len(batch)) or real_grids_for(batch, proxy)
     threads = torch.get_num_threads()
     warming = threading.Thread(target=style.warm_up)
     warming.start()
@@ -132,6 +135,7 @@ def test_warm_up_beside_the_render_thread_gives_the_same_grids(tmp_path):
     for grids in got:
         np.testing.assert_array_equal(grids, expected)
     assert torch.get_num_threads() == threads
+    assert calls == [2, 2, 2]
 
 
 def test_a_broken_style_warms_up_quietly_and_fails_where_it_is_used(tmp_path):

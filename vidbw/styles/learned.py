@@ -121,7 +121,8 @@ class LearnedStyle(Style):
                 self._loaded()
                 self.model
                 # torch's first call sets itself up (~0.3 s); later calls of any batch or size take ~10 ms.
-                self.grids_for(np.full((1, 72, 128, 3), 0.5, np.float32), proxy=0)
+                # Not through grids_for: what wraps that (counting predictions, say) sees only real frames.
+                self._predict(np.full((1, 72, 128, 3), 0.5, np.float32), proxy=0)
                 self._warmed = True
             except Exception:  # noqa: BLE001 (reported, once, where the render thread loads it)
                 pass
@@ -161,9 +162,6 @@ class LearnedStyle(Style):
         return int(subject % self.n_proxies)
 
     def grids_for(self, lowres_rgb_batch: np.ndarray, proxy: int | None = None) -> np.ndarray:
-        import torch
-        import torch.nn.functional as F
-
         batch = np.asarray(lowres_rgb_batch, dtype=np.float32)
         if batch.ndim != 4 or batch.shape[-1] != 3:
             raise ValueError(f"lowres batch must be (N, h, w, 3), got {batch.shape}")
@@ -171,6 +169,13 @@ class LearnedStyle(Style):
             proxy = self.choose_proxy(content_evidence(batch))
         if not 0 <= proxy < self.n_proxies:
             raise ValueError(f"style {self.name!r} has proxies 0..{self.n_proxies - 1}, got {proxy}")
+        return self._predict(batch, proxy)
+
+    def _predict(self, batch: np.ndarray, proxy: int) -> np.ndarray:
+        """The networks' grids for a checked float32 (N, h, w, 3) batch and a valid proxy."""
+        import torch
+        import torch.nn.functional as F
+
         code = F.normalize(self._loaded()["proxies"][proxy].float(), dim=0)
         # One call at a time (the warm-up's and the render thread's): each sets and restores torch's
         # thread count, and a call that overlapped another could run with the other's.
