@@ -104,7 +104,7 @@ def build(name: str, tmp: Path, request) -> Case:
     if name == "unknown_style":
         return Case(["convert", clip(), "-o", out, "--style", "psychedelic"], [clip()], out, ("psychedelic",))
     if name == "unknown_codec":
-        return Case(["convert", clip(), "-o", out, "--codec", "h266"], [clip()], out, ("h266",))
+        return Case(["convert", clip(), "-o", out, "--codec", "h266"], [clip()], out, ("h266", "prores = prores_ks"))
     if name == "codec_wrong_for_container":
         return Case(["convert", clip(), "-o", out.with_suffix(".webm"), "--codec", "prores_ks"], [clip()], out.with_suffix(".webm"))
     if name == "unknown_option":

@@ -308,6 +308,14 @@ def test_full_range_to_a_limited_range_only_codec_keeps_the_picture(capsys, tmp_
     assert error.mean() < 0.01 and np.percentile(error, 99) < 0.03, (error.mean(), np.percentile(error, 99))
 
 
+@pytest.mark.parametrize("typed, decoded_as", [("prores", "prores"), ("HEVC", "hevc"), ("h264", "h264")])
+def test_codecs_are_known_by_the_names_people_type(capsys, tmp_path, clip_mkv, typed, decoded_as):
+    out = tmp_path / "out.mov"
+    convert(capsys, clip_mkv, out, "--codec", typed)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == decoded_as
+
+
 def test_colour_tags_survive_a_codec_change(capsys, tmp_path, clip_mkv):
     out = tmp_path / "tagged.mov"
     convert(capsys, clip_mkv, out, "--codec", "prores_ks")

@@ -245,6 +245,21 @@ CODECS = {
     "mpeg2video": CodecProfile("mpeg2video", {8: "yuv422p"}, {8: "yuv422p"}, fixed_options={"qscale": "2", "g": "12"}),
 }
 
+# The names people type for these codecs (FFmpeg's own encoder names are the keys of CODECS).
+CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "avc": "libx264", "h265": "libx265", "hevc": "libx265",
+                 "x265": "libx265", "prores": "prores_ks", "vp9": "libvpx-vp9", "mpeg2": "mpeg2video"}
+
+
+def canonical_codec(name: str) -> str:
+    """`--codec` as typed -> a key of CODECS ("prores" -> "prores_ks"); a clear error for unknown ones."""
+    key = name.strip().lower()
+    key = CODEC_ALIASES.get(key, key)
+    if key not in CODECS:
+        aliases = ", ".join(f"{a} = {c}" for a, c in CODEC_ALIASES.items())
+        raise OptionError(f"unknown codec '{name}' (choose from {', '.join(CODECS)}; also {aliases})")
+    return key
+
+
 # Output frames the encoder is done with, kept for new_frame to reuse (a bound on idle memory; frames
 # waiting in the render queue are not spares, so a deep queue allocates its fill once, then reuses).
 SPARE_FRAMES = 8
@@ -304,6 +319,10 @@ class EncodeSettings:
     bit_depth: int | None = None  # None: keep the input's (8 stays 8, 10 and up become 10)
     threads: int | None = None  # encoder threads; None: as many as the machine has
 
+    def __post_init__(self):
+        if self.codec is not None:  # one spelling, so a job's settings compare equal however it was typed
+            object.__setattr__(self, "codec", canonical_codec(self.codec))
+
 
 @dataclass(frozen=True)
 class EncodePlan:
@@ -352,11 +371,7 @@ _MUXER_EXTRA_CODECS = {
 def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> EncodePlan:
     muxer = muxer_for(output)
     notes = []
-    codec = settings.codec
-    if codec is None:
-        codec = CONTAINER_DEFAULT_CODEC.get(muxer, "libx264")
-    if codec not in CODECS:
-        raise OptionError(f"unknown codec '{codec}' (choose from {', '.join(CODECS)})")
+    codec = settings.codec or CONTAINER_DEFAULT_CODEC.get(muxer, "libx264")
     profile = CODECS[codec]
     av_name = av.codec.Codec(codec, "w").name
     muxable = muxer_codecs(muxer)
