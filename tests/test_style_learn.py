@@ -76,9 +76,12 @@ def test_learn_writes_a_style_that_convert_accepts_by_name_and_path(tmp_path, us
     np.testing.assert_array_equal(a, b)
     # explicit -o path
     other = tmp_path / "styles" / "other.safetensors"
-    r = run("style", "learn", "other", "--pairs", pairs, "--steps", "10", "--holdout", "0", "-o", other, "-q")
+    r = run("style", "learn", "other", "--pairs", pairs, "--steps", "10", "--holdout", "0", "-o", other)
     assert r.exit_code == 0 and other.is_file()
     assert get_style(str(other)).name == "other"
+    assert f"`vidbw convert --style {other}` uses it" in r.output  # not found by name outside the style folder
+    r = run("style", "learn", "third", "--pairs", pairs, "--steps", "10", "--holdout", "0")
+    assert r.exit_code == 0 and "`vidbw convert --style third` uses it" in r.output
 
 
 def test_too_few_pairs(tmp_path):

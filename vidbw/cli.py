@@ -382,7 +382,10 @@ def style_learn(name, pairs_dir, output, description, steps, holdout, seed, over
         with _Progress(f"refining {key} on all pairs", quiet) as progress:
             result = fit_style(pairs, steps=max(10, steps // 3), seed=seed + 1, progress=progress, params=result["params"])
     save_style(path, key, description, result, meta)
-    _say(quiet, f"style {key}: {len(pairs)} pairs, {meta['fit_seconds']:.0f}s fit; `vidbw convert --style {key}` uses it")
+    # Only the user style folder is searched by name; a style written elsewhere is used by its path.
+    by_name = path.resolve().parent == user_style_dir().resolve()
+    _say(quiet, f"style {key}: {len(pairs)} pairs, {meta['fit_seconds']:.0f}s fit; "
+                f"`vidbw convert --style {key if by_name else path}` uses it")
     click.echo(str(path))
 
 
