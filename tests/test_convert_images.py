@@ -156,8 +156,9 @@ def test_folder_batch_keeps_names(capsys, photo_folder, images):
 
 def test_folder_batch_to_named_folder(capsys, tmp_path, photo_folder):
     out = tmp_path / "graded"
-    convert(capsys, photo_folder, "-o", out, "--style", "red")
+    run = convert(capsys, photo_folder, "-o", out, "--style", "red")
     assert len(list(out.iterdir())) == 5
+    assert "done: 5 images in " in run.err and "images/s" in run.err  # pictures, not frames
     # A second run does not silently replace the first.
     run = run_inprocess(["convert", photo_folder, "-o", out], capsys)
     assert run.code != 0 and "exist" in run.err

@@ -143,10 +143,19 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
         result = run_convert(source, output, **look_args, temporal=temporal or "light", shots=shots_file, detector=detector,
                              encode=EncodeSettings(**encode), overwrite=overwrite, device=device, progress=progress)
     _report(result, quiet, explain)
-    unit = "frames" if result.frames != 1 else "frame"
-    _say(quiet, f"done: {result.frames} {unit} in {result.seconds:.1f}s ({result.fps:.1f} fps), {_styles_used(look.get('style'), shots_file)}"
+    _say(quiet, f"done: {_amount_done(source, result)}, {_styles_used(look.get('style'), shots_file)}"
          + (f", {result.concealed_frames} frames concealed" if result.concealed_frames else ""))
     click.echo(str(result.output))
+
+
+def _amount_done(source: Path, result, verb: str = "") -> str:
+    """'240 frames in 5.3s (45.3 fps)' for a film, '3 images in 1.3s (2.4 images/s)' for pictures."""
+    from vidbw.io.probe import is_image_path
+
+    still = source.is_dir() or is_image_path(source)
+    noun = ("image" if still else "frame") + ("s" if result.frames != 1 else "")
+    rate = f"{result.fps:.1f} {'images/s' if still else 'fps'}"
+    return f"{result.frames} {noun}{' ' + verb if verb else ''} in {result.seconds:.1f}s ({rate})"
 
 
 def _styles_used(style: str | None, shots_file: Path | None) -> str:
@@ -172,8 +181,7 @@ def _colorize(source, output, encode, shots_file, temporal, detector, explain, d
         result = run_convert(source, output, temporal=temporal, shots=shots_file, detector=detector, encode=encode,
                              overwrite=overwrite, device=device, progress=progress, colorize=True, reference=reference)
     _report(result, quiet, explain)
-    unit = "frames" if result.frames != 1 else "frame"
-    _say(quiet, f"done: {result.frames} {unit} colorized in {result.seconds:.1f}s ({result.fps:.1f} fps)")
+    _say(quiet, f"done: {_amount_done(source, result, 'colorized')}")
     click.echo(str(result.output))
 
 
