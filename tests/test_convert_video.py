@@ -316,6 +316,15 @@ def test_codecs_are_known_by_the_names_people_type(capsys, tmp_path, clip_mkv, t
         assert container.streams.video[0].codec_context.name == decoded_as
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_hevc_in_mp4_and_mov_is_tagged_hvc1_for_apple_players(capsys, tmp_path, clip_mkv, suffix):
+    out = tmp_path / f"out{suffix}"
+    convert(capsys, clip_mkv, out, "--codec", "libx265")
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.codec_tag == "hvc1"  # FFmpeg's default is hev1
+        assert sum(1 for _ in container.decode(video=0)) == 24
+
+
 def test_colour_tags_survive_a_codec_change(capsys, tmp_path, clip_mkv):
     out = tmp_path / "tagged.mov"
     convert(capsys, clip_mkv, out, "--codec", "prores_ks")

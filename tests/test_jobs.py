@@ -175,6 +175,18 @@ def test_joined_output_keeps_the_single_pass_timestamps_and_audio(tmp_path, film
             assert container.streams.video[0].time_base == Fraction(1, 24)
 
 
+def test_joined_hevc_mp4_keeps_the_hvc1_tag_its_segments_have(tmp_path, film):
+    """Apple's players open HEVC only when tagged hvc1; copying the segments into the output must keep it."""
+    import av
+
+    out = tmp_path / "out.mp4"
+    run_job(film, out, job_dir=tmp_path / "job", encode=EncodeSettings(codec="hevc", preset="ultrafast"), device="cpu",
+            segment_frames=24, **LOOK)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.codec_tag == "hvc1"
+        assert sum(1 for _ in container.decode(video=0)) == FRAMES
+
+
 def test_resume_renders_only_unfinished_segments(tmp_path, film, reference):
     out = tmp_path / "out.mkv"
     job(film, out, tmp_path / "job")

@@ -224,6 +224,7 @@ class CodecProfile:
     presets: tuple[str, ...] = ()
     fixed_options: dict = field(default_factory=dict)
     frame_threads: bool = True
+    mp4_tag: str | None = None  # the sample-entry tag in MP4/MOV, where FFmpeg's default is not the one players want
 
 
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
@@ -233,6 +234,8 @@ CODECS = {
     "libx265": CodecProfile(
         "libx265", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"}, 20, _X26X_PRESETS,
         {"x265-params": "log-level=error"},
+        # Apple's players and editors open HEVC only when it is tagged hvc1; FFmpeg writes hev1.
+        mp4_tag="hvc1",
     ),
     # ProRes 422 HQ: the usual mastering intermediate; it is 10-bit whatever the input.
     "prores_ks": CodecProfile("prores_ks", {8: "yuv422p10le", 10: "yuv422p10le"}, {8: "yuv444p10le", 10: "yuv444p10le"},
@@ -301,6 +304,7 @@ SIGNED_TIMESTAMP_MUXERS = {"matroska", "webm"}
 
 # What a container gets when the user did not name a codec and libx264 cannot go in it.
 CONTAINER_DEFAULT_CODEC = {"webm": "libvpx-vp9", "mxf": "mpeg2video"}
+ISO_MUXERS = ("mp4", "mov")  # ISO base media files: each codec is named by a sample-entry tag (see CodecProfile.mp4_tag)
 MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
                    ".avi": "avi", ".mxf": "mxf", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts"}
 
@@ -463,7 +467,10 @@ class VideoWriter:
         for name, value in info.color_tags.items():
             if value:
                 setattr(ctx, name, _AVCOL_RANGE_MPEG if name == "color_range" and self._to_limited else value)
-        if CODECS[plan.codec].frame_threads:
+        profile = CODECS[plan.codec]
+        if profile.mp4_tag and plan.muxer in ISO_MUXERS:
+            ctx.codec_tag = profile.mp4_tag
+        if profile.frame_threads:
             # PyAV opens encoders with slice threads; x264 runs ~40% faster with frame threads.
             ctx.thread_type = "FRAME"
         ctx.thread_count = plan.threads  # a chunked job's worker takes only its share of the cores

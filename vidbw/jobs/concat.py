@@ -18,8 +18,8 @@ import av
 from vidbw.errors import InputError, OutputError
 from vidbw.io.atomic import atomic_output, describe_os_error
 from vidbw.io.probe import describe_video, open_input
-from vidbw.io.video import (FIXED_RATE_MUXERS, _copyable_metadata, copyable_streams, frame_rotation, frame_slot,
-                            muxer_for, open_output)
+from vidbw.io.video import (FIXED_RATE_MUXERS, ISO_MUXERS, _copyable_metadata, copyable_streams, frame_rotation,
+                            frame_slot, muxer_for, open_output)
 
 
 def _time(packet: av.Packet) -> Fraction:
@@ -108,6 +108,10 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
             try:
                 out.metadata.update(_copyable_metadata(firsts[0].metadata))
                 video_out = out.add_stream_from_template(first)
+                if muxer in ISO_MUXERS:
+                    # The template copy drops the sample-entry tag; the segments were written by this
+                    # muxer with the one players need (hvc1 for HEVC), so keep theirs.
+                    video_out.codec_context.codec_tag = first.codec_context.codec_tag
                 video_out.time_base = src_tb if slot is None else slot
                 video_out.metadata.update(_copyable_metadata(first.metadata))
                 _copy_side_data(first, video_out)
