@@ -244,6 +244,25 @@ def add_timecode(video: Path, out: Path) -> Path:
     return out
 
 
+CHAPTERS = [(Fraction(0), Fraction(1, 2), "Opening"), (Fraction(1, 2), Fraction(1), "Second scene")]
+
+
+def add_chapters(video: Path, out: Path, work: Path) -> Path:
+    """`video` with the CHAPTERS marks, as FFmpeg writes them (an MP4/MOV gets a QuickTime chapter track)."""
+    meta = work / f"{out.stem}.chapters.txt"
+    meta.write_text(";FFMETADATA1\n" + "".join(
+        f"[CHAPTER]\nTIMEBASE=1/1000\nSTART={int(start * 1000)}\nEND={int(end * 1000)}\ntitle={title}\n"
+        for start, end, title in CHAPTERS), encoding="utf-8")
+    ffmpeg("-i", str(video), "-i", str(meta), "-map", "0", "-map_chapters", "1", "-c", "copy", str(out))
+    return out
+
+
+def chapters(path: Path) -> list[tuple[Fraction, Fraction, str]]:
+    with av.open(str(path)) as container:
+        return [(Fraction(c["start"]) * c["time_base"], Fraction(c["end"]) * c["time_base"], c["metadata"].get("title"))
+                for c in container.chapters()]
+
+
 # --------------------------------------------------------------------------- images
 
 

@@ -325,6 +325,18 @@ def test_hevc_in_mp4_and_mov_is_tagged_hvc1_for_apple_players(capsys, tmp_path, 
         assert sum(1 for _ in container.decode(video=0)) == 24
 
 
+@pytest.mark.parametrize("source_suffix, suffix", [(".mkv", ".mkv"), (".mkv", ".mp4"), (".mp4", ".mov"), (".mp4", ".mp4")])
+def test_chapter_marks_are_kept(capsys, tmp_path, clip_mkv, source_suffix, suffix):
+    """An MP4/MOV source holds its chapters in a QuickTime chapter track, which FFmpeg reads into chapters:
+    it is carried as chapters, not copied as a data stream as well (the muxer then refused to start)."""
+    source = media.add_chapters(clip_mkv, tmp_path / f"chaptered{source_suffix}", tmp_path)
+    assert media.chapters(source) == media.CHAPTERS
+    out = tmp_path / f"out{suffix}"
+    convert(capsys, source, out)
+    assert media.chapters(out) == media.CHAPTERS
+    assert len(media.frame_times(out)) == 24
+
+
 def test_colour_tags_survive_a_codec_change(capsys, tmp_path, clip_mkv):
     out = tmp_path / "tagged.mov"
     convert(capsys, clip_mkv, out, "--codec", "prores_ks")

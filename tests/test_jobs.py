@@ -187,6 +187,14 @@ def test_joined_hevc_mp4_keeps_the_hvc1_tag_its_segments_have(tmp_path, film):
         assert sum(1 for _ in container.decode(video=0)) == FRAMES
 
 
+def test_joined_output_keeps_the_films_chapter_marks(tmp_path, film):
+    source = media.add_chapters(film, tmp_path / "chaptered.mp4", tmp_path)
+    out = tmp_path / "out.mp4"
+    job(source, out, tmp_path / "job")
+    assert media.chapters(out) == media.CHAPTERS
+    assert len(media.frame_times(out)) == FRAMES
+
+
 def test_resume_renders_only_unfinished_segments(tmp_path, film, reference):
     out = tmp_path / "out.mkv"
     job(film, out, tmp_path / "job")

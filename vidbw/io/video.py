@@ -446,6 +446,7 @@ class VideoWriter:
         self.info = info
         self.container = open_output(path, plan.muxer)
         self.container.metadata.update(_copyable_metadata(source.metadata))
+        copy_chapters(source, self.container)
         in_video = source.streams.video[0]
         rate = info.frame_rate or Fraction(25)
         stream = self.container.add_stream(plan.codec, rate=rate, options=plan.options)
@@ -588,6 +589,14 @@ class VideoWriter:
             pass
 
 
+def copy_chapters(source: av.container.InputContainer, output: av.container.OutputContainer) -> None:
+    """The film's chapter marks, kept as FFmpeg's own transcode keeps them (before the header is written;
+    containers without chapters, such as AVI and MPEG-TS, leave them out)."""
+    chapters = source.chapters()
+    if chapters:
+        output.set_chapters(chapters)
+
+
 def _copyable_metadata(metadata: dict) -> dict:
     # The muxer writes its own 'encoder' tag; everything else (titles, dates, languages) is the user's.
     return {k: v for k, v in metadata.items() if k.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands")}
@@ -611,6 +620,13 @@ def _is_timecode_track(stream) -> bool:
     return stream.type == "data" and stream.codec_context is None and "timecode" in stream.metadata
 
 
+def _is_chapter_track(stream) -> bool:
+    """A QuickTime/MP4 text chapter track: FFmpeg's demuxer reads it into the container's chapters
+    and marks the track discarded. The chapters are carried as chapters (`copy_chapters`); copying the
+    track as well gives the muxer two chapter tracks, and it refuses to start."""
+    return stream.type == "data" and stream.discard == av.stream.Discard.all
+
+
 def check_decodable(frames_seen: int, path: Path) -> None:
     if frames_seen == 0:
         raise InputError(f"no decodable video frames (header only, truncated or damaged): {path}")
@@ -627,6 +643,8 @@ def copyable_streams(container, muxer: str) -> tuple[list, list[str]]:
         codec = s.codec_context.name if s.codec_context else None
         if s.type == "video":
             notes.append(f"extra video stream #{s.index} ({codec}) not carried: vidbw converts the first video stream")
+        elif _is_chapter_track(s):
+            continue
         elif _is_timecode_track(s) and muxer in ("mov", "mp4"):
             # PyAV cannot give a copied tmcd track the frame rate the muxer needs (it fails at the end);
             # the muxer writes the same track itself from the video stream's timecode tag (VideoWriter).

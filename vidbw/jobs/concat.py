@@ -18,8 +18,8 @@ import av
 from vidbw.errors import InputError, OutputError
 from vidbw.io.atomic import atomic_output, describe_os_error
 from vidbw.io.probe import describe_video, open_input
-from vidbw.io.video import (FIXED_RATE_MUXERS, ISO_MUXERS, _copyable_metadata, copyable_streams, frame_rotation,
-                            frame_slot, muxer_for, open_output)
+from vidbw.io.video import (FIXED_RATE_MUXERS, ISO_MUXERS, _copyable_metadata, copy_chapters, copyable_streams,
+                            frame_rotation, frame_slot, muxer_for, open_output)
 
 
 def _time(packet: av.Packet) -> Fraction:
@@ -107,6 +107,7 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
             out = open_output(temp, muxer, shown_as=output)
             try:
                 out.metadata.update(_copyable_metadata(firsts[0].metadata))
+                copy_chapters(src, out)
                 video_out = out.add_stream_from_template(first)
                 if muxer in ISO_MUXERS:
                     # The template copy drops the sample-entry tag; the segments were written by this
