@@ -257,6 +257,22 @@ def add_chapters(video: Path, out: Path, work: Path) -> Path:
     return out
 
 
+FONT_BYTES = bytes(range(256)) * 8  # stands in for a font file: only its bytes and name must survive
+
+
+def add_attachment(video: Path, out: Path, work: Path) -> Path:
+    """`video` (written as .mkv) with a font attached, as films with styled ASS subtitles carry one."""
+    font = work / "title.ttf"
+    font.write_bytes(FONT_BYTES)
+    ffmpeg("-i", str(video), "-attach", str(font), "-metadata:s:t", "mimetype=font/ttf", "-map", "0", "-c", "copy", str(out))
+    return out
+
+
+def attachments(path: Path) -> list[tuple[str, str, bytes]]:
+    with av.open(str(path)) as container:
+        return [(s.name, s.mimetype, bytes(s.data)) for s in container.streams.attachments]
+
+
 def chapters(path: Path) -> list[tuple[Fraction, Fraction, str]]:
     with av.open(str(path)) as container:
         return [(Fraction(c["start"]) * c["time_base"], Fraction(c["end"]) * c["time_base"], c["metadata"].get("title"))

@@ -337,6 +337,16 @@ def test_chapter_marks_are_kept(capsys, tmp_path, clip_mkv, source_suffix, suffi
     assert len(media.frame_times(out)) == 24
 
 
+def test_attached_files_are_kept_in_matroska_and_named_where_they_cannot_go(capsys, tmp_path, clip_mkv):
+    source = media.add_attachment(clip_mkv, tmp_path / "with_font.mkv", tmp_path)
+    assert media.attachments(source) == [("title.ttf", "font/ttf", media.FONT_BYTES)]
+    out = tmp_path / "out.mkv"
+    convert(capsys, source, out)
+    assert media.attachments(out) == media.attachments(source)
+    run = convert(capsys, source, tmp_path / "out.mp4")
+    assert "attachment title.ttf cannot be stored in mp4" in run.err
+
+
 def test_colour_tags_survive_a_codec_change(capsys, tmp_path, clip_mkv):
     out = tmp_path / "tagged.mov"
     convert(capsys, clip_mkv, out, "--codec", "prores_ks")

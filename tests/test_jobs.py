@@ -195,6 +195,14 @@ def test_joined_output_keeps_the_films_chapter_marks(tmp_path, film):
     assert len(media.frame_times(out)) == FRAMES
 
 
+def test_joined_output_keeps_the_films_attached_files(tmp_path, film):
+    source = media.add_attachment(film, tmp_path / "with_font.mkv", tmp_path)
+    out = tmp_path / "out.mkv"
+    job(source, out, tmp_path / "job")
+    assert media.attachments(out) == [("title.ttf", "font/ttf", media.FONT_BYTES)]
+    assert len(media.frame_times(out)) == FRAMES
+
+
 def test_resume_renders_only_unfinished_segments(tmp_path, film, reference):
     out = tmp_path / "out.mkv"
     job(film, out, tmp_path / "job")

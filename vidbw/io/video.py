@@ -497,7 +497,9 @@ class VideoWriter:
         self.dropped: list[str] = []
         for s in copy_streams:
             try:
-                self._copies[s.index] = self.container.add_stream_from_template(s)
+                copied = add_copied_stream(self.container, s)
+                if copied is not None:
+                    self._copies[s.index] = copied
             except (ValueError, av.error.FFmpegError, NotImplementedError) as exc:
                 self.dropped.append(f"stream #{s.index} ({s.type}, {s.codec_context.name if s.codec_context else '?'}): {exc}")
         self.frames_written = 0
@@ -589,6 +591,16 @@ class VideoWriter:
             pass
 
 
+def add_copied_stream(output: av.container.OutputContainer, stream):
+    """The output stream that `stream`'s packets are copied into, bit-exact. An attachment (a font for
+    the film's ASS subtitles, cover art) has no packets: it is embedded whole, and None comes back."""
+    if stream.type == "attachment":
+        output.add_attachment(stream.name or f"attachment-{stream.index}", stream.mimetype or "application/octet-stream",
+                              bytes(stream.data))
+        return None
+    return output.add_stream_from_template(stream)
+
+
 def copy_chapters(source: av.container.InputContainer, output: av.container.OutputContainer) -> None:
     """The film's chapter marks, kept as FFmpeg's own transcode keeps them (before the header is written;
     containers without chapters, such as AVI and MPEG-TS, leave them out)."""
@@ -633,15 +645,21 @@ def check_decodable(frames_seen: int, path: Path) -> None:
 
 
 def copyable_streams(container, muxer: str) -> tuple[list, list[str]]:
-    """The audio, subtitle and data streams to copy bit-exact, and a note for each one the muxer refuses."""
+    """The audio, subtitle and data streams to copy bit-exact (and attached files), and a note for each
+    one the muxer refuses."""
     supported = muxer_codecs(muxer)
     keep, notes = [], []
     video_index = container.streams.video[0].index
     for s in container.streams:
-        if s.index == video_index or s.type not in ("audio", "subtitle", "data", "video"):
+        if s.index == video_index or s.type not in ("audio", "subtitle", "data", "video", "attachment"):
             continue
         codec = s.codec_context.name if s.codec_context else None
-        if s.type == "video":
+        if s.type == "attachment":
+            if muxer == "matroska":  # the one container here that holds attached files
+                keep.append(s)
+            else:
+                notes.append(f"attachment {s.name} cannot be stored in {muxer}; dropped (write .mkv to keep it)")
+        elif s.type == "video":
             notes.append(f"extra video stream #{s.index} ({codec}) not carried: vidbw converts the first video stream")
         elif _is_chapter_track(s):
             continue

@@ -18,8 +18,8 @@ import av
 from vidbw.errors import InputError, OutputError
 from vidbw.io.atomic import atomic_output, describe_os_error
 from vidbw.io.probe import describe_video, open_input
-from vidbw.io.video import (FIXED_RATE_MUXERS, ISO_MUXERS, _copyable_metadata, copy_chapters, copyable_streams,
-                            frame_rotation, frame_slot, muxer_for, open_output)
+from vidbw.io.video import (FIXED_RATE_MUXERS, ISO_MUXERS, _copyable_metadata, add_copied_stream, copy_chapters,
+                            copyable_streams, frame_rotation, frame_slot, muxer_for, open_output)
 
 
 def _time(packet: av.Packet) -> Fraction:
@@ -119,7 +119,9 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
                 mapping = {}
                 for s in copy:
                     try:
-                        mapping[s.index] = out.add_stream_from_template(s)
+                        copied = add_copied_stream(out, s)
+                        if copied is not None:
+                            mapping[s.index] = copied
                     except (ValueError, av.error.FFmpegError, NotImplementedError) as exc:
                         notes.append(f"not copied: stream #{s.index} ({s.type}): {exc}")
                 for c in firsts:
