@@ -347,6 +347,16 @@ def test_attached_files_are_kept_in_matroska_and_named_where_they_cannot_go(caps
     assert "attachment title.ttf cannot be stored in mp4" in run.err
 
 
+def test_copied_tracks_keep_their_language_title_and_flags(capsys, tmp_path, clip_mkv):
+    source = media.add_tagged_tracks(clip_mkv, tmp_path / "master.mkv", tmp_path)
+    labels = media.stream_labels(source)
+    assert labels == [("audio", 1, "fra", None), ("subtitle", 64, "eng", "Forced narrative")]  # default, forced
+    out = tmp_path / "out.mkv"
+    convert(capsys, source, out)
+    assert media.stream_labels(out) == labels
+    assert media.stream_packets(out, "audio") == media.stream_packets(source, "audio")
+
+
 def test_colour_tags_survive_a_codec_change(capsys, tmp_path, clip_mkv):
     out = tmp_path / "tagged.mov"
     convert(capsys, clip_mkv, out, "--codec", "prores_ks")

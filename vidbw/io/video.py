@@ -598,7 +598,11 @@ def add_copied_stream(output: av.container.OutputContainer, stream):
         output.add_attachment(stream.name or f"attachment-{stream.index}", stream.mimetype or "application/octet-stream",
                               bytes(stream.data))
         return None
-    return output.add_stream_from_template(stream)
+    copied = output.add_stream_from_template(stream)
+    # The template carries the codec, not the stream's language, title or flags (default, forced).
+    copied.metadata.update(_copyable_metadata(stream.metadata))
+    copied.disposition = stream.disposition
+    return copied
 
 
 def copy_chapters(source: av.container.InputContainer, output: av.container.OutputContainer) -> None:
