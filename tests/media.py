@@ -239,22 +239,21 @@ def add_subtitles(video: Path, out: Path, work: Path) -> Path:
 
 
 def add_tagged_tracks(video: Path, out: Path, work: Path) -> Path:
-    """`video` (written as .mkv) with a French default audio track and a forced English subtitle track
-    with a title, as a delivery master has them."""
+    """`video` (written as .mkv, its picture flagged default) with a French default audio track and a
+    forced English subtitle track with a title, as a delivery master has them."""
     srt = work / "forced.srt"
     srt.write_text(SRT_TEXT, encoding="utf-8")
     ffmpeg("-i", str(video), "-f", "lavfi", "-i", "sine=duration=1", "-i", str(srt), "-map", "0:v", "-map", "1:a",
            "-map", "2", "-c:v", "copy", "-c:a", "flac", "-c:s", "srt", "-metadata:s:a:0", "language=fra",
-           "-metadata:s:s:0", "language=eng", "-metadata:s:s:0", "title=Forced narrative", "-disposition:a:0",
-           "default", "-disposition:s:0", "forced", "-shortest", str(out))
+           "-metadata:s:s:0", "language=eng", "-metadata:s:s:0", "title=Forced narrative", "-disposition:v:0", "default",
+           "-disposition:a:0", "default", "-disposition:s:0", "forced", str(out))
     return out
 
 
 def stream_labels(path: Path) -> list[tuple[str, int, str | None, str | None]]:
-    """(type, disposition flags, language, title) of every stream but the video."""
+    """(type, disposition flags, language, title) of every stream."""
     with av.open(str(path)) as container:
-        return [(s.type, int(s.disposition), s.metadata.get("language"), s.metadata.get("title"))
-                for s in container.streams if s.type != "video"]
+        return [(s.type, int(s.disposition), s.metadata.get("language"), s.metadata.get("title")) for s in container.streams]
 
 
 def add_timecode(video: Path, out: Path) -> Path:

@@ -350,7 +350,8 @@ def test_attached_files_are_kept_in_matroska_and_named_where_they_cannot_go(caps
 def test_copied_tracks_keep_their_language_title_and_flags(capsys, tmp_path, clip_mkv):
     source = media.add_tagged_tracks(clip_mkv, tmp_path / "master.mkv", tmp_path)
     labels = media.stream_labels(source)
-    assert labels == [("audio", 1, "fra", None), ("subtitle", 64, "eng", "Forced narrative")]  # default, forced
+    assert labels == [("video", 1, None, None), ("audio", 1, "fra", None),  # default
+                      ("subtitle", 64, "eng", "Forced narrative")]  # forced
     out = tmp_path / "out.mkv"
     convert(capsys, source, out)
     assert media.stream_labels(out) == labels

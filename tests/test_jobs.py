@@ -195,6 +195,14 @@ def test_joined_output_keeps_the_films_chapter_marks(tmp_path, film):
     assert len(media.frame_times(out)) == FRAMES
 
 
+def test_joined_output_keeps_track_labels(tmp_path, film):
+    source = media.add_tagged_tracks(film, tmp_path / "master.mkv", tmp_path)
+    out = tmp_path / "out.mkv"
+    job(source, out, tmp_path / "job")
+    assert media.stream_labels(out) == media.stream_labels(source)
+    assert len(media.frame_times(out)) == FRAMES
+
+
 def test_joined_output_keeps_the_films_attached_files(tmp_path, film):
     source = media.add_attachment(film, tmp_path / "with_font.mkv", tmp_path)
     out = tmp_path / "out.mkv"

@@ -476,6 +476,7 @@ class VideoWriter:
             ctx.thread_type = "FRAME"
         ctx.thread_count = plan.threads  # a chunked job's worker takes only its share of the cores
         stream.metadata.update(_copyable_metadata(in_video.metadata))
+        stream.disposition = in_video.disposition
         if plan.muxer in ("mov", "mp4") and "timecode" not in stream.metadata:
             # A timecode track is re-created by the muxer from this tag (see copyable_streams).
             for s in source.streams:

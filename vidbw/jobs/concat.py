@@ -115,6 +115,7 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
                     video_out.codec_context.codec_tag = first.codec_context.codec_tag
                 video_out.time_base = src_tb if slot is None else slot
                 video_out.metadata.update(_copyable_metadata(first.metadata))
+                video_out.disposition = first.disposition
                 _copy_side_data(first, video_out)
                 mapping = {}
                 for s in copy:
