@@ -256,6 +256,14 @@ def stream_labels(path: Path) -> list[tuple[str, int, str | None, str | None]]:
         return [(s.type, int(s.disposition), s.metadata.get("language"), s.metadata.get("title")) for s in container.streams]
 
 
+def add_cover_art(video: Path, out: Path, work: Path) -> Path:
+    """`video` (written as .mp4) with a PNG cover picture, the way tagging tools attach one."""
+    cover = write_image(work / "cover.png", size=(32, 32))
+    ffmpeg("-i", str(video), "-i", str(cover), "-map", "0", "-map", "1", "-c", "copy", "-disposition:v:1", "attached_pic",
+           str(out))
+    return out
+
+
 def add_timecode(video: Path, out: Path) -> Path:
     """`video` (a .mov) with a QuickTime timecode (tmcd) data track."""
     ffmpeg("-i", str(video), "-map", "0", "-c", "copy", "-timecode", "01:00:00:00", str(out))

@@ -358,6 +358,14 @@ def test_copied_tracks_keep_their_language_title_and_flags(capsys, tmp_path, cli
     assert media.stream_packets(out, "audio") == media.stream_packets(source, "audio")
 
 
+def test_cover_art_is_named_as_such_and_the_film_is_converted(capsys, tmp_path, clip_mkv):
+    source = media.add_cover_art(clip_mkv, tmp_path / "with_cover.mp4", tmp_path)
+    out = tmp_path / "out.mp4"
+    run = convert(capsys, source, out)
+    assert "cover art (stream #1, png) not carried" in run.err
+    assert len(media.frame_times(out)) == 24
+
+
 def test_colour_tags_survive_a_codec_change(capsys, tmp_path, clip_mkv):
     out = tmp_path / "tagged.mov"
     convert(capsys, clip_mkv, out, "--codec", "prores_ks")

@@ -665,7 +665,10 @@ def copyable_streams(container, muxer: str) -> tuple[list, list[str]]:
             else:
                 notes.append(f"attachment {s.name} cannot be stored in {muxer}; dropped (write .mkv to keep it)")
         elif s.type == "video":
-            notes.append(f"extra video stream #{s.index} ({codec}) not carried: vidbw converts the first video stream")
+            if s.disposition & av.stream.Disposition.attached_pic:
+                notes.append(f"cover art (stream #{s.index}, {codec}) not carried")
+            else:
+                notes.append(f"extra video stream #{s.index} ({codec}) not carried: vidbw converts the first video stream")
         elif _is_chapter_track(s):
             continue
         elif _is_timecode_track(s) and muxer in ("mov", "mp4"):
