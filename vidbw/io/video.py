@@ -475,9 +475,8 @@ class VideoWriter:
             # PyAV opens encoders with slice threads; x264 runs ~40% faster with frame threads.
             ctx.thread_type = "FRAME"
         ctx.thread_count = plan.threads  # a chunked job's worker takes only its share of the cores
-        stream.metadata.update(_copyable_metadata(in_video.metadata))
-        stream.disposition = in_video.disposition
-        if plan.muxer in ("mov", "mp4") and "timecode" not in stream.metadata:
+        copy_stream_labels(in_video, stream)
+        if plan.muxer in ISO_MUXERS and "timecode" not in stream.metadata:
             # A timecode track is re-created by the muxer from this tag (see copyable_streams).
             for s in source.streams:
                 if _is_timecode_track(s):
@@ -600,10 +599,14 @@ def add_copied_stream(output: av.container.OutputContainer, stream):
                               bytes(stream.data))
         return None
     copied = output.add_stream_from_template(stream)
-    # The template carries the codec, not the stream's language, title or flags (default, forced).
-    copied.metadata.update(_copyable_metadata(stream.metadata))
-    copied.disposition = stream.disposition
+    copy_stream_labels(stream, copied)  # the template carries the codec only
     return copied
+
+
+def copy_stream_labels(source, output) -> None:
+    """A stream's language, title and other tags, and its flags (default, forced), onto its output stream."""
+    output.metadata.update(_copyable_metadata(source.metadata))
+    output.disposition = source.disposition
 
 
 def copy_chapters(source: av.container.InputContainer, output: av.container.OutputContainer) -> None:
@@ -671,7 +674,7 @@ def copyable_streams(container, muxer: str) -> tuple[list, list[str]]:
                 notes.append(f"extra video stream #{s.index} ({codec}) not carried: vidbw converts the first video stream")
         elif _is_chapter_track(s):
             continue
-        elif _is_timecode_track(s) and muxer in ("mov", "mp4"):
+        elif _is_timecode_track(s) and muxer in ISO_MUXERS:
             # PyAV cannot give a copied tmcd track the frame rate the muxer needs (it fails at the end);
             # the muxer writes the same track itself from the video stream's timecode tag (VideoWriter).
             continue

@@ -108,14 +108,12 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
             try:
                 out.metadata.update(_copyable_metadata(firsts[0].metadata))
                 copy_chapters(src, out)
-                video_out = out.add_stream_from_template(first)
+                video_out = add_copied_stream(out, first)
                 if muxer in ISO_MUXERS:
                     # The template copy drops the sample-entry tag; the segments were written by this
                     # muxer with the one players need (hvc1 for HEVC), so keep theirs.
                     video_out.codec_context.codec_tag = first.codec_context.codec_tag
                 video_out.time_base = src_tb if slot is None else slot
-                video_out.metadata.update(_copyable_metadata(first.metadata))
-                video_out.disposition = first.disposition
                 _copy_side_data(first, video_out)
                 mapping = {}
                 for s in copy:
