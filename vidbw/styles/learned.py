@@ -69,8 +69,7 @@ class LearnedStyle(Style):
         self.path = Path(path) if path else None
         self.meta = dict(meta or {})
         self._tensors = tensors
-        self._lock = threading.Lock()
-        self._model_lock = threading.Lock()
+        self._lock = threading.Lock()  # the lazy loads below: each happens once, by one thread
         self._inference_lock = threading.Lock()
         self._warm_up_lock = threading.Lock()
         self._model = None
@@ -99,12 +98,13 @@ class LearnedStyle(Style):
     @property
     def model(self):
         """The base networks (torch is imported here, at first use); loaded once, by one thread."""
-        with self._model_lock:
-            if self._model is None:
-                from vidbw.models.retoucher import load_default
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from vidbw.models.retoucher import load_default
 
-                base = self.meta.get("base_model_path")
-                self._model = load_default(Path(base) if base and Path(base).is_file() else None)
+                    base = self.meta.get("base_model_path")
+                    self._model = load_default(Path(base) if base and Path(base).is_file() else None)
         return self._model
 
     def warm_up(self) -> None:
