@@ -145,6 +145,19 @@ def prores4444_mov(media_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def prores_alpha_mov(media_dir) -> Path:
+    """ProRes 4444 with a moving alpha ramp (yuva444p10le in; FFmpeg decodes it as 12-bit)."""
+    return media.write_video(media_dir / "prores_alpha.mov", codec="prores_ks", pix_fmt="yuva444p10le",
+                             options={"profile": "4"}, frames=12)
+
+
+@pytest.fixture(scope="session")
+def ffv1_alpha_mkv(media_dir) -> Path:
+    """FFV1 4:2:0 8-bit with a moving alpha ramp (yuva420p), lossless: alpha must come back exact."""
+    return media.write_video(media_dir / "ffv1_alpha.mkv", codec="ffv1", pix_fmt="yuva420p", frames=12)
+
+
+@pytest.fixture(scope="session")
 def full_range_mkv(media_dir) -> Path:
     """8-bit H.264 tagged (and coded) full range, BT.709."""
     return media.write_video(media_dir / "full.mkv", color_tags={**media.BT709_TAGS, "color_range": 2})

@@ -99,9 +99,31 @@ def yuv_frame(index: int, width: int, height: int, pix_fmt: str, full_range: boo
     dtype = np.uint8 if bits <= 8 else np.uint16
     for i, values in enumerate(planes):
         plane_view(frame.planes[i], *values.shape[::-1], dtype)[...] = values
-    if len(frame.planes) > 3:  # alpha
-        plane_view(frame.planes[3], width, height, dtype)[...] = 2**bits - 1
+    if len(frame.planes) > 3:
+        plane_view(frame.planes[3], width, height, dtype)[...] = alpha_pattern(index, width, height, bits)
     return frame
+
+
+def alpha_pattern(index: int, width: int, height: int, bits: int) -> np.ndarray:
+    """Frame `index`'s alpha: a ramp from clear to opaque that moves with the frame, and an opaque
+    box, so that a lost, frozen or badly rescaled alpha channel shows."""
+    peak = 2**bits - 1
+    ramp = (np.arange(width) + 3 * index) % width / max(1, width - 1)
+    alpha = np.round(np.tile(ramp, (height, 1)) * peak)
+    alpha[height // 4: height // 2, width // 4: width // 2] = peak
+    return alpha.astype(np.uint8 if bits <= 8 else np.uint16)
+
+
+def alpha_planes(path: Path) -> list[np.ndarray]:
+    """Every decoded frame's alpha plane, as a float in [0, 1] (bit depths differ between codecs)."""
+    out = []
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            component = frame.format.components[3]
+            dtype = np.uint8 if component.bits <= 8 else np.uint16
+            plane = plane_view(frame.planes[component.plane], frame.width, frame.height, dtype)
+            out.append(plane.astype(np.float64) / (2**component.bits - 1))
+    return out
 
 
 def _add_audio(container, codec: str, seconds: float, rate: int = 48000):

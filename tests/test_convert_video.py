@@ -115,9 +115,9 @@ def patch_mean(luma: np.ndarray, box) -> float:
 CASES = [
     ("clip_mp4", ".mp4", "h264", "yuv420p"),
     ("clip10_mkv", ".mkv", "h264", "yuv420p10le"),
-    ("prores422_mov", ".mov", "h264", "yuv420p10le"),
-    ("prores4444_mov", ".mov", "h264", "yuv444p10le"),
-    ("odd_mkv", ".mkv", "h264", "yuv444p"),
+    ("prores422_mov", ".mov", "prores", "yuv422p10le"),  # a mastering codec is kept (see below)
+    ("prores4444_mov", ".mov", "prores", "yuv444p12le"),
+    ("odd_mkv", ".mkv", "ffv1", "yuv444p"),  # odd sizes through H.264: test_a_444_picture_gets_a_444_profile
     ("vfr_mkv", ".mkv", "h264", "yuv420p"),
     ("subs_mkv", ".mkv", "h264", "yuv420p"),
     ("clip_webm", ".webm", "vp9", "yuv420p"),
@@ -314,6 +314,92 @@ def test_codecs_are_known_by_the_names_people_type(capsys, tmp_path, clip_mkv, t
     convert(capsys, clip_mkv, out, "--codec", typed)
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.name == decoded_as
+
+
+def stream_codec(path: Path) -> tuple[str, str | None, str]:
+    with av.open(str(path)) as container:
+        ctx = container.streams.video[0].codec_context
+        return ctx.name, ctx.profile, ctx.codec_tag
+
+
+@pytest.mark.parametrize("source, suffix, expected", [
+    (("prores_ks", "yuv422p10le", "1"), ".mov", ("prores", "LT", "apcs")),
+    (("prores_ks", "yuv422p10le", "3"), ".mov", ("prores", "HQ", "apch")),
+    (("prores_ks", "yuv444p10le", "4"), ".mov", ("prores", "4444", "ap4h")),
+    (("prores_ks", "yuv422p10le", "2"), ".mkv", ("prores", "Standard", "apcn")),
+    (("ffv1", "yuv420p", None), ".mkv", ("ffv1", None, None)),
+    (("prores_ks", "yuv422p10le", "3"), ".mp4", ("h264", None, "avc1")),  # MP4 holds no ProRes: delivery codec
+    (("libx264", "yuv420p", None), ".mov", ("h264", None, "avc1")),
+])
+def test_a_mastering_source_keeps_its_codec_and_profile(capsys, tmp_path, source, suffix, expected):
+    """A ProRes master converted without --codec stays ProRes in its own profile, an FFV1 archive stays
+    lossless; delivery codecs are re-encoded with the container's default, as before."""
+    codec, pix_fmt, profile = source
+    src = media.write_video(tmp_path / f"src{'.mkv' if codec == 'ffv1' else '.mov'}", codec=codec, pix_fmt=pix_fmt,
+                            options={"profile": profile} if profile else None, frames=6)
+    out = tmp_path / f"out{suffix}"
+    run = convert(capsys, src, out)
+    name, out_profile, tag = stream_codec(out)
+    assert name == expected[0]
+    if expected[1]:
+        assert (out_profile, tag) == expected[1:]
+    kept = expected[0] == media.video_info(src)["codec"] and codec != "libx264"
+    assert ("like the source" in run.err) == kept, run.err
+    assert len(media.video_planes(out)) == 6
+
+
+@pytest.mark.parametrize("typed, expected", [("prores", ("prores", "4444", "ap4h")),
+                                             ("h264", ("h264", "High 4:4:4 Predictive", "avc1"))])
+def test_a_444_picture_gets_a_444_profile(capsys, tmp_path, odd_mkv, typed, expected):
+    """An odd-sized picture cannot be subsampled, so it is written 4:4:4, in a profile that says so:
+    ProRes names its chroma layout in the file's tag (4:4:4 written as 422 HQ, apch, is mislabelled)."""
+    out = tmp_path / "out.mov"
+    run = convert(capsys, odd_mkv, out, "--codec", typed)
+    assert stream_codec(out) == expected
+    assert media.video_info(out)["pix_fmt"].startswith("yuv444")
+    assert "odd picture size 65x49" in run.err
+
+
+@pytest.mark.parametrize("fixture, suffix, tolerance", [("prores_alpha_mov", ".mov", 1 / 1023),
+                                                         ("ffv1_alpha_mkv", ".mkv", 0.0)])
+def test_the_alpha_channel_is_carried(request, capsys, tmp_path, fixture, suffix, tolerance):
+    """A film with transparency (ProRes 4444, FFV1 with alpha) keeps it, frame by frame."""
+    src = request.getfixturevalue(fixture)
+    out = tmp_path / f"out{suffix}"
+    convert(capsys, src, out, "--style", "tri-x")
+    before, after = media.alpha_planes(src), media.alpha_planes(out)
+    assert len(after) == len(before) == 12
+    for n, (a, b) in enumerate(zip(before, after)):
+        assert np.abs(a - b).max() <= tolerance + 1e-9, f"frame {n}: alpha off by {np.abs(a - b).max()}"
+    assert not np.array_equal(before[0], before[5])  # the ramp moves: a frozen alpha would fail above
+    assert_neutral_chroma(out)
+
+
+def test_packed_rgba_alpha_is_carried_into_prores_4444(capsys, tmp_path):
+    """Motion graphics often come as PNG-in-MOV (packed RGBA): ProRes keeps alpha only in 4444, so a
+    4:2:2 plan must turn 4:4:4 rather than drop it."""
+    src = tmp_path / "titles.mov"
+    ramp = np.tile(np.linspace(0, 255, 96).round().astype(np.uint8), (64, 1))
+    with av.open(str(src), "w") as container:
+        stream = container.add_stream("png", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "rgba"
+        for i in range(4):
+            rgba = np.dstack([np.full((64, 96), 200, np.uint8), np.full((64, 96), 40 * i, np.uint8),
+                              np.zeros((64, 96), np.uint8), np.roll(ramp, 7 * i, axis=1)])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgba, format="rgba")))
+        container.mux(stream.encode(None))
+    out = tmp_path / "out.mov"
+    convert(capsys, src, out, "--codec", "prores")
+    assert stream_codec(out) == ("prores", "4444", "ap4h")
+    for i, alpha in enumerate(media.alpha_planes(out)):
+        assert np.abs(alpha - np.roll(ramp, 7 * i, axis=1) / 255).max() < 0.5 / 255 + 1e-6
+
+
+def test_a_codec_without_alpha_says_the_alpha_is_dropped(capsys, tmp_path, prores_alpha_mov):
+    out = tmp_path / "out.mp4"
+    run = convert(capsys, prores_alpha_mov, out, "--codec", "h264")
+    assert "alpha channel not kept: libx264" in run.err
+    assert len(av.VideoFormat(media.video_info(out)["pix_fmt"]).components) == 3
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mov"])

@@ -211,6 +211,21 @@ def test_joined_output_keeps_the_films_attached_files(tmp_path, film):
     assert len(media.frame_times(out)) == FRAMES
 
 
+def test_joined_prores_master_keeps_its_codec_and_alpha(tmp_path, prores_alpha_mov):
+    """No --codec: the ProRes 4444 master's segments and the joined film stay ProRes 4444 with its alpha."""
+    import av
+
+    out = tmp_path / "out.mov"
+    run_job(prores_alpha_mov, out, job_dir=tmp_path / "job", encode=EncodeSettings(), device="cpu", segment_frames=5,
+            **LOOK)
+    with av.open(str(out)) as container:
+        ctx = container.streams.video[0].codec_context
+        assert (ctx.name, ctx.profile, ctx.codec_tag) == ("prores", "4444", "ap4h")
+    before, after = media.alpha_planes(prores_alpha_mov), media.alpha_planes(out)
+    assert len(after) == len(before) == 12
+    assert max(np.abs(a - b).max() for a, b in zip(before, after)) <= 1 / 1023 + 1e-9
+
+
 def test_resume_renders_only_unfinished_segments(tmp_path, film, reference):
     out = tmp_path / "out.mkv"
     job(film, out, tmp_path / "job")

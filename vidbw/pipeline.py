@@ -305,6 +305,7 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
             frame, luma, chroma = writer.new_frame()
             renderer.render(decoded_frame.planes, decoded_frame.to_rgb, decoded_frame.index, look, grid, luma, coding)
             renderer.finish_chroma(look, grid, luma, chroma, writer.bit_depth, info.full_range, info.matrix)
+            writer.carry_alpha(frame, decoded_frame.source)
             _put(encoded, (frame, decoded_frame.pts), stop, writer_thread)
             done += 1
             if progress:

@@ -48,6 +48,7 @@ class VideoInfo:
     video_duration_s: float  # the video stream's own length (0 when unknown), for spotting cut files
     other_streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
     interlaced: bool = False
+    profile: str | None = None  # the codec's profile as FFmpeg names it ("HQ", "4444", "High 10", ...)
 
     @property
     def nominal_fps(self) -> float:
@@ -137,6 +138,7 @@ def describe_video(container: av.container.InputContainer, path: Path) -> VideoI
         video_duration_s=video_duration,
         other_streams=others,
         interlaced=field_order >= 2,
+        profile=ctx.profile or None,
     )
 
 

@@ -64,10 +64,11 @@ def _layout(pix_fmt: str, width: int, height: int) -> tuple[str, str | None]:
     fmt = av.VideoFormat(pix_fmt)
     comps = fmt.components
     bits = comps[0].bits
+    alpha = "a" if has_alpha(pix_fmt) else ""  # converted formats keep the alpha plane, for the writer to carry
     if fmt.is_rgb:
         if fmt.is_planar and [c.plane for c in comps[:3]] == [2, 0, 1]:
             return "gbr", None
-        return "gbr", "gbrp" if bits <= 8 else "gbrp16le"
+        return "gbr", f"gbr{alpha}p" if bits <= 8 else f"gbr{alpha}p16le"
     direct = (
         fmt.is_planar
         and len(comps) >= 3
@@ -80,7 +81,7 @@ def _layout(pix_fmt: str, width: int, height: int) -> tuple[str, str | None]:
     if direct:
         return "yuv", None
     # Gray, palette, packed and semi-planar formats: one cheap swscale pass to planar 4:4:4.
-    return "yuv", "yuv444p" if bits <= 8 else "yuv444p16le"
+    return "yuv", f"yuv{alpha}444p" if bits <= 8 else f"yuv{alpha}444p16le"
 
 
 def frame_planes(frame: av.VideoFrame, matrix: str, full_range: bool) -> tuple[tuple, np.ndarray, av.VideoFrame]:
@@ -225,6 +226,7 @@ class CodecProfile:
     fixed_options: dict = field(default_factory=dict)
     frame_threads: bool = True
     mp4_tag: str | None = None  # the sample-entry tag in MP4/MOV, where FFmpeg's default is not the one players want
+    alpha: bool = False  # stores an alpha channel (a yuva pixel format): a source's transparency is kept
 
 
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
@@ -237,12 +239,13 @@ CODECS = {
         # Apple's players and editors open HEVC only when it is tagged hvc1; FFmpeg writes hev1.
         mp4_tag="hvc1",
     ),
-    # ProRes 422 HQ: the usual mastering intermediate; it is 10-bit whatever the input.
+    # ProRes (422 HQ unless the source is another ProRes; 4444 for 4:4:4): the usual mastering
+    # intermediate; it is 10-bit whatever the input. Its profile is set by `_prores_profile`.
     "prores_ks": CodecProfile("prores_ks", {8: "yuv422p10le", 10: "yuv422p10le"}, {8: "yuv444p10le", 10: "yuv444p10le"},
-                              fixed_options={"profile": "3", "vendor": "apl0"}),
+                              fixed_options={"vendor": "apl0"}, alpha=True),
     # FFV1 version 3 with slice CRCs: the archival lossless choice.
     "ffv1": CodecProfile("ffv1", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"},
-                         fixed_options={"level": "3", "slicecrc": "1", "slices": "4"}, frame_threads=False),
+                         fixed_options={"level": "3", "slicecrc": "1", "slices": "4"}, frame_threads=False, alpha=True),
     "libvpx-vp9": CodecProfile("libvpx-vp9", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"}, 31,
                                fixed_options={"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"}, frame_threads=False),
     "mpeg2video": CodecProfile("mpeg2video", {8: "yuv422p"}, {8: "yuv422p"}, fixed_options={"qscale": "2", "g": "12"}),
@@ -251,6 +254,32 @@ CODECS = {
 # The names people type for these codecs (FFmpeg's own encoder names are the keys of CODECS).
 CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "avc": "libx264", "h265": "libx265", "hevc": "libx265",
                  "x265": "libx265", "prores": "prores_ks", "vp9": "libvpx-vp9", "mpeg2": "mpeg2video"}
+
+
+# Mastering and archival codecs a source keeps when no --codec is given and the container can hold
+# them: a ProRes master stays ProRes (in its own profile), an FFV1 archive stays lossless. Delivery
+# codecs (H.264, HEVC, VP9, ...) are re-encoded with the container's default, as before.
+KEPT_SOURCE_CODECS = {"prores": "prores_ks", "ffv1": "ffv1"}
+# ProRes profiles as FFmpeg's decoder names them -> prores_ks's profile numbers.
+PRORES_PROFILES = {"Proxy": 0, "LT": 1, "Standard": 2, "HQ": 3, "4444": 4, "XQ": 5}
+_PRORES_444_PROFILES = (4, 5)
+
+
+def _prores_profile(pix_fmt: str, source_profile: str | None) -> int:
+    """The ProRes profile for this picture: the source's when it fits, else 422 HQ or 4444.
+
+    The profile names the chroma layout in the file's own tag (apch is 422 HQ, ap4h is 4444), so a
+    4:4:4 picture must be written as 4444 (or 4444 XQ) and a 4:2:2 one as a 422 profile."""
+    wanted = PRORES_PROFILES.get(source_profile or "")
+    if av.VideoFormat(pix_fmt).chroma_width(2) == 2:  # 4:4:4
+        return wanted if wanted in _PRORES_444_PROFILES else 4
+    return wanted if wanted is not None and wanted not in _PRORES_444_PROFILES else 3
+
+
+@functools.lru_cache(maxsize=64)
+def has_alpha(pix_fmt: str) -> bool:
+    """Whether frames of this format carry an alpha channel (yuva*, gbrap*, rgba, ya8, ...)."""
+    return any(c.is_alpha for c in av.VideoFormat(pix_fmt).components)
 
 
 def canonical_codec(name: str) -> str:
@@ -375,10 +404,13 @@ _MUXER_EXTRA_CODECS = {
 def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> EncodePlan:
     muxer = muxer_for(output)
     notes = []
-    codec = settings.codec or CONTAINER_DEFAULT_CODEC.get(muxer, "libx264")
+    muxable = muxer_codecs(muxer)
+    kept = KEPT_SOURCE_CODECS.get(info.codec) if settings.codec is None else None
+    if kept is not None and muxable and av.codec.Codec(kept, "w").name not in muxable:
+        kept = None  # e.g. ProRes to .mp4: the container's delivery default instead
+    codec = settings.codec or kept or CONTAINER_DEFAULT_CODEC.get(muxer, "libx264")
     profile = CODECS[codec]
     av_name = av.codec.Codec(codec, "w").name
-    muxable = muxer_codecs(muxer)
     if muxable and av_name not in muxable:
         raise OptionError(f"{codec} cannot be stored in {output.suffix} files; choose another --codec or output extension")
 
@@ -399,12 +431,23 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
                 notes.append(f"odd picture size {info.width}x{info.height}: writing 4:4:4 to keep every pixel")
             pix_fmt = profile.pix_fmts_444[depth]
     encoder_formats = {f.name for f in (av.codec.Codec(codec, "w").video_formats or [])}
+    if not settings.pix_fmt and has_alpha(info.pix_fmt):
+        # The same layout with alpha, else 4:4:4 with alpha (ProRes holds alpha only in 4444).
+        with_alpha = [f for f in (pix_fmt, profile.pix_fmts_444[depth]) if f.replace("yuv", "yuva", 1) in encoder_formats]
+        if profile.alpha and with_alpha:
+            pix_fmt = with_alpha[0].replace("yuv", "yuva", 1)
+        else:
+            notes.append(f"alpha channel not kept: {codec} cannot store one (--codec prores_ks or ffv1 keep it)")
     if pix_fmt not in encoder_formats:
         raise OptionError(f"{codec} cannot encode pixel format '{pix_fmt}' (it takes {', '.join(sorted(encoder_formats))})")
     if av.VideoFormat(pix_fmt).is_rgb or len(av.VideoFormat(pix_fmt).components) < 3:
         raise OptionError(f"--pix-fmt must be a planar YUV format, got '{pix_fmt}'")
 
     options = dict(profile.fixed_options)
+    if codec == "prores_ks":
+        options["profile"] = str(_prores_profile(pix_fmt, info.profile if info.codec == "prores" else None))
+    if kept is not None:
+        notes.append(f"{codec} like the source (a mastering codec is kept; --codec chooses another)")
     if muxer in NO_REORDER_MUXERS | NO_NEGATIVE_DTS_MUXERS and codec in ("libx264", "libx265"):
         # AVI stores no presentation timestamps: reordered (B) frames would come back with scrambled times;
         # MPEG-TS would shift all timestamps by the B-frame delay.
@@ -489,6 +532,7 @@ class VideoWriter:
         self.bit_depth = self.out_format.components[0].bits
         self.dtype = np.uint8 if self.bit_depth <= 8 else np.uint16
         self.neutral = neutral_chroma(self.bit_depth)
+        self._alpha_dtype = self.dtype if has_alpha(plan.pix_fmt) else None  # see carry_alpha
         self.full_range = info.full_range  # the range of the codes callers write into new_frame()'s planes
         self._range_luts = _full_to_limited_luts(self.bit_depth) if self._to_limited else None
         self._copies = {}
@@ -534,6 +578,26 @@ class VideoWriter:
         for plane in chroma:
             plane.fill(self.neutral)
         return frame, luma, chroma
+
+    def carry_alpha(self, frame: av.VideoFrame, source: av.VideoFrame | None) -> None:
+        """Copy the source picture's alpha plane into `frame` (rescaled between bit depths), when the
+        output has one; a source picture without alpha makes the output opaque."""
+        if self._alpha_dtype is None:
+            return
+        w, h = self.info.width, self.info.height
+        alpha = _plane_view(frame.planes[3], w, h, self._alpha_dtype)
+        peak = 2**self.bit_depth - 1
+        if source is None or not has_alpha(source.format.name):
+            alpha.fill(peak)
+            return
+        component = next(c for c in source.format.components if c.is_alpha)  # planar, as read_media gives them
+        bits = component.bits
+        src = _plane_view(source.planes[component.plane], w, h, np.uint8 if bits <= 8 else np.uint16)
+        if bits == self.bit_depth:
+            alpha[...] = src
+        else:  # rounded to the nearest code: 12-bit 4095 (opaque) stays opaque at 10 bits
+            src_peak = 2**bits - 1
+            alpha[...] = (src.astype(np.uint32) * peak + src_peak // 2) // src_peak
 
     def write(self, frame: av.VideoFrame, pts: int | None) -> None:
         if self._position_shift is None and pts is not None:
