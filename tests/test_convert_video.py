@@ -330,22 +330,43 @@ def stream_codec(path: Path) -> tuple[str, str | None, str]:
     (("ffv1", "yuv420p", None), ".mkv", ("ffv1", None, None)),
     (("prores_ks", "yuv422p10le", "3"), ".mp4", ("h264", None, "avc1")),  # MP4 holds no ProRes: delivery codec
     (("libx264", "yuv420p", None), ".mov", ("h264", None, "avc1")),
+    (("dnxhd", "yuv422p10le", "dnxhr_hqx"), ".mov", ("dnxhd", "DNXHR HQX", "AVdh")),
+    (("dnxhd", "yuv422p", "dnxhr_sq"), ".mxf", ("dnxhd", "DNXHR SQ", None)),
 ])
 def test_a_mastering_source_keeps_its_codec_and_profile(capsys, tmp_path, source, suffix, expected):
-    """A ProRes master converted without --codec stays ProRes in its own profile, an FFV1 archive stays
-    lossless; delivery codecs are re-encoded with the container's default, as before."""
+    """A ProRes or DNxHR master converted without --codec stays ProRes or DNxHR in its own profile, an
+    FFV1 archive stays lossless; delivery codecs are re-encoded with the container's default, as before."""
     codec, pix_fmt, profile = source
     src = media.write_video(tmp_path / f"src{'.mkv' if codec == 'ffv1' else '.mov'}", codec=codec, pix_fmt=pix_fmt,
-                            options={"profile": profile} if profile else None, frames=6)
+                            options={"profile": profile} if profile else None, frames=6,
+                            size=(320, 180) if codec == "dnxhd" else (160, 90))  # DNxHR's smallest is 256x120
     out = tmp_path / f"out{suffix}"
     run = convert(capsys, src, out)
     name, out_profile, tag = stream_codec(out)
     assert name == expected[0]
     if expected[1]:
-        assert (out_profile, tag) == expected[1:]
+        assert out_profile == expected[1]
+    if expected[2]:  # the MOV/MP4 sample-entry tag (Matroska and MXF have none)
+        assert tag == expected[2]
     kept = expected[0] == media.video_info(src)["codec"] and codec != "libx264"
     assert ("like the source" in run.err) == kept, run.err
     assert len(media.video_planes(out)) == 6
+
+
+@pytest.mark.parametrize("source, expected", [(("libx264", "yuv420p"), "DNXHR HQ"), (("ffv1", "yuv420p10le"), "DNXHR HQX")])
+def test_dnxhr_is_written_in_the_profile_the_picture_needs(capsys, tmp_path, source, expected):
+    src = media.write_video(tmp_path / "src.mkv", codec=source[0], pix_fmt=source[1], size=(320, 180), frames=4)
+    out = tmp_path / "out.mxf"
+    convert(capsys, src, out, "--codec", "dnxhr")
+    assert stream_codec(out)[:2] == ("dnxhd", expected)
+    assert len(media.video_planes(out)) == 4
+
+
+def test_dnxhr_refuses_a_picture_below_its_smallest_size_before_writing(capsys, tmp_path, clip_mkv):
+    out = tmp_path / "out.mov"
+    run = run_inprocess(["convert", clip_mkv, "-o", out, "--codec", "dnxhr"], capsys)
+    assert run.code != 0 and "dnxhd needs a picture of at least 256x120 and this one is 160x90" in run.err
+    assert "Traceback" not in run.err and not out.exists() and temp_files(tmp_path) == []
 
 
 @pytest.mark.parametrize("typed, expected", [("prores", ("prores", "4444", "ap4h")),

@@ -78,8 +78,8 @@ def cli() -> None:
 @click.option("--grain-size", type=click.FloatRange(0.3, 4), help="Grain clump size in pixels [default: 1].")
 @click.option("--grain-seed", type=int, help="Seed that makes grain reproducible [default: 0].")
 @click.option("--toning", help="Print toning: sepia, selenium, cyanotype or none.")
-@click.option("--codec", help="libx264 (default; or h264), libx265 (hevc), prores_ks (prores), ffv1, libvpx-vp9 (vp9), "
-              "mpeg2video (mpeg2). Without it a ProRes or FFV1 source keeps its codec.")
+@click.option("--codec", help="libx264 (default; or h264), libx265 (hevc), prores_ks (prores), dnxhd (dnxhr), ffv1, "
+              "libvpx-vp9 (vp9), mpeg2video (mpeg2). Without it a ProRes, DNxHR or FFV1 source keeps its codec.")
 @click.option("--crf", type=click.IntRange(0, 63), help="Constant rate factor for x264/x265/vp9 [default: 18/20/31].")
 @click.option("--preset", help="Encoder preset for x264/x265 [default: medium].")
 @click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p10le [default: from codec and bit depth].")

@@ -227,6 +227,7 @@ class CodecProfile:
     frame_threads: bool = True
     mp4_tag: str | None = None  # the sample-entry tag in MP4/MOV, where FFmpeg's default is not the one players want
     alpha: bool = False  # stores an alpha channel (a yuva pixel format): a source's transparency is kept
+    min_size: tuple[int, int] = (1, 1)  # the smallest picture (width, height) the encoder takes
 
 
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
@@ -249,17 +250,21 @@ CODECS = {
     "libvpx-vp9": CodecProfile("libvpx-vp9", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"}, 31,
                                fixed_options={"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"}, frame_threads=False),
     "mpeg2video": CodecProfile("mpeg2video", {8: "yuv422p"}, {8: "yuv422p"}, fixed_options={"qscale": "2", "g": "12"}),
+    # Avid DNxHR (HQ, HQX at 10 bits, 444 for 4:4:4), the other mastering intermediate; its profile is set
+    # by `_dnxhr_profile`. Slice threads only: FFmpeg's DNx encoder has no frame threads.
+    "dnxhd": CodecProfile("dnxhd", {8: "yuv422p", 10: "yuv422p10le"}, {8: "yuv444p10le", 10: "yuv444p10le"},
+                          frame_threads=False, min_size=(256, 120)),
 }
 
 # The names people type for these codecs (FFmpeg's own encoder names are the keys of CODECS).
 CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "avc": "libx264", "h265": "libx265", "hevc": "libx265",
-                 "x265": "libx265", "prores": "prores_ks", "vp9": "libvpx-vp9", "mpeg2": "mpeg2video"}
+                 "x265": "libx265", "prores": "prores_ks", "vp9": "libvpx-vp9", "mpeg2": "mpeg2video", "dnxhr": "dnxhd"}
 
 
 # Mastering and archival codecs a source keeps when no --codec is given and the container can hold
-# them: a ProRes master stays ProRes (in its own profile), an FFV1 archive stays lossless. Delivery
-# codecs (H.264, HEVC, VP9, ...) are re-encoded with the container's default, as before.
-KEPT_SOURCE_CODECS = {"prores": "prores_ks", "ffv1": "ffv1"}
+# them: a ProRes or DNx master stays ProRes or DNxHR (in its own profile), an FFV1 archive stays
+# lossless. Delivery codecs (H.264, HEVC, VP9, ...) are re-encoded with the container's default.
+KEPT_SOURCE_CODECS = {"prores": "prores_ks", "ffv1": "ffv1", "dnxhd": "dnxhd"}
 # ProRes profiles as FFmpeg's decoder names them -> prores_ks's profile numbers.
 PRORES_PROFILES = {"Proxy": 0, "LT": 1, "Standard": 2, "HQ": 3, "4444": 4, "XQ": 5}
 _PRORES_444_PROFILES = (4, 5)
@@ -274,6 +279,21 @@ def _prores_profile(pix_fmt: str, source_profile: str | None) -> int:
     if av.VideoFormat(pix_fmt).chroma_width(2) == 2:  # 4:4:4
         return wanted if wanted in _PRORES_444_PROFILES else 4
     return wanted if wanted is not None and wanted not in _PRORES_444_PROFILES else 3
+
+
+# DNxHR's 8-bit 4:2:2 profiles as FFmpeg's decoder names them -> the encoder's profile names. HQX
+# (10-bit 4:2:2) and 444 follow from the pixel format; legacy DNxHD (fixed sizes and bit rates)
+# becomes DNxHR HQ/HQX, which takes any size.
+DNXHR_8BIT_PROFILES = {"DNXHR LB": "dnxhr_lb", "DNXHR SQ": "dnxhr_sq", "DNXHR HQ": "dnxhr_hq"}
+
+
+def _dnxhr_profile(pix_fmt: str, source_profile: str | None) -> str:
+    fmt = av.VideoFormat(pix_fmt)
+    if fmt.chroma_width(2) == 2:
+        return "dnxhr_444"
+    if fmt.components[0].bits > 8:
+        return "dnxhr_hqx"
+    return DNXHR_8BIT_PROFILES.get(source_profile or "", "dnxhr_hq")
 
 
 @functools.lru_cache(maxsize=64)
@@ -295,9 +315,9 @@ def canonical_codec(name: str) -> str:
 # Output frames the encoder is done with, kept for new_frame to reuse (a bound on idle memory; frames
 # waiting in the render queue are not spares, so a deep queue allocates its fill once, then reuses).
 SPARE_FRAMES = 8
-# Encoders whose output cannot be marked full range (ProRes and MPEG-2 video carry no range flag, and
+# Encoders whose output cannot be marked full range (ProRes, DNx and MPEG-2 video carry no range flag, and
 # neither MOV's 'nclc' colour atom nor MXF says it): full-range input is written as limited range.
-LIMITED_RANGE_ONLY_CODECS = {"prores_ks", "mpeg2video"}
+LIMITED_RANGE_ONLY_CODECS = {"prores_ks", "mpeg2video", "dnxhd"}
 _AVCOL_RANGE_MPEG = 1
 
 
@@ -414,6 +434,9 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
     if muxable and av_name not in muxable:
         raise OptionError(f"{codec} cannot be stored in {output.suffix} files; choose another --codec or output extension")
 
+    if info.width < profile.min_size[0] or info.height < profile.min_size[1]:
+        raise OptionError(f"{codec} needs a picture of at least {profile.min_size[0]}x{profile.min_size[1]} and this one "
+                          f"is {info.width}x{info.height}; choose another --codec")
     if codec in FIXED_RATE_CODECS and info.frame_rate not in MPEG2_FRAME_RATES:
         rate = f"{float(info.frame_rate):.3f}".rstrip("0").rstrip(".") if info.frame_rate else "an unknown"
         raise OptionError(f"{codec} writes only standard frame rates (23.976, 24, 25, 29.97, 30, 50, 59.94, 60 fps) "
@@ -446,6 +469,8 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
     options = dict(profile.fixed_options)
     if codec == "prores_ks":
         options["profile"] = str(_prores_profile(pix_fmt, info.profile if info.codec == "prores" else None))
+    elif codec == "dnxhd":
+        options["profile"] = _dnxhr_profile(pix_fmt, info.profile if info.codec == "dnxhd" else None)
     if kept is not None:
         notes.append(f"{codec} like the source (a mastering codec is kept; --codec chooses another)")
     if muxer in NO_REORDER_MUXERS | NO_NEGATIVE_DTS_MUXERS and codec in ("libx264", "libx265"):
