@@ -226,6 +226,22 @@ def test_joined_prores_master_keeps_its_codec_and_alpha(tmp_path, prores_alpha_m
     assert max(np.abs(a - b).max() for a, b in zip(before, after)) <= 1 / 1023 + 1e-9
 
 
+@pytest.mark.parametrize("codec", [None, "mpeg2"])
+def test_joined_mxf_master(tmp_path, prores422_mov, codec):
+    """MXF's header needs the frame rate, which a stream copied from the segments does not carry: the
+    join used to fail at its first packet ("Unsupported frame rate 0/0") for every codec but MPEG-2,
+    whose own bitstream says it."""
+    import av
+
+    out = tmp_path / "out.mxf"
+    run_job(prores422_mov, out, job_dir=tmp_path / "job", encode=EncodeSettings(codec=codec, bit_depth=8 if codec else None),
+            device="cpu", segment_frames=10, **LOOK)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == ("mpeg2video" if codec else "prores")
+        assert sum(1 for _ in container.decode(video=0)) == 24
+    assert len(media.stream_packets(out, "audio")) > 0
+
+
 def test_resume_renders_only_unfinished_segments(tmp_path, film, reference):
     out = tmp_path / "out.mkv"
     job(film, out, tmp_path / "job")

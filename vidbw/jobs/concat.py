@@ -114,6 +114,9 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
                     # muxer with the one players need (hvc1 for HEVC), so keep theirs.
                     video_out.codec_context.codec_tag = first.codec_context.codec_tag
                 video_out.time_base = src_tb if slot is None else slot
+                rate = src.streams.video[0].average_rate or first.average_rate
+                if rate:  # a template copy has no frame rate, and MXF's header needs one (as Matroska's default duration uses it)
+                    video_out.codec_context.framerate = rate
                 _copy_side_data(first, video_out)
                 mapping = {}
                 for s in copy:
