@@ -250,6 +250,28 @@ def test_timecode_data_track_is_kept(capsys, tmp_path, timecode_mov):
     assert [p for p, _ in media.stream_packets(out, "audio")] == [p for p, _ in media.stream_packets(timecode_mov, "audio")]
 
 
+def decoded_audio(path: Path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
+
+
+def test_an_mxf_master_keeps_the_films_timecode(capsys, tmp_path, timecode_mov):
+    """MXF holds no QuickTime timecode track (copying it stopped the muxer: "unsupported data type");
+    it writes its own timecode from the video stream's tag, and reads it back as the file's."""
+    out = tmp_path / "master.mxf"
+    run = convert(capsys, timecode_mov, out)
+    assert "dropped" not in run.err, run.err
+    with av.open(str(out)) as c:
+        assert c.metadata.get("timecode") == "01:00:00:00"
+        assert [s.type for s in c.streams] == ["video", "audio"]
+    assert len(media.video_planes(out)) == 24
+    assert np.array_equal(decoded_audio(out), decoded_audio(timecode_mov))  # MXF re-wraps PCM: compare samples
+    back = tmp_path / "back.mov"  # and from MXF to MOV the timecode comes back as a tmcd track
+    convert(capsys, out, back)
+    with av.open(str(back)) as c:
+        assert c.streams.data[0].metadata.get("timecode") == "01:00:00:00"
+
+
 def test_metadata_rotation_and_colour_tags_are_kept(capsys, tmp_path, clip_mp4):
     out = tmp_path / "tagged.mp4"
     convert(capsys, clip_mp4, out)

@@ -227,18 +227,19 @@ def test_joined_prores_master_keeps_its_codec_and_alpha(tmp_path, prores_alpha_m
 
 
 @pytest.mark.parametrize("codec", [None, "mpeg2"])
-def test_joined_mxf_master(tmp_path, prores422_mov, codec):
+def test_joined_mxf_master(tmp_path, timecode_mov, codec):
     """MXF's header needs the frame rate, which a stream copied from the segments does not carry: the
     join used to fail at its first packet ("Unsupported frame rate 0/0") for every codec but MPEG-2,
-    whose own bitstream says it."""
+    whose own bitstream says it. The film's timecode is MXF's own, not a copied track."""
     import av
 
     out = tmp_path / "out.mxf"
-    run_job(prores422_mov, out, job_dir=tmp_path / "job", encode=EncodeSettings(codec=codec, bit_depth=8 if codec else None),
+    run_job(timecode_mov, out, job_dir=tmp_path / "job", encode=EncodeSettings(codec=codec, bit_depth=8 if codec else None),
             device="cpu", segment_frames=10, **LOOK)
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.name == ("mpeg2video" if codec else "prores")
         assert sum(1 for _ in container.decode(video=0)) == 24
+        assert container.metadata.get("timecode") == "01:00:00:00"
     assert len(media.stream_packets(out, "audio")) > 0
 
 

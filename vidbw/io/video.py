@@ -354,6 +354,9 @@ SIGNED_TIMESTAMP_MUXERS = {"matroska", "webm"}
 # What a container gets when the user did not name a codec and libx264 cannot go in it.
 CONTAINER_DEFAULT_CODEC = {"webm": "libvpx-vp9", "mxf": "mpeg2video"}
 ISO_MUXERS = ("mp4", "mov")  # ISO base media files: each codec is named by a sample-entry tag (see CodecProfile.mp4_tag)
+# Containers that write a film's start timecode themselves, from the video stream's "timecode" tag: MP4/MOV
+# as a tmcd track, MXF in its own timecode component (Matroska keeps the tag as it is).
+TIMECODE_MUXERS = ISO_MUXERS + ("mxf",)
 MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
                    ".avi": "avi", ".mxf": "mxf", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts"}
 
@@ -544,8 +547,8 @@ class VideoWriter:
             ctx.thread_type = "FRAME"
         ctx.thread_count = plan.threads  # a chunked job's worker takes only its share of the cores
         copy_stream_labels(in_video, stream)
-        if plan.muxer in ISO_MUXERS and "timecode" not in stream.metadata:
-            # A timecode track is re-created by the muxer from this tag (see copyable_streams).
+        if plan.muxer in TIMECODE_MUXERS and "timecode" not in stream.metadata:
+            # The muxer re-creates the timecode from this tag (see copyable_streams).
             for s in source.streams:
                 if _is_timecode_track(s):
                     stream.metadata["timecode"] = s.metadata["timecode"]
@@ -763,11 +766,12 @@ def copyable_streams(container, muxer: str) -> tuple[list, list[str]]:
                 notes.append(f"extra video stream #{s.index} ({codec}) not carried: vidbw converts the first video stream")
         elif _is_chapter_track(s):
             continue
-        elif _is_timecode_track(s) and muxer in ISO_MUXERS:
-            # PyAV cannot give a copied tmcd track the frame rate the muxer needs (it fails at the end);
-            # the muxer writes the same track itself from the video stream's timecode tag (VideoWriter).
+        elif _is_timecode_track(s) and muxer in TIMECODE_MUXERS:
+            # PyAV cannot give a copied tmcd track the frame rate the muxer needs (it fails at the end),
+            # and MXF holds no such track; the muxer writes the timecode itself from the video stream's
+            # timecode tag (VideoWriter).
             continue
-        elif s.type == "data" and muxer in ("matroska", "webm"):
+        elif s.type == "data" and muxer in ("matroska", "webm", "mxf"):
             notes.append(f"stream #{s.index} (data) cannot be stored in {muxer}; dropped (write .mov or .mp4 to keep it)")
         elif codec and supported and codec not in supported:
             notes.append(f"stream #{s.index} ({s.type}, {codec}) cannot be stored in {muxer}; dropped (write .mkv to keep it)")
