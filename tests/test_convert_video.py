@@ -375,6 +375,18 @@ def test_a_mastering_source_keeps_its_codec_and_profile(capsys, tmp_path, source
     assert len(media.video_planes(out)) == 6
 
 
+@pytest.mark.parametrize("asked, expected", [(("--bit-depth", "8"), ("h264", "yuv420p")),
+                                             (("--pix-fmt", "yuv420p10le"), ("h264", "yuv420p10le")),
+                                             (("--bit-depth", "10"), ("prores", "yuv422p10le"))])
+def test_a_kept_codec_gives_way_to_what_was_asked(capsys, tmp_path, prores422_mov, asked, expected):
+    """ProRes is 10-bit 4:2:2 or 4:4:4 only: asking for 8 bits or 4:2:0 gets the container's default codec,
+    not a ProRes file that ignores the request."""
+    out = tmp_path / "out.mov"
+    convert(capsys, prores422_mov, out, *asked)
+    info = media.video_info(out)
+    assert (info["codec"], info["pix_fmt"]) == expected
+
+
 @pytest.mark.parametrize("source, expected", [(("libx264", "yuv420p"), "DNXHR HQ"), (("ffv1", "yuv420p10le"), "DNXHR HQX")])
 def test_dnxhr_is_written_in_the_profile_the_picture_needs(capsys, tmp_path, source, expected):
     src = media.write_video(tmp_path / "src.mkv", codec=source[0], pix_fmt=source[1], size=(320, 180), frames=4)

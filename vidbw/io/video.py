@@ -425,13 +425,26 @@ _MUXER_EXTRA_CODECS = {
 }
 
 
+def _can_keep(codec: str, muxable: frozenset, settings: EncodeSettings) -> bool:
+    """Whether the source's own codec can be written as asked: the container holds it, and it writes
+    the --bit-depth or --pix-fmt given (ProRes has no 8-bit form)."""
+    if muxable and av.codec.Codec(codec, "w").name not in muxable:
+        return False
+    if settings.pix_fmt:
+        return settings.pix_fmt in {f.name for f in av.codec.Codec(codec, "w").video_formats or []}
+    if settings.bit_depth:
+        pix_fmt = CODECS[codec].pix_fmts.get(settings.bit_depth)
+        return pix_fmt is not None and av.VideoFormat(pix_fmt).components[0].bits == settings.bit_depth
+    return True
+
+
 def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> EncodePlan:
     muxer = muxer_for(output)
     notes = []
     muxable = muxer_codecs(muxer)
     kept = KEPT_SOURCE_CODECS.get(info.codec) if settings.codec is None else None
-    if kept is not None and muxable and av.codec.Codec(kept, "w").name not in muxable:
-        kept = None  # e.g. ProRes to .mp4: the container's delivery default instead
+    if kept is not None and not _can_keep(kept, muxable, settings):
+        kept = None  # e.g. ProRes to .mp4, or --bit-depth 8: the container's delivery default instead
     codec = settings.codec or kept or CONTAINER_DEFAULT_CODEC.get(muxer, "libx264")
     profile = CODECS[codec]
     av_name = av.codec.Codec(codec, "w").name
