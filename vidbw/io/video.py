@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import av
 import cv2
@@ -215,6 +215,40 @@ def frame_timestamps(container: av.container.InputContainer) -> list[int]:
 # --------------------------------------------------------------------------- encoding
 
 
+# ProRes profiles as FFmpeg's decoder names them -> prores_ks's profile numbers.
+PRORES_PROFILES = {"Proxy": 0, "LT": 1, "Standard": 2, "HQ": 3, "4444": 4, "XQ": 5}
+_PRORES_444_PROFILES = (4, 5)
+
+
+def _full_chroma(pix_fmt: str) -> bool:
+    return av.VideoFormat(pix_fmt).chroma_width(2) == 2  # 4:4:4
+
+
+def _prores_profile(pix_fmt: str, source_profile: str | None) -> str:
+    """The ProRes profile for this picture: the source's when it fits, else 422 HQ or 4444.
+
+    The profile names the chroma layout in the file's own tag (apch is 422 HQ, ap4h is 4444), so a
+    4:4:4 picture must be written as 4444 (or 4444 XQ) and a 4:2:2 one as a 422 profile."""
+    wanted = PRORES_PROFILES.get(source_profile or "")
+    if _full_chroma(pix_fmt):
+        return str(wanted if wanted in _PRORES_444_PROFILES else 4)
+    return str(wanted if wanted is not None and wanted not in _PRORES_444_PROFILES else 3)
+
+
+# DNxHR's 8-bit 4:2:2 profiles as FFmpeg's decoder names them -> the encoder's profile names. HQX
+# (10-bit 4:2:2) and 444 follow from the pixel format; legacy DNxHD (fixed sizes and bit rates)
+# becomes DNxHR HQ/HQX, which takes any size.
+DNXHR_8BIT_PROFILES = {"DNXHR LB": "dnxhr_lb", "DNXHR SQ": "dnxhr_sq", "DNXHR HQ": "dnxhr_hq"}
+
+
+def _dnxhr_profile(pix_fmt: str, source_profile: str | None) -> str:
+    if _full_chroma(pix_fmt):
+        return "dnxhr_444"
+    if av.VideoFormat(pix_fmt).components[0].bits > 8:
+        return "dnxhr_hqx"
+    return DNXHR_8BIT_PROFILES.get(source_profile or "", "dnxhr_hq")
+
+
 @dataclass(frozen=True)
 class CodecProfile:
     """What vidbw knows about an output codec: its pixel formats by bit depth and its options."""
@@ -229,6 +263,9 @@ class CodecProfile:
     mp4_tag: str | None = None  # the sample-entry tag in MP4/MOV, where FFmpeg's default is not the one players want
     alpha: bool = False  # stores an alpha channel (a yuva pixel format): a source's transparency is kept
     min_size: tuple[int, int] = (1, 1)  # the smallest picture (width, height) the encoder takes
+    # The encoder's "profile" option for a pixel format and, when the source has this codec, the
+    # source's profile as FFmpeg's decoder names it (so a master keeps its profile).
+    profile_for: Callable[[str, str | None], str] | None = None
 
 
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
@@ -242,19 +279,19 @@ CODECS = {
         mp4_tag="hvc1",
     ),
     # ProRes (422 HQ unless the source is another ProRes; 4444 for 4:4:4): the usual mastering
-    # intermediate; it is 10-bit whatever the input. Its profile is set by `_prores_profile`.
+    # intermediate; it is 10-bit whatever the input.
     "prores_ks": CodecProfile("prores_ks", {8: "yuv422p10le", 10: "yuv422p10le"}, {8: "yuv444p10le", 10: "yuv444p10le"},
-                              fixed_options={"vendor": "apl0"}, alpha=True),
+                              fixed_options={"vendor": "apl0"}, alpha=True, profile_for=_prores_profile),
     # FFV1 version 3 with slice CRCs: the archival lossless choice.
     "ffv1": CodecProfile("ffv1", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"},
                          fixed_options={"level": "3", "slicecrc": "1", "slices": "4"}, frame_threads=False, alpha=True),
     "libvpx-vp9": CodecProfile("libvpx-vp9", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"}, 31,
                                fixed_options={"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"}, frame_threads=False),
     "mpeg2video": CodecProfile("mpeg2video", {8: "yuv422p"}, {8: "yuv422p"}, fixed_options={"qscale": "2", "g": "12"}),
-    # Avid DNxHR (HQ, HQX at 10 bits, 444 for 4:4:4), the other mastering intermediate; its profile is set
-    # by `_dnxhr_profile`. Slice threads only: FFmpeg's DNx encoder has no frame threads.
+    # Avid DNxHR (HQ, HQX at 10 bits, 444 for 4:4:4), the other mastering intermediate. Slice threads
+    # only: FFmpeg's DNx encoder has no frame threads.
     "dnxhd": CodecProfile("dnxhd", {8: "yuv422p", 10: "yuv422p10le"}, {8: "yuv444p10le", 10: "yuv444p10le"},
-                          frame_threads=False, min_size=(256, 120)),
+                          frame_threads=False, min_size=(256, 120), profile_for=_dnxhr_profile),
 }
 
 # The names people type for these codecs (FFmpeg's own encoder names are the keys of CODECS).
@@ -266,35 +303,6 @@ CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "avc": "libx264", "h265":
 # them: a ProRes or DNx master stays ProRes or DNxHR (in its own profile), an FFV1 archive stays
 # lossless. Delivery codecs (H.264, HEVC, VP9, ...) are re-encoded with the container's default.
 KEPT_SOURCE_CODECS = {"prores": "prores_ks", "ffv1": "ffv1", "dnxhd": "dnxhd"}
-# ProRes profiles as FFmpeg's decoder names them -> prores_ks's profile numbers.
-PRORES_PROFILES = {"Proxy": 0, "LT": 1, "Standard": 2, "HQ": 3, "4444": 4, "XQ": 5}
-_PRORES_444_PROFILES = (4, 5)
-
-
-def _prores_profile(pix_fmt: str, source_profile: str | None) -> int:
-    """The ProRes profile for this picture: the source's when it fits, else 422 HQ or 4444.
-
-    The profile names the chroma layout in the file's own tag (apch is 422 HQ, ap4h is 4444), so a
-    4:4:4 picture must be written as 4444 (or 4444 XQ) and a 4:2:2 one as a 422 profile."""
-    wanted = PRORES_PROFILES.get(source_profile or "")
-    if av.VideoFormat(pix_fmt).chroma_width(2) == 2:  # 4:4:4
-        return wanted if wanted in _PRORES_444_PROFILES else 4
-    return wanted if wanted is not None and wanted not in _PRORES_444_PROFILES else 3
-
-
-# DNxHR's 8-bit 4:2:2 profiles as FFmpeg's decoder names them -> the encoder's profile names. HQX
-# (10-bit 4:2:2) and 444 follow from the pixel format; legacy DNxHD (fixed sizes and bit rates)
-# becomes DNxHR HQ/HQX, which takes any size.
-DNXHR_8BIT_PROFILES = {"DNXHR LB": "dnxhr_lb", "DNXHR SQ": "dnxhr_sq", "DNXHR HQ": "dnxhr_hq"}
-
-
-def _dnxhr_profile(pix_fmt: str, source_profile: str | None) -> str:
-    fmt = av.VideoFormat(pix_fmt)
-    if fmt.chroma_width(2) == 2:
-        return "dnxhr_444"
-    if fmt.components[0].bits > 8:
-        return "dnxhr_hqx"
-    return DNXHR_8BIT_PROFILES.get(source_profile or "", "dnxhr_hq")
 
 
 @functools.lru_cache(maxsize=64)
@@ -484,10 +492,9 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
         raise OptionError(f"--pix-fmt must be a planar YUV format, got '{pix_fmt}'")
 
     options = dict(profile.fixed_options)
-    if codec == "prores_ks":
-        options["profile"] = str(_prores_profile(pix_fmt, info.profile if info.codec == "prores" else None))
-    elif codec == "dnxhd":
-        options["profile"] = _dnxhr_profile(pix_fmt, info.profile if info.codec == "dnxhd" else None)
+    if profile.profile_for is not None:
+        same_codec = KEPT_SOURCE_CODECS.get(info.codec) == codec
+        options["profile"] = profile.profile_for(pix_fmt, info.profile if same_codec else None)
     if kept is not None:
         notes.append(f"{codec} like the source (a mastering codec is kept; --codec chooses another)")
     if muxer in NO_REORDER_MUXERS | NO_NEGATIVE_DTS_MUXERS and codec in ("libx264", "libx265"):
