@@ -69,6 +69,20 @@ def cli() -> None:
     images and folders of images."""
 
 
+_SEQUENCE_FPS = click.option(
+    "--fps", type=float, help="Frame rate of an image sequence: a folder of numbered frames (DPX, TIFF, PNG ...) read as a "
+    "film  [default: 24].")
+
+
+def _reading_sequence_at(source: Path, fps: float | None):
+    """The block in which `source`, a folder's image sequence, is read at `fps` (see vidbw.io.sequence)."""
+    from vidbw.io.sequence import reading_rate
+
+    if fps is not None and not source.is_dir():
+        raise OptionError("--fps applies to image sequences (a folder of numbered frames read as a film)")
+    return reading_rate(fps)
+
+
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file or folder [default: <stem>_bw.<ext> beside the input].")
@@ -106,54 +120,60 @@ def cli() -> None:
 @click.option("--colorize", is_flag=True, help="Colour B&W footage instead: luma kept exactly, chroma predicted.")
 @click.option("--reference", type=click.Path(path_type=Path),
               help="With --colorize: a coloured key frame for the film, or a folder of key frames named by frame number.")
+@_SEQUENCE_FPS
 def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning, codec, crf, preset, pix_fmt, bit_depth,
             shots_file, temporal, detector, explain, device, overwrite, quiet, job_dir, resume, workers, engine,
-            address, colorize, reference) -> None:
-    """Convert a film, an image or a folder of images to black and white (or, with --colorize, to colour)."""
+            address, colorize, reference, fps) -> None:
+    """Convert a film, an image or a folder of images to black and white (or, with --colorize, to colour).
+
+    A folder converted to a film file (-o reel.mov) is read as one numbered image sequence (film scans)."""
     from vidbw.io.video import EncodeSettings
     from vidbw.pipeline import convert as run_convert
     from vidbw.recipes import load_recipe
 
-    look = {"style": style, "grain": grain, "grain_size": grain_size, "grain_seed": grain_seed, "toning": toning}
-    encode = {"codec": codec, "crf": crf, "preset": preset, "pix_fmt": pix_fmt, "bit_depth": int(bit_depth) if bit_depth else None}
-    if recipe:
-        chosen = load_recipe(recipe)
-        # Flags given on the command line win over the recipe's values.
-        look = {k: v if v is not None else chosen.look.get(k) for k, v in look.items()}
-        encode = {k: v if v is not None else chosen.encode.get(k) for k, v in encode.items()}
-    look_args = {k: v for k, v in look.items() if v is not None}
-    as_job = job_dir or resume or workers > 1 or engine != "local" or address
-    if colorize:
-        if set(look_args) - {"style"} or look_args.get("style") not in (None, "neutral"):
-            raise OptionError("--colorize makes colour; --style, --grain and --toning are for black and white")
-        if as_job:  # temporal None: light, chosen when the job plans (`colorize_render_plan`)
-            _convert_job(source, output, {"colorize": True, "reference": reference, "temporal": temporal},
-                         EncodeSettings(**encode), device, overwrite, quiet, job_dir, resume, workers, engine, address,
-                         shots_file, detector, explain)
+    with _reading_sequence_at(source, fps):
+        look = {"style": style, "grain": grain, "grain_size": grain_size, "grain_seed": grain_seed, "toning": toning}
+        encode = {"codec": codec, "crf": crf, "preset": preset, "pix_fmt": pix_fmt,
+                  "bit_depth": int(bit_depth) if bit_depth else None}
+        if recipe:
+            chosen = load_recipe(recipe)
+            # Flags given on the command line win over the recipe's values.
+            look = {k: v if v is not None else chosen.look.get(k) for k, v in look.items()}
+            encode = {k: v if v is not None else chosen.encode.get(k) for k, v in encode.items()}
+        look_args = {k: v for k, v in look.items() if v is not None}
+        as_job = job_dir or resume or workers > 1 or engine != "local" or address
+        if colorize:
+            if set(look_args) - {"style"} or look_args.get("style") not in (None, "neutral"):
+                raise OptionError("--colorize makes colour; --style, --grain and --toning are for black and white")
+            if as_job:  # temporal None: light, chosen when the job plans (`colorize_render_plan`)
+                _convert_job(source, output, {"colorize": True, "reference": reference, "temporal": temporal},
+                             EncodeSettings(**encode), device, overwrite, quiet, job_dir, resume, workers, engine, address,
+                             shots_file, detector, explain)
+                return
+            _colorize(source, output, EncodeSettings(**encode), shots_file, temporal, detector, explain, device,
+                      overwrite, quiet, reference)
             return
-        _colorize(source, output, EncodeSettings(**encode), shots_file, temporal, detector, explain, device,
-                  overwrite, quiet, reference)
-        return
-    if reference is not None:
-        raise OptionError("--reference needs --colorize")
-    if as_job:
-        _convert_job(source, output, {**look_args, "temporal": temporal or "light"}, EncodeSettings(**encode), device, overwrite,
-                     quiet, job_dir, resume, workers, engine, address, shots_file, detector, explain)
-        return
-    with _Progress(f"converting {source.name}", quiet) as progress:
-        result = run_convert(source, output, **look_args, temporal=temporal or "light", shots=shots_file, detector=detector,
-                             encode=EncodeSettings(**encode), overwrite=overwrite, device=device, progress=progress)
-    _report(result, quiet, explain)
-    _say(quiet, f"done: {_amount_done(source, result)}, {_styles_used(look.get('style'), shots_file)}"
-         + (f", {result.concealed_frames} frames concealed" if result.concealed_frames else ""))
-    click.echo(str(result.output))
+        if reference is not None:
+            raise OptionError("--reference needs --colorize")
+        if as_job:
+            _convert_job(source, output, {**look_args, "temporal": temporal or "light"}, EncodeSettings(**encode), device,
+                         overwrite, quiet, job_dir, resume, workers, engine, address, shots_file, detector, explain)
+            return
+        with _Progress(f"converting {source.name}", quiet) as progress:
+            result = run_convert(source, output, **look_args, temporal=temporal or "light", shots=shots_file,
+                                 detector=detector, encode=EncodeSettings(**encode), overwrite=overwrite, device=device,
+                                 progress=progress)
+        _report(result, quiet, explain)
+        _say(quiet, f"done: {_amount_done(source, result)}, {_styles_used(look.get('style'), shots_file)}"
+             + (f", {result.concealed_frames} frames concealed" if result.concealed_frames else ""))
+        click.echo(str(result.output))
 
 
 def _amount_done(source: Path, result, verb: str = "") -> str:
     """'240 frames in 5.3s (45.3 fps)' for a film, '3 images in 1.3s (2.4 images/s)' for pictures."""
-    from vidbw.io.probe import is_image_path
+    from vidbw.pipeline import renders_film
 
-    still = source.is_dir() or is_image_path(source)
+    still = not renders_film(source, result.output)
     noun = ("image" if still else "frame") + ("s" if result.frames != 1 else "")
     rate = f"{result.fps:.1f} {'images/s' if still else 'fps'}"
     return f"{result.frames} {noun}{' ' + verb if verb else ''} in {result.seconds:.1f}s ({rate})"
@@ -452,7 +472,8 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
                    "them in any editor and give the folder to `convert --colorize --reference DIR`.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output (and key frames of the same name).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
-def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, overwrite, quiet) -> None:
+@_SEQUENCE_FPS
+def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, overwrite, quiet, fps) -> None:
     """Find the shots of a film (hard cuts) and write an editable shot list (JSON, CSV or EDL)."""
     from vidbw.io.atomic import check_output_path
     from vidbw.shots import render_shots, shots_for_style, write_shots
@@ -467,13 +488,14 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, ov
 
         check_key_frame_folder(key_frames)  # before the analysis pass, not after it
     started = time.perf_counter()
-    with _Progress(f"finding shots in {source.name}", quiet) as progress:
-        shot_list = shots_for_style(source, style_obj, detector, min_shot_seconds, progress)
-    seconds = time.perf_counter() - started
-    written = []
-    if key_frames is not None:
-        with _Progress(f"writing key frames to {key_frames}", quiet) as progress:
-            written = export_key_frames(source, shot_list, key_frames, overwrite, progress)
+    with _reading_sequence_at(source, fps):
+        with _Progress(f"finding shots in {source.name}", quiet) as progress:
+            shot_list = shots_for_style(source, style_obj, detector, min_shot_seconds, progress)
+        seconds = time.perf_counter() - started
+        written = []
+        if key_frames is not None:
+            with _Progress(f"writing key frames to {key_frames}", quiet) as progress:
+                written = export_key_frames(source, shot_list, key_frames, overwrite, progress)
     _say(quiet, f"{len(shot_list)} shot{'s' if len(shot_list) != 1 else ''} in {shot_list.frames} frames "
          f"({detector}, {seconds:.1f}s, {shot_list.frames / seconds if seconds else 0:.0f} fps)")
     if written:

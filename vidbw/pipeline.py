@@ -26,8 +26,9 @@ import numpy as np
 from vidbw.errors import InputError, OptionError, OutputError, VidbwError
 from vidbw.io.atomic import atomic_output, check_output_path, describe_os_error
 from vidbw.io.images import list_images, read_image, write_image
-from vidbw.io.probe import check_readable_file, describe_video, is_image_path, open_input
+from vidbw.io.probe import check_readable_source, describe_video, is_image_path, open_input
 from vidbw.io.video import (
+    MUXER_BY_SUFFIX,
     DecodedFrame,
     DecodeStats,
     EncodeSettings,
@@ -579,6 +580,14 @@ def explain_shots(shot_list) -> list[str]:
             f"{'-' if s.proxy is None else s.proxy}" for s in shot_list.shots]
 
 
+def renders_film(source: Path, output: Path) -> bool:
+    """Whether converting `source` to `output` renders a film: a film file, or a folder's numbered
+    image sequence written to a film container (`vidbw.io.sequence`); not images or a folder of photos."""
+    if is_image_path(source):
+        return False
+    return not source.is_dir() or output.suffix.lower() in MUXER_BY_SUFFIX
+
+
 def default_output_for(source: Path, suffix: str = "bw") -> Path:
     if source.is_dir():
         return source.with_name(f"{source.name}_{suffix}")
@@ -599,7 +608,8 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
     """
     source = Path(source)
     output = Path(output) if output is not None else default_output_for(source, "color" if colorize else "bw")
-    if shots is not None and (source.is_dir() or is_image_path(source)):
+    film = renders_film(source, output)
+    if shots is not None and not film:
         raise OptionError("--shots applies to films, not images")
     if reference is not None and not colorize:
         raise OptionError("--reference needs --colorize")
@@ -607,11 +617,11 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
         return _colorize(source, output, reference, temporal, shots, detector, encode, overwrite, device, progress)
     temporal = temporal or "light"
     look = Look.named(style, grain, grain_size, grain_seed, toning)
-    if source.is_dir():
+    if source.is_dir() and not film:
         return convert_folder(source, output, look, overwrite, progress)
     if is_image_path(source):
         return convert_image(source, output, look, overwrite)
-    check_readable_file(source)
+    check_readable_source(source)
     check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
     # A learned style's shots are found while the film renders (one decode); else the plan comes first.
     stream = shot_stream_for(source, look, temporal, detector) if shots is None else None
@@ -642,11 +652,11 @@ def _colorize(source: Path, output: Path, reference, temporal, shots, detector, 
     from vidbw.colorize import ColorizeRequest
 
     request = ColorizeRequest(reference)
-    if source.is_dir():
+    if source.is_dir() and not renders_film(source, output):
         return convert_folder(source, output, request, overwrite, progress)
     if is_image_path(source):
         return convert_image(source, output, request, overwrite)
-    check_readable_file(source)
+    check_readable_source(source)
     check_output_path(output, (source,), overwrite)
     with networks_warmed_up([request]):  # the colorizer loads beside the analysis pass
         plan, _, explain = colorize_render_plan(source, request, temporal, shots, detector)

@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 
 from vidbw.errors import InputError
+from vidbw.io.sequence import find_sequence, open_sequence
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
@@ -57,6 +58,14 @@ class VideoInfo:
         return float(self.frame_rate) if self.frame_rate else 25.0
 
 
+def check_readable_source(path: Path) -> None:
+    """`check_readable_file` for a film file; for a folder, that it holds one numbered image sequence."""
+    if path.is_dir():
+        find_sequence(path)
+    else:
+        check_readable_file(path)
+
+
 def check_readable_file(path: Path) -> None:
     """The checks that need no decoder: exists, is a file, is not empty, can be opened."""
     if not path.exists():
@@ -70,7 +79,10 @@ def check_readable_file(path: Path) -> None:
 
 
 def open_input(path: Path) -> av.container.InputContainer:
-    """Open a media file, turning FFmpeg's errors into one-line InputErrors."""
+    """Open a media file, or a folder's numbered image sequence (`vidbw.io.sequence`), turning
+    FFmpeg's errors into one-line InputErrors."""
+    if path.is_dir():
+        return open_sequence(path)
     check_readable_file(path)
     try:
         return av.open(str(path), mode="r")
@@ -133,7 +145,7 @@ def describe_video(container: av.container.InputContainer, path: Path) -> VideoI
         color_tags=tags,
         time_base=stream.time_base,
         frame_rate=stream.average_rate or stream.guessed_rate,
-        frame_count=stream.frames or 0,
+        frame_count=stream.frames or (find_sequence(path).count if path.is_dir() else 0),
         duration_s=duration,
         video_duration_s=video_duration,
         other_streams=others,

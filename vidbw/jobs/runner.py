@@ -225,7 +225,8 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
     if engine == "ray" and importlib.util.find_spec("ray") is None:
         import_ray()  # fail early, with the install hint (Ray itself is imported in the background)
     if source.is_dir() or is_image_path(source):
-        raise OptionError("chunked jobs (--job-dir, --resume, --workers, --engine) are for films, not images")
+        raise OptionError("chunked jobs (--job-dir, --resume, --workers, --engine) are for film files, not images "
+                          "or image sequences (convert a sequence in one pass)")
     output = Path(output) if output is not None else default_output_for(source)
     check_output_path(output, (source,), overwrite)
     device = look.pop("device", "cpu")

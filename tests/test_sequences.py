@@ -1,0 +1,180 @@
+"""Film scans as numbered image sequences: a folder converted to a film file is read as one film."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import media
+from conftest import assert_ok, run_inprocess, temp_files
+
+SIZE = (96, 64)
+FRAMES = 12
+
+# suffix, FFmpeg encoder, pixel format written, code bits, first frame number, digits
+KINDS = {
+    "png": (".png", "png", "rgb24", 8, 1, 4),
+    "tiff16": (".tif", "tiff", "rgb48le", 16, 0, 6),
+    "dpx10": (".dpx", "dpx", "gbrp10le", 10, 86400, 7),  # scans are often numbered from their timecode
+}
+
+
+def write_sequence(folder: Path, kind: str, frames: int = FRAMES, first_frame=None) -> Path:
+    """Numbered frames of `media.pattern` written by FFmpeg's own image encoders."""
+    suffix, codec, pix_fmt, bits, first, digits = KINDS[kind]
+    first = first if first_frame is None else first_frame
+    folder.mkdir(parents=True, exist_ok=True)
+    peak = 2**bits - 1
+    for i in range(frames):
+        rgb = np.round(media.pattern(i, *SIZE) * peak).astype(np.uint8 if bits == 8 else np.uint16)
+        if bits == 10:
+            rgb = rgb << 6  # rgb48 codes of a 10-bit picture
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24" if bits == 8 else "rgb48le").reformat(format=pix_fmt)
+        with av.open(str(folder / f"scan_{first + i:0{digits}d}{suffix}"), "w", format="image2") as out:
+            stream = out.add_stream(codec, rate=24)
+            stream.width, stream.height, stream.pix_fmt = *SIZE, pix_fmt
+            out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+    return folder
+
+
+def convert(capsys, *args) -> object:
+    run = run_inprocess(["convert", *args], capsys)
+    assert_ok(run)
+    return run
+
+
+def luma_levels(path: Path) -> list[np.ndarray]:
+    """Each decoded frame's luma as a level in [0, 1] (limited or full range as the file says)."""
+    out = []
+    with av.open(str(path)) as c:
+        full = c.streams.video[0].codec_context.color_range == 2
+        for frame in c.decode(video=0):
+            bits = frame.format.components[0].bits
+            y = media.plane_view(frame.planes[0], frame.width, frame.height, np.uint8 if bits <= 8 else np.uint16)
+            s = 2 ** (bits - 8)
+            out.append(y / (2**bits - 1) if full else (y / s - 16) / 219)
+    return out
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_folder_of_numbered_frames_becomes_a_film(capsys, tmp_path, kind):
+    folder = write_sequence(tmp_path / "scans", kind)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir())
+    out = tmp_path / "reel.mkv"
+    run = convert(capsys, folder, "-o", out, "--codec", "ffv1")
+    assert f"done: {FRAMES} frames" in run.err
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) == before, "input touched"
+    assert media.frame_times(out) == [pytest.approx(i / 24, abs=1e-3) for i in range(FRAMES)]  # Matroska: ms
+    bits = KINDS[kind][3]
+    assert media.video_info(out)["pix_fmt"].endswith("10le" if bits > 8 else "p")  # 10 bits kept, 8 stay 8
+    levels = luma_levels(out)
+    assert len(levels) == FRAMES
+    for i in (0, 7):  # neutral is Rec.709 luma of each frame, in frame order
+        rgb = media.pattern(i, *SIZE)
+        expected = rgb @ np.array([media.KR, media.KG, media.KB])
+        assert np.abs(levels[i] - expected).max() < 1.5 / 219, f"frame {i}"
+
+
+def test_the_sequence_is_timed_at_fps(capsys, tmp_path):
+    folder = write_sequence(tmp_path / "scans", "png", frames=5)
+    out = tmp_path / "reel.mov"
+    convert(capsys, folder, "-o", out, "--fps", "25")
+    assert media.frame_times(out) == [pytest.approx(i / 25) for i in range(5)]
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == 25
+
+
+def test_shots_of_a_sequence_are_timed_at_fps_and_key_frames_named_by_frame(capsys, tmp_path):
+    """The colourist's round trip on scans: the key frame is named by its frame in the sequence (the
+    first file is frame 0, whatever its number), the shot list is timed at --fps."""
+    import json
+
+    folder = write_sequence(tmp_path / "scans", "dpx10", frames=10)
+    shots_json = tmp_path / "shots.json"
+    run = run_inprocess(["shots", folder, "-o", shots_json, "--fps", "25", "--key-frames", tmp_path / "kf"], capsys)
+    assert_ok(run)
+    listed = json.loads(shots_json.read_text())
+    assert (listed["fps"], listed["frames"], listed["shots"][0]["end"]) == (25.0, 10, 0.4)
+    assert sorted(p.name for p in (tmp_path / "kf").iterdir()) == ["000005.png"]
+
+
+def test_a_learned_style_finds_the_cut_in_a_sequence(capsys, tmp_path):
+    """Two scenes in one sequence: the shot machinery sees a film, so each scene is its own shot."""
+    folder = write_sequence(tmp_path / "scans", "png", frames=36)
+    for i, path in enumerate(sorted(folder.iterdir())[18:]):  # the second scene: dark and bluish
+        rgb = np.round(media.pattern(i, *SIZE)[::-1, ::-1] * [40, 60, 200]).astype(np.uint8)
+        with av.open(str(path), "w", format="image2") as out:
+            stream = out.add_stream("png", rate=24)
+            stream.width, stream.height, stream.pix_fmt = *SIZE, "rgb24"
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+            out.mux(stream.encode(None))
+    out = tmp_path / "reel.mp4"
+    run = convert(capsys, folder, "-o", out, "--style", "landscape-master", "--explain", "--fps", "12")
+    assert "shot 0: frames 0-17" in run.err and "shot 1: frames 18-35" in run.err, run.err
+    assert len(media.frame_times(out)) == 36
+
+
+def test_a_sequence_can_be_colorized_with_its_luma_kept(capsys, tmp_path):
+    folder = write_sequence(tmp_path / "scans", "dpx10", frames=6)
+    out = tmp_path / "colour.mkv"
+    convert(capsys, folder, "--colorize", "-o", out, "--codec", "ffv1")
+    for i, level in enumerate(luma_levels(out)):
+        expected = media.pattern(i, *SIZE) @ np.array([media.KR, media.KG, media.KB])
+        assert np.abs(level - expected).max() < 1.5 / 219
+
+
+def test_a_folder_to_a_folder_is_still_a_batch_of_photos(capsys, tmp_path):
+    folder = write_sequence(tmp_path / "scans", "png", frames=3)
+    run = convert(capsys, folder, "-o", tmp_path / "bw")
+    assert "done: 3 images" in run.err
+    assert sorted(p.name for p in (tmp_path / "bw").iterdir()) == sorted(p.name for p in folder.iterdir())
+
+
+def _gap(folder):
+    (folder / "scan_0003.png").unlink()
+    return "the sequence has a gap: frame 2 is followed by 4"
+
+
+def _mixed(folder):
+    (folder / "scan_0020.jpg").write_bytes((folder / "scan_0001.png").read_bytes())
+    return "mixes image formats (.jpg, .png)"
+
+
+def _stray(folder):
+    (folder / "notes.png").write_bytes((folder / "scan_0001.png").read_bytes())
+    return "not one numbered sequence: notes.png"
+
+
+def _exr_only(folder):
+    for p in folder.iterdir():
+        p.rename(p.with_suffix(".exr"))
+    return "EXR is scene-linear"
+
+
+@pytest.mark.parametrize("spoil", [_gap, _mixed, _stray, _exr_only])
+def test_a_folder_that_is_not_one_sequence_is_refused_in_one_line(capsys, tmp_path, spoil):
+    folder = write_sequence(tmp_path / "scans", "png", frames=6)
+    message = spoil(folder)
+    out = tmp_path / "reel.mov"
+    run = run_inprocess(["convert", folder, "-o", out], capsys)
+    assert run.code != 0 and message in run.err, run.err
+    assert len(run.err.strip().splitlines()) == 1 and "Traceback" not in run.err
+    assert not out.exists() and temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--fps", "25"], "--fps applies to image sequences"),
+    (["--job-dir", "JOB"], "not images or image sequences"),
+    (["--fps", "0.5"], "--fps must be between 1 and 240"),
+])
+def test_sequence_options_are_checked(capsys, tmp_path, clip_mkv, args, message):
+    folder = write_sequence(tmp_path / "scans", "png", frames=3)
+    source = clip_mkv if message.startswith("--fps applies") else folder
+    args = [str(tmp_path / "job") if a == "JOB" else a for a in args]
+    run = run_inprocess(["convert", source, "-o", tmp_path / "out.mov", *args], capsys)
+    assert run.code != 0 and message in run.err, run.err
+    assert not (tmp_path / "out.mov").exists()

@@ -1,0 +1,98 @@
+"""Numbered image sequences read as films: film scans (DPX, TIFF, PNG ...) in one folder.
+
+A folder converted to a film file (`vidbw convert scans/ -o reel.mov`) is read through FFmpeg's
+image2 demuxer, one file a frame, in frame-number order, at `--fps` (24 unless said: scans are
+film). From there on it is a film like any other: shots, temporal smoothing and the encoder see
+frames with timestamps. A folder converted to a folder stays a batch of separate photographs.
+
+The files must form one unbroken sequence: one prefix, one suffix, frame numbers without gaps (a
+gap would end FFmpeg's reading early, silently). Anything else is refused with one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+
+from vidbw.errors import InputError, OptionError
+
+__all__ = ["SEQUENCE_SUFFIXES", "ImageSequence", "find_sequence", "open_sequence", "reading_rate", "DEFAULT_RATE"]
+
+# What FFmpeg decodes as display-referred pictures. EXR is scene-linear float: its look would need a
+# view transform first, so it is refused rather than graded as if it were video.
+SEQUENCE_SUFFIXES = {".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"}
+DEFAULT_RATE = Fraction(24)
+_rate = DEFAULT_RATE
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+@contextlib.contextmanager
+def reading_rate(fps: float | Fraction | None) -> Iterator[None]:
+    """Sequences opened inside this block are timed at `fps` frames a second (None: the default, 24)."""
+    global _rate
+    before = _rate
+    if fps is not None:
+        rate = Fraction(fps).limit_denominator(1001)
+        if not 1 <= rate <= 240:
+            raise OptionError(f"--fps must be between 1 and 240, got {float(fps):g}")
+        _rate = rate
+    try:
+        yield
+    finally:
+        _rate = before
+
+
+@dataclass(frozen=True)
+class ImageSequence:
+    folder: Path
+    pattern: str  # FFmpeg's image2 pattern, relative to `folder` ("reel_%06d.dpx"; a literal % written %%)
+    first: int
+    count: int
+
+
+def find_sequence(folder: Path) -> ImageSequence:
+    """The folder's numbered frames as one sequence; a one-line InputError when they are not one."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    frames = [p for p in files if p.suffix.lower() in SEQUENCE_SUFFIXES]
+    if not frames:
+        exr = " (EXR is scene-linear: export DPX or TIFF for grading)" if any(p.suffix.lower() == ".exr" for p in files) else ""
+        raise InputError(f"no image sequence in folder{exr} (looked for {', '.join(sorted(SEQUENCE_SUFFIXES))}): {folder}")
+    suffixes = {p.suffix for p in frames}
+    if len(suffixes) > 1:
+        raise InputError(f"the folder mixes image formats ({', '.join(sorted(suffixes))}); a sequence is one format: {folder}")
+    parts = [_NUMBERED.match(p.stem) for p in frames]
+    if not all(parts) or len({m.group(1) for m in parts}) > 1:
+        odd = next(p.name for p, m in zip(frames, parts) if not m or m.group(1) != parts[0].group(1))
+        raise InputError(f"not one numbered sequence: {odd} does not fit {frames[0].name}'s naming: {folder}")
+    digits = [m.group(2) for m in parts]
+    numbers = sorted(int(d) for d in digits)
+    widths = {len(d) for d in digits}
+    padded = any(d.startswith("0") and len(d) > 1 for d in digits)
+    if padded and len(widths) > 1:
+        raise InputError(f"frame numbers are padded to different widths ({', '.join(map(str, sorted(widths)))}): {folder}")
+    gap = next((a for a, b in zip(numbers, numbers[1:]) if b != a + 1), None)
+    if gap is not None:
+        after = numbers[numbers.index(gap) + 1]
+        raise InputError(f"the sequence has a gap: frame {gap} is followed by {after}; fill it or convert the parts: {folder}")
+    number = f"%0{widths.pop()}d" if padded else "%d"
+    prefix = parts[0].group(1).replace("%", "%%")
+    return ImageSequence(folder, f"{prefix}{number}{frames[0].suffix.replace('%', '%%')}", numbers[0], len(numbers))
+
+
+def open_sequence(folder: Path) -> av.container.InputContainer:
+    """The folder's sequence as an FFmpeg input, timed at the current reading rate (see `reading_rate`)."""
+    sequence = find_sequence(folder)
+    options = {"framerate": f"{_rate.numerator}/{_rate.denominator}", "start_number": str(sequence.first)}
+    try:
+        # The whole path is a pattern to FFmpeg: a % in a folder's name must be doubled too.
+        path = str(folder).replace("%", "%%") + "/" + sequence.pattern
+        return av.open(path, mode="r", format="image2", options=options)
+    except av.error.FFmpegError as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"cannot read the image sequence ({reason}): {folder}") from None
