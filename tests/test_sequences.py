@@ -79,6 +79,16 @@ def test_a_folder_of_numbered_frames_becomes_a_film(capsys, tmp_path, kind):
         assert np.abs(levels[i] - expected).max() < 1.5 / 219, f"frame {i}"
 
 
+def test_numbers_wider_than_their_padding_still_follow_on(capsys, tmp_path):
+    """scan_998 ... scan_1001: printf's %03d writes 1000 as it is, so this is one sequence."""
+    folder = write_sequence(tmp_path / "scans", "png", frames=4, first_frame=998)
+    for p in folder.iterdir():  # the kind's 4 digits -> 3, as a scanner numbering from 998 writes them
+        p.rename(p.with_name(f"scan_{int(p.stem[5:]):03d}.png"))
+    out = tmp_path / "reel.mkv"
+    convert(capsys, folder, "-o", out)
+    assert len(media.frame_times(out)) == 4
+
+
 def test_the_sequence_is_timed_at_fps(capsys, tmp_path):
     folder = write_sequence(tmp_path / "scans", "png", frames=5)
     out = tmp_path / "reel.mov"
@@ -155,7 +165,12 @@ def _exr_only(folder):
     return "EXR is scene-linear"
 
 
-@pytest.mark.parametrize("spoil", [_gap, _mixed, _stray, _exr_only])
+def _twice(folder):
+    (folder / "scan_02.png").write_bytes((folder / "scan_0002.png").read_bytes())
+    return "frame 2 appears twice"
+
+
+@pytest.mark.parametrize("spoil", [_gap, _mixed, _stray, _exr_only, _twice])
 def test_a_folder_that_is_not_one_sequence_is_refused_in_one_line(capsys, tmp_path, spoil):
     folder = write_sequence(tmp_path / "scans", "png", frames=6)
     message = spoil(folder)

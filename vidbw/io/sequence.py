@@ -72,15 +72,18 @@ def find_sequence(folder: Path) -> ImageSequence:
         raise InputError(f"not one numbered sequence: {odd} does not fit {frames[0].name}'s naming: {folder}")
     digits = [m.group(2) for m in parts]
     numbers = sorted(int(d) for d in digits)
-    widths = {len(d) for d in digits}
-    padded = any(d.startswith("0") and len(d) > 1 for d in digits)
-    if padded and len(widths) > 1:
-        raise InputError(f"frame numbers are padded to different widths ({', '.join(map(str, sorted(widths)))}): {folder}")
+    twice = next((a for a, b in zip(numbers, numbers[1:]) if a == b), None)
+    if twice is not None:
+        raise InputError(f"frame {twice} appears twice (numbers padded differently?): {folder}")
     gap = next((a for a, b in zip(numbers, numbers[1:]) if b != a + 1), None)
     if gap is not None:
         after = numbers[numbers.index(gap) + 1]
         raise InputError(f"the sequence has a gap: frame {gap} is followed by {after}; fill it or convert the parts: {folder}")
-    number = f"%0{widths.pop()}d" if padded else "%d"
+    # FFmpeg names frame n with printf: zero-padded to the first frame's width, wider numbers as they are.
+    width = len(min(digits, key=int))
+    if any(d != f"{int(d):0{width}d}" for d in digits):
+        raise InputError(f"frame numbers are padded inconsistently (e.g. {frames[0].name}): {folder}")
+    number = f"%0{width}d" if width > 1 else "%d"
     prefix = parts[0].group(1).replace("%", "%%")
     return ImageSequence(folder, f"{prefix}{number}{frames[0].suffix.replace('%', '%%')}", numbers[0], len(numbers))
 
