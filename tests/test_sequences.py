@@ -89,6 +89,15 @@ def test_numbers_wider_than_their_padding_still_follow_on(capsys, tmp_path):
     assert len(media.frame_times(out)) == 4
 
 
+def test_ntsc_rates_typed_short_are_read_exactly():
+    from fractions import Fraction
+
+    from vidbw.io.sequence import _exact_rate
+
+    assert _exact_rate(23.976) == Fraction(24000, 1001) and _exact_rate(29.97) == Fraction(30000, 1001)
+    assert _exact_rate(25) == 25 and _exact_rate(12.5) == Fraction(25, 2)
+
+
 def test_the_sequence_is_timed_at_fps(capsys, tmp_path):
     folder = write_sequence(tmp_path / "scans", "png", frames=5)
     out = tmp_path / "reel.mov"

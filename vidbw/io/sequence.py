@@ -38,7 +38,7 @@ def reading_rate(fps: float | Fraction | None) -> Iterator[None]:
     global _rate
     before = _rate
     if fps is not None:
-        rate = Fraction(fps).limit_denominator(1001)
+        rate = _exact_rate(fps)
         if not 1 <= rate <= 240:
             raise OptionError(f"--fps must be between 1 and 240, got {float(fps):g}")
         _rate = rate
@@ -46,6 +46,14 @@ def reading_rate(fps: float | Fraction | None) -> Iterator[None]:
         yield
     finally:
         _rate = before
+
+
+def _exact_rate(fps: float | Fraction) -> Fraction:
+    """The rate meant: 23.976 typed is NTSC film's 24000/1001, as 29.97 and 59.94 are 30000/1001 and 60000/1001."""
+    for whole in (24, 30, 48, 60, 120):
+        if abs(float(fps) - whole * 1000 / 1001) < 0.002:
+            return Fraction(whole * 1000, 1001)
+    return Fraction(fps).limit_denominator(1001)
 
 
 @dataclass(frozen=True)
