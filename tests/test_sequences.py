@@ -89,6 +89,24 @@ def test_numbers_wider_than_their_padding_still_follow_on(capsys, tmp_path):
     assert len(media.frame_times(out)) == 4
 
 
+@pytest.mark.parametrize("kind, suffix, codec, expected", [
+    ("png", ".mp4", None, ("h264", "yuv420p")),  # delivery: 4:2:0, limited range, plays anywhere
+    ("dpx10", ".mov", "prores", ("prores", "yuv444p12le")),  # a master keeps the scan's full chroma (4444)
+])
+def test_scans_are_written_as_video_is_coded(capsys, tmp_path, kind, suffix, codec, expected):
+    """R'G'B' codes are full range by nature; the picture written from them is limited-range Y'CbCr."""
+    folder = write_sequence(tmp_path / "scans", kind, frames=4)
+    out = tmp_path / f"reel{suffix}"
+    convert(capsys, folder, "-o", out, *(["--codec", codec] if codec else []))
+    info = media.video_info(out)
+    assert (info["codec"], info["pix_fmt"]) == expected
+    assert info["color_range"] in (0, 1)  # limited (0: unsaid, which players read as limited), not 2 (full)
+    level = luma_levels(out)[2]
+    rec709 = media.pattern(2, *SIZE) @ np.array([media.KR, media.KG, media.KB])
+    # Coded as it is tagged: read in the wrong range, the levels would be off by ~0.05 on average.
+    assert np.abs(level - rec709).mean() < 0.01  # x264 at crf 18 blurs the pattern's sharp edges a little
+
+
 def test_ntsc_rates_typed_short_are_read_exactly():
     from fractions import Fraction
 

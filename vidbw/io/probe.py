@@ -20,6 +20,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
 # FFmpeg's AVColorSpace numbers for the matrices the kernel knows; anything else is guessed from size.
 _MATRIX_BY_AVCOL_SPC = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+_AVCOL_RANGE_MPEG = 1
 _AVCOL_RANGE_JPEG = 2
 
 
@@ -118,6 +119,11 @@ def describe_video(container: av.container.InputContainer, path: Path) -> VideoI
         "color_range": ctx.color_range,
     }
     full_range = ctx.color_range == _AVCOL_RANGE_JPEG or pix_fmt.startswith("yuvj")
+    if av.VideoFormat(pix_fmt).is_rgb:
+        # R'G'B' codes are full range by nature; the Y'CbCr picture vidbw writes from them is coded in
+        # video's limited range, as FFmpeg's own conversion of scans and RGB masters is.
+        full_range = False
+        tags["color_range"] = _AVCOL_RANGE_MPEG
     if container.duration:
         duration = container.duration / av.time_base
     elif stream.duration and stream.time_base:

@@ -303,6 +303,7 @@ CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "avc": "libx264", "h265":
 # them: a ProRes or DNx master stays ProRes or DNxHR (in its own profile), an FFV1 archive stays
 # lossless. Delivery codecs (H.264, HEVC, VP9, ...) are re-encoded with the container's default.
 KEPT_SOURCE_CODECS = {"prores": "prores_ks", "ffv1": "ffv1", "dnxhd": "dnxhd"}
+MASTERING_CODECS = frozenset(KEPT_SOURCE_CODECS.values())
 
 
 @functools.lru_cache(maxsize=64)
@@ -474,7 +475,12 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
             depths = ", ".join(str(d) for d in profile.pix_fmts)
             raise OptionError(f"{codec} cannot write {depth}-bit video (it writes {depths}-bit)")
         pix_fmt = profile.pix_fmts[depth]
-        if info.pix_fmt.startswith(("yuv444", "yuva444", "gbr")) or info.width % 2 or info.height % 2:
+        source = av.VideoFormat(info.pix_fmt)
+        full_chroma_source = len(source.components) >= 3 and not source.is_rgb and _full_chroma(info.pix_fmt)
+        # R'G'B' scans and masters stay 4:4:4 in a mastering codec; a delivery codec gets 4:2:0, which
+        # every player decodes (H.264 4:4:4 plays almost nowhere) and which loses nothing of a B&W picture.
+        rgb_to_master = source.is_rgb and codec in MASTERING_CODECS
+        if full_chroma_source or rgb_to_master or info.width % 2 or info.height % 2:
             if info.width % 2 or info.height % 2:
                 notes.append(f"odd picture size {info.width}x{info.height}: writing 4:4:4 to keep every pixel")
             pix_fmt = profile.pix_fmts_444[depth]
