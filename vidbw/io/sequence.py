@@ -12,6 +12,7 @@ gap would end FFmpeg's reading early, silently). Anything else is refused with o
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -65,7 +66,16 @@ class ImageSequence:
 
 
 def find_sequence(folder: Path) -> ImageSequence:
-    """The folder's numbered frames as one sequence; a one-line InputError when they are not one."""
+    """The folder's numbered frames as one sequence; a one-line InputError when they are not one.
+
+    A conversion opens its source several times (checks, shot analysis, render), and a reel of scans
+    can hold 100 000 files: the folder is listed once for as long as its entries stay the same (a
+    folder's modification time changes when a file is added, removed or renamed in it)."""
+    return _sequence_in(folder, folder.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _sequence_in(folder: Path, mtime_ns: int) -> ImageSequence:
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     frames = [p for p in files if p.suffix.lower() in SEQUENCE_SUFFIXES]
     if not frames:
