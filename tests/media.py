@@ -389,6 +389,19 @@ def video_planes(path: Path, limit: int | None = None) -> list[tuple[str, tuple[
     return out
 
 
+def luma_levels(path: Path, limit: int | None = None) -> list[np.ndarray]:
+    """The first `limit` frames' luma as levels in [0, 1], read in the range the stream's tag says
+    (what a player shows): limited (16-235 at 8 bits) unless tagged full."""
+    with av.open(str(path)) as c:
+        full = c.streams.video[0].codec_context.color_range == 2
+    levels = []
+    for fmt, (y, _, _) in video_planes(path, limit):
+        bits = av.VideoFormat(fmt).components[0].bits
+        y = y.astype(np.float64)
+        levels.append(y / (2**bits - 1) if full else (y / 2 ** (bits - 8) - 16) / 219)
+    return levels
+
+
 def stream_packets(path: Path, kind: str) -> list[tuple[bytes, Fraction | None]]:
     """(bytes, pts in seconds) of every packet of the first stream of `kind`, in file order."""
     with av.open(str(path)) as c:

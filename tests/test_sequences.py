@@ -32,32 +32,24 @@ def write_sequence(folder: Path, kind: str, frames: int = FRAMES, first_frame=No
         rgb = np.round(media.pattern(i, *SIZE) * peak).astype(np.uint8 if bits == 8 else np.uint16)
         if bits == 10:
             rgb = rgb << 6  # rgb48 codes of a 10-bit picture
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24" if bits == 8 else "rgb48le").reformat(format=pix_fmt)
-        with av.open(str(folder / f"scan_{first + i:0{digits}d}{suffix}"), "w", format="image2") as out:
-            stream = out.add_stream(codec, rate=24)
-            stream.width, stream.height, stream.pix_fmt = *SIZE, pix_fmt
-            out.mux(stream.encode(frame))
-            out.mux(stream.encode(None))
+        write_frame(folder / f"scan_{first + i:0{digits}d}{suffix}", rgb, codec, pix_fmt)
     return folder
+
+
+def write_frame(path: Path, rgb: np.ndarray, codec: str = "png", pix_fmt: str = "rgb24") -> None:
+    """One picture file, R'G'B' codes (uint8, or uint16 at 16 bits) written by FFmpeg's `codec` encoder."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24" if rgb.dtype == np.uint8 else "rgb48le")
+    with av.open(str(path), "w", format="image2") as out:
+        stream = out.add_stream(codec, rate=24)
+        stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], pix_fmt
+        out.mux(stream.encode(frame.reformat(format=pix_fmt)))
+        out.mux(stream.encode(None))
 
 
 def convert(capsys, *args) -> object:
     run = run_inprocess(["convert", *args], capsys)
     assert_ok(run)
     return run
-
-
-def luma_levels(path: Path) -> list[np.ndarray]:
-    """Each decoded frame's luma as a level in [0, 1] (limited or full range as the file says)."""
-    out = []
-    with av.open(str(path)) as c:
-        full = c.streams.video[0].codec_context.color_range == 2
-        for frame in c.decode(video=0):
-            bits = frame.format.components[0].bits
-            y = media.plane_view(frame.planes[0], frame.width, frame.height, np.uint8 if bits <= 8 else np.uint16)
-            s = 2 ** (bits - 8)
-            out.append(y / (2**bits - 1) if full else (y / s - 16) / 219)
-    return out
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -71,7 +63,7 @@ def test_a_folder_of_numbered_frames_becomes_a_film(capsys, tmp_path, kind):
     assert media.frame_times(out) == [pytest.approx(i / 24, abs=1e-3) for i in range(FRAMES)]  # Matroska: ms
     bits = KINDS[kind][3]
     assert media.video_info(out)["pix_fmt"].endswith("10le" if bits > 8 else "p")  # 10 bits kept, 8 stay 8
-    levels = luma_levels(out)
+    levels = media.luma_levels(out)
     assert len(levels) == FRAMES
     for i in (0, 7):  # neutral is Rec.709 luma of each frame, in frame order
         rgb = media.pattern(i, *SIZE)
@@ -101,7 +93,7 @@ def test_scans_are_written_as_video_is_coded(capsys, tmp_path, kind, suffix, cod
     info = media.video_info(out)
     assert (info["codec"], info["pix_fmt"]) == expected
     assert info["color_range"] in (0, 1)  # limited (0: unsaid, which players read as limited), not 2 (full)
-    level = luma_levels(out)[2]
+    level = media.luma_levels(out)[2]
     rec709 = media.pattern(2, *SIZE) @ np.array([media.KR, media.KG, media.KB])
     # Coded as it is tagged: read in the wrong range, the levels would be off by ~0.05 on average.
     assert np.abs(level - rec709).mean() < 0.01  # x264 at crf 18 blurs the pattern's sharp edges a little
@@ -143,12 +135,7 @@ def test_a_learned_style_finds_the_cut_in_a_sequence(capsys, tmp_path):
     """Two scenes in one sequence: the shot machinery sees a film, so each scene is its own shot."""
     folder = write_sequence(tmp_path / "scans", "png", frames=36)
     for i, path in enumerate(sorted(folder.iterdir())[18:]):  # the second scene: dark and bluish
-        rgb = np.round(media.pattern(i, *SIZE)[::-1, ::-1] * [40, 60, 200]).astype(np.uint8)
-        with av.open(str(path), "w", format="image2") as out:
-            stream = out.add_stream("png", rate=24)
-            stream.width, stream.height, stream.pix_fmt = *SIZE, "rgb24"
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-            out.mux(stream.encode(None))
+        write_frame(path, np.round(media.pattern(i, *SIZE)[::-1, ::-1] * [40, 60, 200]).astype(np.uint8))
     out = tmp_path / "reel.mp4"
     run = convert(capsys, folder, "-o", out, "--style", "landscape-master", "--explain", "--fps", "12")
     assert "shot 0: frames 0-17" in run.err and "shot 1: frames 18-35" in run.err, run.err
@@ -159,7 +146,7 @@ def test_a_sequence_can_be_colorized_with_its_luma_kept(capsys, tmp_path):
     folder = write_sequence(tmp_path / "scans", "dpx10", frames=6)
     out = tmp_path / "colour.mkv"
     convert(capsys, folder, "--colorize", "-o", out, "--codec", "ffv1")
-    for i, level in enumerate(luma_levels(out)):
+    for i, level in enumerate(media.luma_levels(out)):
         expected = media.pattern(i, *SIZE) @ np.array([media.KR, media.KG, media.KB])
         assert np.abs(level - expected).max() < 1.5 / 219
 
