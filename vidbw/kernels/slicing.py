@@ -60,11 +60,14 @@ def _slice_apply_kernel(
 ):
     # How this stays fast without SIMD gathers (LLVM will not emit them for this CPU):
     # columns sharing an x cell form a contiguous run, so for each (cell, luma bin) the
-    # coefficients are loop constants and the luma interpolation is a hat weight
-    # max(0, 1 - |gz - z|).  Every loop over x is then plain vectorisable arithmetic; only
-    # the bins a run actually touches are visited.  Everything per pixel is float32 (a
-    # float64 literal would promote whole expressions).  Local names keep one type each:
-    # numba would unify e.g. an int64 and a uint64 reuse of one name to float64.
+    # coefficients are loop constants.  The luma interpolation is written as a telescoping
+    # sum: the run's lowest bin, plus, for each bin step k above it, the step's difference
+    # weighted by the ramp clamp(gz - k, 0, 1), which equals the hat-weighted lerp between
+    # the two bins around gz.  Every loop over x is then plain vectorisable arithmetic, and
+    # a run costs one pass per bin step it spans (the hat form took one more).  Everything
+    # per pixel is float32 (a float64 literal would promote whole expressions).  Local
+    # names keep one type each: numba would unify e.g. an int64 and a uint64 reuse of one
+    # name to float64.
     f32 = np.float32
     zero = f32(0.0)
     one = f32(1.0)
@@ -79,8 +82,7 @@ def _slice_apply_kernel(
     z_max = f32(depth - 1)
     lut_max = f32(lut.shape[0] // 2 - 1)
     lut_last = np.uint32(lut.shape[0] // 2 - 1)
-    two = np.uint64(2)
-    one_u = np.uint64(1)
+    lut_pairs = lut.view(np.complex64)  # (value, slope) read by one 8-byte load per pixel
     row_len = grid_rows.shape[1]
     gy_scale = grid_h / height
     gy_max = grid_h - 1.0
@@ -104,6 +106,7 @@ def _slice_apply_kernel(
         g_row = np.empty(width, np.float32)
         b_row = np.empty(width, np.float32)
         z_row = np.empty(width, np.float32)
+        z_bin = np.empty(width, np.int32)  # floor of z_row: integer min/max vectorise, float ones do not
         acc = np.empty(width, np.float32)
         lut_index = np.empty(width, np.uint32)
         cu = np.empty(c_width + 1, np.float32)  # +1: replicate the right edge for odd columns
@@ -164,8 +167,9 @@ def _slice_apply_kernel(
                 r_row[x] = r
                 g_row[x] = g
                 b_row[x] = b
-                z_row[x] = min(max((kr * r + kg * g + kb * b) * depth_f - half, zero), z_max)
-                acc[x] = zero
+                gz = min(max((kr * r + kg * g + kb * b) * depth_f - half, zero), z_max)
+                z_row[x] = gz
+                z_bin[x] = np.int32(gz)
 
             # --- grid interpolated along y once per row ----------------------------------
             gy = min(max((y + 0.5) * gy_scale - 0.5, 0.0), gy_max)
@@ -189,25 +193,38 @@ def _slice_apply_kernel(
                 seg_g = g_row[x0:x1]
                 seg_b = b_row[x0:x1]
                 seg_z = z_row[x0:x1]
+                seg_z_bin = z_bin[x0:x1]
                 seg_fx = x_frac[x0:x1]
                 seg_acc = acc[x0:x1]
                 n = x1 - x0
-                z_lo = z_max
-                z_hi = zero
+                bin_lo = np.int32(depth - 1)
+                bin_hi = np.int32(0)
                 for i in range(n):
-                    z_lo = min(z_lo, seg_z[i])
-                    z_hi = max(z_hi, seg_z[i])
-                z_top = int(z_hi)
-                if z_hi > f32(z_top):  # bins floor(z_lo)..ceil(z_hi) carry all the weight
-                    z_top += 1
-                # Integer clamps keep reads in bounds even for NaN pixels (float planes).
-                z_first = min(max(int(z_lo), 0), depth - 1)
-                z_top = min(max(z_top, 0), depth - 1)
-                for z in range(z_first, z_top + 1):
-                    # (wR, wG, wB, c) of this cell and their change towards the next cell.
-                    base = (z * grid_w + cell) * 8
-                    wr = row_grid[base]; wg = row_grid[base + 1]; wb = row_grid[base + 2]; wc = row_grid[base + 3]
-                    dr = row_grid[base + 4]; dg = row_grid[base + 5]; db = row_grid[base + 6]; dc = row_grid[base + 7]
+                    bin_lo = min(bin_lo, seg_z_bin[i])
+                    bin_hi = max(bin_hi, seg_z_bin[i])
+                # Bins z_first..z_last carry all the weight.  Integer clamps keep reads in
+                # bounds even for NaN pixels (float planes).
+                z_first = min(max(int(bin_lo), 0), depth - 1)
+                z_last = min(max(int(bin_hi) + 1, z_first), depth - 1)
+                # (wR, wG, wB, c) of the lowest bin in this cell and their change towards the
+                # next cell: row_grid record (z, cell), see _grid_table.
+                at = (z_first * grid_w + cell) * 8
+                wr = row_grid[at]; wg = row_grid[at + 1]; wb = row_grid[at + 2]; wc = row_grid[at + 3]
+                dr = row_grid[at + 4]; dg = row_grid[at + 5]; db = row_grid[at + 6]; dc = row_grid[at + 7]
+                for i in range(n):
+                    r = seg_r[i]
+                    g = seg_g[i]
+                    b = seg_b[i]
+                    seg_acc[i] = wr * r + wg * g + wb * b + wc + seg_fx[i] * (dr * r + dg * g + db * b + dc)
+                bin_step = grid_w * 8
+                for z in range(z_first, z_last):
+                    # The same eight numbers' change from bin z to bin z + 1.
+                    at = (z * grid_w + cell) * 8
+                    up = at + bin_step
+                    wr = row_grid[up] - row_grid[at]; wg = row_grid[up + 1] - row_grid[at + 1]
+                    wb = row_grid[up + 2] - row_grid[at + 2]; wc = row_grid[up + 3] - row_grid[at + 3]
+                    dr = row_grid[up + 4] - row_grid[at + 4]; dg = row_grid[up + 5] - row_grid[at + 5]
+                    db = row_grid[up + 6] - row_grid[at + 6]; dc = row_grid[up + 7] - row_grid[at + 7]
                     zf = f32(z)
                     for i in range(n):
                         r = seg_r[i]
@@ -215,8 +232,8 @@ def _slice_apply_kernel(
                         b = seg_b[i]
                         here = wr * r + wg * g + wb * b + wc
                         slope = dr * r + dg * g + db * b + dc
-                        weight = max(one - abs(seg_z[i] - zf), zero)
-                        seg_acc[i] += weight * (here + seg_fx[i] * slope)
+                        ramp = min(max(seg_z[i] - zf, zero), one)
+                        seg_acc[i] += ramp * (here + seg_fx[i] * slope)
 
             # --- tone curve ---------------------------------------------------------------
             # The lookup is a gather, which stays scalar; the float->index conversion is
@@ -227,8 +244,8 @@ def _slice_apply_kernel(
                 lut_index[x] = ti
                 acc[x] = t - f32(ti)
             for x in range(width):
-                at = np.uint64(lut_index[x]) * two  # unsigned: no negative-index wraparound code
-                acc[x] = lut[at] + acc[x] * lut[at + one_u]
+                pair = lut_pairs[np.uint64(lut_index[x])]  # unsigned: no negative-index wraparound code
+                acc[x] = pair.real + acc[x] * pair.imag
 
             # --- grain + output coding ---------------------------------------------------
             out_row = out[y * out_pitch:y * out_pitch + width]
