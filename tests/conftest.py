@@ -165,9 +165,12 @@ def full_range_mkv(media_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def hdr_mkv(media_dir) -> Path:
-    """10-bit H.264 tagged BT.2020 primaries and matrix with the PQ transfer (an HDR10-style clip)."""
+    """An HDR10 clip: 10-bit H.264 tagged BT.2020 primaries and matrix with the PQ transfer, with the
+    static metadata HDR10 masters carry (mastering display `media.HDR10_DISPLAY`, MaxCLL 1000, MaxFALL 400)."""
     tags = {"color_primaries": 9, "color_trc": 16, "colorspace": 9, "color_range": 1}
-    return media.write_video(media_dir / "hdr.mkv", pix_fmt="yuv420p10le", color_tags=tags)
+    params = f"mastering-display={media.HDR10_DISPLAY}:cll={media.HDR10_LIGHT[0]},{media.HDR10_LIGHT[1]}"
+    return media.write_video(media_dir / "hdr.mkv", pix_fmt="yuv420p10le", color_tags=tags,
+                             options={"x264-params": params})
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,12 @@ KR, KG, KB = 0.2126, 0.7152, 0.0722  # BT.709
 BT709_TAGS = {"color_primaries": 1, "color_trc": 1, "colorspace": 1, "color_range": 1}
 
 
+# HDR10 static metadata of the hdr_mkv fixture: a P3 mastering display of 1000 cd/m² (0.005 min),
+# as x264 / x265 parameters spell it, and (MaxCLL, MaxFALL).
+HDR10_DISPLAY = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+HDR10_LIGHT = (1000, 400)
+
+
 def patch_box(box, width: int, height: int) -> tuple[slice, slice]:
     x0, y0, x1, y1 = box
     return slice(round(y0 * height), round(y1 * height)), slice(round(x0 * width), round(x1 * width))

@@ -25,6 +25,7 @@ import numpy as np
 
 from vidbw.errors import InputError, OptionError, OutputError, VidbwError
 from vidbw.io.atomic import atomic_output, check_output_path, describe_os_error
+from vidbw.io.hdr import hdr10_metadata
 from vidbw.io.images import list_images, read_image, write_image
 from vidbw.io.probe import check_readable_source, describe_video, is_image_path, open_input
 from vidbw.io.video import (
@@ -290,6 +291,7 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
     reader = _Worker(read, "vidbw-reader")
     writer_thread = _Worker(write, "vidbw-writer")
     early_packets = []  # copied packets that arrive before the first picture opens the writer
+    hdr = None  # the film's HDR10 metadata, from the frames decoded before the writer opens
     coding = None
     done = 0
     reader.start()
@@ -320,10 +322,14 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
                 else:
                     _put(encoded, item, stop, writer_thread)
                 continue
+            if writer is None:
+                # HDR10 metadata often comes as SEI with keyframes only: the first decoded frame, the
+                # keyframe a segment decodes from, has it even when the segment starts later.
+                hdr = hdr or hdr10_metadata(item.source)
             if window is not None and item.index < window.decode_start:
                 continue  # decoded from the keyframe before the window: needed by the decoder only
             if writer is None:
-                writer = VideoWriter(temp, plan, info, container, copy_streams, frame_rotation(item.source))
+                writer = VideoWriter(temp, plan, info, container, copy_streams, frame_rotation(item.source), hdr)
                 coding = luma_output_coding(info.full_range, writer.bit_depth)
                 result.notes.extend(f"not copied: {d}" for d in writer.dropped)
                 writer_thread.start()

@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 
 from vidbw.errors import InputError, OptionError, OutputError
+from vidbw.io.hdr import Hdr10Metadata
+from vidbw.io.hdr import encoder_options as hdr_encoder_options
 from vidbw.io.probe import VideoInfo
 from vidbw.kernels.colour import neutral_chroma, rgb_matrix, yuv_to_rgb_matrix
 
@@ -539,15 +541,19 @@ class VideoWriter:
     """Encodes luma planes with neutral chroma and muxes copied packets into one output file."""
 
     def __init__(self, path: Path, plan: EncodePlan, info: VideoInfo, source: av.container.InputContainer,
-                 copy_streams: list, rotation: int = 0):
+                 copy_streams: list, rotation: int = 0, hdr: Hdr10Metadata | None = None):
         self.plan = plan
         self.info = info
+        self.dropped: list[str] = []
         self.container = open_output(path, plan.muxer)
         self.container.metadata.update(_copyable_metadata(source.metadata))
         copy_chapters(source, self.container)
         in_video = source.streams.video[0]
         rate = info.frame_rate or Fraction(25)
-        stream = self.container.add_stream(plan.codec, rate=rate, options=plan.options)
+        options, hdr_dropped = hdr_encoder_options(plan.codec, plan.options, hdr)
+        if hdr_dropped:
+            self.dropped.append(hdr_dropped)
+        stream = self.container.add_stream(plan.codec, rate=rate, options=options)
         stream.width, stream.height, stream.pix_fmt = info.width, info.height, plan.pix_fmt
         ctx = stream.codec_context
         # Timestamps pass through in the input's own time base, so every frame keeps its exact pts;
@@ -593,7 +599,6 @@ class VideoWriter:
         self._copies = {}
         self._spare: deque = deque()  # frames the encoder is done with, for new_frame to reuse
         self._reuse = True
-        self.dropped: list[str] = []
         for s in copy_streams:
             try:
                 copied = add_copied_stream(self.container, s)
