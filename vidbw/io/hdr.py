@@ -76,8 +76,14 @@ def hdr10_metadata(frame: av.VideoFrame | None) -> Hdr10Metadata | None:
     """The HDR10 static metadata a decoded frame carries, or None when it carries none."""
     if frame is None:
         return None
+    try:
+        sides = list(frame.side_data)
+    except ValueError:
+        # PyAV 18 cannot list a frame's side data once one of them is of a type newer than its enum
+        # (FFmpeg 8 tags 16-bit TIFF frames with type 31): such a frame's metadata cannot be read.
+        return None
     fields = {}
-    for side in frame.side_data:
+    for side in sides:
         data = bytes(side)
         if side.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA and len(data) >= _MASTERING_LAYOUT.size:
             values = _MASTERING_LAYOUT.unpack_from(data)
