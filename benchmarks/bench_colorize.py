@@ -37,14 +37,14 @@ def first_frame_png(clip: Path) -> Path:
 
 def bench(clip: Path, preset: str, crf: int) -> dict:
     frames = frame_count(clip)
-    ff_wall, _, _ = timed([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-i", str(clip), "-c:v", "libx264",
-                           "-preset", preset, "-crf", str(crf), "-c:a", "copy", str(WORK / "ffmpeg_transcode.mp4")])
+    ff_wall = timed([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-i", str(clip), "-c:v", "libx264",
+                     "-preset", preset, "-crf", str(crf), "-c:a", "copy", str(WORK / "ffmpeg_transcode.mp4")]).wall
     result = {"clip": clip.name, "frames": frames, "ffmpeg_fps": round(frames / ff_wall, 1)}
     modes = {"automatic": [], "reference": ["--reference", str(first_frame_png(clip))]}
     for mode, extra in modes.items():
-        wall, rss, log = timed([sys.executable, "-c", "from vidbw.cli import main; main()", "convert", str(clip),
-                                "-o", str(WORK / f"colorize_{mode}.mp4"), "--overwrite", "--colorize", *extra,
-                                "--preset", preset, "--crf", str(crf)])
+        wall, rss, log, _ = timed([sys.executable, "-c", "from vidbw.cli import main; main()", "convert", str(clip),
+                                   "-o", str(WORK / f"colorize_{mode}.mp4"), "--overwrite", "--colorize", *extra,
+                                   "--preset", preset, "--crf", str(crf)])
         steady = re.search(r"in ([\d.]+)s \(", log)
         result[mode] = {"fps": round(frames / wall, 1), "ratio": round(ff_wall / wall, 2),
                         "steady_fps": round(frames / float(steady.group(1)), 1) if steady else None,

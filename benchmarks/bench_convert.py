@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import imageio_ffmpeg
 
@@ -68,8 +69,15 @@ def make_source(seconds: int) -> Path:
     return path
 
 
-def timed(cmd: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in MiB, and stderr of one command."""
+class Timed(NamedTuple):
+    wall: float  # seconds
+    rss_mib: int  # peak resident memory
+    stderr: str
+    cpu: float  # user + system CPU seconds of all its threads: far steadier than wall on a shared machine
+
+
+def timed(cmd: list[str]) -> Timed:
+    """Wall seconds, peak RSS, stderr and CPU seconds of one command."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -78,7 +86,7 @@ def timed(cmd: list[str]) -> tuple[float, int, str]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{stderr}")
-    return wall, usage.ru_maxrss // 1024, stderr
+    return Timed(wall, usage.ru_maxrss // 1024, stderr, usage.ru_utime + usage.ru_stime)
 
 
 def frame_count(path: Path) -> int:
@@ -140,22 +148,27 @@ def bench(seconds: int, preset: str, crf: int, style: str, decompose: bool = Fal
     ff_out, vb_out = WORK / f"ffmpeg_{seconds}s.mp4", WORK / f"vidbw_{seconds}s.mp4"
     pairs = []
     for _ in range(repeat):  # alternated, so that a slow spell of the machine hits both sides of a pair
-        ff_wall, ff_rss, _ = timed([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), "-vf", "hue=s=0",
-                                    "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-c:a", "copy", str(ff_out)])
-        vb_wall, vb_rss, log = timed([*VIDBW, "convert", str(source), "-o", str(vb_out), "--overwrite", "--style", style,
-                                      "--preset", preset, "--crf", str(crf)])
+        ff = timed([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), "-vf", "hue=s=0",
+                    "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-c:a", "copy", str(ff_out)])
+        vb = timed([*VIDBW, "convert", str(source), "-o", str(vb_out), "--overwrite", "--style", style,
+                    "--preset", preset, "--crf", str(crf)])
         # vidbw's own summary line gives the conversion time without Python start-up and imports.
-        match = re.search(r"in ([0-9.]+)s", log)
-        pairs.append((ff_wall, vb_wall, float(match.group(1)) if match else vb_wall, ff_rss, vb_rss))
+        match = re.search(r"in ([0-9.]+)s", vb.stderr)
+        pairs.append((ff, vb, float(match.group(1)) if match else vb.wall))
     # The pair with the median ratio stands for the run; every pair's ratio is kept in the results.
-    ff_wall, vb_wall, vb_convert, ff_rss, vb_rss = sorted(pairs, key=lambda p: p[0] / p[1])[len(pairs) // 2]
+    ff, vb, vb_convert = sorted(pairs, key=lambda p: p[0].wall / p[1].wall)[len(pairs) // 2]
+    ff_wall, vb_wall = ff.wall, vb.wall
     row = {
         "seconds": seconds, "frames": frames, "preset": preset, "crf": crf, "style": style,
         "ffmpeg_fps": frames / ff_wall, "vidbw_fps": frames / vb_wall, "vidbw_fps_steady": frames / vb_convert,
         "ratio": ff_wall / vb_wall, "ratio_steady": ff_wall / vb_convert,
-        "ffmpeg_peak_rss_mib": ff_rss, "vidbw_peak_rss_mib": vb_rss,
+        "ffmpeg_peak_rss_mib": ff.rss_mib, "vidbw_peak_rss_mib": vb.rss_mib,
         "ffmpeg_mib": ff_out.stat().st_size / 2**20, "vidbw_mib": vb_out.stat().st_size / 2**20,
-        "ratios": [round(p[0] / p[1], 3) for p in pairs],
+        "ratios": [round(f.wall / v.wall, 3) for f, v, _ in pairs],
+        # CPU seconds of each side, every pair: what a change to vidbw's work moves even when the
+        # machine's speed drifts more than the change between minutes.
+        "ffmpeg_cpu_seconds": [round(f.cpu, 1) for f, _, _ in pairs],
+        "vidbw_cpu_seconds": [round(v.cpu, 1) for _, v, _ in pairs],
     }
     if decompose:
         from vidbw.styles import get_style
@@ -193,6 +206,9 @@ def main() -> None:
               + (f"  (ratios of the {len(r['ratios'])} pairs: {', '.join(f'{x:.2f}' for x in r['ratios'])})" if len(r["ratios"]) > 1 else ""))
     print(f"(1080p H.264, x264 preset {args.preset} crf {args.crf}, style {args.style}; ratio = vidbw fps / ffmpeg fps, "
           "'steady' excludes vidbw's Python start-up)")
+    for r in rows:
+        print(f"{r['seconds']}s CPU seconds (user + system), each pair: ffmpeg {', '.join(map(str, r['ffmpeg_cpu_seconds']))}; "
+              f"vidbw {', '.join(map(str, r['vidbw_cpu_seconds']))}")
     for r in rows if args.decompose else []:
         print(f"{r['seconds']}s decomposed: ffmpeg {r['ffmpeg_seconds']:.1f} s ({r['ffmpeg_mib']:.1f} MiB); vidbw "
               f"{r['vidbw_seconds']:.1f} s ({r['vidbw_mib']:.1f} MiB), of which converting {r['vidbw_convert_seconds']:.1f} s; "
