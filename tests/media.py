@@ -67,13 +67,15 @@ def pattern_rgb8(index: int, width: int, height: int) -> np.ndarray:
     return np.round(pattern(index, width, height) * 255).astype(np.uint8)
 
 
-def rgb_to_yuv(rgb: np.ndarray, bits: int, sub_x: int, sub_y: int,
-               full_range: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """BT.709 Y'CbCr codes (limited range unless `full_range`); chroma averaged over (sub_y, sub_x) blocks."""
+def rgb_to_yuv(rgb: np.ndarray, bits: int, sub_x: int, sub_y: int, full_range: bool = False,
+               luma: tuple[float, float, float] = (KR, KG, KB)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y'CbCr codes with these luma coefficients (BT.709's unless given; limited range unless
+    `full_range`); chroma averaged over (sub_y, sub_x) blocks."""
+    kr, kg, kb = luma
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = KR * r + KG * g + KB * b
-    cb = (b - y) / (2 * (1 - KB))
-    cr = (r - y) / (2 * (1 - KR))
+    y = kr * r + kg * g + kb * b
+    cb = (b - y) / (2 * (1 - kb))
+    cr = (r - y) / (2 * (1 - kr))
     s = 2 ** (bits - 8)
     dtype = np.uint8 if bits <= 8 else np.uint16
     peak = 2**bits - 1
@@ -226,6 +228,30 @@ def write_video(
             for aframe in _audio_frames(astream, seconds, arate):
                 out.mux(astream.encode(aframe))
             out.mux(astream.encode(None))
+    return path
+
+
+def write_bt2020_video(path: Path, frames: int = 6, size: tuple[int, int] = (96, 64)) -> Path:
+    """Lossless 10-bit 4:4:4 FFV1 of the pattern's BT.709 colours re-expressed in BT.2020 primaries
+    (inside BT.709's gamut, so nothing clips), coded with BT.2020's matrix and tagged BT.2020 / PQ."""
+    from vidbw.kernels.colour import REC2020_LUMA, in_bt709_primaries
+
+    to_709 = in_bt709_primaries(np.eye(3, 4, dtype=np.float32), "bt2020")[:, :3].astype(np.float64)
+    width, height = size
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p10le"
+        for name, value in {"color_primaries": 9, "color_trc": 16, "colorspace": 9, "color_range": 1}.items():
+            setattr(stream.codec_context, name, value)
+        for i in range(frames):
+            rgb709 = 0.15 + 0.7 * pattern(i, width, height)
+            rgb2020 = rgb709 @ np.linalg.inv(to_709).T
+            frame = av.VideoFrame(width, height, "yuv444p10le")
+            for k, values in enumerate(rgb_to_yuv(rgb2020, 10, 1, 1, luma=REC2020_LUMA)):
+                plane_view(frame.planes[k], width, height, np.uint16)[...] = values
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
     return path
 
 

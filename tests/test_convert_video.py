@@ -320,6 +320,20 @@ def test_hdr10_static_metadata_is_kept(capsys, tmp_path, hdr_mkv, suffix, codec)
     assert read_tags(out) == read_tags(hdr_mkv)
 
 
+def test_a_bt2020_picture_is_seen_in_bt709_primaries(capsys, tmp_path):
+    """Styles and networks are defined on BT.709 R'G'B': a BT.2020 picture is converted to it, so
+    `neutral` (BT.709's luma of that) gives the picture's own BT.2020 Y' back. Read as if its R'G'B'
+    were BT.709, this pattern's colours came out up to 21 code values (of 1023) off."""
+    source = media.write_bt2020_video(tmp_path / "bt2020.mkv")
+    out = tmp_path / "out.mkv"
+    convert(capsys, source, out, "--codec", "ffv1")
+    assert read_tags(out) == read_tags(source)
+    before, after = media.luma_levels(source), media.luma_levels(out)
+    assert len(after) == len(before) == 6
+    # 0.2126 / 0.7152 / 0.0722 are BT.709's luma weights rounded: a 1e-4 difference at most.
+    assert max(np.abs(a - b).max() for a, b in zip(before, after)) <= 1.5 / 1023
+
+
 def test_full_range_input_gives_full_range_rec709_luma(capsys, tmp_path, full_range_mkv):
     out = tmp_path / "full_bw.mkv"
     convert(capsys, full_range_mkv, out, "--codec", "ffv1")

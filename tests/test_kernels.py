@@ -9,7 +9,9 @@ import torch
 
 from vidbw.kernels.colour import (
     REC709_LUMA,
+    REC2020_LUMA,
     area_resize,
+    in_bt709_primaries,
     luma_output_coding,
     neutral_chroma,
     rgb_matrix,
@@ -178,6 +180,20 @@ def test_integer_output_codes_match_reference(dtype, bits):
     expected = offset + scale * reference(planes, to_rgb, grid, lut)
     assert np.abs(out - expected).max() <= 0.5 + 1e-3  # rounded to the nearest code
     assert out.min() >= offset and out.max() <= offset + scale
+
+
+@pytest.mark.parametrize("primaries, source_luma", [("bt2020", REC2020_LUMA), ("p3d65", (0.2290, 0.6917, 0.0793))])
+def test_primaries_change_keeps_white_and_luma(primaries, source_luma):
+    """BT.2020 / P3 R'G'B' to BT.709's: white stays white (rows sum to one), and BT.709's luma of the
+    changed values is the source's own luma (BT.2087's matrix; P3's luma from its primaries)."""
+    change = in_bt709_primaries(np.eye(3, 4, dtype=np.float32), primaries)[:, :3].astype(np.float64)
+    assert np.allclose(change.sum(axis=1), 1.0, atol=1e-6)
+    assert np.allclose(np.asarray(REC709_LUMA) @ change, source_luma, atol=2e-4)
+    if primaries == "bt2020":
+        assert np.allclose(change, [[1.6605, -0.5876, -0.0728], [-0.1246, 1.1329, -0.0083], [-0.0182, -0.1006, 1.1187]],
+                           atol=1e-4)
+    identity = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert in_bt709_primaries(identity, "bt709") is identity
 
 
 def test_read_only_decoder_buffers_and_out_aliasing_plane0():

@@ -33,7 +33,7 @@ def grab_frame(source: Path, at_seconds: float):
             container.seek(int(at_seconds / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):
             if frame.pts is None or frame.time is None or frame.time + 1e-6 >= at_seconds:
-                planes, to_rgb, keep = frame_planes(frame, info.matrix, info.full_range)
+                planes, to_rgb, keep = frame_planes(frame, info.matrix, info.full_range, info.primaries)
                 bits = keep.format.components[0].bits
                 turns = display_turns(frame)
                 display = np.rot90(frame.to_ndarray(format="rgb24"), turns)

@@ -20,6 +20,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
 # FFmpeg's AVColorSpace numbers for the matrices the kernel knows; anything else is guessed from size.
 _MATRIX_BY_AVCOL_SPC = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+# AVColorPrimaries that differ enough from BT.709 to convert from (BT.601's are near BT.709's, and
+# players treat them alike). 9: BT.2020, 12: SMPTE EG 432-1 (Display P3, D65 white).
+_PRIMARIES_BY_AVCOL_PRI = {9: "bt2020", 12: "p3d65"}
+_AVCOL_PRI_UNSPECIFIED = 2
 _AVCOL_RANGE_MPEG = 1
 _AVCOL_RANGE_JPEG = 2
 
@@ -51,6 +55,7 @@ class VideoInfo:
     other_streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
     interlaced: bool = False
     profile: str | None = None  # the codec's profile as FFmpeg names it ("HQ", "4444", "High 10", ...)
+    primaries: str = "bt709"  # "bt709" | "bt2020" | "p3d65": whose R'G'B' the decoded picture is in
 
     @property
     def nominal_fps(self) -> float:
@@ -103,6 +108,13 @@ def _matrix_name(colorspace: int, height: int) -> str:
     return "bt601" if height < 720 else "bt709"
 
 
+def _primaries_name(primaries: int, matrix: str) -> str:
+    if primaries in _PRIMARIES_BY_AVCOL_PRI:
+        return _PRIMARIES_BY_AVCOL_PRI[primaries]
+    # Untagged primaries with a BT.2020 matrix: a BT.2020 picture (nothing else is coded that way).
+    return "bt2020" if matrix == "bt2020" and primaries in (0, _AVCOL_PRI_UNSPECIFIED) else "bt709"
+
+
 def describe_video(container: av.container.InputContainer, path: Path) -> VideoInfo:
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["no streams"]
@@ -136,6 +148,7 @@ def describe_video(container: av.container.InputContainer, path: Path) -> VideoI
         for s in container.streams
         if s.index != stream.index
     )
+    matrix = _matrix_name(ctx.colorspace, ctx.height)
     # AVFieldOrder: 0 unknown, 1 progressive, 2-5 the interlaced orders.
     field_order = int(getattr(ctx, "field_order", 0) or 0)
     return VideoInfo(
@@ -147,7 +160,7 @@ def describe_video(container: av.container.InputContainer, path: Path) -> VideoI
         pix_fmt=pix_fmt,
         bit_depth=pix_fmt_bit_depth(pix_fmt),
         full_range=full_range,
-        matrix=_matrix_name(ctx.colorspace, ctx.height),
+        matrix=matrix,
         color_tags=tags,
         time_base=stream.time_base,
         frame_rate=stream.average_rate or stream.guessed_rate,
@@ -157,6 +170,7 @@ def describe_video(container: av.container.InputContainer, path: Path) -> VideoI
         other_streams=others,
         interlaced=field_order >= 2,
         profile=ctx.profile or None,
+        primaries=_primaries_name(ctx.color_primaries, matrix),
     )
 
 

@@ -23,7 +23,7 @@ from vidbw.errors import InputError, OptionError, OutputError
 from vidbw.io.hdr import Hdr10Metadata
 from vidbw.io.hdr import encoder_options as hdr_encoder_options
 from vidbw.io.probe import VideoInfo
-from vidbw.kernels.colour import neutral_chroma, rgb_matrix, yuv_to_rgb_matrix
+from vidbw.kernels.colour import in_bt709_primaries, neutral_chroma, rgb_matrix, yuv_to_rgb_matrix
 
 # --------------------------------------------------------------------------- decoding
 
@@ -87,8 +87,9 @@ def _layout(pix_fmt: str, width: int, height: int) -> tuple[str, str | None]:
     return "yuv", f"yuv{alpha}444p" if bits <= 8 else f"yuv{alpha}444p16le"
 
 
-def frame_planes(frame: av.VideoFrame, matrix: str, full_range: bool) -> tuple[tuple, np.ndarray, av.VideoFrame]:
-    """The frame's three planes as numpy views, and the 3x4 matrix from their codes to RGB."""
+def frame_planes(frame: av.VideoFrame, matrix: str, full_range: bool,
+                 primaries: str = "bt709") -> tuple[tuple, np.ndarray, av.VideoFrame]:
+    """The frame's three planes as numpy views, and the 3x4 matrix from their codes to BT.709 R'G'B'."""
     kind, convert_to = _layout(frame.format.name, frame.width, frame.height)
     if convert_to is not None:
         frame = frame.reformat(format=convert_to)
@@ -106,7 +107,9 @@ def frame_planes(frame: av.VideoFrame, matrix: str, full_range: bool) -> tuple[t
     if kind == "gbr":
         g, b, r = views
         return (r, g, b), rgb_matrix(bits), frame
-    return tuple(views), yuv_to_rgb_matrix(matrix, full_range, bits), frame
+    # Y'CbCr pictures only: R'G'B' scans are rarely tagged, and colorization reads an R'G'B' frame's
+    # luma through a matrix without chroma columns (see luma_weights).
+    return tuple(views), in_bt709_primaries(yuv_to_rgb_matrix(matrix, full_range, bits), primaries), frame
 
 
 def _decode_packet(packet: av.Packet, stats: DecodeStats) -> list[av.VideoFrame]:
@@ -150,7 +153,7 @@ def read_media(
 
     def emit(frame: av.VideoFrame) -> DecodedFrame:
         nonlocal count
-        planes, to_rgb, keep = frame_planes(frame, info.matrix, info.full_range)
+        planes, to_rgb, keep = frame_planes(frame, info.matrix, info.full_range, info.primaries)
         decoded = DecodedFrame(planes, to_rgb, frame.pts, number(frame.pts), bool(frame.is_corrupt), keep)
         count += 1
         stats.frames += 1

@@ -26,6 +26,7 @@ __all__ = [
     "REC2020_LUMA",
     "yuv_to_rgb_matrix",
     "rgb_matrix",
+    "in_bt709_primaries",
     "luma_output_coding",
     "neutral_chroma",
 ]
@@ -94,6 +95,39 @@ def yuv_to_rgb_matrix(matrix: str, full_range: bool, bit_depth: int) -> np.ndarr
     m[:, :3] = ycc_to_rgb @ scale
     m[:, 3] = ycc_to_rgb @ offset
     return m.astype(np.float32)
+
+
+# CIE 1931 xy of the R, G and B primaries; all three sets share the D65 white point.
+PRIMARIES_XY = {
+    "bt709": ((0.640, 0.330), (0.300, 0.600), (0.150, 0.060)),
+    "bt2020": ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046)),
+    "p3d65": ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060)),  # Display P3 / SMPTE EG 432-1
+}
+D65_XY = (0.3127, 0.3290)
+
+
+def _rgb_to_xyz(primaries: str) -> np.ndarray:
+    """(3, 3) RGB -> XYZ of a primary set, scaled so that R = G = B = 1 is the white point (Y = 1)."""
+    def xyz(x, y):
+        return np.array([x / y, 1.0, (1.0 - x - y) / y])
+
+    columns = np.stack([xyz(*xy) for xy in PRIMARIES_XY[primaries]], axis=1)
+    return columns * np.linalg.solve(columns, xyz(*D65_XY))
+
+
+def in_bt709_primaries(to_rgb: np.ndarray, primaries: str) -> np.ndarray:
+    """`to_rgb` followed by the change from `primaries` to BT.709's: the R'G'B' that styles and
+    networks are defined on (and trained on), from a BT.2020 or P3 picture.
+
+    The 3x3 change is the one between linear RGB sets, applied to the coded values (an
+    approximation for any look but one, and what keeps that one exact: its rows sum to one, and
+    BT.709's luma weights times it are the source's own, so ``neutral`` is still the picture's Y').
+    Colours outside BT.709's gamut come out below 0 or above 1; the kernels clip them there.
+    """
+    if primaries == "bt709":
+        return to_rgb
+    change = np.linalg.solve(_rgb_to_xyz("bt709"), _rgb_to_xyz(primaries))
+    return (change @ np.asarray(to_rgb, np.float64)).astype(np.float32)
 
 
 def rgb_matrix(bit_depth: int) -> np.ndarray:
