@@ -2,9 +2,9 @@
 
 An HDR10 master carries, beside its PQ / BT.2020 colour tags, the mastering display's colour
 volume (SMPTE ST 2086) and the content light levels (MaxCLL, MaxFALL). Delivery specifications
-require both, and players use them to tone-map. FFmpeg's decoders attach them to every decoded
-frame, whether they came as SEI in the bitstream or as boxes in the container (mdcv / clli,
-Matroska's Colour element), so the first frame of a film tells them.
+require both, and players use them to tone-map. FFmpeg's decoders attach them to decoded frames
+as side data (from H.264 / HEVC SEI, to the keyframes that carry it), so the first frame a film or
+a chunked job's segment decodes, a keyframe, tells them.
 
 PyAV cannot attach side data to the frames or streams it encodes, so they are handed to x264 and
 x265 as encoder parameters, which write them as SEI in every keyframe (so a chunked job's joined
