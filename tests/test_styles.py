@@ -323,3 +323,84 @@ def test_toning_apply_on_a_420_frame():
     with pytest.raises(ValueError):
         chroma_from_luma(luma, *get_toning("sepia").chroma_luts(8, False), np.zeros((4, 4), np.uint8),
                          np.zeros((4, 4), np.uint8))
+
+
+# --------------------------------------------------------------------------- 3D LUT export
+
+
+def random_colour_png(path, seed: int = 0):
+    """Random colours over the whole cube, and a smooth ramp: what a LUT must get right between its points."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    pixels[:8] = np.linspace(0, 255, 64).astype(np.uint8)[None, :, None]
+    assert cv2.imwrite(str(path), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def read_rgb(path) -> np.ndarray:
+    """An 8- or 16-bit PNG as float RGB in [0, 1]."""
+    import cv2
+
+    pixels = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB) / float(np.iinfo(pixels.dtype).max)
+
+
+@pytest.mark.parametrize("style_name, toning", [("tri-x", None), ("infrared", None), ("neutral", "sepia")])
+def test_a_classic_style_as_a_cube_lut_renders_in_ffmpeg_as_in_vidbw(tmp_path, capsys, style_name, toning):
+    """A grading application applying the exported .cube (here FFmpeg's lut3d filter) gives what `vidbw
+    convert` gives the same picture, within the LUT's interpolation between its 33 points a side."""
+    import media
+    from conftest import assert_ok, run_inprocess
+
+    source = random_colour_png(tmp_path / "colours.png")
+    cube = tmp_path / f"{style_name}.cube"
+    extra = ["--toning", toning] if toning else []
+    assert_ok(run_inprocess(["style", "export", style_name, "-o", cube, *extra], capsys))
+    by_vidbw = tmp_path / "vidbw.png"
+    # FFmpeg reads and writes the pixels as float planes (G, B, R): its conversion from 8-bit RGB is
+    # off by up to a code value, and lut3d truncates integer output.
+    colours = read_rgb(source)
+    floats_in, floats_out = tmp_path / "in.gbrpf32", tmp_path / "out.gbrpf32"
+    colours[..., [1, 2, 0]].transpose(2, 0, 1).astype("<f4").tofile(floats_in)
+    media.ffmpeg("-f", "rawvideo", "-pix_fmt", "gbrpf32le", "-s", "64x48", "-i", str(floats_in),
+                 "-vf", f"lut3d=file={cube}:interp=tetrahedral", "-f", "rawvideo", "-pix_fmt", "gbrpf32le", str(floats_out))
+    g, b, r = np.fromfile(floats_out, "<f4").reshape(3, 48, 64)
+    assert_ok(run_inprocess(["convert", source, "-o", by_vidbw, "--style", style_name, *extra], capsys))
+    difference = np.abs(np.stack([r, g, b], axis=-1) - read_rgb(by_vidbw)) * 255  # in 8-bit code values
+    # vidbw's 8-bit output rounds (0.5 at most). Between lattice points the LUT is smooth where the
+    # look is: the infrared mix's clip at black and sepia's limit near white bend the look inside a
+    # cell, which no LUT follows exactly (up to 3.8 codes on a few colours; 0.5-1 at the 99th percentile).
+    assert difference.mean() <= 0.35 and np.percentile(difference, 99) <= 1.0 and difference.max() <= 4.0, (
+        difference.mean(), np.percentile(difference, 99), difference.max())
+
+
+def test_cube_lut_points_are_the_kernels_own_values(tmp_path, capsys):
+    """Lattice point (r, g, b) holds vidbw's render of that colour; red runs fastest in the file."""
+    from conftest import assert_ok, run_inprocess
+
+    from vidbw.render import Look, render_image_array
+    from vidbw.styles.lut import read_cube
+
+    cube = tmp_path / "orange.cube"
+    assert_ok(run_inprocess(["style", "export", "orange", "-o", cube, "--size", "5"], capsys))
+    lines = cube.read_text().splitlines()
+    assert lines[:4] == ['TITLE "vidbw orange"', "LUT_3D_SIZE 5", "DOMAIN_MIN 0.0 0.0 0.0", "DOMAIN_MAX 1.0 1.0 1.0"]
+    lut = read_cube(cube)
+    colours = np.array([[[65535, 0, 0], [0, 65535, 0], [0, 0, 65535], [16383, 49151, 32767]]], np.uint16)
+    gray = render_image_array(colours, 16, Look.named("orange"))[0] / 65535.0
+    expected = [lut[0, 0, 4], lut[0, 4, 0], lut[4, 0, 0], lut[2, 3, 1]]  # indexed [b, g, r]
+    assert np.allclose([e[0] for e in expected], gray, atol=1e-4)
+    assert all(e[0] == e[1] == e[2] for e in expected)  # no toning: gray
+    assert lines[4 + 1].split()[0] != lines[4].split()[0]  # the second row steps red
+
+
+def test_a_region_aware_style_has_no_lut(tmp_path, capsys):
+    from conftest import run_inprocess
+
+    cube = tmp_path / "landscape.cube"
+    run = run_inprocess(["style", "export", "landscape-master", "-o", cube], capsys)
+    assert run.code != 0 and "region-aware" in run.err and "Traceback" not in run.err
+    assert len(run.err.strip().splitlines()) == 1
+    assert not cube.exists() and list(tmp_path.iterdir()) == []

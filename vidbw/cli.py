@@ -365,7 +365,7 @@ def train_colorizer_cmd(data, exclude, out, steps, resume, device, seed, quiet) 
 
 @cli.group()
 def style() -> None:
-    """Learn a B&W style from example pairs."""
+    """Learn a B&W style from example pairs, or export a classic one as a 3D LUT."""
 
 
 @style.command("learn")
@@ -416,6 +416,29 @@ def style_learn(name, pairs_dir, output, description, steps, holdout, seed, over
     _say(quiet, f"style {key}: {len(pairs)} pairs, {meta['fit_seconds']:.0f}s fit; "
                 f"`vidbw convert --style {key if by_name else path}` uses it")
     click.echo(str(path))
+
+
+@style.command("export")
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The LUT file (.cube).")
+@click.option("--size", type=click.IntRange(2, 129), default=33, show_default=True, help="Lattice points per side.")
+@click.option("--toning", help="Print toning baked into the LUT: sepia, selenium, cyanotype.")
+@click.option("--overwrite", is_flag=True)
+def style_export(name, output, size, toning, overwrite) -> None:
+    """Write classic style NAME as a 3D LUT (.cube; BT.709 R'G'B' in and out) for a grading application."""
+    from vidbw.io.atomic import check_output_path
+    from vidbw.styles import get_style, get_toning
+    from vidbw.styles.lut import LUT_SUFFIX, style_lut, write_cube
+
+    if output.suffix.lower() != LUT_SUFFIX:
+        raise OptionError(f"a 3D LUT file must end in {LUT_SUFFIX}: {output}")
+    check_output_path(output, (), overwrite)
+    look = get_style(name)
+    tone = get_toning(toning) if toning else None
+    tone = tone if tone is not None and tone.tint is not None else None  # "none" toning: plain gray
+    lut = style_lut(look, size, tone)
+    write_cube(output, lut, f"vidbw {look.name}" + (f" + {tone.name}" if tone is not None else ""), overwrite)
+    click.echo(str(output))
 
 
 @cli.group(name="eval")
