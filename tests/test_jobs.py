@@ -246,6 +246,45 @@ def test_joined_hdr10_film_keeps_its_static_metadata(tmp_path, hdr_mkv):
     assert source.display_parameter() == media.HDR10_DISPLAY
 
 
+def png_sequence(folder: Path, frames: int = 40) -> Path:
+    """A film scan's layout: numbered PNG frames of the pattern, numbered from 1001."""
+    import cv2
+
+    folder.mkdir()
+    for i in range(frames):
+        rgb = np.round(media.pattern(i, 64, 48) * 255).astype(np.uint8)
+        assert cv2.imwrite(str(folder / f"reel_{1001 + i:04d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def test_an_image_sequence_renders_as_a_job_like_a_single_pass(tmp_path, capsys):
+    """Scans read at --fps 25 in the planning process and in two worker processes alike: the joined film
+    is the single pass's, frame for frame and time for time. Resuming at another rate is refused."""
+    from vidbw.io.sequence import reading_rate
+    from vidbw.pipeline import convert
+
+    scans = png_sequence(tmp_path / "scans")
+    single, joined = tmp_path / "single.mkv", tmp_path / "joined.mkv"
+    with reading_rate(25):
+        convert(scans, single, **LOOK, encode=FFV1, device="cpu")
+        result = run_job(scans, joined, job_dir=tmp_path / "job", encode=FFV1, device="cpu", workers=2,
+                         segment_frames=12, keep_job=True, **LOOK)
+    assert result.segments == 3 and result.frames == 40  # frames 0-12, 13-26, 27-39
+    assert [np.array_equal(a, b) for (_, pa), (_, pb) in zip(media.video_planes(joined), media.video_planes(single))
+            for a, b in zip(pa, pb)] == [True] * 120
+    assert media.frame_times(joined) == media.frame_times(single) == [Fraction(i, 25) for i in range(40)]
+    run = run_inprocess(["convert", scans, "-o", joined, "--style", "tri-x", "--resume", tmp_path / "job",
+                         "--fps", "24", "--overwrite"], capsys)
+    assert_one_line_error(run, "planned with other settings")
+
+
+def test_a_chunked_job_of_a_sequence_needs_a_film_output(tmp_path, capsys):
+    scans = png_sequence(tmp_path / "scans", frames=3)
+    run = run_inprocess(["convert", scans, "--job-dir", tmp_path / "job"], capsys)
+    assert_one_line_error(run, "a chunked job renders a film")
+    assert not (tmp_path / "job").exists() and not (tmp_path / "scans_bw").exists()
+
+
 @pytest.mark.parametrize("codec", [None, "mpeg2"])
 def test_joined_mxf_master(tmp_path, timecode_mov, codec):
     """MXF's header needs the frame rate, which a stream copied from the segments does not carry: the

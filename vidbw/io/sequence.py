@@ -23,7 +23,8 @@ import av
 
 from vidbw.errors import InputError, OptionError
 
-__all__ = ["SEQUENCE_SUFFIXES", "ImageSequence", "find_sequence", "open_sequence", "reading_rate", "DEFAULT_RATE"]
+__all__ = ["SEQUENCE_SUFFIXES", "ImageSequence", "find_sequence", "open_sequence", "reading_rate", "current_rate",
+           "DEFAULT_RATE"]
 
 # What FFmpeg decodes as display-referred pictures. EXR is scene-linear float: its look would need a
 # view transform first, so it is refused rather than graded as if it were video.
@@ -49,6 +50,11 @@ def reading_rate(fps: float | Fraction | None) -> Iterator[None]:
         _rate = before
 
 
+def current_rate() -> Fraction:
+    """The rate sequences are read at now (what a chunked job records for its workers)."""
+    return _rate
+
+
 def _exact_rate(fps: float | Fraction) -> Fraction:
     """The rate meant: 23.976 typed is NTSC film's 24000/1001, as 29.97 and 59.94 are 30000/1001 and 60000/1001."""
     for whole in (24, 30, 48, 60, 120):
@@ -63,6 +69,11 @@ class ImageSequence:
     pattern: str  # FFmpeg's image2 pattern, relative to `folder` ("reel_%06d.dpx"; a literal % written %%)
     first: int
     count: int
+
+    def paths(self) -> list[Path]:
+        """The frame files, in frame order."""
+        name = self.pattern.replace("%%", "\0")  # a literal %, kept out of the number's formatting
+        return [self.folder / (name % number).replace("\0", "%") for number in range(self.first, self.first + self.count)]
 
 
 def find_sequence(folder: Path) -> ImageSequence:

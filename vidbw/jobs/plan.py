@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import av
-
 from vidbw.errors import InputError
+from vidbw.io.probe import open_input
+from vidbw.io.sequence import find_sequence
 
 PLAN_VERSION = 1
 HASH_BYTES = 1 << 20  # the fingerprint hashes the first and the last MiB of the source
@@ -38,17 +38,25 @@ class SourceFingerprint:
 
     @classmethod
     def of(cls, source: Path) -> "SourceFingerprint":
+        """A film file's size, modification time and first and last MiB; for an image sequence's folder,
+        the same over its frame files (their total size, the latest time, the first and the last file)."""
+        digest = hashlib.sha256()
         try:
-            st = source.stat()
-            digest = hashlib.sha256()
-            with open(source, "rb") as f:
-                digest.update(f.read(HASH_BYTES))
-                if st.st_size > HASH_BYTES:
-                    f.seek(max(HASH_BYTES, st.st_size - HASH_BYTES))
-                    digest.update(f.read(HASH_BYTES))
+            if source.is_dir():
+                sequence = find_sequence(source)
+                frames = sequence.paths()
+                stats = [path.stat() for path in frames]
+                digest.update(f"{sequence.pattern}\0{sequence.first}\0{sequence.count}\0".encode())
+                _hash_head_and_tail(digest, frames[0], stats[0].st_size)
+                _hash_head_and_tail(digest, frames[-1], stats[-1].st_size)
+                size, mtime_ns = sum(st.st_size for st in stats), max(st.st_mtime_ns for st in stats)
+            else:
+                st = source.stat()
+                _hash_head_and_tail(digest, source, st.st_size)
+                size, mtime_ns = st.st_size, st.st_mtime_ns
         except OSError as exc:
             raise InputError(f"cannot read input {source}: {exc.strerror or exc}") from None
-        return cls(str(source.resolve()), st.st_size, st.st_mtime_ns, digest.hexdigest())
+        return cls(str(source.resolve()), size, mtime_ns, digest.hexdigest())
 
     def differences(self, other: "SourceFingerprint") -> list[str]:
         """What differs from `other`, in words (an empty list when it is the same file content)."""
@@ -60,6 +68,14 @@ class SourceFingerprint:
         if self.mtime_ns != other.mtime_ns:
             out.append("modification time")
         return out
+
+
+def _hash_head_and_tail(digest, path: Path, size: int) -> None:
+    with open(path, "rb") as f:
+        digest.update(f.read(HASH_BYTES))
+        if size > HASH_BYTES:
+            f.seek(max(HASH_BYTES, size - HASH_BYTES))
+            digest.update(f.read(HASH_BYTES))
 
 
 @dataclass(frozen=True)
@@ -118,11 +134,7 @@ def scan_frames(source: Path) -> tuple[list[int], list[int]]:
     One demux pass, no decoding. Containers without pts fall back to the pipeline's decoding scan
     (exact, slower) and report no keyframes.
     """
-    try:
-        container = av.open(str(source))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise InputError(f"cannot open input {source}: {exc}") from None
-    with container:
+    with open_input(source) as container:
         if not container.streams.video:
             raise InputError(f"no video stream: {source}")
         video = container.streams.video[0]

@@ -14,6 +14,7 @@ from pathlib import Path
 from vidbw.errors import InputError, OptionError, OutputError, VidbwError
 from vidbw.io.atomic import check_output_path, describe_os_error
 from vidbw.io.probe import describe_video, is_image_path, open_input
+from vidbw.io.sequence import current_rate
 from vidbw.io.video import EncodeSettings, plan_encode
 from vidbw.jobs.concat import concat_segments
 from vidbw.jobs.executors import Callbacks, RayCluster, import_ray, run_processes, run_ray, run_serial
@@ -215,7 +216,7 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
     A job folder given by the caller is kept after success (delete it when you are done); an
     automatic one (beside the output) is removed.
     """
-    from vidbw.pipeline import default_output_for
+    from vidbw.pipeline import default_output_for, renders_film
 
     source = Path(source)
     if engine not in ENGINES:
@@ -224,16 +225,20 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
         raise OptionError("--workers must be at least 1")
     if engine == "ray" and importlib.util.find_spec("ray") is None:
         import_ray()  # fail early, with the install hint (Ray itself is imported in the background)
-    if source.is_dir() or is_image_path(source):
-        raise OptionError("chunked jobs (--job-dir, --resume, --workers, --engine) are for film files, not images "
-                          "or image sequences (convert a sequence in one pass)")
+    if is_image_path(source):
+        raise OptionError("chunked jobs (--job-dir, --resume, --workers, --engine) are for films, not images")
     output = Path(output) if output is not None else default_output_for(source)
+    if source.is_dir() and not renders_film(source, output):
+        raise OptionError("a chunked job renders a film: give the image sequence's output file with -o (e.g. reel.mov); "
+                          "a folder of photographs is converted in one pass")
     check_output_path(output, (source,), overwrite)
     device = look.pop("device", "cpu")
     detector = look.pop("detector", "adaptive")
     shots_file = Path(shots) if isinstance(shots, (str, os.PathLike)) else None
     shots_hash = _shots_sha256(shots_file, look.get("colorize", False)) if shots_file and shots_file.is_file() else None
     settings = job_settings(device="cpu" if device == "auto" else device, shots_sha256=shots_hash, **look)
+    if source.is_dir():  # an image sequence: its workers read it at the rate it is read at here
+        settings["sequence_fps"] = str(current_rate())
     explicit = job_dir is not None
     job_dir = Path(job_dir) if explicit else default_job_dir(output)
     started = time.perf_counter()

@@ -11,6 +11,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from vidbw.jobs.state import file_sha256
@@ -129,14 +130,11 @@ def _crash_hook(index: int):
 def render_task(task: SegmentTask, progress=None, output_override: str | None = None,
                 timestamps: list[int] | None = None) -> SegmentDone:
     """Render one segment to its intermediate and return its frame count and checksum."""
+    from vidbw.io.sequence import reading_rate
     from vidbw.pipeline import render_segment
 
     started = time.perf_counter()
-    plan = render_plan_for(task.settings_json, task.shots_json, task.source if task.shots_json else None)
-    encode = encode_settings_for(task.settings_json)
-    if timestamps is None:
-        timestamps = timestamps_for(task.timestamps_path, os.stat(task.timestamps_path).st_mtime_ns)
-    device = json.loads(task.settings_json).get("device", "cpu")
+    settings = json.loads(task.settings_json)
     crash = _crash_hook(task.index)
 
     def report(done: int, total: int) -> None:
@@ -146,8 +144,15 @@ def render_task(task: SegmentTask, progress=None, output_override: str | None = 
             progress(task.index, done)
 
     output = Path(output_override or task.output)
-    result = render_segment(Path(task.source), output, plan, encode, range(task.start, task.stop), task.context,
-                            timestamps, device, report)
+    # An image sequence is read at the rate the job was planned with (this may be another process).
+    sequence_fps = settings.get("sequence_fps")
+    with reading_rate(Fraction(sequence_fps) if sequence_fps else None):
+        plan = render_plan_for(task.settings_json, task.shots_json, task.source if task.shots_json else None)
+        encode = encode_settings_for(task.settings_json)
+        if timestamps is None:
+            timestamps = timestamps_for(task.timestamps_path, os.stat(task.timestamps_path).st_mtime_ns)
+        result = render_segment(Path(task.source), output, plan, encode, range(task.start, task.stop), task.context,
+                                timestamps, settings.get("device", "cpu"), report)
     size = output.stat().st_size
     return SegmentDone(task.index, result.frames, file_sha256(output), size, time.perf_counter() - started, os.getpid())
 
