@@ -257,6 +257,14 @@ def png_sequence(folder: Path, frames: int = 40) -> Path:
     return folder
 
 
+def film_seconds(path: Path) -> float:
+    """The length the container says (what players show), from the last packet's end."""
+    import av
+
+    with av.open(str(path)) as container:
+        return container.duration / av.time_base
+
+
 def test_an_image_sequence_renders_as_a_job_like_a_single_pass(tmp_path, capsys):
     """Scans read at --fps 25 in the planning process and in two worker processes alike: the joined film
     is the single pass's, frame for frame and time for time. Resuming at another rate is refused."""
@@ -273,9 +281,26 @@ def test_an_image_sequence_renders_as_a_job_like_a_single_pass(tmp_path, capsys)
     assert [np.array_equal(a, b) for (_, pa), (_, pb) in zip(media.video_planes(joined), media.video_planes(single))
             for a, b in zip(pa, pb)] == [True] * 120
     assert media.frame_times(joined) == media.frame_times(single) == [Fraction(i, 25) for i in range(40)]
+    assert film_seconds(joined) == film_seconds(single) == pytest.approx(40 / 25, abs=0.002)
     run = run_inprocess(["convert", scans, "-o", joined, "--style", "tri-x", "--resume", tmp_path / "job",
                          "--fps", "24", "--overwrite"], capsys)
     assert_one_line_error(run, "planned with other settings")
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mkv"])
+def test_a_joined_film_keeps_its_length_when_the_segments_count_time_finer(tmp_path, suffix):
+    """An AVI counts 1/24 s; segments in MOV count 1/12288 s (Matroska 1/1000). The join used to keep
+    the last packet's duration in the segment's clock, read in the film's: a 3 s film said 24.3 s
+    in .mov, 4.7 s in .mkv."""
+    source = media.write_video(tmp_path / "film.avi", codec="mpeg4", frames=72, size=(64, 48))
+    single, joined = tmp_path / f"single{suffix}", tmp_path / f"joined{suffix}"
+    from vidbw.pipeline import convert
+
+    convert(source, single, style="tri-x", device="cpu")
+    result = run_job(source, joined, job_dir=tmp_path / "job", segment_frames=24, style="tri-x", device="cpu")
+    assert result.segments == 3
+    assert film_seconds(joined) == film_seconds(single) == pytest.approx(3.0, abs=0.002)
+    assert media.frame_times(joined) == media.frame_times(single)
 
 
 def test_a_chunked_job_of_a_sequence_needs_a_film_output(tmp_path, capsys):

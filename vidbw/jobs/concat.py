@@ -63,6 +63,7 @@ def _video_packets(segments: list[Path], originals: list[list[int]], src_tb: Fra
             stamps = _stamps(pts_values, original)
             seg.seek(0)
             packets = (p for p in seg.demux(stream) if p.size)
+            out_tb = src_tb if slot is None else slot
             for packet, (pts, dts) in zip(packets, stamps):
                 if last_dts is not None and dts <= last_dts:
                     dts = last_dts + 1  # a join in variable-rate video: keep decode order strictly increasing
@@ -71,7 +72,12 @@ def _video_packets(segments: list[Path], originals: list[list[int]], src_tb: Fra
                 last_dts = dts
                 if slot is not None:
                     pts, dts = frame_slot(pts - shift, src_tb, slot), frame_slot(dts - shift, src_tb, slot)
-                packet.time_base = src_tb if slot is None else slot
+                if packet.duration:
+                    # In the segment's own clock, which its muxer may have chosen finer than the film's
+                    # (a MOV of a 1/25 s image sequence counts 1/12800 s); the muxer reads the film's
+                    # length from the last packet's end.
+                    packet.duration = max(1, round(packet.duration * stream.time_base / out_tb))
+                packet.time_base = out_tb
                 packet.pts, packet.dts = pts, dts
                 yield packet
 
