@@ -13,6 +13,8 @@ learned/defined on display-referred values, as a colourist would see them.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -126,8 +128,15 @@ def in_bt709_primaries(to_rgb: np.ndarray, primaries: str) -> np.ndarray:
     """
     if primaries == "bt709":
         return to_rgb
+    return (_to_bt709(primaries) @ np.asarray(to_rgb, np.float64)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _to_bt709(primaries: str) -> np.ndarray:
+    # Asked once per decoded frame (`frame_planes`): solved once per primary set.
     change = np.linalg.solve(_rgb_to_xyz("bt709"), _rgb_to_xyz(primaries))
-    return (change @ np.asarray(to_rgb, np.float64)).astype(np.float32)
+    change.setflags(write=False)
+    return change
 
 
 def rgb_matrix(bit_depth: int) -> np.ndarray:
