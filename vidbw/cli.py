@@ -428,10 +428,9 @@ def style_export(name, output, size, toning, overwrite) -> None:
     """Write classic style NAME as a 3D LUT (.cube; BT.709 R'G'B' in and out) for a grading application."""
     from vidbw.io.atomic import check_output_path
     from vidbw.styles import get_style, get_toning
-    from vidbw.styles.lut import LUT_SUFFIX, style_lut, write_cube
+    from vidbw.styles.lut import check_cube_path, style_lut, write_cube
 
-    if output.suffix.lower() != LUT_SUFFIX:
-        raise OptionError(f"a 3D LUT file must end in {LUT_SUFFIX}: {output}")
+    check_cube_path(output)  # before the other checks and the work, as write_cube would only after them
     check_output_path(output, (), overwrite)
     look = get_style(name)
     tone = get_toning(toning) if toning else None

@@ -26,7 +26,7 @@ from vidbw.kernels.slicing import slice_apply
 from vidbw.styles.base import Style
 from vidbw.styles.toning import Toning
 
-__all__ = ["LUT_SUFFIX", "style_lut", "write_cube", "read_cube"]
+__all__ = ["LUT_SUFFIX", "style_lut", "check_cube_path", "write_cube", "read_cube"]
 
 LUT_SUFFIX = ".cube"
 MIN_SIZE, MAX_SIZE = 2, 129
@@ -53,10 +53,14 @@ def style_lut(style: Style, size: int = 33, toning: Toning | None = None) -> np.
     return toning.toned_rgb(gray, REC709_LUMA).astype(np.float32)
 
 
-def write_cube(path: Path, lut: np.ndarray, title: str, overwrite: bool = False) -> None:
-    """Write `lut` ([b, g, r] indexed, see `style_lut`) as an Adobe/Resolve .cube file, atomically."""
+def check_cube_path(path: Path) -> None:
     if path.suffix.lower() != LUT_SUFFIX:
         raise OptionError(f"a 3D LUT file must end in {LUT_SUFFIX}: {path}")
+
+
+def write_cube(path: Path, lut: np.ndarray, title: str, overwrite: bool = False) -> None:
+    """Write `lut` ([b, g, r] indexed, see `style_lut`) as an Adobe/Resolve .cube file, atomically."""
+    check_cube_path(path)
     size = lut.shape[0]
     lines = [f'TITLE "{title}"', f"LUT_3D_SIZE {size}", "DOMAIN_MIN 0.0 0.0 0.0", "DOMAIN_MAX 1.0 1.0 1.0"]
     lines += [f"{r:.6f} {g:.6f} {b:.6f}" for r, g, b in lut.reshape(-1, 3).tolist()]  # red fastest, blue slowest
