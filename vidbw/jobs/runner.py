@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from vidbw.errors import InputError, OptionError, OutputError, VidbwError
@@ -50,11 +51,13 @@ class JobResult:
 def job_settings(style: str = "neutral", grain: float = 0.0, grain_size: float = 1.0, grain_seed: int = 0,
                  toning: str | None = None, temporal: str | None = "light", encode: EncodeSettings | None = None,
                  device: str = "cpu", context: int = DEFAULT_CONTEXT, shots_sha256: str | None = None,
-                 colorize: bool = False, reference: str | os.PathLike | None = None) -> dict:
+                 colorize: bool = False, reference: str | os.PathLike | None = None,
+                 sequence_fps: Fraction | None = None) -> dict:
     """Everything that decides the output's pictures and encoding (a job folder must match it).
 
     With `colorize` the look is the key frames (`reference`, a file or a folder, by path and content)
     instead of a style; `temporal` None then lets the job pick it as a single pass does.
+    `sequence_fps`, for an image sequence, is the rate its workers read it at (see vidbw.io.sequence).
     """
     if not isinstance(style, str):
         raise OptionError("chunked jobs take a style by name (workers load it themselves)")
@@ -67,7 +70,7 @@ def job_settings(style: str = "neutral", grain: float = 0.0, grain_size: float =
     else:
         look = {"style": style, "grain": float(grain), "grain_size": float(grain_size), "grain_seed": int(grain_seed),
                 "toning": toning if toning not in ("none", "") else None}
-    return {
+    settings = {
         "look": look,
         "temporal": temporal,
         "encode": {"codec": encode.codec, "crf": encode.crf, "preset": encode.preset, "pix_fmt": encode.pix_fmt,
@@ -76,6 +79,9 @@ def job_settings(style: str = "neutral", grain: float = 0.0, grain_size: float =
         "context": max(int(context), int(reach)),
         "shots_sha256": shots_sha256,  # the --shots file as given (None: none, or detected by the job)
     }
+    if sequence_fps is not None:  # only then: job folders of film files keep the settings they were planned with
+        settings["sequence_fps"] = str(sequence_fps)
+    return settings
 
 
 def _shots_sha256(shots_file: Path, colorize: bool) -> str:
@@ -236,9 +242,8 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
     detector = look.pop("detector", "adaptive")
     shots_file = Path(shots) if isinstance(shots, (str, os.PathLike)) else None
     shots_hash = _shots_sha256(shots_file, look.get("colorize", False)) if shots_file and shots_file.is_file() else None
-    settings = job_settings(device="cpu" if device == "auto" else device, shots_sha256=shots_hash, **look)
-    if source.is_dir():  # an image sequence: its workers read it at the rate it is read at here
-        settings["sequence_fps"] = str(current_rate())
+    settings = job_settings(device="cpu" if device == "auto" else device, shots_sha256=shots_hash,
+                            sequence_fps=current_rate() if source.is_dir() else None, **look)
     explicit = job_dir is not None
     job_dir = Path(job_dir) if explicit else default_job_dir(output)
     started = time.perf_counter()
