@@ -255,6 +255,41 @@ def write_bt2020_video(path: Path, frames: int = 6, size: tuple[int, int] = (96,
     return path
 
 
+# Image sequences (film scans): suffix, FFmpeg encoder, pixel format written, code bits, first frame
+# number, digits.
+SEQUENCE_KINDS = {
+    "png": (".png", "png", "rgb24", 8, 1, 4),
+    "tiff16": (".tif", "tiff", "rgb48le", 16, 0, 6),
+    "dpx10": (".dpx", "dpx", "gbrp10le", 10, 86400, 7),  # scans are often numbered from their timecode
+}
+SEQUENCE_SIZE = (96, 64)
+
+
+def write_sequence(folder: Path, kind: str, frames: int = 12, first_frame: int | None = None,
+                   size: tuple[int, int] = SEQUENCE_SIZE) -> Path:
+    """Numbered frames of `pattern` written by FFmpeg's own image encoders."""
+    suffix, codec, pix_fmt, bits, first, digits = SEQUENCE_KINDS[kind]
+    first = first if first_frame is None else first_frame
+    folder.mkdir(parents=True, exist_ok=True)
+    peak = 2**bits - 1
+    for i in range(frames):
+        rgb = np.round(pattern(i, *size) * peak).astype(np.uint8 if bits == 8 else np.uint16)
+        if bits == 10:
+            rgb = rgb << 6  # rgb48 codes of a 10-bit picture
+        write_frame(folder / f"scan_{first + i:0{digits}d}{suffix}", rgb, codec, pix_fmt)
+    return folder
+
+
+def write_frame(path: Path, rgb: np.ndarray, codec: str = "png", pix_fmt: str = "rgb24") -> None:
+    """One picture file, R'G'B' codes (uint8, or uint16 at 16 bits) written by FFmpeg's `codec` encoder."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24" if rgb.dtype == np.uint8 else "rgb48le")
+    with av.open(str(path), "w", format="image2") as out:
+        stream = out.add_stream(codec, rate=24)
+        stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], pix_fmt
+        out.mux(stream.encode(frame.reformat(format=pix_fmt)))
+        out.mux(stream.encode(None))
+
+
 def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
     with av.open(str(path), mode="w") as out:
         stream, seconds, rate = _add_audio(out, "aac", seconds)

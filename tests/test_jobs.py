@@ -246,17 +246,6 @@ def test_joined_hdr10_film_keeps_its_static_metadata(tmp_path, hdr_mkv):
     assert source.display_parameter() == media.HDR10_DISPLAY
 
 
-def png_sequence(folder: Path, frames: int = 40) -> Path:
-    """A film scan's layout: numbered PNG frames of the pattern, numbered from 1001."""
-    import cv2
-
-    folder.mkdir()
-    for i in range(frames):
-        rgb = np.round(media.pattern(i, 64, 48) * 255).astype(np.uint8)
-        assert cv2.imwrite(str(folder / f"reel_{1001 + i:04d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    return folder
-
-
 def film_seconds(path: Path) -> float:
     """The length the container says (what players show), from the last packet's end."""
     import av
@@ -271,7 +260,7 @@ def test_an_image_sequence_renders_as_a_job_like_a_single_pass(tmp_path, capsys)
     from vidbw.io.sequence import reading_rate
     from vidbw.pipeline import convert
 
-    scans = png_sequence(tmp_path / "scans")
+    scans = media.write_sequence(tmp_path / "scans", "png", frames=40, first_frame=1001, size=(64, 48))
     single, joined = tmp_path / "single.mkv", tmp_path / "joined.mkv"
     with reading_rate(25):
         convert(scans, single, **LOOK, encode=FFV1, device="cpu")
@@ -304,7 +293,7 @@ def test_a_joined_film_keeps_its_length_when_the_segments_count_time_finer(tmp_p
 
 
 def test_a_chunked_job_of_a_sequence_needs_a_film_output(tmp_path, capsys):
-    scans = png_sequence(tmp_path / "scans", frames=3)
+    scans = media.write_sequence(tmp_path / "scans", "png", frames=3)
     run = run_inprocess(["convert", scans, "--job-dir", tmp_path / "job"], capsys)
     assert_one_line_error(run, "a chunked job renders a film")
     assert not (tmp_path / "job").exists() and not (tmp_path / "scans_bw").exists()

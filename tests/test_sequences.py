@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import av
 import numpy as np
 import pytest
 
 import media
 from conftest import assert_ok, run_inprocess, temp_files
+from media import SEQUENCE_KINDS as KINDS
+from media import SEQUENCE_SIZE as SIZE
+from media import write_frame, write_sequence
 
-SIZE = (96, 64)
-FRAMES = 12
-
-# suffix, FFmpeg encoder, pixel format written, code bits, first frame number, digits
-KINDS = {
-    "png": (".png", "png", "rgb24", 8, 1, 4),
-    "tiff16": (".tif", "tiff", "rgb48le", 16, 0, 6),
-    "dpx10": (".dpx", "dpx", "gbrp10le", 10, 86400, 7),  # scans are often numbered from their timecode
-}
-
-
-def write_sequence(folder: Path, kind: str, frames: int = FRAMES, first_frame=None) -> Path:
-    """Numbered frames of `media.pattern` written by FFmpeg's own image encoders."""
-    suffix, codec, pix_fmt, bits, first, digits = KINDS[kind]
-    first = first if first_frame is None else first_frame
-    folder.mkdir(parents=True, exist_ok=True)
-    peak = 2**bits - 1
-    for i in range(frames):
-        rgb = np.round(media.pattern(i, *SIZE) * peak).astype(np.uint8 if bits == 8 else np.uint16)
-        if bits == 10:
-            rgb = rgb << 6  # rgb48 codes of a 10-bit picture
-        write_frame(folder / f"scan_{first + i:0{digits}d}{suffix}", rgb, codec, pix_fmt)
-    return folder
-
-
-def write_frame(path: Path, rgb: np.ndarray, codec: str = "png", pix_fmt: str = "rgb24") -> None:
-    """One picture file, R'G'B' codes (uint8, or uint16 at 16 bits) written by FFmpeg's `codec` encoder."""
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24" if rgb.dtype == np.uint8 else "rgb48le")
-    with av.open(str(path), "w", format="image2") as out:
-        stream = out.add_stream(codec, rate=24)
-        stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], pix_fmt
-        out.mux(stream.encode(frame.reformat(format=pix_fmt)))
-        out.mux(stream.encode(None))
+FRAMES = 12  # write_sequence's default
 
 
 def convert(capsys, *args) -> object:
