@@ -456,6 +456,15 @@ def video_planes(path: Path, limit: int | None = None) -> list[tuple[str, tuple[
     return out
 
 
+def keyframe_hdr10(path: Path) -> list:
+    """The HDR10 static metadata (`vidbw.io.hdr.Hdr10Metadata`, or None) of each keyframe, in order:
+    the frames the x26x encoders write it with, the first frame among them."""
+    from vidbw.io.hdr import hdr10_metadata
+
+    with av.open(str(path)) as container:
+        return [hdr10_metadata(frame) for frame in container.decode(video=0) if frame.key_frame]
+
+
 def luma_levels(path: Path, limit: int | None = None) -> list[np.ndarray]:
     """The first `limit` frames' luma as levels in [0, 1], read in the range the stream's tag says
     (what a player shows): limited (16-235 at 8 bits) unless tagged full."""

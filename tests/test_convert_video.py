@@ -14,8 +14,6 @@ import pytest
 import media
 from conftest import assert_ok, run_inprocess, temp_files
 
-from vidbw.io.hdr import hdr10_metadata
-
 KR, KG, KB = media.KR, media.KG, media.KB
 
 
@@ -298,24 +296,19 @@ def test_colour_tags_primaries_transfer_matrix_range_are_kept(request, capsys, t
     assert_neutral_chroma(out)
 
 
-def first_frame_hdr10(path: Path):
-    with av.open(str(path)) as c:
-        return hdr10_metadata(next(c.decode(video=0)))
-
-
 @pytest.mark.parametrize("suffix, codec", [(".mkv", "libx264"), (".mp4", "libx265"), (".mov", "prores_ks")])
 def test_hdr10_static_metadata_is_kept(capsys, tmp_path, hdr_mkv, suffix, codec):
     """The mastering display and light levels reach every H.264 / HEVC output; other codecs say they drop them."""
-    source = first_frame_hdr10(hdr_mkv)
+    source = media.keyframe_hdr10(hdr_mkv)[0]
     assert source.display_parameter() == media.HDR10_DISPLAY
     assert (source.max_cll, source.max_fall) == media.HDR10_LIGHT
     out = tmp_path / f"out{suffix}"
     run = convert(capsys, hdr_mkv, out, "--codec", codec, "--style", "landscape-master")
     if codec == "prores_ks":
-        assert first_frame_hdr10(out) is None
+        assert media.keyframe_hdr10(out)[0] is None
         assert "not copied: HDR10 mastering display and light levels (prores_ks cannot store them" in run.err
     else:
-        assert first_frame_hdr10(out) == source
+        assert media.keyframe_hdr10(out)[0] == source
         assert "HDR10" not in run.err
     assert read_tags(out) == read_tags(hdr_mkv)
 
