@@ -585,6 +585,16 @@ def test_crf_and_preset_reach_x264(capsys, tmp_path, clip_mkv):
     assert coarse.stat().st_size < default.stat().st_size
 
 
+def test_x264_skips_chroma_motion_search_only_when_the_chroma_is_neutral(capsys, tmp_path, hdr_mkv):
+    plain, toned = tmp_path / "plain.mkv", tmp_path / "toned.mkv"
+    convert(capsys, hdr_mkv, plain)
+    convert(capsys, hdr_mkv, toned, "--toning", "sepia")
+    assert "chroma_me=0" in x264_settings(plain)
+    assert "chroma_me=1" in x264_settings(toned)  # toned chroma moves with the picture: its search pays
+    # The option joins the source's HDR10 parameters rather than replacing them.
+    assert media.keyframe_hdr10(plain) == media.keyframe_hdr10(hdr_mkv)
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--bit-depth", "10"], "yuv420p10le"),
     (["--pix-fmt", "yuv444p"], "yuv444p"),

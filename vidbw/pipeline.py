@@ -329,7 +329,9 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
             if window is not None and item.index < window.decode_start:
                 continue  # decoded from the keyframe before the window: needed by the decoder only
             if writer is None:
-                writer = VideoWriter(temp, plan, info, container, copy_streams, frame_rotation(item.source), hdr)
+                # A streamed plan grows, but every shot it adds keeps the first one's look.
+                encoder = plan.for_neutral_chroma() if render_plan.neutral_chroma else plan
+                writer = VideoWriter(temp, encoder, info, container, copy_streams, frame_rotation(item.source), hdr)
                 coding = luma_output_coding(info.full_range, writer.bit_depth)
                 result.notes.extend(f"not copied: {d}" for d in writer.dropped)
                 writer_thread.start()

@@ -117,6 +117,11 @@ class RenderPlan:
     def single(cls, look: Look, temporal: str = "light") -> "RenderPlan":
         return cls([ShotRender(0, None, look)], temporal)
 
+    @property
+    def neutral_chroma(self) -> bool:
+        """Whether every shot writes plain B&W: chroma planes left neutral (no toning, no colour)."""
+        return all(shot.look.toning is None and not colorizes(shot.look) for shot in self.shots)
+
     def shot_index(self, frame_index: int) -> int:
         return bisect.bisect_right(self._starts, frame_index) - 1
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import io
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
@@ -405,6 +405,16 @@ class EncodePlan:
     options: dict
     notes: tuple[str, ...]
     threads: int = 0  # 0: FFmpeg's automatic choice (every core)
+
+    def for_neutral_chroma(self) -> "EncodePlan":
+        """This plan for pictures whose chroma planes are all neutral (a plain B&W look).
+
+        x264's chroma motion search then finds every vector's chroma cost equal, so it is skipped:
+        ~2 % of x264's time on 1080p, and the same picture (0.003 dB, benchmarks/README.md)."""
+        if self.codec != "libx264":
+            return self
+        params = ":".join(p for p in (self.options.get("x264-params"), "chroma-me=0") if p)
+        return replace(self, options={**self.options, "x264-params": params})
 
 
 def muxer_for(path: Path) -> str:
