@@ -8,10 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vidbw.kernels.slicing_torch import slice_apply_torch  # noqa: E402
+from vidbw.kernels.slicing import slice_rgb  # noqa: E402
 from vidbw.models.pixel_look import (  # noqa: E402
-    before_tone, ensemble, fit_grid, inverse_tone, members_of, new_pixel_model, pixel_features, predict, refit_grids,
-    train_pixel_model, with_mirror_images)
+    _forward, _forward_arrays, before_tone, ensemble, fit_grid, inverse_tone, members_of, model_arrays, new_pixel_model,
+    pixel_features, predict, refit_grids, train_pixel_model, with_mirror_images)
 
 
 def colours(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
@@ -22,19 +22,19 @@ def test_a_target_that_one_mix_explains_is_fitted_exactly_everywhere():
     rgb = colours(0, 256, 256)
     mix = np.array([0.9, -0.3, 0.4, 0.05], np.float32)
     target = rgb @ mix[:3] + mix[3]
-    grid = fit_grid(rgb, target, torch.zeros(4, 8, 16, 16), ridge=1e-6)
+    grid = fit_grid(rgb, target, np.zeros((4, 8, 16, 16), np.float32), ridge=1e-6)
     # Random colours put many pixels of every hue in the middle luma bins of every cell; the
     # darkest and brightest bins hold too few distinct colours for four unknowns.
     middle = grid[:, 2:6].reshape(4, -1)
-    torch.testing.assert_close(middle, torch.from_numpy(mix)[:, None].expand_as(middle), atol=1e-3, rtol=0)
+    np.testing.assert_allclose(middle, np.broadcast_to(mix[:, None], middle.shape), atol=1e-3, rtol=0)
 
 
 def test_bins_without_pixels_keep_the_networks_grid():
     rgb = np.full((32, 32, 3), 0.2, np.float32)  # one luma: a single pair of luma bins holds pixels
-    prior = torch.randn(4, 8, 16, 16)
+    prior = np.random.default_rng(0).standard_normal((4, 8, 16, 16)).astype(np.float32)
     grid = fit_grid(rgb, np.full((32, 32), 0.9, np.float32), prior)
-    torch.testing.assert_close(grid[:, 5:], prior[:, 5:])  # bright bins: nothing to fit
-    assert not torch.allclose(grid[:, 1], prior[:, 1])
+    np.testing.assert_allclose(grid[:, 5:], prior[:, 5:], rtol=1e-6, atol=1e-6)  # bright bins: nothing to fit
+    assert not np.allclose(grid[:, 1], prior[:, 1])
 
 
 def test_before_tone_inverts_a_monotone_curve():
@@ -46,15 +46,24 @@ def test_before_tone_inverts_a_monotone_curve():
 
 def test_a_pixel_model_that_says_nothing_leaves_the_render_as_it_was():
     frames = np.stack([colours(1, 72, 128), colours(2, 72, 128)])
-    rgb = torch.from_numpy(frames.transpose(0, 3, 1, 2).copy())
-    grids = torch.zeros(2, 4, 8, 16, 16)
+    grids = np.zeros((2, 4, 8, 16, 16), np.float32)
     grids[:, 0], grids[:, 1], grids[:, 2] = 0.5, 0.3, 0.2
     grids[:, 0, 4:] = 0.2  # brighter bins mix differently: a grid with real structure
     lut = np.linspace(0, 1, 1024, dtype=np.float32) ** 0.8
     refitted = refit_grids(new_pixel_model(16, 0), lut, frames, grids)
-    before = slice_apply_torch(rgb, grids, torch.from_numpy(lut))
-    after = slice_apply_torch(rgb, refitted, torch.from_numpy(lut))
-    assert float((after - before).abs().mean()) < 1 / 255
+    for frame, before, after in zip(frames, grids, refitted):
+        assert float(np.abs(slice_rgb(frame, after, lut) - slice_rgb(frame, before, lut)).mean()) < 1 / 255
+
+
+def test_the_render_time_forward_pass_is_trainings_own():
+    model = new_pixel_model(16, 3)
+    model["w2"] = 0.1 * torch.randn(1, 16, generator=torch.Generator().manual_seed(3))
+    model = ensemble([model, new_pixel_model(16, 4) | {"w2": torch.full((1, 16), 0.05), "b2": torch.full((1,), 0.2)}])
+    features = np.random.default_rng(5).standard_normal((5000, model["w0"].shape[1])).astype(np.float32)
+    with torch.inference_mode():
+        expected = _forward(model, torch.from_numpy(features)).numpy()
+    assert float(np.abs(expected).max()) > 0.1  # both members say something
+    np.testing.assert_allclose(_forward_arrays(model_arrays(model), features), expected, rtol=0, atol=2e-6)
 
 
 def test_the_pixel_model_learns_each_pair_as_it_is_and_mirrored():

@@ -264,3 +264,19 @@ def test_classic_conversion_does_not_load_torch_to_look_for_cuda():
             "print(type(renderer) is FrameRenderer, 'torch' in sys.modules)")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert shown == ["True", "False"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.path.exists("/proc/driver/nvidia/version"),
+                    reason="only a Linux machine without the NVIDIA driver can rule CUDA out without torch")
+def test_a_learned_style_renders_without_torch(tmp_path, clip_mkv):
+    # The grid network and the pixel model run in numpy at render time: importing torch would hold
+    # the GIL for ~0.75 s while the film's first frames wait for their first grid.
+    out = tmp_path / "out.mkv"
+    code = ("import sys; from vidbw.cli import main\n"
+            "try:\n"
+            f"    main(['convert', {str(clip_mkv)!r}, '-o', {str(out)!r}, '--style', 'street-noir', '--quiet'])\n"
+            "except SystemExit as done:\n"
+            "    assert not done.code, done.code\n"
+            "print('torch' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert shown == [str(out), "False"]  # the output's path, as --quiet prints it, then the check

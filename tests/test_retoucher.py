@@ -74,6 +74,28 @@ def test_untrained_gridnet_is_rec709():
     assert torch.allclose(grid[0, :, 0, 0, 0], torch.tensor([0.2126, 0.7152, 0.0722, 0.0]))
 
 
+def test_the_render_time_grid_network_is_the_trained_ones():
+    """vidbw.models.inference runs the shipped weights in numpy; torch's GridNet is the reference."""
+    from vidbw.models.inference import load_retoucher_arrays, unit
+
+    model, arrays = load_default(), load_retoucher_arrays(str(default_model_path()))
+    style = get_style("landscape-master")
+    adapter = style.adapter()
+    assert set(adapter) == {"head_w", "head_b", "film_b", "grid_b"}  # every adapter term is exercised
+    code = unit(style._loaded()["proxies"][1])
+    # 144x256 is the 1080p analysis copy (an uneven pooling to the 128-px input); 128x128 needs none.
+    for h, w in ((144, 256), (128, 128), (200, 150)):
+        frames = np.stack([scene(h, w, seed) for seed in range(2)])
+        with torch.inference_mode():
+            expected = model.gridnet(torch.from_numpy(frames.transpose(0, 3, 1, 2).copy()),
+                                     torch.from_numpy(code)[None].expand(2, -1),
+                                     {k: torch.from_numpy(v) for k, v in adapter.items()}).numpy()
+        got = arrays.gridnet(frames, code, adapter)
+        assert got.shape == expected.shape == (2, 4, 8, 16, 16)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+        assert float(np.abs(expected - model.gridnet.prior.numpy()[0]).max()) > 0.05  # the style moves the grid
+
+
 def test_shipped_learned_styles_are_listed():
     names = {s.name for s in shipped()}
     assert {"landscape-master", "portrait-master", "street-noir"} <= names

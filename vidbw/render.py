@@ -24,7 +24,7 @@ from vidbw.colorize import keep_luma
 from vidbw.errors import OptionError
 from vidbw.kernels.colour import REC709_LUMA, luma_output_coding, planes_to_small_rgb, rgb_matrix, small_size
 from vidbw.kernels.chroma import slice_chroma
-from vidbw.kernels.slicing import slice_apply
+from vidbw.kernels.slicing import slice_apply, slice_rgb
 from vidbw.models.content import content_evidence
 from vidbw.styles import FilmGrain, Style, Toning, get_style, get_toning
 
@@ -42,7 +42,6 @@ PREDICT_BATCH = 8  # frames per grid-network call: amortises its overhead, bound
 KEY_STRIDE = {"off": 1, "light": 2, "strong": 4}
 COARSE_STRIDE = 4
 KEY_TOLERANCE = 1.0 / 255
-RGB_PLANES = rgb_matrix(0)  # float R'G'B' planes in [0, 1], as the small copies are
 
 
 @dataclass(frozen=True)
@@ -282,10 +281,7 @@ def grids_disagree(style: Style, lowres: np.ndarray, first: np.ndarray, second: 
     """Whether two key grids render a frame (its small copy, every other pixel) more than
     KEY_TOLERANCE apart on average: then the frames between them are predicted, not interpolated."""
     rgb = lowres[::2, ::2]
-    # Contiguous planes made once: strided channel views would be copied by each of the two renders.
-    planes = tuple(np.ascontiguousarray(rgb[..., channel]) for channel in range(3))
-    renders = [slice_apply(planes, RGB_PLANES, grid, style.tone_lut, np.empty(rgb.shape[:2], np.float32), 0.0, 1.0)
-               for grid in (first, second)]
+    renders = [slice_rgb(rgb, grid, style.tone_lut) for grid in (first, second)]
     return float(np.abs(renders[0] - renders[1]).mean()) > KEY_TOLERANCE
 
 

@@ -24,7 +24,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["slice_apply"]
+from vidbw.kernels.colour import rgb_matrix
+
+__all__ = ["slice_apply", "slice_rgb"]
 
 _PLANE_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _OUT_RANGE = {
@@ -465,3 +467,11 @@ def slice_apply(
         n_chunks,
     )
     return out
+
+
+def slice_rgb(rgb: np.ndarray, grid: np.ndarray, tone_lut: np.ndarray) -> np.ndarray:
+    """The look's value, float32 (h, w) in [0, 1], of a small float32 (h, w, 3) R'G'B' picture in
+    [0, 1]: what the grid network's input renders to, for the refit and the key-frame checks."""
+    planes = tuple(np.ascontiguousarray(rgb[..., channel]) for channel in range(3))
+    return slice_apply(planes, rgb_matrix(0), grid, tone_lut, np.empty(rgb.shape[:2], np.float32), 0.0, 1.0)
+

@@ -16,28 +16,13 @@ style learning may fit on top of the proxies.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vidbw.models.inference import PRIOR, GridNetConfig  # the shape, shared with the numpy forward pass
+
 __all__ = ["GridNetConfig", "GridNet"]
-
-PRIOR = (0.2126, 0.7152, 0.0722, 0.0)
-
-
-@dataclass(frozen=True)
-class GridNetConfig:
-    style_dim: int = 32
-    depth: int = 8  # luma bins D
-    grid: int = 16  # Gh = Gw
-    in_size: int = 128
-    widths: tuple = (16, 32, 48)
-    film_hidden: int = 64
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class GridNet(nn.Module):

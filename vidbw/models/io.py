@@ -1,19 +1,25 @@
-"""Loading and saving weights: safetensors tensors + JSON metadata, no network access."""
+"""Loading and saving weights: safetensors tensors + JSON metadata, no network access.
+
+torch is imported only by what needs it: rendering reads weights as numpy arrays (`load_arrays`).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from vidbw.errors import InputError
 
-__all__ = ["save_weights", "load_weights", "save_optimizer_state", "load_optimizer_state"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["save_weights", "load_weights", "load_arrays", "save_optimizer_state", "load_optimizer_state"]
 
 
 def save_weights(path: Path, tensors: dict, meta: dict) -> None:
     """Write ``tensors`` (name -> tensor/array) and ``meta`` (JSON-able) atomically."""
+    import torch
     from safetensors.torch import save
 
     path = Path(path)
@@ -28,13 +34,22 @@ def save_weights(path: Path, tensors: dict, meta: dict) -> None:
 
 def load_weights(path: Path) -> tuple[dict, dict]:
     """(tensors, meta) from a file written by :func:`save_weights`; one clear error if it is unusable."""
+    return _read(path, "pt")
+
+
+def load_arrays(path: Path) -> tuple[dict, dict]:
+    """Like `load_weights`, as numpy arrays, without importing torch."""
+    return _read(path, "numpy")
+
+
+def _read(path: Path, framework: str) -> tuple[dict, dict]:
     from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"model weights not found: {path} (reinstall vidbw or retrain with `vidbw train retoucher`)")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework=framework) as f:
             meta = json.loads((f.metadata() or {}).get("vidbw", "{}"))
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises several types for truncated / foreign files
@@ -42,8 +57,10 @@ def load_weights(path: Path) -> tuple[dict, dict]:
     return tensors, meta
 
 
-def save_optimizer_state(optimizer: torch.optim.Optimizer, path: Path) -> None:
+def save_optimizer_state(optimizer: "torch.optim.Optimizer", path: Path) -> None:
     """An optimizer's per-parameter state (Adam moments, step) as safetensors, for `--resume`."""
+    import torch
+
     tensors = {}
     for pid, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
@@ -51,7 +68,7 @@ def save_optimizer_state(optimizer: torch.optim.Optimizer, path: Path) -> None:
     save_weights(path, tensors, {"n": len(optimizer.state_dict()["state"])})
 
 
-def load_optimizer_state(optimizer: torch.optim.Optimizer, path: Path) -> None:
+def load_optimizer_state(optimizer: "torch.optim.Optimizer", path: Path) -> None:
     """Restore what :func:`save_optimizer_state` wrote into an optimizer over the same parameters."""
     tensors, _ = load_weights(path)
     state_dict = optimizer.state_dict()

@@ -17,23 +17,29 @@ before.
 
 Features are measured in pixels of a 256-px long side and scaled with the frame, so one model
 serves any analysis size.
+
+Rendering runs in numpy (`predict`, `refit_grids`: no torch at render time, see
+`vidbw.models.inference`); training runs in torch (`train_pixel_model`), whose `_forward` is the
+reference the numpy `_forward_arrays` is tested against.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import threading
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from vidbw.kernels.colour import REC709_LUMA, area_resize, small_size
-from vidbw.kernels.slicing_torch import slice_apply_torch
+from vidbw.kernels.slicing import slice_rgb
 from vidbw.kernels.splat import splat_normal_equations
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = ["N_FEATURES", "pixel_features", "predict", "train_pixel_model", "fit_grid", "before_tone", "inverse_tone",
-           "new_pixel_model", "members_of", "ensemble", "refit_grids", "with_mirror_images", "PIXEL_TERMS"]
+           "new_pixel_model", "members_of", "ensemble", "refit_grids", "with_mirror_images", "PIXEL_TERMS", "model_arrays"]
 
 CONTEXT_SIGMAS = (2.0, 6.0, 16.0)  # surroundings of a pixel: luma, local contrast and colour at these scales
 DETAIL_SIGMAS = (4.0, 12.0, 32.0)  # the network render's own detail at these scales (local-contrast looks)
@@ -76,6 +82,8 @@ def pixel_features(rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
 
 def new_pixel_model(hidden: int, seed: int) -> dict:
     """An MLP (N_FEATURES → hidden → hidden → 1) whose output layer is zero: it starts as 'no change'."""
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
 
     def layer(n_out, n_in):
@@ -93,24 +101,25 @@ def new_pixel_model(hidden: int, seed: int) -> dict:
 
 
 def members_of(model: dict) -> list[dict]:
-    """The ensemble's MLPs, each a single-member model."""
+    """The ensemble's MLPs, each a single-member model of torch tensors (training continues from
+    them), whether ``model`` holds tensors or a style's arrays."""
+    import torch
+
     count = model["w2"].shape[0]
-    return [{k: v.chunk(count)[i].clone() for k, v in model.items()} for i in range(count)]
+    return [{k: torch.as_tensor(v).chunk(count)[i].clone() for k, v in model.items()} for i in range(count)]
 
 
 def ensemble(members: list[dict]) -> dict:
     """One stored model from single-member models (the inverse of `members_of`)."""
+    import torch
+
     return {k: torch.cat([m[k] for m in members]) for k in PIXEL_TERMS}
 
 
-FORWARD_ROWS = 4096  # pixels per pass: keeps the hidden activations in a core's L2 cache (15 % faster)
+def _forward(model: dict, features: "torch.Tensor") -> "torch.Tensor":
+    """The ensemble's mean correction per pixel, in torch: what training differentiates."""
+    import torch.nn.functional as F
 
-
-def _forward(model: dict, features: torch.Tensor) -> torch.Tensor:
-    # Rows are independent, so chunks give exactly the same values; training keeps one pass (and its
-    # gradients' summation order).
-    if len(features) > FORWARD_ROWS and not torch.is_grad_enabled():
-        return torch.cat([_forward(model, features[i:i + FORWARD_ROWS]) for i in range(0, len(features), FORWARD_ROWS)])
     count, hidden = model["w2"].shape
     first = F.linear(features, model["w0"], model["b0"]).relu_()  # every member's first layer in one product
     total = None
@@ -122,10 +131,50 @@ def _forward(model: dict, features: torch.Tensor) -> torch.Tensor:
     return total[:, 0] / count
 
 
+FORWARD_ROWS = 4096  # pixels per pass: keeps the hidden activations in a core's L2 cache
+_scratch = threading.local()  # each thread's activation buffers, reused from frame to frame
+
+
+def _forward_arrays(model: dict, features: np.ndarray) -> np.ndarray:
+    """`_forward` at render time, in numpy, a block of rows at a time (rows are independent).
+
+    The activations are written into buffers kept between calls: fresh megabyte arrays come from
+    mmap, and their page faults made this a third slower than torch; with them it is faster."""
+    count, hidden = model["w2"].shape
+    first_all, hidden_all = _buffers((FORWARD_ROWS, count * hidden), (FORWARD_ROWS, hidden))
+    first_weights = np.ascontiguousarray(model["w0"].T)
+    total = np.zeros(len(features), np.float32)
+    for start in range(0, len(features), FORWARD_ROWS):
+        block = features[start:start + FORWARD_ROWS]
+        first, x = first_all[:len(block)], hidden_all[:len(block)]
+        np.matmul(block, first_weights, out=first)
+        first += model["b0"]
+        np.maximum(first, 0.0, out=first)
+        for member in range(count):
+            rows = slice(member * hidden, (member + 1) * hidden)
+            np.matmul(first[:, rows], model["w1"][rows].T, out=x)
+            x += model["b1"][rows]
+            np.maximum(x, 0.0, out=x)
+            total[start:start + len(block)] += x @ model["w2"][member]
+    return (total + model["b2"].sum()) / np.float32(count)
+
+
+def _buffers(*shapes: tuple) -> list[np.ndarray]:
+    kept = getattr(_scratch, "buffers", None)
+    if kept is None or [b.shape for b in kept] != list(shapes):
+        kept = _scratch.buffers = [np.empty(shape, np.float32) for shape in shapes]
+    return kept
+
+
+def model_arrays(model: dict) -> dict:
+    """A pixel model's terms as float32 numpy arrays (from a style file, or torch tensors just trained)."""
+    return {k: np.ascontiguousarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, np.float32)
+            for k, v in model.items()}
+
+
 def predict(model: dict, rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
     """The look's B&W value for every pixel, float32 (h, w) in [0, 1]."""
-    with torch.inference_mode():
-        correction = _forward(model, torch.from_numpy(pixel_features(rgb, base))).numpy()
+    correction = _forward_arrays(model_arrays(model), pixel_features(rgb, base))
     return np.clip(base + correction.reshape(base.shape), 0.0, 1.0)
 
 
@@ -146,6 +195,8 @@ def train_pixel_model(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
     all pairs, cosine schedule, from its own initialisation; ``model`` continues a fit (and then
     has as many members as it had). ``progress(done, info)`` counts steps over all members.
     """
+    import torch
+
     samples = with_mirror_images(samples)
     features = torch.from_numpy(np.concatenate([pixel_features(rgb, base) for rgb, base, _ in samples]))
     wanted = torch.from_numpy(np.concatenate([(target - base).reshape(-1) for _, base, target in samples]))
@@ -157,8 +208,11 @@ def train_pixel_model(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
     return ensemble(fitted)
 
 
-def _train_member(features: torch.Tensor, wanted: torch.Tensor, start: dict, steps: int, seed: int,
+def _train_member(features: "torch.Tensor", wanted: "torch.Tensor", start: dict, steps: int, seed: int,
                   progress: Callable[[int, dict], None] | None) -> dict:
+    import torch
+    import torch.nn.functional as F
+
     model = {k: v.clone() for k, v in start.items()}
     for t in model.values():
         t.requires_grad_(True)
@@ -195,7 +249,7 @@ def before_tone(inverse: np.ndarray, values: np.ndarray) -> np.ndarray:
     return inverse[low] * (1 - fraction) + inverse[low + 1] * fraction
 
 
-def fit_grid(rgb: np.ndarray, target: np.ndarray, prior: torch.Tensor, ridge: float = RIDGE) -> torch.Tensor:
+def fit_grid(rgb: np.ndarray, target: np.ndarray, prior: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
     """The grid (4, D, G, G) whose slice of ``rgb`` best matches ``target`` (before the tone curve).
 
     Each (luma bin, y cell, x cell) solves a 4×4 least-squares problem for (wR, wG, wB, c) over
@@ -205,12 +259,12 @@ def fit_grid(rgb: np.ndarray, target: np.ndarray, prior: torch.Tensor, ridge: fl
     _, depth, grid_h, grid_w = prior.shape
     normal, moment = splat_normal_equations(np.ascontiguousarray(rgb, np.float32), np.ascontiguousarray(target, np.float32),
                                             depth, grid_h, grid_w)
-    prior_cells = prior.permute(1, 2, 3, 0).double().numpy()
+    prior_cells = np.asarray(prior, np.float64).transpose(1, 2, 3, 0)
     solution = np.linalg.solve(normal + ridge * np.eye(4), (moment + ridge * prior_cells)[..., None])[..., 0]
-    return torch.from_numpy(solution.astype(np.float32).transpose(3, 0, 1, 2).copy())
+    return np.ascontiguousarray(solution.astype(np.float32).transpose(3, 0, 1, 2))
 
 
-def refit_grids(model: dict, tone_lut: np.ndarray, frames: np.ndarray, grids: torch.Tensor) -> torch.Tensor:
+def refit_grids(model: dict, tone_lut: np.ndarray, frames: np.ndarray, grids: np.ndarray) -> np.ndarray:
     """The network's grids (N, 4, D, G, G) for low-res ``frames`` (N, h, w, 3), each corrected
     toward what the pixel model says that frame's pixels should be.
 
@@ -223,11 +277,12 @@ def refit_grids(model: dict, tone_lut: np.ndarray, frames: np.ndarray, grids: to
     if size != (width, height):
         frames = np.stack([area_resize(frame, size) for frame in frames])
     frames = np.ascontiguousarray(frames, np.float32)
-    renders = slice_apply_torch(torch.from_numpy(frames.transpose(0, 3, 1, 2).copy()), grids, torch.tensor(tone_lut))
+    model = model_arrays(model)
     inverse = inverse_tone(tone_lut)
-    nothing = torch.zeros_like(grids[0])
-    corrected = []
-    for frame, render, grid in zip(frames, renders.numpy(), grids):
+    nothing = np.zeros_like(grids[0])
+    corrected = np.array(grids, np.float32)
+    for frame, grid in zip(frames, corrected):
+        render = slice_rgb(frame, grid, tone_lut)
         wanted = before_tone(inverse, predict(model, frame, render)) - before_tone(inverse, render)
-        corrected.append(grid + fit_grid(frame, wanted, nothing))
-    return torch.stack(corrected)
+        grid += fit_grid(frame, wanted, nothing)
+    return corrected

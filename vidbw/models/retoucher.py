@@ -16,17 +16,13 @@ import torch.nn.functional as F
 
 from vidbw.models.content import CONTENT_DIM, content_evidence
 from vidbw.models.encoder import StyleEncoder
-from vidbw.models.gridnet import GridNet, GridNetConfig
+from vidbw.models.gridnet import GridNet
+from vidbw.models.inference import GridNetConfig, default_model_path, gridnet_config, nearest_subject
 from vidbw.models.io import load_weights, save_weights
 
 __all__ = ["Retoucher", "default_model_path", "load_default", "MODEL_ID"]
 
 MODEL_ID = "vidbw-retoucher-v1"
-WEIGHTS_NAME = "retoucher.safetensors"
-
-
-def default_model_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "models" / "retoucher" / WEIGHTS_NAME
 
 
 class Retoucher(nn.Module):
@@ -53,9 +49,7 @@ class Retoucher(nn.Module):
 
     def subject_of_features(self, feats: np.ndarray) -> int:
         """Nearest subject centroid of the mean of standardised content features (deterministic)."""
-        f = (np.asarray(feats, np.float32).reshape(-1, CONTENT_DIM).mean(0) - self.content_mean.numpy()) / self.content_std.numpy()
-        d = ((self.centroids.numpy() - f[None]) ** 2).sum(1)
-        return int(np.argmin(d))
+        return nearest_subject(feats, self.content_mean.numpy(), self.content_std.numpy(), self.centroids.numpy())
 
     def subject_of(self, frames) -> int:
         """Subject cluster of one frame (h, w, 3) or a batch/list of frames (mean feature)."""
@@ -77,9 +71,7 @@ class Retoucher(nn.Module):
 
         tensors, meta = load_weights(path)
         try:
-            gcfg = dict(meta["gridnet"])
-            gcfg["widths"] = tuple(gcfg["widths"])
-            model = cls(meta["n_styles"], meta["n_subjects"], GridNetConfig(**gcfg))
+            model = cls(meta["n_styles"], meta["n_subjects"], gridnet_config(meta))
             model.load_state_dict(tensors)
         except (KeyError, RuntimeError, TypeError) as exc:
             raise InputError(f"weights file {path} does not hold a vidbw retoucher: {exc.__class__.__name__}") from None

@@ -68,9 +68,9 @@ class LearnedStyle(Style):
         self.description = description
         self.path = Path(path) if path else None
         self.meta = dict(meta or {})
-        self._tensors = tensors
+        self._tensors = tensors  # as given (torch tensors from a fit) or read; _loaded() converts them
+        self._arrays: dict | None = None
         self._lock = threading.Lock()  # the lazy loads below: each happens once, by one thread
-        self._inference_lock = threading.Lock()
         self._warm_up_lock = threading.Lock()
         self._model = None
         self._warmed = False
@@ -84,35 +84,41 @@ class LearnedStyle(Style):
 
     # ------------------------------------------------------------------ lazy loading
     def _loaded(self) -> dict:
-        if self._tensors is None:
+        """The style's terms as float32 numpy arrays (read from its file, or as trained in memory)."""
+        if self._arrays is None:
             with self._lock:
-                if self._tensors is None:
-                    from vidbw.models.io import load_weights
+                if self._arrays is None:
+                    if self._tensors is None:
+                        from vidbw.models.io import load_arrays
 
-                    tensors, _ = load_weights(self.path)
-                    if "proxies" not in tensors:
+                        self._tensors, _ = load_arrays(self.path)
+                    if "proxies" not in self._tensors:
                         raise InputError(f"style file {self.path} holds no proxies")
-                    self._tensors = tensors
-        return self._tensors
+                    from vidbw.models.pixel_look import model_arrays
+
+                    self._arrays = model_arrays(self._tensors)
+        return self._arrays
 
     @property
     def model(self):
-        """The base networks (torch is imported here, at first use); loaded once, by one thread."""
+        """The base networks for rendering (numpy, `vidbw.models.inference`); loaded once per process."""
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    from vidbw.models.retoucher import load_default
+                    from vidbw.models.inference import default_model_path, load_retoucher_arrays
 
                     base = self.meta.get("base_model_path")
-                    self._model = load_default(Path(base) if base and Path(base).is_file() else None)
+                    path = Path(base) if base and Path(base).is_file() else default_model_path()
+                    self._model = load_retoucher_arrays(str(path))
         return self._model
 
     def warm_up(self) -> None:
-        """Import torch and load the networks and the style's tensors now, for a background thread.
+        """Load the networks and the style's terms now, for a background thread, and run one tiny
+        prediction (numba's kernels load from their cache at the first call).
 
-        At the first shot they would stall the render thread for about a second while the cores
-        idle (docs/RETOUCHER.md); loaded beside the first frames' decoding they are ready when the
-        first grid is wanted. A failure here is left for the render thread's own load to report.
+        At the first shot they would stall the render thread while the cores idle; loaded beside the
+        first frames' decoding they are ready when the first grid is wanted. A failure here is left
+        for the render thread's own load to report.
         """
         with self._warm_up_lock:  # a second warm-up waits for the first, then has nothing to do
             if self._warmed:
@@ -120,7 +126,6 @@ class LearnedStyle(Style):
             try:
                 self._loaded()
                 self.model
-                # torch's first call sets itself up (~0.3 s); later calls of any batch or size take ~10 ms.
                 # Not through grids_for: what wraps that (counting predictions, say) sees only real frames.
                 self._predict(np.full((1, 72, 128, 3), 0.5, np.float32), proxy=0)
                 self._warmed = True
@@ -134,7 +139,7 @@ class LearnedStyle(Style):
     @functools.cached_property
     def tone_lut(self) -> np.ndarray:  # type: ignore[override]
         t = self._loaded().get("tone_lut")
-        lut = np.linspace(0.0, 1.0, TONE_LUT_SIZE, dtype=np.float32) if t is None else t.numpy().astype(np.float32)
+        lut = np.linspace(0.0, 1.0, TONE_LUT_SIZE, dtype=np.float32) if t is None else t.copy()
         lut = np.maximum.accumulate(np.clip(lut, 0.0, 1.0))
         lut.setflags(write=False)
         return lut
@@ -173,27 +178,15 @@ class LearnedStyle(Style):
 
     def _predict(self, batch: np.ndarray, proxy: int) -> np.ndarray:
         """The networks' grids for a checked float32 (N, h, w, 3) batch and a valid proxy."""
-        import torch
-        import torch.nn.functional as F
+        from vidbw.models.inference import unit
 
-        code = F.normalize(self._loaded()["proxies"][proxy].float(), dim=0)
-        # One call at a time (the warm-up's and the render thread's): each sets and restores torch's
-        # thread count, and a call that overlapped another could run with the other's.
-        with self._inference_lock:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)  # tiny layers: one thread is fastest on a shared CPU (see benchmarks/bench_gridnet.py)
-            try:
-                with torch.inference_mode():
-                    rgb = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
-                    grids = self.model.gridnet(rgb, code[None].expand(len(batch), -1), self.adapter())
-                    pixel_model = self.pixel_model()
-                    if pixel_model is not None:
-                        from vidbw.models.pixel_look import refit_grids
+        grids = self.model.gridnet(batch, unit(self._loaded()["proxies"][proxy]), self.adapter())
+        pixel_model = self.pixel_model()
+        if pixel_model is not None:
+            from vidbw.models.pixel_look import refit_grids
 
-                        grids = refit_grids(pixel_model, self.tone_lut, batch, grids)
-            finally:
-                torch.set_num_threads(threads)
-        return np.ascontiguousarray(grids.numpy(), dtype=np.float32)
+            grids = refit_grids(pixel_model, self.tone_lut, batch, grids)
+        return grids
 
 
 @functools.lru_cache(maxsize=64)

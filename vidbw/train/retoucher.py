@@ -28,7 +28,8 @@ import torch.nn.functional as F
 
 from vidbw.models.content import content_features
 from vidbw.models.encoder import kmeans, proxy_anchor_loss
-from vidbw.models.retoucher import WEIGHTS_NAME, Retoucher
+from vidbw.models.inference import WEIGHTS_NAME
+from vidbw.models.retoucher import Retoucher
 from vidbw.train.checkpoint import resume_from, save_checkpoint
 from vidbw.train.data import augment, load_sources
 from vidbw.train.expert import TRAIN_FAMILIES, sample_style
