@@ -410,7 +410,7 @@ class EncodePlan:
         """This plan for pictures whose chroma planes are all neutral (a plain B&W look).
 
         x264's chroma motion search then finds every vector's chroma cost equal, so it is skipped:
-        ~2 % of x264's time on 1080p, and the same picture (0.003 dB, benchmarks/README.md)."""
+        ~2 % of x264's time on 1080p, and the same picture (0.003 dB; docs/RETOUCHER.md, session 16)."""
         if self.codec != "libx264":
             return self
         params = ":".join(p for p in (self.options.get("x264-params"), "chroma-me=0") if p)

@@ -474,4 +474,3 @@ def slice_rgb(rgb: np.ndarray, grid: np.ndarray, tone_lut: np.ndarray) -> np.nda
     [0, 1]: what the grid network's input renders to, for the refit and the key-frame checks."""
     planes = tuple(np.ascontiguousarray(rgb[..., channel]) for channel in range(3))
     return slice_apply(planes, rgb_matrix(0), grid, tone_lut, np.empty(rgb.shape[:2], np.float32), 0.0, 1.0)
-

@@ -3,8 +3,8 @@
 Importing torch costs ~0.75 s, and loading the networks through it another ~0.2 s, all of it
 holding the GIL while a film's first frames wait for their first grid; on two busy cores that is
 about a second of wall time per run, and a CPU-second (docs/RETOUCHER.md, "Session 16"). The grid
-network is small (~25 M multiply-adds per frame at its 128-px input), so numpy's BLAS runs it as
-fast as torch does.
+network is small (~25 M multiply-adds per frame at its 128-px input): numpy's BLAS runs it in
+1.3–1.4 ms a frame against torch's 1.1–1.2 (`benchmarks/bench_gridnet.py`, one thread each).
 
 The torch modules (`vidbw.models.gridnet`, `vidbw.models.retoucher`) stay what training and the
 CUDA path use, and the reference: tests hold this forward pass equal to theirs on the shipped
@@ -24,7 +24,7 @@ import numpy as np
 from vidbw.models.content import CONTENT_DIM
 
 __all__ = ["GridNetConfig", "PRIOR", "GridNetArrays", "RetoucherArrays", "default_model_path", "gridnet_config",
-           "load_retoucher_arrays", "nearest_subject", "unit"]
+           "load_retoucher_arrays", "nearest_subject", "scratch_buffer", "unit"]
 
 PRIOR = (0.2126, 0.7152, 0.0722, 0.0)  # Rec.709 luma: the grid a zero residual stands for
 WEIGHTS_NAME = "retoucher.safetensors"
@@ -92,15 +92,16 @@ def adaptive_avg_pool(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def conv3x3(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, scratch: dict | None = None) -> np.ndarray:
     """(N, H, W, C) -> (N, H', W', O): a 3×3 convolution with zero padding 1, as nn.Conv2d(C, O, 3,
-    stride, 1); ``weight`` (O, C, 3, 3) as torch stores it, ``bias`` (O,) or per pixel (H', W', O). ``scratch`` (a dict kept by the caller)
-    holds the padded input and the patches between calls: fresh megabyte arrays come from mmap, and
-    their page faults cost more than the gathering itself."""
+    stride, 1); ``weight`` (O, C, 3, 3) as torch stores it, ``bias`` (O,) or per pixel (H', W', O).
+
+    ``scratch`` (a dict the caller keeps) holds the padded input and the patches between calls:
+    fresh megabyte arrays come from mmap, and their page faults cost more than the gathering."""
     n, height, width, channels = x.shape
     out_h, out_w = (height - 1) // stride + 1, (width - 1) // stride + 1
     scratch = {} if scratch is None else scratch
-    padded = _buffer(scratch, "padded", (n, height + 2, width + 2, channels))
+    padded = scratch_buffer(scratch, "padded", (n, height + 2, width + 2, channels))
     padded[:, 1:-1, 1:-1] = x  # the border stays zero: every call writes only the inside
-    patches = _buffer(scratch, "patches", (n, out_h, out_w, 3, 3, channels))
+    patches = scratch_buffer(scratch, "patches", (n, out_h, out_w, 3, 3, channels))
     for dy in range(3):
         for dx in range(3):
             patches[:, :, :, dy, dx] = padded[:, dy:dy + stride * (out_h - 1) + 1:stride,
@@ -111,7 +112,9 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, sc
     return out
 
 
-def _buffer(scratch: dict, name: str, shape: tuple) -> np.ndarray:
+def scratch_buffer(scratch: dict, name: str, shape: tuple) -> np.ndarray:
+    """A float32 array kept in ``scratch`` under (name, shape): zeros when first made, then as the
+    last user left it."""
     key = (name, shape)
     if key not in scratch:
         scratch[key] = np.zeros(shape, np.float32)

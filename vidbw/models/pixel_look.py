@@ -34,6 +34,7 @@ import numpy as np
 from vidbw.kernels.colour import REC709_LUMA, area_resize, small_size
 from vidbw.kernels.slicing import slice_rgb
 from vidbw.kernels.splat import splat_normal_equations
+from vidbw.models.inference import scratch_buffer
 
 if TYPE_CHECKING:
     import torch
@@ -141,7 +142,9 @@ def _forward_arrays(model: dict, features: np.ndarray) -> np.ndarray:
     The activations are written into buffers kept between calls: fresh megabyte arrays come from
     mmap, and their page faults made this a third slower than torch; with them it is faster."""
     count, hidden = model["w2"].shape
-    first_all, hidden_all = _buffers((FORWARD_ROWS, count * hidden), (FORWARD_ROWS, hidden))
+    scratch = _scratch.__dict__  # this thread's
+    first_all = scratch_buffer(scratch, "first", (FORWARD_ROWS, count * hidden))
+    hidden_all = scratch_buffer(scratch, "hidden", (FORWARD_ROWS, hidden))
     first_weights = np.ascontiguousarray(model["w0"].T)
     total = np.zeros(len(features), np.float32)
     for start in range(0, len(features), FORWARD_ROWS):
@@ -157,13 +160,6 @@ def _forward_arrays(model: dict, features: np.ndarray) -> np.ndarray:
             np.maximum(x, 0.0, out=x)
             total[start:start + len(block)] += x @ model["w2"][member]
     return (total + model["b2"].sum()) / np.float32(count)
-
-
-def _buffers(*shapes: tuple) -> list[np.ndarray]:
-    kept = getattr(_scratch, "buffers", None)
-    if kept is None or [b.shape for b in kept] != list(shapes):
-        kept = _scratch.buffers = [np.empty(shape, np.float32) for shape in shapes]
-    return kept
 
 
 def model_arrays(model: dict) -> dict:
