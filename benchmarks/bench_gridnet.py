@@ -4,7 +4,7 @@
 
 Measures ``LearnedStyle.grids_for`` (what the render engine calls: numpy in, grid out, the
 pixel model's refit included) and the bare network, both as rendering runs it (numpy,
-`vidbw.models.inference`, one BLAS thread) and as training runs it (torch, 1 or 2 threads), with
+`vidbw.models.inference`, inside `one_blas_thread`) and as training runs it (torch, 1 or 2 threads), with
 the shipped weights and style.  Prints the median over repeats; the budget in docs/DESIGN is
 <= 5 ms per frame (low-res resize + network) on 2 CPU cores.
 """
@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-
-import vidbw  # first: it sets numpy's BLAS to one thread, as the CLI runs
 
 import numpy as np
 
@@ -33,14 +31,14 @@ def main() -> None:
     from vidbw.models.retoucher import load_default
     from vidbw.styles import list_styles
 
-    from vidbw.models.inference import default_model_path, load_retoucher_arrays
+    from vidbw.models.inference import default_model_path, load_retoucher_arrays, one_blas_thread
 
     w, h = map(int, args.size.split("x"))
     model = load_default()
     arrays = load_retoucher_arrays(str(default_model_path()))
     learned = [s for s in list_styles() if s.kind == "learned"]
     rng = np.random.default_rng(0)
-    print(f"vidbw {vidbw.__version__}: grid network {model.cfg.in_size}px internal, grid 4x{model.cfg.depth}x{model.cfg.grid}x{model.cfg.grid}, "
+    print(f"grid network {model.cfg.in_size}px internal, grid 4x{model.cfg.depth}x{model.cfg.grid}x{model.cfg.grid}, "
           f"{sum(p.numel() for p in model.gridnet.parameters())} parameters; input {w}x{h}")
     for batch in args.batch:
         frames = rng.random((batch, h, w, 3), dtype=np.float32)
@@ -57,11 +55,12 @@ def main() -> None:
                         times.append((time.perf_counter() - t) * 1000 / batch)
             print(f"torch        batch {batch:2d} threads {threads}: {statistics.median(times):6.2f} ms/frame")
         times = []
-        for i in range(args.repeats + 5):
-            t = time.perf_counter()
-            arrays.gridnet(frames, code[0].numpy())
-            if i >= 5:
-                times.append((time.perf_counter() - t) * 1000 / batch)
+        with one_blas_thread():
+            for i in range(args.repeats + 5):
+                t = time.perf_counter()
+                arrays.gridnet(frames, code[0].numpy())
+                if i >= 5:
+                    times.append((time.perf_counter() - t) * 1000 / batch)
         print(f"numpy        batch {batch:2d} (render time): {statistics.median(times):6.2f} ms/frame")
         if learned:
             style = learned[0]

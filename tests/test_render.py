@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -280,3 +281,23 @@ def test_a_learned_style_renders_without_torch(tmp_path, clip_mkv):
             "print('torch' in sys.modules)")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert shown == [str(out), "False"]  # the output's path, as --quiet prints it, then the check
+
+
+def test_the_networks_run_on_one_blas_thread_even_when_numpy_came_first():
+    # A second BLAS thread spins between the networks' small products on the encoder's cores (the
+    # 60 s benchmark film: 46.5 s instead of 38). numpy is imported first here, as Ray workers do.
+    code = ("import numpy, json\n"
+            "from threadpoolctl import threadpool_info\n"
+            "def blas(): return max(i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas')\n"
+            "import vidbw.models.pixel_look as look\n"
+            "from vidbw.styles import get_style\n"
+            "seen, real = [], look.fit_grid\n"
+            "look.fit_grid = lambda *a, **k: seen.append(blas()) or real(*a, **k)\n"
+            "before = blas()\n"
+            "get_style('landscape-master').grids_for(numpy.full((2, 36, 64, 3), 0.5, numpy.float32), proxy=0)\n"
+            "print(json.dumps([before, seen, blas()]))")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}  # numpy's own default on a 2-core machine
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    before, inside, after = json.loads(shown)
+    assert before == after == 2
+    assert inside == [1, 1]  # each frame's refit, inside the networks' call

@@ -8,9 +8,6 @@ __version__ = "0.1.0"
 # the cores the video encoder needs between frames: measured 0.75 -> 0.84 of ffmpeg's throughput at
 # 1080p. Must be set before libgomp loads; a value the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# The grid network and the pixel model run in numpy (vidbw.models.inference): small products that a
-# second BLAS thread only slows on cores the encoder keeps busy. Read when numpy first loads.
-_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def convert(source, output=None, style="neutral", **options):
