@@ -4,7 +4,7 @@
 
 Measures ``LearnedStyle.grids_for`` (what the render engine calls: numpy in, grid out, the
 pixel model's refit included) and the bare network, both as rendering runs it (numpy,
-`vidbw.models.inference`, inside `one_blas_thread`) and as training runs it (torch, 1 or 2 threads), with
+`vidbw.models.inference`, numpy's BLAS held to one thread) and as training runs it (torch, 1 or 2 threads), with
 the shipped weights and style.  Prints the median over repeats; the budget in docs/DESIGN is
 <= 5 ms per frame (low-res resize + network) on 2 CPU cores.
 """
@@ -31,7 +31,7 @@ def main() -> None:
     from vidbw.models.retoucher import load_default
     from vidbw.styles import list_styles
 
-    from vidbw.models.inference import default_model_path, load_retoucher_arrays, one_blas_thread
+    from vidbw.models.inference import default_model_path, hold_blas_to_one_thread, load_retoucher_arrays
 
     w, h = map(int, args.size.split("x"))
     model = load_default()
@@ -55,12 +55,12 @@ def main() -> None:
                         times.append((time.perf_counter() - t) * 1000 / batch)
             print(f"torch        batch {batch:2d} threads {threads}: {statistics.median(times):6.2f} ms/frame")
         times = []
-        with one_blas_thread():
-            for i in range(args.repeats + 5):
-                t = time.perf_counter()
-                arrays.gridnet(frames, code[0].numpy())
-                if i >= 5:
-                    times.append((time.perf_counter() - t) * 1000 / batch)
+        hold_blas_to_one_thread()
+        for i in range(args.repeats + 5):
+            t = time.perf_counter()
+            arrays.gridnet(frames, code[0].numpy())
+            if i >= 5:
+                times.append((time.perf_counter() - t) * 1000 / batch)
         print(f"numpy        batch {batch:2d} (render time): {statistics.median(times):6.2f} ms/frame")
         if learned:
             style = learned[0]

@@ -299,5 +299,6 @@ def test_the_networks_run_on_one_blas_thread_even_when_numpy_came_first():
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}  # numpy's own default on a 2-core machine
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     before, inside, after = json.loads(shown)
-    assert before == after == 2
+    assert before == 2
     assert inside == [1, 1]  # each frame's refit, inside the networks' call
+    assert after == 1  # held, not restored: a restore racing a render thread changed its sums

@@ -137,7 +137,8 @@ def test_choose_proxy_is_deterministic_and_valid():
 
 def test_warm_up_beside_the_render_thread_gives_the_same_grids(tmp_path):
     # convert_video warms a learned style up on a background thread while the render thread may
-    # already want grids: the two must not disturb each other (torch's thread count is per call).
+    # already want grids: the two must not disturb each other (numpy's BLAS thread count, limited
+    # for each call, is process-wide: a warm-up that restored it mid-call changed the render's sums).
     import shutil
     import threading
 

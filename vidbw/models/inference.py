@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import functools
 import threading
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from vidbw.models.content import CONTENT_DIM
 
 __all__ = ["GridNetConfig", "PRIOR", "GridNetArrays", "RetoucherArrays", "default_model_path", "gridnet_config",
-           "load_retoucher_arrays", "nearest_subject", "one_blas_thread", "scratch_buffer", "unit"]
+           "hold_blas_to_one_thread", "load_retoucher_arrays", "nearest_subject", "scratch_buffer", "unit"]
 
 PRIOR = (0.2126, 0.7152, 0.0722, 0.0)  # Rec.709 luma: the grid a zero residual stands for
 WEIGHTS_NAME = "retoucher.safetensors"
@@ -50,28 +48,20 @@ class GridNetConfig:
         return asdict(self)
 
 
-_blas_controller = None
-_blas_controller_lock = threading.Lock()
+@functools.lru_cache(maxsize=1)
+def hold_blas_to_one_thread() -> None:
+    """Hold numpy's BLAS to one thread from now on, in this process (once; later calls do nothing).
 
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """numpy's BLAS on one thread inside the block (the networks' small products), restored after.
-
-    A second BLAS thread spins between these calls on the cores the encoder needs: the 60 s
-    benchmark film took 46.5-46.9 s and ~90 CPU-s so, against 37.7-38.4 s and ~72 with this
-    (docs/RETOUCHER.md, "Session 16"). Scoped rather than set through OPENBLAS_NUM_THREADS, which
+    A second BLAS thread spins between the networks' small products on the cores the encoder
+    needs: the 60 s benchmark film took 46.5-46.9 s and ~90 CPU-s so, against 37.7-38.4 s and ~72
+    (docs/RETOUCHER.md, "Session 16"). Set here rather than through OPENBLAS_NUM_THREADS, which
     numpy reads only when it loads: too late in a script that imported numpy first, and in every
-    Ray worker (Ray imports numpy before any task)."""
-    global _blas_controller
-    if _blas_controller is None:
-        with _blas_controller_lock:
-            if _blas_controller is None:
-                from threadpoolctl import ThreadpoolController
+    Ray worker (Ray imports numpy before any task). Not limited call by call and restored: the
+    count is process-wide, and a warm-up thread restoring it while the render thread was inside
+    a product changed that product's last bits (measured: 6-10 of 120 grids 9e-7 off)."""
+    from threadpoolctl import threadpool_limits
 
-                _blas_controller = ThreadpoolController()  # finds the BLAS numpy loaded, once
-    with _blas_controller.limit(limits=1, user_api="blas"):
-        yield
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def gridnet_config(meta: dict) -> GridNetConfig:

@@ -178,15 +178,15 @@ class LearnedStyle(Style):
 
     def _predict(self, batch: np.ndarray, proxy: int) -> np.ndarray:
         """The networks' grids for a checked float32 (N, h, w, 3) batch and a valid proxy."""
-        from vidbw.models.inference import one_blas_thread, unit
+        from vidbw.models.inference import hold_blas_to_one_thread, unit
 
-        with one_blas_thread():
-            grids = self.model.gridnet(batch, unit(self._loaded()["proxies"][proxy]), self.adapter())
-            pixel_model = self.pixel_model()
-            if pixel_model is not None:
-                from vidbw.models.pixel_look import refit_grids
+        hold_blas_to_one_thread()
+        grids = self.model.gridnet(batch, unit(self._loaded()["proxies"][proxy]), self.adapter())
+        pixel_model = self.pixel_model()
+        if pixel_model is not None:
+            from vidbw.models.pixel_look import refit_grids
 
-                grids = refit_grids(pixel_model, self.tone_lut, batch, grids)
+            grids = refit_grids(pixel_model, self.tone_lut, batch, grids)
         return grids
 
 
