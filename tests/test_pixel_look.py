@@ -9,8 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from vidbw.kernels.slicing import slice_rgb  # noqa: E402
+from vidbw.models.io import float32_arrays  # noqa: E402
 from vidbw.models.pixel_look import (  # noqa: E402
-    _forward, _forward_arrays, before_tone, ensemble, fit_grid, inverse_tone, members_of, model_arrays, new_pixel_model,
+    _forward, _forward_arrays, before_tone, ensemble, fit_grid, inverse_tone, members_of, new_pixel_model,
     pixel_features, predict, refit_grids, train_pixel_model, with_mirror_images)
 
 
@@ -63,7 +64,7 @@ def test_the_render_time_forward_pass_is_trainings_own():
     with torch.inference_mode():
         expected = _forward(model, torch.from_numpy(features)).numpy()
     assert float(np.abs(expected).max()) > 0.1  # both members say something
-    np.testing.assert_allclose(_forward_arrays(model_arrays(model), features), expected, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(_forward_arrays(float32_arrays(model), features), expected, rtol=0, atol=2e-6)
 
 
 def test_the_pixel_model_learns_each_pair_as_it_is_and_mirrored():

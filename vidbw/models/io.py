@@ -9,12 +9,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from vidbw.errors import InputError
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["save_weights", "load_weights", "load_arrays", "save_optimizer_state", "load_optimizer_state"]
+__all__ = ["save_weights", "load_weights", "load_arrays", "float32_arrays", "save_optimizer_state", "load_optimizer_state"]
 
 
 def save_weights(path: Path, tensors: dict, meta: dict) -> None:
@@ -40,6 +42,12 @@ def load_weights(path: Path) -> tuple[dict, dict]:
 def load_arrays(path: Path) -> tuple[dict, dict]:
     """Like `load_weights`, as numpy arrays, without importing torch."""
     return _read(path, "numpy")
+
+
+def float32_arrays(tensors: dict) -> dict:
+    """Weights as float32 numpy arrays, whether read by `load_arrays` or torch tensors just trained."""
+    return {k: np.ascontiguousarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, np.float32)
+            for k, v in tensors.items()}
 
 
 def _read(path: Path, framework: str) -> tuple[dict, dict]:

@@ -34,13 +34,14 @@ import numpy as np
 from vidbw.kernels.colour import REC709_LUMA, area_resize, small_size
 from vidbw.kernels.slicing import slice_rgb
 from vidbw.kernels.splat import splat_normal_equations
+from vidbw.models.io import float32_arrays
 from vidbw.models.inference import scratch_buffer
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = ["N_FEATURES", "pixel_features", "predict", "train_pixel_model", "fit_grid", "before_tone", "inverse_tone",
-           "new_pixel_model", "members_of", "ensemble", "refit_grids", "with_mirror_images", "PIXEL_TERMS", "model_arrays"]
+           "new_pixel_model", "members_of", "ensemble", "refit_grids", "with_mirror_images", "PIXEL_TERMS"]
 
 CONTEXT_SIGMAS = (2.0, 6.0, 16.0)  # surroundings of a pixel: luma, local contrast and colour at these scales
 DETAIL_SIGMAS = (4.0, 12.0, 32.0)  # the network render's own detail at these scales (local-contrast looks)
@@ -162,15 +163,9 @@ def _forward_arrays(model: dict, features: np.ndarray) -> np.ndarray:
     return (total + model["b2"].sum()) / np.float32(count)
 
 
-def model_arrays(model: dict) -> dict:
-    """A pixel model's terms as float32 numpy arrays (from a style file, or torch tensors just trained)."""
-    return {k: np.ascontiguousarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, np.float32)
-            for k, v in model.items()}
-
-
 def predict(model: dict, rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
     """The look's B&W value for every pixel, float32 (h, w) in [0, 1]."""
-    correction = _forward_arrays(model_arrays(model), pixel_features(rgb, base))
+    correction = _forward_arrays(float32_arrays(model), pixel_features(rgb, base))
     return np.clip(base + correction.reshape(base.shape), 0.0, 1.0)
 
 
@@ -273,7 +268,6 @@ def refit_grids(model: dict, tone_lut: np.ndarray, frames: np.ndarray, grids: np
     if size != (width, height):
         frames = np.stack([area_resize(frame, size) for frame in frames])
     frames = np.ascontiguousarray(frames, np.float32)
-    model = model_arrays(model)
     inverse = inverse_tone(tone_lut)
     nothing = np.zeros_like(grids[0])
     corrected = np.array(grids, np.float32)

@@ -68,7 +68,7 @@ class LearnedStyle(Style):
         self.description = description
         self.path = Path(path) if path else None
         self.meta = dict(meta or {})
-        self._tensors = tensors  # as given (torch tensors from a fit) or read; _loaded() converts them
+        self._tensors = tensors  # as given by a fit (torch tensors); None: read from `path` when needed
         self._arrays: dict | None = None
         self._lock = threading.Lock()  # the lazy loads below: each happens once, by one thread
         self._warm_up_lock = threading.Lock()
@@ -88,15 +88,12 @@ class LearnedStyle(Style):
         if self._arrays is None:
             with self._lock:
                 if self._arrays is None:
-                    if self._tensors is None:
-                        from vidbw.models.io import load_arrays
+                    from vidbw.models.io import float32_arrays, load_arrays
 
-                        self._tensors, _ = load_arrays(self.path)
-                    if "proxies" not in self._tensors:
+                    tensors = self._tensors if self._tensors is not None else load_arrays(self.path)[0]
+                    if "proxies" not in tensors:
                         raise InputError(f"style file {self.path} holds no proxies")
-                    from vidbw.models.pixel_look import model_arrays
-
-                    self._arrays = model_arrays(self._tensors)
+                    self._arrays = float32_arrays(tensors)
         return self._arrays
 
     @property
