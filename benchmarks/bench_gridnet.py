@@ -31,7 +31,7 @@ def main() -> None:
     from vidbw.models.retoucher import load_default
     from vidbw.styles import list_styles
 
-    from vidbw.models.inference import default_model_path, hold_blas_to_one_thread, load_retoucher_arrays
+    from vidbw.models.inference import default_model_path, load_retoucher_arrays
 
     w, h = map(int, args.size.split("x"))
     model = load_default()
@@ -55,7 +55,6 @@ def main() -> None:
                         times.append((time.perf_counter() - t) * 1000 / batch)
             print(f"torch        batch {batch:2d} threads {threads}: {statistics.median(times):6.2f} ms/frame")
         times = []
-        hold_blas_to_one_thread()
         for i in range(args.repeats + 5):
             t = time.perf_counter()
             arrays.gridnet(frames, code[0].numpy())

@@ -52,7 +52,8 @@ class GridNetConfig:
 def hold_blas_to_one_thread() -> None:
     """Hold numpy's BLAS to one thread from now on, in this process (once; later calls do nothing).
 
-    A second BLAS thread spins between the networks' small products on the cores the encoder
+    Called when the networks load, so that every product they make, their set-up's included, runs
+    on one thread. A second BLAS thread spins between the networks' small products on the cores the encoder
     needs: the 60 s benchmark film took 46.5-46.9 s and ~90 CPU-s so, against 37.7-38.4 s and ~72
     (docs/RETOUCHER.md, "Session 16"). Set here rather than through OPENBLAS_NUM_THREADS, which
     numpy reads only when it loads: too late in a script that imported numpy first, and in every
@@ -224,6 +225,7 @@ def load_retoucher_arrays(path: str) -> RetoucherArrays:
     from vidbw.models.io import load_arrays
 
     tensors, meta = load_arrays(Path(path))
+    hold_blas_to_one_thread()  # before the first product: building the network already makes some
     try:
         return RetoucherArrays(tensors, meta)
     except (KeyError, TypeError, ValueError) as exc:

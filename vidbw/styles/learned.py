@@ -175,9 +175,8 @@ class LearnedStyle(Style):
 
     def _predict(self, batch: np.ndarray, proxy: int) -> np.ndarray:
         """The networks' grids for a checked float32 (N, h, w, 3) batch and a valid proxy."""
-        from vidbw.models.inference import hold_blas_to_one_thread, unit
+        from vidbw.models.inference import unit
 
-        hold_blas_to_one_thread()
         grids = self.model.gridnet(batch, unit(self._loaded()["proxies"][proxy]), self.adapter())
         pixel_model = self.pixel_model()
         if pixel_model is not None:
