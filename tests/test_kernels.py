@@ -11,6 +11,7 @@ from vidbw.kernels.colour import (
     REC709_LUMA,
     REC2020_LUMA,
     area_resize,
+    exact_area_resize,
     in_bt709_primaries,
     luma_output_coding,
     neutral_chroma,
@@ -574,3 +575,20 @@ def test_area_resize_is_the_box_average(dtype, source, size):
     power_of_two = ratio == source[0] / size[1] and ratio.is_integer() and int(ratio) & (int(ratio) - 1) == 0
     assert error.max() <= (1.5 if power_of_two else 10.0)
     assert error.mean() <= (0.5 if power_of_two else 2.0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("source, size", [((540, 960), (256, 144)), ((360, 640), (256, 144)), ((37, 50), (25, 19)),
+                                          ((9, 7), (3, 2)), ((5, 5), (5, 1)), ((144, 256), (256, 144))])
+def test_exact_area_resize_is_opencvs_area_average(dtype, source, size):
+    """Each output pixel is the area-weighted mean of the source pixels it covers (OpenCV's INTER_AREA
+    in float64 as the reference), integers rounded to the nearest code; padded decoder rows read in place."""
+    rng = np.random.default_rng(3)
+    top = {np.uint8: 255, np.uint16: 1023, np.float32: 1.0}[dtype]
+    padded = (rng.random((source[0], source[1] + 16)) * top).astype(dtype)
+    plane = padded[:, :source[1]]  # a row-padded view, as decoders give
+    reference = cv2.resize(np.ascontiguousarray(plane).astype(np.float64), size, interpolation=cv2.INTER_AREA)
+    small = exact_area_resize(plane, size)
+    assert small.shape == (size[1], size[0]) and small.dtype == plane.dtype
+    tolerance = 0.5 + 1e-3 * top if dtype != np.float32 else 1e-5
+    assert np.abs(small.astype(np.float64) - reference).max() <= tolerance
