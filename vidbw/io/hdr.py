@@ -107,9 +107,15 @@ def encoder_options(codec: str, options: dict, metadata: Hdr10Metadata | None) -
     names = SEI_ENCODERS.get(codec)
     if names is None:
         return options, f"HDR10 mastering display and light levels ({codec} cannot store them; write H.264 or HEVC to keep them)"
-    params = [options[names["params"]]] if options.get(names["params"]) else []
+    params = []
     if metadata.has_display:
         params.append(f"{names['display']}={metadata.display_parameter()}")
     if metadata.has_light_level:
         params.append(f"{names['light']}={metadata.max_cll},{metadata.max_fall or 0}")
-    return {**options, names["params"]: ":".join(params)}, None
+    return with_encoder_params(options, names["params"], *params), None
+
+
+def with_encoder_params(options: dict, key: str, *params: str) -> dict:
+    """`options` with `params` added to the encoder's own colon-separated parameter list `key`
+    (x264-params, x265-params), after any it already holds."""
+    return {**options, key: ":".join(p for p in (options.get(key), *params) if p)}

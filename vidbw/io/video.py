@@ -22,6 +22,7 @@ import numpy as np
 from vidbw.errors import InputError, OptionError, OutputError
 from vidbw.io.hdr import Hdr10Metadata
 from vidbw.io.hdr import encoder_options as hdr_encoder_options
+from vidbw.io.hdr import with_encoder_params
 from vidbw.io.probe import VideoInfo
 from vidbw.kernels.colour import in_bt709_primaries, neutral_chroma, rgb_matrix, yuv_to_rgb_matrix
 
@@ -413,8 +414,7 @@ class EncodePlan:
         ~2 % of x264's time on 1080p, and the same picture (0.003 dB; docs/RETOUCHER.md, session 16)."""
         if self.codec != "libx264":
             return self
-        params = ":".join(p for p in (self.options.get("x264-params"), "chroma-me=0") if p)
-        return replace(self, options={**self.options, "x264-params": params})
+        return replace(self, options=with_encoder_params(self.options, "x264-params", "chroma-me=0"))
 
 
 def muxer_for(path: Path) -> str:
