@@ -228,8 +228,9 @@ def audio_m4a(media_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def long_clip(media_dir) -> Path:
-    """1280x720, 750 frames (30 s): long enough to interrupt mid-conversion on a fast machine."""
-    return media.write_video(media_dir / "long.mp4", size=(1280, 720), frames=750, rate=Fraction(25), distinct_frames=10)
+    """1280x720, 1500 frames (60 s): long enough to interrupt mid-conversion on a fast machine (the
+    2-core VM converts it in ~8 s; 750 frames took ~4 s, and a signal once landed after the end)."""
+    return media.write_video(media_dir / "long.mp4", size=(1280, 720), frames=1500, rate=Fraction(25), distinct_frames=10)
 
 
 @pytest.fixture(scope="session")
