@@ -156,6 +156,26 @@ def test_small_luma_of_yuv_planes_is_the_y_plane():
     assert np.allclose(small, np.clip((y - 64) / 876, 0, 1), atol=1e-6)
 
 
+def test_feature_matches_give_each_pixel_the_key_frames_colour_at_its_own_luma():
+    """A feature block that straddles a red cup and a white table: each of its pixels takes what
+    the key frame holds at that pixel's brightness, not the block's pink average."""
+    from vidbw.colorize import Reference, ReferenceColorizer
+
+    h, w = 64, 96
+    key_level = np.full((h, w), 0.9, np.float32)
+    key_level[:, :48] = 0.35  # left: a red cup's luma; right: a white table's
+    key_chroma = np.zeros((2, h, w), np.float32)
+    key_chroma[1, :, :48] = 0.3  # the cup is red (Cr), the table neutral
+    features = np.full((8, h // 4, w // 4), 1 / np.sqrt(8), np.float32)  # all positions alike: only luma tells
+    colorizer = ReferenceColorizer(Reference(Path("key.png"), key_level, key_chroma, features))
+    frame = np.where((np.indices((h, w)) // 2).sum(0) % 2 == 1, 0.35, 0.9).astype(np.float32)  # cup and table in every block
+    matched, _ = colorizer._feature_match(features, frame, np.zeros((h, w), np.float32))
+    cup = frame < 0.5
+    # The block's average is Cr 0.15 for both: the cup's pixels must be far redder, the table's far less red.
+    assert matched[1][cup].min() > 0.2, matched[1][cup].min()
+    assert np.abs(matched[:, ~cup]).max() < 0.08, np.abs(matched[:, ~cup]).max()
+
+
 # --------------------------------------------------------------------------- films
 
 

@@ -8,8 +8,8 @@ colour edges follow image edges at any resolution:
   to each frame by correspondence at analysis resolution: dense optical flow (OpenCV DIS) between
   the frame and the key frame, checked forward against backward; where flow fails (occlusions,
   objects entering, large motion) the colorizer network's learned correspondence features are
-  matched against the key frame's. The per-pixel colour estimate, weighted by its confidence, is
-  fitted by a fine colour grid.
+  matched against the key frame's, and each pixel takes its matches' colours at its own luma. The
+  per-pixel colour estimate, weighted by its confidence, is fitted by a fine colour grid.
 * :class:`AutoColorizer`: the trained network predicts the grid from the low-resolution luma. A
   film's shot without a key frame gets one this way (:func:`automatic_key_frame`: its middle frame
   coloured by the network) and is then carried like a given key frame, so its colours hold
@@ -52,6 +52,7 @@ FEATURE_TEMPERATURE = 0.05  # softmax temperature of the feature match (cosine s
 MATCH_LUMA_SCALE = 0.25  # a luma gap this large costs a feature match one whole unit of cosine similarity
 MATCH_BELOW = 0.9  # positions whose flow confidence is below this are also matched by features
 FEATURE_WEIGHT = 0.35  # how much a confident feature match counts against a confident flow match
+LUMA_SUPPORT_PIXELS = 16.0  # key pixels of a luma a match must hold before its colours at that luma outweigh the block's
 CONFIDENCE_FLOOR = 0.02  # every pixel informs its grid cell a little: no cell is left without colour
 
 
@@ -212,18 +213,24 @@ class ReferenceColorizer(_ColourSource):
 
     def _feature_match(self, feature: np.ndarray, level: np.ndarray,
                        flow_confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Soft nearest neighbours in the key frame by learned features, at feature resolution.
+        """Soft nearest neighbours in the key frame by learned features, looked up by luma.
 
         Only positions whose flow is not trusted are matched (the rest keep their flow colour), so a
         quiet shot costs almost nothing here. Similarity is the features' cosine less a luma penalty.
+        A feature block (4×4 analysis pixels) matches key-frame cells of 8×8; each pixel then takes
+        the colours its block's matches hold *at the pixel's own luma* (the key frame's colours
+        binned by luma, `splat_chroma`), so a white table beside a red cup stays white instead of
+        taking the block's average pink.
         """
         import torch
 
-        keys, key_level, key_chroma = self._match_keys()
+        from vidbw.kernels.chroma import sample_grid_torch
+
+        keys, key_level, key_bins = self._match_keys()
         channels, fh, fw = feature.shape
-        height, width = level.shape
+        depth = REFERENCE_GRID_DEPTH
         doubtful = cv2.resize(flow_confidence, (fw, fh), interpolation=cv2.INTER_AREA).ravel() < MATCH_BELOW
-        matched = np.zeros((2, fh * fw), np.float32)
+        binned = np.zeros((fh * fw, 3 * depth), np.float32)
         confidence = np.zeros(fh * fw, np.float32)
         if doubtful.any():
             rows = np.flatnonzero(doubtful)
@@ -235,17 +242,26 @@ class ReferenceColorizer(_ColourSource):
                 similarity = query @ keys - (query_level[:, None] - key_level[None]).abs_() / MATCH_LUMA_SCALE
                 best = similarity.max(dim=1).values
                 weights = torch.softmax(similarity / FEATURE_TEMPERATURE, dim=1)
-                matched[:, rows] = (weights @ key_chroma).T.numpy()
+                binned[rows] = (weights @ key_bins).numpy()
             confidence[rows] = np.clip((best.numpy() - 0.5) / 0.5, 0, 1)
-        matched = np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR)
-                            for c in matched.reshape(2, fh, fw)])
-        confidence = cv2.resize(confidence.reshape(fh, fw), (width, height), interpolation=cv2.INTER_LINEAR)
-        return matched, confidence
+        # Per block and luma bin: how many key pixels its matches hold there, and their Cb and Cr sums.
+        table = np.ascontiguousarray(binned.T.reshape(3, depth, fh, fw))
+        height, width = level.shape
+        with torch.inference_mode():
+            at_luma = sample_grid_torch(torch.from_numpy(table)[None], torch.from_numpy(level)[None, None])[0].numpy()
+        upsample = lambda image: cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)  # noqa: E731
+        whole_block = [upsample(sums) for sums in table.sum(axis=1)]  # the block's colours whatever their luma
+        block_chroma = np.stack(whole_block[1:]) / np.maximum(whole_block[0], 1e-6)
+        # Where the matches hold few key pixels of this luma, lean on the block's colours.
+        matched = (at_luma[1:] + LUMA_SUPPORT_PIXELS * block_chroma) / (at_luma[0] + LUMA_SUPPORT_PIXELS)
+        return matched.astype(np.float32), upsample(confidence.reshape(fh, fw))
 
     def _match_keys(self):
-        """The key frame's features (F, Q), luma (Q,) and chroma (Q, 2) at feature resolution, once."""
+        """The key frame's features (F, Q), luma (Q,) and colours binned by luma (Q, 3·D) per key cell, once."""
         if self._keys is None:
             import torch
+
+            from vidbw.kernels.chroma import splat_chroma
 
             ref = self.reference
             channels, ref_h, ref_w = ref.features.shape
@@ -254,10 +270,10 @@ class ReferenceColorizer(_ColourSource):
             ref_h, ref_w = max(1, ref_h // 2), max(1, ref_w // 2)
             pooled = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(ref.features)[None], (ref_h, ref_w))[0]
             keys = torch.nn.functional.normalize(pooled.reshape(channels, -1), dim=0).numpy()
-            small = lambda image: cv2.resize(image, (ref_w, ref_h), interpolation=cv2.INTER_AREA).ravel()  # noqa: E731
-            self._keys = (torch.from_numpy(np.ascontiguousarray(keys, dtype=np.float32)),
-                          torch.from_numpy(small(ref.level)),
-                          torch.from_numpy(np.stack([small(c) for c in ref.chroma], 1)))
+            key_level = cv2.resize(ref.level, (ref_w, ref_h), interpolation=cv2.INTER_AREA).ravel()
+            bins = splat_chroma(ref.level, ref.chroma, REFERENCE_GRID_DEPTH, ref_h, ref_w)
+            self._keys = (torch.from_numpy(np.ascontiguousarray(keys, dtype=np.float32)), torch.from_numpy(key_level),
+                          torch.from_numpy(np.ascontiguousarray(bins.reshape(3 * REFERENCE_GRID_DEPTH, -1).T)))
         return self._keys
 
 

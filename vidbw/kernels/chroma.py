@@ -29,7 +29,7 @@ from numba import njit, prange
 
 from .splat import bin_position, cell_position, trilinear_corner
 
-__all__ = ["slice_chroma", "slice_chroma_torch", "fit_color_grid", "neutral_color_grid", "COLOR_CHANNELS"]
+__all__ = ["slice_chroma", "slice_chroma_torch", "sample_grid_torch", "splat_chroma", "fit_color_grid", "neutral_color_grid", "COLOR_CHANNELS"]
 
 COLOR_CHANNELS = 4  # a_cb, b_cb, a_cr, b_cr
 
@@ -169,12 +169,10 @@ def chroma_values(codes: np.ndarray, bit_depth: int, full_range: bool) -> np.nda
 # --------------------------------------------------------------------------- torch twin
 
 
-def slice_chroma_torch(level, grid, gamut_safe: bool = True):
-    """level (N, 1, h, w) luma in [0, 1], grid (N, 4, D, Gh, Gw) -> chroma (N, 2, h, w) in Cb, Cr units.
-
-    Differentiable in the grid; same sampling and gamut safety as :func:`slice_chroma` (training may
-    switch the gamut step off so that out-of-gamut predictions still get a gradient).
-    """
+def sample_grid_torch(grid, level):
+    """grid (N, C, D, Gh, Gw) of values, level (N, 1, h, w) luma in [0, 1] -> (N, C, h, w): each
+    pixel's trilinear sample at (x, y, its luma), with the slicing kernels' semantics (cell-centred,
+    clamped edges: ``grid_sample(bilinear, border, align_corners=False)``)."""
     import torch
     import torch.nn.functional as F
 
@@ -183,8 +181,19 @@ def slice_chroma_torch(level, grid, gamut_safe: bool = True):
     ys = (torch.arange(h, device=level.device, dtype=level.dtype) + 0.5) / h * 2 - 1
     coords = torch.stack([xs.view(1, 1, w).expand(n, h, w), ys.view(1, h, 1).expand(n, h, w),
                           level[:, 0] * 2 - 1], dim=-1)
-    coeffs = F.grid_sample(grid, coords[:, None], mode="bilinear", padding_mode="border",
-                           align_corners=False)[:, :, 0]  # (N, 4, h, w)
+    return F.grid_sample(grid, coords[:, None], mode="bilinear", padding_mode="border",
+                         align_corners=False)[:, :, 0]
+
+
+def slice_chroma_torch(level, grid, gamut_safe: bool = True):
+    """level (N, 1, h, w) luma in [0, 1], grid (N, 4, D, Gh, Gw) -> chroma (N, 2, h, w) in Cb, Cr units.
+
+    Differentiable in the grid; same sampling and gamut safety as :func:`slice_chroma` (training may
+    switch the gamut step off so that out-of-gamut predictions still get a gradient).
+    """
+    import torch
+
+    coeffs = sample_grid_torch(grid, level)  # (N, 4, h, w)
     lum = level[:, 0]
     cb = coeffs[:, 0] * lum + coeffs[:, 1]
     cr = coeffs[:, 2] * lum + coeffs[:, 3]
@@ -222,6 +231,15 @@ def _splat_statistics(level, chroma, weights, depth, grid_h, grid_w):
                 for k in range(7):
                     sums[k, zi, yi, xi] += share * terms[k]
     return sums
+
+
+def splat_chroma(level: np.ndarray, chroma: np.ndarray, depth: int, grid_h: int, grid_w: int) -> np.ndarray:
+    """(3, D, Gh, Gw) float32: per (luma bin, y cell, x cell), the trilinear weight of the pixels
+    there and their weighted Cb and Cr sums: a picture's colours binned by where they are and how
+    bright they are (reference mode looks colours up by luma in it)."""
+    sums = _splat_statistics(np.ascontiguousarray(level, np.float32), np.ascontiguousarray(chroma, np.float32),
+                             np.ones(np.shape(level), np.float32), depth, grid_h, grid_w)
+    return sums[[0, 3, 5]].astype(np.float32)
 
 
 def fit_color_grid(level: np.ndarray, chroma: np.ndarray, confidence: np.ndarray | None = None,
