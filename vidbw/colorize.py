@@ -46,8 +46,10 @@ REFERENCE_GRID_DEPTH = 8
 REFERENCE_CELL = 2  # analysis pixels per colour-grid cell: fine enough for the colours of small objects
 MAX_ASPECT_MISMATCH = 1.25  # a key frame whose aspect differs more than this is not of this film
 GRAY_CHROMA = 0.02  # a "colour" reference whose 99th-percentile chroma is below this is gray
-FLOW_CHECK_PX = 1.0  # forward-backward disagreement (analysis pixels) at which flow is trusted ~37 %
-FLOW_LUMA_TOLERANCE = 0.04  # luma gap between a pixel and where its flow lands at which flow is trusted ~37 %
+# How far flow is trusted: loosened from 1 px / 0.04 once the feature match looked colours up by
+# luma, since it then colours what the flow leaves better (docs/COLORIZE.md, session 18).
+FLOW_CHECK_PX = 2.0  # forward-backward disagreement (analysis pixels) at which flow is trusted ~37 %
+FLOW_LUMA_TOLERANCE = 0.12  # luma gap between a pixel and where its flow lands at which flow is trusted ~37 %
 FEATURE_TEMPERATURE = 0.05  # softmax temperature of the feature match (cosine similarities)
 MATCH_LUMA_SCALE = 0.25  # a luma gap this large costs a feature match one whole unit of cosine similarity
 MATCH_BELOW = 0.9  # positions whose flow confidence is below this are also matched by features
