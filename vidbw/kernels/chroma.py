@@ -20,6 +20,10 @@ Three pieces with one set of semantics:
   CUDA render path.
 * :func:`fit_color_grid` — the least-squares grid that best explains a low-resolution chroma
   estimate from its luma (how reference colours become a grid).
+
+Two helpers on the same grid geometry: :func:`sample_grid_torch`, the trilinear read the torch
+slice is built on, for grids of plain values; :func:`splat_chroma`, a picture's colours binned by
+position and luma (reference mode looks a key frame's colours up by luma in it).
 """
 
 from __future__ import annotations
