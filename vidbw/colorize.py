@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from vidbw.errors import InputError, OptionError, OutputError
-from vidbw.kernels.chroma import fit_color_grid, slice_chroma
+from vidbw.kernels.chroma import fit_color_grid, sample_grid_torch, slice_chroma, splat_chroma
 from vidbw.kernels.colour import luma_weights, planes_to_small_luma, small_size
 from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
@@ -226,8 +226,6 @@ class ReferenceColorizer(_ColourSource):
         """
         import torch
 
-        from vidbw.kernels.chroma import sample_grid_torch
-
         keys, key_level, key_bins = self._match_keys()
         channels, fh, fw = feature.shape
         depth = REFERENCE_GRID_DEPTH
@@ -262,8 +260,6 @@ class ReferenceColorizer(_ColourSource):
         """The key frame's features (F, Q), luma (Q,) and colours binned by luma (Q, 3·D) per key cell, once."""
         if self._keys is None:
             import torch
-
-            from vidbw.kernels.chroma import splat_chroma
 
             ref = self.reference
             channels, ref_h, ref_w = ref.features.shape
