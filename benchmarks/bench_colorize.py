@@ -27,7 +27,6 @@ def first_frame_png(clip: Path) -> Path:
 
     from vidbw.io.images import write_image
 
-    WORK.mkdir(exist_ok=True)
     path = WORK / f"{clip.stem}_key0.png"
     with av.open(str(clip)) as container:
         frame = next(container.decode(video=0))
@@ -36,6 +35,7 @@ def first_frame_png(clip: Path) -> Path:
 
 
 def bench(clip: Path, preset: str, crf: int) -> dict:
+    WORK.mkdir(exist_ok=True)  # a fresh clone has no .bench/ yet
     frames = frame_count(clip)
     ff_wall = timed([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-i", str(clip), "-c:v", "libx264",
                      "-preset", preset, "-crf", str(crf), "-c:a", "copy", str(WORK / "ffmpeg_transcode.mp4")]).wall
