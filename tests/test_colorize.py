@@ -162,18 +162,54 @@ def test_feature_matches_give_each_pixel_the_key_frames_colour_at_its_own_luma()
     from vidbw.colorize import Reference, ReferenceColorizer
 
     h, w = 64, 96
-    key_level = np.full((h, w), 0.9, np.float32)
-    key_level[:, :48] = 0.35  # left: a red cup's luma; right: a white table's
+    # Key frame and frame alike: red cups (luma 0.35) and a white table (0.9) in a fine checkerboard,
+    # both in every feature block and every key cell.
+    cups = (np.indices((h, w)) // 2).sum(0) % 2 == 1
+    frame = key_level = np.where(cups, 0.35, 0.9).astype(np.float32)
     key_chroma = np.zeros((2, h, w), np.float32)
-    key_chroma[1, :, :48] = 0.3  # the cup is red (Cr), the table neutral
+    key_chroma[1][cups] = 0.3  # the cups are red (Cr), the table neutral
     features = np.full((8, h // 4, w // 4), 1 / np.sqrt(8), np.float32)  # all positions alike: only luma tells
     colorizer = ReferenceColorizer(Reference(Path("key.png"), key_level, key_chroma, features))
-    frame = np.where((np.indices((h, w)) // 2).sum(0) % 2 == 1, 0.35, 0.9).astype(np.float32)  # cup and table in every block
-    matched, _ = colorizer._feature_match(features, frame, np.zeros((h, w), np.float32))
+    matched, _ = colorizer._feature_match(features, frame, np.zeros((h, w), np.float32), np.zeros((h, w, 2), np.float32))
     cup = frame < 0.5
     # The block's average is Cr 0.15 for both: the cup's pixels must be far redder, the table's far less red.
     assert matched[1][cup].min() > 0.2, matched[1][cup].min()
     assert np.abs(matched[:, ~cup]).max() < 0.08, np.abs(matched[:, ~cup]).max()
+
+
+def test_feature_matches_prefer_look_alikes_where_the_scenes_motion_puts_them_but_not_at_any_price():
+    """Two key-frame halves look alike (same features, same luma), one red and one blue: a block
+    leans to the colour of the half where the scene's motion puts it (without the preference both
+    colours weigh the same). A clearly better match across the frame still wins: the distance
+    penalty is bounded."""
+    from vidbw.colorize import Reference, ReferenceColorizer
+
+    h, w = 64, 192
+    level = np.full((h, w), 0.5, np.float32)
+    key_chroma = np.zeros((2, h, w), np.float32)
+    key_chroma[1, :, : w // 2] = 0.3  # left half red (Cr)
+    key_chroma[0, :, w // 2 :] = 0.3  # right half blue (Cb)
+    alike = np.full((8, h // 4, w // 4), 1 / np.sqrt(8), np.float32)
+    # The flow is half trusted everywhere: enough to tell the camera's motion, too little to keep
+    # any block from being matched by features.
+    flow_confidence = np.full((h, w), 0.5, np.float32)
+    still, panned = np.zeros((h, w, 2), np.float32), np.zeros((h, w, 2), np.float32)
+    panned[..., 0] = w / 2  # the camera moved: what sits at x here sat at x + w/2 in the key frame
+
+    def match(key_features, features, flow):
+        colorizer = ReferenceColorizer(Reference(Path("key.png"), level, key_chroma, key_features))
+        cb, cr = colorizer._feature_match(features, level, flow_confidence, flow)[0]
+        return cb[:, 16:40], cr[:, 16:40]  # left, away from the border between the halves, panned or not
+
+    blue, red = match(alike, alike, still)
+    assert (red - blue).min() > 0.05, (red - blue).min()  # mostly red: the half it sits on
+    blue, red = match(alike, alike, panned)
+    assert (blue - red).min() > 0.05, (blue - red).min()  # mostly blue: where the pan puts it
+    # Key halves with different features; the frame looks like the right (blue) half everywhere.
+    two_kinds = alike.copy()
+    two_kinds[:4, :, : w // 8], two_kinds[4:, :, : w // 8] = 1 / 2, 0
+    blue, red = match(two_kinds, alike, still)
+    assert blue.min() > 0.25 and red.max() < 0.05, (blue.min(), red.max())  # the look-alike far away wins
 
 
 # --------------------------------------------------------------------------- films
