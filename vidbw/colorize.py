@@ -249,8 +249,7 @@ class ReferenceColorizer(_ColourSource):
             query = torch.from_numpy(np.ascontiguousarray(feature.reshape(channels, -1)[:, rows].T))
             query_level = torch.from_numpy(cv2.resize(level, (fw, fh), interpolation=cv2.INTER_AREA).ravel()[rows])
             block_motion = _scene_motion(flow, flow_confidence, (fw, fh)).reshape(-1, 2)[rows]
-            expected = np.stack([(rows % fw + 0.5) * width / fw, (rows // fw + 0.5) * height / fh], axis=1) + block_motion
-            expected = torch.from_numpy((expected / max(height, width)).astype(np.float32))
+            expected = torch.from_numpy(_cell_centres(fh, fw, height, width)[rows] + block_motion / max(height, width))
             with torch.inference_mode():
                 # A match must also have the pixel's brightness: it keeps a dark coat from taking the
                 # colour of a bright wall with a similar texture.
@@ -286,13 +285,19 @@ class ReferenceColorizer(_ColourSource):
             keys = torch.nn.functional.normalize(pooled.reshape(channels, -1), dim=0).numpy()
             key_level = cv2.resize(ref.level, (ref_w, ref_h), interpolation=cv2.INTER_AREA).ravel()
             bins = splat_chroma(ref.level, ref.chroma, REFERENCE_GRID_DEPTH, ref_h, ref_w)
-            height, width = ref.level.shape
-            cell_y, cell_x = np.indices((ref_h, ref_w), dtype=np.float32).reshape(2, -1)
-            centres = np.stack([(cell_x + 0.5) * width / ref_w, (cell_y + 0.5) * height / ref_h], axis=1) / max(height, width)
             self._keys = (torch.from_numpy(np.ascontiguousarray(keys, dtype=np.float32)), torch.from_numpy(key_level),
                           torch.from_numpy(np.ascontiguousarray(bins.reshape(3 * REFERENCE_GRID_DEPTH, -1).T)),
-                          torch.from_numpy(centres.astype(np.float32)))
+                          torch.from_numpy(_cell_centres(ref_h, ref_w, *ref.level.shape)))
         return self._keys
+
+
+def _cell_centres(grid_h: int, grid_w: int, height: int, width: int) -> np.ndarray:
+    """(grid_h·grid_w, 2) float32, row-major: the x, y centre of each cell of a grid tiling a
+    height × width picture, in units of its longer side. Feature blocks and key cells share it, so
+    their distances compare."""
+    cell_y, cell_x = np.indices((grid_h, grid_w), dtype=np.float32).reshape(2, -1)
+    centres = np.stack([(cell_x + 0.5) * width / grid_w, (cell_y + 0.5) * height / grid_h], axis=1)
+    return (centres / max(height, width)).astype(np.float32)
 
 
 def _scene_motion(flow: np.ndarray, confidence: np.ndarray, size: tuple[int, int]) -> np.ndarray:
