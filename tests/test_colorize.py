@@ -212,6 +212,30 @@ def test_feature_matches_prefer_look_alikes_where_the_scenes_motion_puts_them_bu
     assert blue.min() > 0.25 and red.max() < 0.05, (blue.min(), red.max())  # the look-alike far away wins
 
 
+def test_feature_matches_compare_a_blocks_surroundings_not_only_the_block():
+    """Both key-frame halves have one key cell that looks the same (feature e0) amid different
+    surroundings: e1 on the red left half, e2 on the blue right half. The halves trade places in the
+    frame. The e0 block now on the left is the blue half's: its surroundings say so, though the
+    block alone matches both and the nearer, red one would win."""
+    from vidbw.colorize import Reference, ReferenceColorizer
+
+    size = 64  # analysis pixels: 16 × 16 feature blocks, 8 × 8 key cells
+    level = np.full((size, size), 0.5, np.float32)
+    key_chroma = np.zeros((2, size, size), np.float32)
+    key_chroma[1, :, : size // 2] = 0.3  # left half red (Cr)
+    key_chroma[0, :, size // 2 :] = 0.3  # right half blue (Cb)
+    basis = np.eye(8, dtype=np.float32)
+    key_features = np.empty((8, 16, 16), np.float32)
+    key_features[:, :, :8], key_features[:, :, 8:] = basis[1][:, None, None], basis[2][:, None, None]
+    key_features[:, 8:10, 4:6] = key_features[:, 8:10, 12:14] = basis[0][:, None, None]  # one key cell each
+    frame_features = np.roll(key_features, 8, axis=2)  # the halves trade places
+    colorizer = ReferenceColorizer(Reference(Path("key.png"), level, key_chroma, key_features))
+    flow = np.zeros((size, size, 2), np.float32)
+    cb, cr = colorizer._feature_match(frame_features, level, np.zeros((size, size), np.float32), flow)[0]
+    centre = (slice(33, 39), slice(17, 23))  # inside the e0 cell now on the left (analysis pixels 32–40, 16–24)
+    assert cb[centre].min() > 0.2 and cr[centre].max() < 0.1, (cb[centre].min(), cr[centre].max())
+
+
 # --------------------------------------------------------------------------- films
 
 

@@ -61,6 +61,7 @@ SCENE_MOTION_SPREAD = 1 / 8  # the trusted flow is averaged over this fraction o
 MATCH_BELOW = 0.9  # positions whose flow confidence is below this are also matched by features
 FEATURE_WEIGHT = 0.35  # how much a confident feature match counts against a confident flow match
 LUMA_SUPPORT_PIXELS = 16.0  # key pixels of a luma a match must hold before its colours at that luma outweigh the block's
+MATCH_CONTEXT = 3  # a feature match compares MATCH_CONTEXT × MATCH_CONTEXT patches of feature blocks, not single blocks
 CONFIDENCE_FLOOR = 0.02  # every pixel informs its grid cell a little: no cell is left without colour
 
 
@@ -230,14 +231,15 @@ class ReferenceColorizer(_ColourSource):
         and a bounded distance penalty: of two look-alike key cells, the one near where the scene's
         motion puts the block wins (`_scene_motion`, from the trusted part of `flow`), so a red cup's
         rim takes the colour of the cup that was there rather than of a brown plank across the frame.
-        A feature block (4×4 analysis pixels) matches key-frame cells of 8×8; each pixel then takes
-        the colours its block's matches hold *at the pixel's own luma* (the key frame's colours
-        binned by luma, `splat_chroma`), so a white table beside a red cup stays white instead of
-        taking the block's average pink.
+        A feature block (4×4 analysis pixels) matches key-frame cells of 8×8, both compared with
+        their surroundings (`_with_context`); each pixel then takes the colours its block's matches
+        hold *at the pixel's own luma* (the key frame's colours binned by luma, `splat_chroma`), so
+        a white table beside a red cup stays white instead of taking the block's average pink.
         """
         import torch
 
         keys, key_level, key_bins, key_position = self._match_keys()
+        feature = _with_context(feature)
         channels, fh, fw = feature.shape
         height, width = level.shape
         depth = REFERENCE_GRID_DEPTH
@@ -277,11 +279,13 @@ class ReferenceColorizer(_ColourSource):
             import torch
 
             ref = self.reference
-            channels, ref_h, ref_w = ref.features.shape
+            _, ref_h, ref_w = ref.features.shape
             # Keys at half the feature resolution: a quarter of the cost, and the grid fit puts
             # colour edges back on luma edges anyway.
             ref_h, ref_w = max(1, ref_h // 2), max(1, ref_w // 2)
-            pooled = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(ref.features)[None], (ref_h, ref_w))[0]
+            features = torch.from_numpy(_with_context(ref.features))[None]
+            pooled = torch.nn.functional.adaptive_avg_pool2d(features, (ref_h, ref_w))[0]
+            channels = pooled.shape[0]
             keys = torch.nn.functional.normalize(pooled.reshape(channels, -1), dim=0).numpy()
             key_level = cv2.resize(ref.level, (ref_w, ref_h), interpolation=cv2.INTER_AREA).ravel()
             bins = splat_chroma(ref.level, ref.chroma, REFERENCE_GRID_DEPTH, ref_h, ref_w)
@@ -289,6 +293,23 @@ class ReferenceColorizer(_ColourSource):
                           torch.from_numpy(np.ascontiguousarray(bins.reshape(3 * REFERENCE_GRID_DEPTH, -1).T)),
                           torch.from_numpy(_cell_centres(ref_h, ref_w, *ref.level.shape)))
         return self._keys
+
+
+def _with_context(features: np.ndarray) -> np.ndarray:
+    """(C·K², h, w) float32 for (C, h, w) unit features, K = MATCH_CONTEXT: each block's features
+    beside those of its neighbours one key cell (two blocks) apart, scaled to unit norm. The cosine
+    of two such patches is the mean cosine of their blocks: a cup's side and a plank that look alike
+    block for block rarely do over a patch. (On cups_table the right key cell is, in the median,
+    among the three best single-block matches, but the best one is often wrong: docs/COLORIZE.md.)"""
+    import torch
+    import torch.nn.functional as F
+
+    step = 2  # blocks per key cell
+    pad = step * (MATCH_CONTEXT // 2)
+    blocks = F.pad(torch.from_numpy(np.ascontiguousarray(features, np.float32))[None], (pad,) * 4, mode="replicate")
+    channels, height, width = features.shape
+    patches = F.unfold(blocks, MATCH_CONTEXT, dilation=step) / MATCH_CONTEXT
+    return patches.reshape(channels * MATCH_CONTEXT ** 2, height, width).numpy()
 
 
 def _cell_centres(grid_h: int, grid_w: int, height: int, width: int) -> np.ndarray:
