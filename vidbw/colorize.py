@@ -8,8 +8,9 @@ colour edges follow image edges at any resolution:
   to each frame by correspondence at analysis resolution: dense optical flow (OpenCV DIS) between
   the frame and the key frame, checked forward against backward; where flow fails (occlusions,
   objects entering, large motion) the colorizer network's learned correspondence features are
-  matched against the key frame's, preferring look-alikes near where the camera's motion puts them,
-  and each pixel takes its matches' colours at its own luma. The per-pixel colour estimate,
+  matched against the key frame's, small patches of them rather than single blocks, preferring
+  look-alikes near where the camera's motion puts them, and each pixel takes its matches' colours
+  at its own luma. The per-pixel colour estimate,
   weighted by its confidence, is fitted by a fine colour grid.
 * :class:`AutoColorizer`: the trained network predicts the grid from the low-resolution luma. A
   film's shot without a key frame gets one this way (:func:`automatic_key_frame`: its middle frame
