@@ -10,8 +10,8 @@ colour edges follow image edges at any resolution:
   objects entering, large motion) the colorizer network's learned correspondence features are
   matched against the key frame's, small patches of them rather than single blocks, preferring
   look-alikes near where the camera's motion puts them, and each pixel takes its matches' colours
-  at its own luma. The per-pixel colour estimate,
-  weighted by its confidence, is fitted by a fine colour grid.
+  at its own luma. The per-pixel colour estimate, weighted by its confidence, is fitted by a fine
+  colour grid.
 * :class:`AutoColorizer`: the trained network predicts the grid from the low-resolution luma. A
   film's shot without a key frame gets one this way (:func:`automatic_key_frame`: its middle frame
   coloured by the network) and is then carried like a given key frame, so its colours hold
@@ -62,6 +62,7 @@ SCENE_MOTION_SPREAD = 1 / 8  # the trusted flow is averaged over this fraction o
 MATCH_BELOW = 0.9  # positions whose flow confidence is below this are also matched by features
 FEATURE_WEIGHT = 0.35  # how much a confident feature match counts against a confident flow match
 LUMA_SUPPORT_PIXELS = 16.0  # key pixels of a luma a match must hold before its colours at that luma outweigh the block's
+KEY_CELL_BLOCKS = 2  # a key cell of the feature match spans this many feature blocks per side
 MATCH_CONTEXT = 3  # a feature match compares MATCH_CONTEXT × MATCH_CONTEXT patches of feature blocks, not single blocks
 CONFIDENCE_FLOOR = 0.02  # every pixel informs its grid cell a little: no cell is left without colour
 
@@ -283,7 +284,7 @@ class ReferenceColorizer(_ColourSource):
             _, ref_h, ref_w = ref.features.shape
             # Keys at half the feature resolution: a quarter of the cost, and the grid fit puts
             # colour edges back on luma edges anyway.
-            ref_h, ref_w = max(1, ref_h // 2), max(1, ref_w // 2)
+            ref_h, ref_w = max(1, ref_h // KEY_CELL_BLOCKS), max(1, ref_w // KEY_CELL_BLOCKS)
             features = torch.from_numpy(_with_context(ref.features))[None]
             pooled = torch.nn.functional.adaptive_avg_pool2d(features, (ref_h, ref_w))[0]
             channels = pooled.shape[0]
@@ -298,18 +299,18 @@ class ReferenceColorizer(_ColourSource):
 
 def _with_context(features: np.ndarray) -> np.ndarray:
     """(C·K², h, w) float32 for (C, h, w) unit features, K = MATCH_CONTEXT: each block's features
-    beside those of its neighbours one key cell (two blocks) apart, scaled to unit norm. The cosine
-    of two such patches is the mean cosine of their blocks: a cup's side and a plank that look alike
-    block for block rarely do over a patch. (On cups_table the right key cell is, in the median,
-    among the three best single-block matches, but the best one is often wrong: docs/COLORIZE.md.)"""
+    beside those of its neighbours one key cell (`KEY_CELL_BLOCKS`) apart, scaled to unit norm. The
+    cosine of two such patches is the mean cosine of their blocks: a cup's side and a plank that look
+    alike block for block rarely do over a patch. (On cups_table the right key cell is, in the
+    median, among the three best single-block matches, but the best one is often wrong:
+    docs/COLORIZE.md.)"""
     import torch
     import torch.nn.functional as F
 
-    step = 2  # blocks per key cell
-    pad = step * (MATCH_CONTEXT // 2)
+    pad = KEY_CELL_BLOCKS * (MATCH_CONTEXT // 2)
     blocks = F.pad(torch.from_numpy(np.ascontiguousarray(features, np.float32))[None], (pad,) * 4, mode="replicate")
     channels, height, width = features.shape
-    patches = F.unfold(blocks, MATCH_CONTEXT, dilation=step) / MATCH_CONTEXT
+    patches = F.unfold(blocks, MATCH_CONTEXT, dilation=KEY_CELL_BLOCKS) / MATCH_CONTEXT
     return patches.reshape(channels * MATCH_CONTEXT ** 2, height, width).numpy()
 
 
