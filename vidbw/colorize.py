@@ -241,8 +241,7 @@ class ReferenceColorizer(_ColourSource):
         import torch
 
         keys, key_level, key_bins, key_position = self._match_keys()
-        feature = _with_context(feature)
-        channels, fh, fw = feature.shape
+        _, fh, fw = feature.shape
         height, width = level.shape
         depth = REFERENCE_GRID_DEPTH
         doubtful = cv2.resize(flow_confidence, (fw, fh), interpolation=cv2.INTER_AREA).ravel() < MATCH_BELOW
@@ -250,7 +249,8 @@ class ReferenceColorizer(_ColourSource):
         confidence = np.zeros(fh * fw, np.float32)
         if doubtful.any():
             rows = np.flatnonzero(doubtful)
-            query = torch.from_numpy(np.ascontiguousarray(feature.reshape(channels, -1)[:, rows].T))
+            patches = _with_context(feature)
+            query = torch.from_numpy(np.ascontiguousarray(patches.reshape(len(patches), -1)[:, rows].T))
             query_level = torch.from_numpy(cv2.resize(level, (fw, fh), interpolation=cv2.INTER_AREA).ravel()[rows])
             block_motion = _scene_motion(flow, flow_confidence, (fw, fh)).reshape(-1, 2)[rows]
             expected = torch.from_numpy(_cell_centres(fh, fw, height, width)[rows] + block_motion / max(height, width))
