@@ -156,21 +156,37 @@ def test_small_luma_of_yuv_planes_is_the_y_plane():
     assert np.allclose(small, np.clip((y - 64) / 876, 0, 1), atol=1e-6)
 
 
+def feature_match(level, key_chroma, key_features, features, flow_confidence=None, flow=None):
+    """The reference colorizer's feature match alone: (2, h, w) Cb, Cr for a frame of luma `level`
+    and `features`, against a key frame of the same luma. No flow is trusted unless given."""
+    from vidbw.colorize import Reference, ReferenceColorizer
+
+    colorizer = ReferenceColorizer(Reference(Path("key.png"), level, key_chroma, key_features))
+    flow_confidence = np.zeros(level.shape, np.float32) if flow_confidence is None else flow_confidence
+    flow = np.zeros((*level.shape, 2), np.float32) if flow is None else flow
+    return colorizer._feature_match(features, level, flow_confidence, flow)[0]
+
+
+def red_left_blue_right(h: int, w: int) -> np.ndarray:
+    """(2, h, w) key-frame chroma: the left half red (Cr 0.3), the right half blue (Cb 0.3)."""
+    chroma = np.zeros((2, h, w), np.float32)
+    chroma[1, :, : w // 2] = 0.3
+    chroma[0, :, w // 2 :] = 0.3
+    return chroma
+
+
 def test_feature_matches_give_each_pixel_the_key_frames_colour_at_its_own_luma():
     """A feature block that straddles a red cup and a white table: each of its pixels takes what
     the key frame holds at that pixel's brightness, not the block's pink average."""
-    from vidbw.colorize import Reference, ReferenceColorizer
-
     h, w = 64, 96
     # Key frame and frame alike: red cups (luma 0.35) and a white table (0.9) in a fine checkerboard,
     # both in every feature block and every key cell.
     cups = (np.indices((h, w)) // 2).sum(0) % 2 == 1
-    frame = key_level = np.where(cups, 0.35, 0.9).astype(np.float32)
+    frame = np.where(cups, 0.35, 0.9).astype(np.float32)
     key_chroma = np.zeros((2, h, w), np.float32)
     key_chroma[1][cups] = 0.3  # the cups are red (Cr), the table neutral
     features = np.full((8, h // 4, w // 4), 1 / np.sqrt(8), np.float32)  # all positions alike: only luma tells
-    colorizer = ReferenceColorizer(Reference(Path("key.png"), key_level, key_chroma, features))
-    matched, _ = colorizer._feature_match(features, frame, np.zeros((h, w), np.float32), np.zeros((h, w, 2), np.float32))
+    matched = feature_match(frame, key_chroma, features, features)
     cup = frame < 0.5
     # The block's average is Cr 0.15 for both: the cup's pixels must be far redder, the table's far less red.
     assert matched[1][cup].min() > 0.2, matched[1][cup].min()
@@ -182,13 +198,9 @@ def test_feature_matches_prefer_look_alikes_where_the_scenes_motion_puts_them_bu
     leans to the colour of the half where the scene's motion puts it (without the preference both
     colours weigh the same). A clearly better match across the frame still wins: the distance
     penalty is bounded."""
-    from vidbw.colorize import Reference, ReferenceColorizer
-
     h, w = 64, 192
     level = np.full((h, w), 0.5, np.float32)
-    key_chroma = np.zeros((2, h, w), np.float32)
-    key_chroma[1, :, : w // 2] = 0.3  # left half red (Cr)
-    key_chroma[0, :, w // 2 :] = 0.3  # right half blue (Cb)
+    key_chroma = red_left_blue_right(h, w)
     alike = np.full((8, h // 4, w // 4), 1 / np.sqrt(8), np.float32)
     # The flow is half trusted everywhere: enough to tell the camera's motion, too little to keep
     # any block from being matched by features.
@@ -197,8 +209,7 @@ def test_feature_matches_prefer_look_alikes_where_the_scenes_motion_puts_them_bu
     panned[..., 0] = w / 2  # the camera moved: what sits at x here sat at x + w/2 in the key frame
 
     def match(key_features, features, flow):
-        colorizer = ReferenceColorizer(Reference(Path("key.png"), level, key_chroma, key_features))
-        cb, cr = colorizer._feature_match(features, level, flow_confidence, flow)[0]
+        cb, cr = feature_match(level, key_chroma, key_features, features, flow_confidence, flow)
         return cb[:, 16:40], cr[:, 16:40]  # left, away from the border between the halves, panned or not
 
     blue, red = match(alike, alike, still)
@@ -217,21 +228,14 @@ def test_feature_matches_compare_a_blocks_surroundings_not_only_the_block():
     surroundings: e1 on the red left half, e2 on the blue right half. The halves trade places in the
     frame. The e0 block now on the left is the blue half's: its surroundings say so, though the
     block alone matches both and the nearer, red one would win."""
-    from vidbw.colorize import Reference, ReferenceColorizer
-
     size = 64  # analysis pixels: 16 × 16 feature blocks, 8 × 8 key cells
     level = np.full((size, size), 0.5, np.float32)
-    key_chroma = np.zeros((2, size, size), np.float32)
-    key_chroma[1, :, : size // 2] = 0.3  # left half red (Cr)
-    key_chroma[0, :, size // 2 :] = 0.3  # right half blue (Cb)
     basis = np.eye(8, dtype=np.float32)
     key_features = np.empty((8, 16, 16), np.float32)
     key_features[:, :, :8], key_features[:, :, 8:] = basis[1][:, None, None], basis[2][:, None, None]
     key_features[:, 8:10, 4:6] = key_features[:, 8:10, 12:14] = basis[0][:, None, None]  # one key cell each
     frame_features = np.roll(key_features, 8, axis=2)  # the halves trade places
-    colorizer = ReferenceColorizer(Reference(Path("key.png"), level, key_chroma, key_features))
-    flow = np.zeros((size, size, 2), np.float32)
-    cb, cr = colorizer._feature_match(frame_features, level, np.zeros((size, size), np.float32), flow)[0]
+    cb, cr = feature_match(level, red_left_blue_right(size, size), key_features, frame_features)
     centre = (slice(33, 39), slice(17, 23))  # inside the e0 cell now on the left (analysis pixels 32–40, 16–24)
     assert cb[centre].min() > 0.2 and cr[centre].max() < 0.1, (cb[centre].min(), cr[centre].max())
 
