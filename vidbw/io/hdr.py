@@ -77,10 +77,10 @@ def hdr10_metadata(frame: av.VideoFrame | None) -> Hdr10Metadata | None:
     if frame is None:
         return None
     try:
-        sides = list(frame.side_data)
+        sides = list(frame.side_data.values())  # a Mapping of sidedata.Type to SideData (PyAV 18.1.1)
     except ValueError:
-        # PyAV 18 cannot list a frame's side data once one of them is of a type newer than its enum
-        # (FFmpeg 8 tags 16-bit TIFF frames with type 31): such a frame's metadata cannot be read.
+        # A side datum of a type newer than PyAV's enum (FFmpeg 8 tags 16-bit TIFF frames with
+        # type 31) cannot be read: such a frame's metadata cannot be read either.
         return None
     fields = {}
     for side in sides:
