@@ -436,6 +436,21 @@ def test_ray_engine_is_identical_and_retries_a_dead_worker(tmp_path, film, refer
     assert_same_film(out, reference)
 
 
+@needs_ray
+def test_ray_starts_after_this_process_converted_frames_in_another_thread(tmp_path, film, reference):
+    """PyAV keeps a multi-threaded swscale context per thread; Ray's process start (a fork that runs
+    Python in the child) must not hang on the one the main thread made before the job."""
+    out = tmp_path / "out.mkv"
+    code = ("import av\n"
+            f"with av.open({str(film)!r}) as c: next(c.decode(video=0)).to_ndarray(format='rgb24')\n"
+            "from vidbw.io.video import EncodeSettings; from vidbw.jobs import run_job\n"
+            f"run_job({str(film)!r}, {str(out)!r}, job_dir={str(tmp_path / 'job')!r}, segment_frames=24, "
+            f"workers=2, engine='ray', encode=EncodeSettings(codec='ffv1'), device='cpu', **{LOOK!r})\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_film(out, reference)
+
+
 def test_ray_cluster_choice_follows_ray_address(monkeypatch):
     """Without --address a job joins what RAY_ADDRESS names, as ray.init() would; 'local' asks for a
     private cluster (no Ray is started here)."""

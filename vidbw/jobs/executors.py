@@ -316,6 +316,7 @@ def _quiet_ray_init(ray, kwargs: dict) -> None:
     coordinator keeps its own signal handling; Ray's reaper stops the cluster if we die)."""
     import logging
 
+    _free_pyav_scalers()
     log = logging.getLogger("ray._private.worker")
     level = log.level
     log.setLevel(logging.ERROR)
@@ -323,6 +324,18 @@ def _quiet_ray_init(ray, kwargs: dict) -> None:
         ray.init(**kwargs)
     finally:
         log.setLevel(level)
+
+
+def _free_pyav_scalers() -> None:
+    """Free the swscale context PyAV keeps for each thread that converted a frame, in every thread.
+
+    Ray starts its processes with a preexec_fn, so the forked child runs Python and frees the other
+    threads' thread-locals; freeing a multi-threaded SwsContext there waits forever on slice
+    threads the child does not have. Freed here, in the parent, they are simply rebuilt on next use."""
+    import av.video.frame
+
+    if hasattr(av.video.frame, "_thread_local"):  # PyAV >= 18.1.1
+        av.video.frame._thread_local = threading.local()
 
 
 def _ray_resources(settings_json: str) -> dict:
