@@ -163,3 +163,42 @@ def test_folder_batch_to_named_folder(capsys, tmp_path, photo_folder):
     run = run_inprocess(["convert", photo_folder, "-o", out], capsys)
     assert run.code != 0 and "exist" in run.err
     convert(capsys, photo_folder, "-o", out, "--overwrite")
+
+
+@pytest.mark.parametrize("compression", ["lzw", "deflate", "packbits"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16], ids=["8bit", "16bit"])
+@pytest.mark.parametrize("colour", [False, True], ids=["gray", "rgb"])
+def test_compressed_tiffs_are_read_and_written_with_their_compression(capsys, tmp_path, compression, dtype, colour):
+    """LZW, Deflate and PackBits TIFFs (what Lightroom, Photoshop and OpenCV write) convert, and the
+    output keeps the input's lossless compression and bit depth."""
+    top = np.iinfo(dtype).max
+    ramp = np.linspace(0, top, 40 * 24).reshape(24, 40).astype(dtype)
+    pixels = np.dstack([ramp, ramp[::-1], ramp[:, ::-1]]) if colour else ramp
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, pixels, photometric="rgb" if colour else "minisblack", compression=compression)
+    out = tmp_path / "out.tif"
+    convert(capsys, src, "-o", out, "--style", "neutral")
+    with tifffile.TiffFile(src) as tif_in, tifffile.TiffFile(out) as tif_out:
+        assert tif_out.pages.first.compression == tif_in.pages.first.compression
+        assert tif_in.pages.first.compression != tifffile.COMPRESSION.NONE
+        result = tif_out.pages.first.asarray()
+    assert result.dtype == dtype
+    gray = result if result.ndim == 2 else result[..., 0]
+    expected = rec709(pixels) if colour else pixels.astype(np.float64)
+    scale = 257 if dtype == np.uint16 else 1
+    assert np.abs(gray - expected).max() <= 1 * scale
+
+
+def test_opencv_written_16bit_tiff_is_read(capsys, tmp_path):
+    """OpenCV's `imwrite` compresses TIFFs with LZW by default; such a 16-bit scan converts."""
+    rgb = np.zeros((16, 20, 3), np.uint16)
+    rgb[..., 0] = np.linspace(0, 65535, 20, dtype=np.uint16)
+    src = tmp_path / "scan.tif"
+    assert cv2.imwrite(str(src), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    with tifffile.TiffFile(src) as tif:
+        assert tif.pages.first.compression == tifffile.COMPRESSION.LZW
+    out = tmp_path / "out.tif"
+    convert(capsys, src, "-o", out, "--style", "neutral")
+    gray = read_any(out)
+    gray = gray if gray.ndim == 2 else gray[..., 0]
+    assert np.abs(gray.astype(np.float64) - rec709(rgb)).max() <= 257

@@ -433,7 +433,7 @@ def convert_image(source: Path, output: Path, look: "Look | ColorizeRequest", ov
         pixels = render_image_array(image.rgb, image.bits, look, renderer, explain)
         explain = [f"{source.name}: style {look.style.name}, {e}" for e in explain]
     with atomic_output(output, overwrite) as temp:
-        write_image(temp, pixels, image.alpha)
+        write_image(temp, pixels, image.alpha, compression=image.compression)
     return ConvertResult(output, frames=1, seconds=time.perf_counter() - started, notes=notes, explain=explain)
 
 

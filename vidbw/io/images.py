@@ -16,12 +16,16 @@ from vidbw.errors import InputError, OutputError
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 from vidbw.io.probe import IMAGE_SUFFIXES, check_readable_file
 
+# The lossless TIFF compressions read and written (tifffile's codecs come from imagecodecs), by tag value.
+TIFF_COMPRESSIONS = {5: "lzw", 8: "deflate", 32946: "deflate", 32773: "packbits"}
+
 
 @dataclass
 class LoadedImage:
     rgb: np.ndarray  # (H, W, 3) uint8 or uint16
     alpha: np.ndarray | None  # (H, W) same dtype, or None
     bits: int  # 8 or 16: the code range of rgb
+    compression: str | None = None  # a TIFF's compression ("lzw", "deflate", "packbits"), kept on writing
 
 
 def _split_channels(pixels: np.ndarray, path: Path) -> LoadedImage:
@@ -46,10 +50,15 @@ def read_image(path: Path) -> LoadedImage:
     suffix = path.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
-            pixels = tifffile.imread(path)
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages.first
+                pixels = page.asarray()
+                compression = TIFF_COMPRESSIONS.get(int(page.compression))
             if pixels.ndim == 3 and pixels.shape[0] in (3, 4) and pixels.shape[2] not in (3, 4):
                 pixels = np.moveaxis(pixels, 0, -1)  # planar TIFF
-            return _split_channels(pixels, path)
+            image = _split_channels(pixels, path)
+            image.compression = compression
+            return image
         if suffix == ".png":
             # OpenCV keeps 16-bit PNG samples, which Pillow would truncate to 8 bits.
             pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -68,8 +77,10 @@ def read_image(path: Path) -> LoadedImage:
         raise InputError(f"not a readable image ({exc.__class__.__name__}): {path}") from None
 
 
-def write_image(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None) -> None:
-    """Write a gray (H, W) or colour (H, W, 3) image in the format its suffix names."""
+def write_image(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None,
+                compression: str | None = None) -> None:
+    """Write a gray (H, W) or colour (H, W, 3) image in the format its suffix names; a TIFF with
+    `compression` (one of TIFF_COMPRESSIONS' values, lossless; None: uncompressed)."""
     if alpha is not None:
         if pixels.ndim == 2:
             pixels = np.repeat(pixels[:, :, None], 3, axis=2)
@@ -77,7 +88,10 @@ def write_image(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None)
     suffix = path.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
-            tifffile.imwrite(path, pixels, photometric="minisblack" if pixels.ndim == 2 else "rgb")
+            if compression not in (None, *TIFF_COMPRESSIONS.values()):
+                raise OutputError(f"unsupported TIFF compression '{compression}'")
+            tifffile.imwrite(path, pixels, photometric="minisblack" if pixels.ndim == 2 else "rgb",
+                             compression=compression)
         elif suffix == ".png":
             bgr = pixels
             if pixels.ndim == 3:
