@@ -3,7 +3,7 @@
     vidbw convert film.mp4 --pipeline remaster-bw
 
 A recipe supplies defaults; flags given on the command line win. Recipes are found by name in the
-project's `pipelines/` folder and in `~/.config/vidbw/pipelines/`, or by path to a .toml file.
+shipped `pipelines/` folder and in `~/.config/vidbw/pipelines/`, or by path to a .toml file.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidbw.errors import OptionError
+from vidbw.resources import pipelines_dir
 
-PROJECT_PIPELINES = Path(__file__).resolve().parent.parent / "pipelines"
 USER_PIPELINES = Path.home() / ".config" / "vidbw" / "pipelines"
 
 LOOK_KEYS = {"style", "grain", "grain_size", "grain_seed", "toning"}
@@ -31,7 +31,7 @@ class Recipe:
 
 
 def recipe_folders() -> list[Path]:
-    return [PROJECT_PIPELINES, USER_PIPELINES]
+    return [pipelines_dir(), USER_PIPELINES]
 
 
 def available_recipes() -> dict[str, Path]:

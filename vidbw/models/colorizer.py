@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from vidbw.errors import InputError
 from vidbw.models.io import load_weights, save_weights
+from vidbw.resources import models_dir
 
 __all__ = ["ColorizerConfig", "Colorizer", "default_colorizer_path", "load_colorizer", "MODEL_ID", "WEIGHTS_NAME"]
 
@@ -205,7 +206,7 @@ class Colorizer(nn.Module):
 
 
 def default_colorizer_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "models" / "colorizer" / WEIGHTS_NAME
+    return models_dir() / "colorizer" / WEIGHTS_NAME
 
 
 @functools.lru_cache(maxsize=4)

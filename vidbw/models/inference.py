@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vidbw.models.content import CONTENT_DIM
+from vidbw.resources import models_dir
 
 __all__ = ["GridNetConfig", "PRIOR", "GridNetArrays", "RetoucherArrays", "default_model_path", "gridnet_config",
            "hold_blas_to_one_thread", "load_retoucher_arrays", "nearest_subject", "scratch_buffer", "unit"]
@@ -32,7 +33,7 @@ WEIGHTS_NAME = "retoucher.safetensors"
 
 def default_model_path() -> Path:
     """The shipped retoucher's weights (`models/retoucher/`)."""
-    return Path(__file__).resolve().parents[2] / "models" / "retoucher" / WEIGHTS_NAME
+    return models_dir() / "retoucher" / WEIGHTS_NAME
 
 
 @dataclass(frozen=True)

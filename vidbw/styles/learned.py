@@ -28,6 +28,7 @@ import numpy as np
 
 from vidbw.errors import InputError
 from vidbw.models.content import content_evidence
+from vidbw.resources import models_dir
 from vidbw.styles.base import TONE_LUT_SIZE, Style
 
 __all__ = ["LearnedStyle", "load_style_file", "learned_styles_provider", "user_style_dir", "shipped_style_dir",
@@ -42,7 +43,7 @@ def user_style_dir() -> Path:
 
 
 def shipped_style_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "models" / "styles"
+    return models_dir() / "styles"
 
 
 class LearnedStyle(Style):
