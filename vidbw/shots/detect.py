@@ -97,7 +97,7 @@ class AdaptiveCuts:
             from scenedetect import AdaptiveDetector, FrameTimecode
         except ImportError:
             raise OptionError("--detector adaptive needs the scenedetect package "
-                              "(pip install --no-deps -r requirements-nodeps.txt)") from None
+                              "(pip install scenedetect-headless)") from None
         self._timecode = FrameTimecode
         self._detector = AdaptiveDetector(min_scene_len=min_shot)
         self._rate = Fraction(fps).limit_denominator(1001)
@@ -149,7 +149,7 @@ def _scenedetect_cuts(frames: Iterator[np.ndarray], fps: float, detector: str, m
         from scenedetect import ContentDetector, SceneManager
     except ImportError:
         raise OptionError(f"--detector {detector} needs the scenedetect package "
-                          "(pip install --no-deps -r requirements-nodeps.txt)") from None
+                          "(pip install scenedetect-headless)") from None
 
     stream = FrameStream(frames, fps)
     manager = SceneManager()
