@@ -76,3 +76,21 @@ def test_installed_wheel_converts_colorizes_and_loads_recipes_outside_the_checko
         run = vidbw("convert", clip_mkv, "-o", out, *args)
         assert run.returncode == 0, f"{args}: {run.stderr}"
         assert out.is_file() and out.stat().st_size > 0
+
+
+def test_vidbw_models_points_at_another_models_folder(tmp_path):
+    """VIDBW_MODELS replaces the shipped models folder: its styles are listed and its weights used."""
+    import shutil
+
+    models = tmp_path / "models"
+    (models / "styles").mkdir(parents=True)
+    shutil.copytree(REPO / "models" / "retoucher", models / "retoucher")
+    shutil.copy(REPO / "models" / "styles" / "street-noir.safetensors", models / "styles")
+    env = {**os.environ, "VIDBW_MODELS": str(models), "COLUMNS": "200"}
+    code = ("from vidbw.models.inference import default_model_path; print(default_model_path()); "
+            "from vidbw.cli import main; main(['styles'])")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    first, listing = run.stdout.split("\n", 1)
+    assert Path(first) == models.resolve() / "retoucher" / "retoucher.safetensors"
+    assert "street-noir" in listing and "landscape-master" not in listing

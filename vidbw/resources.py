@@ -20,7 +20,7 @@ MODELS_ENV = "VIDBW_MODELS"
 def models_dir() -> Path:
     """The folder holding `retoucher/`, `colorizer/` and `styles/`: `$VIDBW_MODELS`, else the shipped one."""
     override = os.environ.get(MODELS_ENV)
-    return Path(override).expanduser() if override else _shipped("models")
+    return Path(override).expanduser().resolve() if override else _shipped("models")
 
 
 def pipelines_dir() -> Path:
@@ -29,5 +29,6 @@ def pipelines_dir() -> Path:
 
 
 def _shipped(name: str) -> Path:
-    # vidbw is always installed as plain files (wheels are unpacked), so the traversable is a real path.
-    return Path(str(resources.files("vidbw") / "_shipped" / name))
+    # vidbw is always installed as plain files (wheels are unpacked), so the traversable is a real
+    # path; resolved, so a checkout reports models/... rather than the link it went through.
+    return Path(str(resources.files("vidbw") / "_shipped" / name)).resolve()
