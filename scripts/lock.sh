@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate requirements.lock: every package of the development environment (pyproject.toml with
-# the test, ray and train extras), at exact versions with their hashes, for CPython 3.11 on
+# the test, dev, ray and train extras), at exact versions with their hashes, for CPython 3.11 on
 # x86-64 Linux, with torch held to the CPU wheel by constraints.txt.
 #
 #     bash scripts/lock.sh             # resolve anew: the newest releases the ranges admit
@@ -24,7 +24,7 @@ done
 [ ${#sources[@]} -gt 0 ] || sources=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 out=requirements.lock
 [ "${1:-}" = "--check" ] && out="$tool/requirements.lock"
-"$tool/venv/bin/uv" pip compile pyproject.toml --extra test --extra ray --extra train \
+"$tool/venv/bin/uv" pip compile pyproject.toml --extra test --extra dev --extra ray --extra train \
     --constraint constraints.txt "${sources[@]}" \
     --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
     --generate-hashes --custom-compile-command "bash scripts/lock.sh" --quiet --output-file "$out"
