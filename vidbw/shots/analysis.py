@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from vidbw.io.probe import VideoInfo, describe_video, open_input
-from vidbw.io.video import DecodeStats, frame_timestamps, read_media
+from vidbw.io.decode import DecodeStats, frame_timestamps, read_media
 from vidbw.kernels.colour import planes_to_small_rgb
 
 __all__ = ["ANALYSIS_WIDTH", "LowresFilm", "frame_count", "lowres_size", "planes_to_rgb8", "rec709_luma"]
