@@ -161,15 +161,27 @@ def test_warm_up_beside_the_render_thread_gives_the_same_grids(tmp_path):
     assert calls == [2, 2, 2]
 
 
-def test_a_broken_style_warms_up_quietly_and_fails_where_it_is_used(tmp_path):
+def test_a_broken_style_warms_up_quietly_and_fails_where_it_is_used(tmp_path, capfd, caplog):
+    """Warming up a broken style raises nothing and says nothing (no output, no log record, no
+    warning): the render thread's own load reports it, as an error naming the file, at each use."""
+    import logging
+    import re
+    import warnings
+
     from vidbw.models.io import save_weights
 
     path = tmp_path / "broken.safetensors"
     save_weights(path, {"not_proxies": torch.zeros(2, 4)}, {"kind": "learned", "name": "broken"})
     style = get_style(str(path))
-    style.warm_up()  # no exception, no output: the render thread reports it
-    with pytest.raises(InputError, match="no proxies"):
-        style.grids_for(scene()[None], proxy=0)
+    capfd.readouterr()
+    with caplog.at_level(logging.DEBUG), warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        style.warm_up()
+    assert capfd.readouterr() == ("", "")
+    assert caplog.records == [] and warned == []
+    for _ in range(2):  # not only the first use: warming up left nothing half-loaded behind
+        with pytest.raises(InputError, match=re.escape(f"style file {path} holds no proxies")):
+            style.grids_for(scene()[None], proxy=0)
 
 
 def test_style_by_path_and_bad_path(tmp_path):
