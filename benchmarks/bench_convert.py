@@ -101,7 +101,8 @@ def render_with_free_grids(source: Path, style_name: str, preset: str, crf: int)
     import numpy as np
 
     from vidbw.io.probe import describe_video, open_input
-    from vidbw.io.video import DecodeStats, EncodeSettings, read_media
+    from vidbw.io.decode import DecodeStats, read_media
+    from vidbw.io.encode import EncodeSettings
     from vidbw.pipeline import convert_video
     from vidbw.render import Look, RenderPlan, lowres_rgb
     from vidbw.styles import get_style

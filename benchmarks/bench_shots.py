@@ -126,7 +126,7 @@ def analysis_pass(path: Path, fast_decode: bool) -> tuple[float, float, int]:
 def conversion(path: Path) -> tuple[float, float]:
     """(wall s, CPU s) of `vidbw.convert` (x264 medium crf 18, neutral), in this process, without
     start-up and imports (bench_convert.py's "steady" figure)."""
-    from vidbw.io.video import EncodeSettings
+    from vidbw.io.encode import EncodeSettings
     from vidbw.pipeline import convert
 
     out = WORK / "bench_shots_convert.mp4"

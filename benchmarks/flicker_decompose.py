@@ -32,7 +32,7 @@ import numpy as np
 
 import vidbw.pipeline as pipeline
 from vidbw.eval.flicker import measure_flicker_many
-from vidbw.io.video import EncodeSettings
+from vidbw.io.encode import EncodeSettings
 from vidbw.render import Look, RenderPlan
 from vidbw.temporal import GridSmoother
 

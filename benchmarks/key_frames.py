@@ -19,7 +19,7 @@ import av
 import numpy as np
 
 from vidbw import render
-from vidbw.io.video import EncodeSettings
+from vidbw.io.encode import EncodeSettings
 from vidbw.pipeline import convert
 from vidbw.styles import get_style
 

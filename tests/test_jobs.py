@@ -22,7 +22,7 @@ import pytest
 import media
 from conftest import assert_ok, assert_one_line_error, run_inprocess, run_subprocess, temp_files
 
-from vidbw.io.video import EncodeSettings
+from vidbw.io.encode import EncodeSettings
 from vidbw.jobs import JobDir, JobMismatch, plan_segments, run_job, scan_frames, segment_length
 from vidbw.jobs.plan import DEFAULT_CONTEXT
 from vidbw.jobs.state import write_json_atomic
@@ -327,7 +327,7 @@ def test_killed_mid_segment_then_resumed(tmp_path, film, reference, capsys):
     """The whole process dies abruptly in segment 2 (like kill -9); --resume renders segments 2-4 only."""
     out, job_dir = tmp_path / "out.mkv", tmp_path / "job"
     env = dict(os.environ, **{CRASH_ENV: f"2:5:{tmp_path / 'crashed'}"})
-    code = ("from vidbw.io.video import EncodeSettings; from vidbw.jobs import run_job; "
+    code = ("from vidbw.io.encode import EncodeSettings; from vidbw.jobs import run_job; "
             f"run_job({str(film)!r}, {str(out)!r}, job_dir={str(job_dir)!r}, segment_frames=24, "
             f"encode=EncodeSettings(codec='ffv1'), device='cpu', **{LOOK!r})")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
@@ -371,16 +371,16 @@ def test_worker_that_keeps_dying_fails_the_job_and_keeps_it_resumable(tmp_path, 
 
 def test_full_disk_fails_with_a_clear_message_and_stays_resumable(tmp_path, film, reference, monkeypatch):
     from vidbw.errors import OutputError
-    from vidbw.io import video
+    from vidbw.io import encode
 
-    real_mux = video.VideoWriter._mux
+    real_mux = encode.VideoWriter._mux
 
     def mux(self, packets):
         if self.frames_written >= 3 and "seg-00002" in self.container.name:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_mux(self, packets)
 
-    monkeypatch.setattr(video.VideoWriter, "_mux", mux)
+    monkeypatch.setattr(encode.VideoWriter, "_mux", mux)
     out, job_dir = tmp_path / "out.mkv", tmp_path / "job"
     with pytest.raises(OutputError) as err:
         job(film, out, job_dir)
@@ -388,7 +388,7 @@ def test_full_disk_fails_with_a_clear_message_and_stays_resumable(tmp_path, film
     assert "disk full" in message and f"--resume {job_dir}" in message and "\n" not in message
     assert [e["state"] for e in state(job_dir).values()] == ["done", "done", "pending", "pending", "pending"]
     assert not temp_files(job_dir / "segments") and not out.exists()
-    monkeypatch.setattr(video.VideoWriter, "_mux", real_mux)
+    monkeypatch.setattr(encode.VideoWriter, "_mux", real_mux)
     result = job(film, out, job_dir, resume=True)
     assert (result.rendered, result.reused) == (3, 2)
     assert_same_film(out, reference)
@@ -443,7 +443,7 @@ def test_ray_starts_after_this_process_converted_frames_in_another_thread(tmp_pa
     out = tmp_path / "out.mkv"
     code = ("import av\n"
             f"with av.open({str(film)!r}) as c: next(c.decode(video=0)).to_ndarray(format='rgb24')\n"
-            "from vidbw.io.video import EncodeSettings; from vidbw.jobs import run_job\n"
+            "from vidbw.io.encode import EncodeSettings; from vidbw.jobs import run_job\n"
             f"run_job({str(film)!r}, {str(out)!r}, job_dir={str(tmp_path / 'job')!r}, segment_frames=24, "
             f"workers=2, engine='ray', encode=EncodeSettings(codec='ffv1'), device='cpu', **{LOOK!r})\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)

@@ -17,7 +17,7 @@ import pytest
 import media
 from conftest import assert_ok, run_inprocess
 from vidbw.errors import InputError
-from vidbw.io import video
+from vidbw.io import decode
 from vidbw.pipeline import shot_render_plan
 from vidbw.models.content import CONTENT_DIM, content_features
 from vidbw.render import Look
@@ -64,14 +64,14 @@ def evidence(analysis_frames):
 def decoded(monkeypatch):
     """pts of every picture any decoder in vidbw produces (a spy on the real packet decoder)."""
     seen = []
-    real = video._decode_packet
+    real = decode._decode_packet
 
     def spy(packet, stats):
         frames = real(packet, stats)
         seen.extend(f.pts for f in frames)
         return frames
 
-    monkeypatch.setattr(video, "_decode_packet", spy)
+    monkeypatch.setattr(decode, "_decode_packet", spy)
     return seen
 
 
@@ -127,7 +127,7 @@ def test_adaptive_cuts_are_final_when_made_and_equal_the_whole_films(analysis_fr
 
 def test_a_shot_stream_passes_frames_on_only_once_their_shot_and_proxy_are_planned(cut_clip):
     from vidbw.io.probe import describe_video, open_input
-    from vidbw.io.video import DecodeStats, read_media
+    from vidbw.io.decode import DecodeStats, read_media
 
     style = get_style("landscape-master")
     with open_input(cut_clip) as container:

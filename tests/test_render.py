@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vidbw.errors import OptionError
-from vidbw.io.video import DecodedFrame
+from vidbw.io.decode import DecodedFrame
 from vidbw.kernels.colour import rgb_matrix
 from vidbw.render import (COARSE_STRIDE, KEY_STRIDE, KEY_TOLERANCE, PREDICT_BATCH, GridScheduler, Look, RenderPlan,
                           ShotRender, between_keys, grids_disagree, lowres_rgb)

@@ -135,10 +135,28 @@ def test_eval_style_beats_rec709_on_a_tiny_run(tmp_path):
 
 
 def test_eval_style_cli_prints_a_table(tmp_path):
+    """The table: a title with the split, a header, one row per method with the evaluation's own PSNR
+    and SSIM (as --json writes them), and the learned style's gain over mix+curve below it."""
+    import json
+
     pairs = make_pairs(tmp_path / "pairs", 6)
-    r = run("eval", "style", "--pairs", pairs, "--steps", "10", "-q")
+    r = run("eval", "style", "--pairs", pairs, "--steps", "10", "-q", "--json", tmp_path / "scores.json")
     assert r.exit_code == 0, r.output + repr(r.exception)
-    assert "Rec.709" in r.output and "gain over mix+curve" in r.output
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert (scores["n_train"], scores["n_test"]) == (4, 2)  # --train-fraction 0.6 of 6 pairs
+    lines = r.output.splitlines()
+    assert lines[0].strip() == "style imitation: 4 training pairs, 2 held-out pairs"
+    cells = [[c.strip() for c in line.replace("┃", "│").strip("│").split("│")] for line in lines if line[:1] in "┃│"]
+    rows = scores["rows"]
+    assert cells == [
+        ["method", "PSNR (dB)", "SSIM"],
+        ["Rec.709 luma", f"{rows['rec709'][0]:.2f}", f"{rows['rec709'][1]:.4f}"],
+        ["global mix + monotone curve", f"{rows['mix+curve'][0]:.2f}", f"{rows['mix+curve'][1]:.4f}"],
+        ["vidbw learned style", f"{rows['learned'][0]:.2f}", f"{rows['learned'][1]:.4f}"],
+    ]
+    gain = (f"gain over mix+curve: {rows['learned'][0] - rows['mix+curve'][0]:+.2f} dB PSNR, "
+            f"{rows['learned'][1] - rows['mix+curve'][1]:+.4f} SSIM (fit ")
+    assert lines[-1].startswith(gain)
 
 
 def test_make_pairs_cli(tmp_path):

@@ -127,7 +127,7 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
     """Convert a film, an image or a folder of images to black and white (or, with --colorize, to colour).
 
     A folder converted to a film file (-o reel.mov) is read as one numbered image sequence (film scans)."""
-    from vidbw.io.video import EncodeSettings
+    from vidbw.io.encode import EncodeSettings
     from vidbw.pipeline import convert as run_convert
     from vidbw.recipes import load_recipe
 

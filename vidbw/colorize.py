@@ -401,7 +401,7 @@ def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False
     existing file of the same name is an error unless `overwrite`."""
     from vidbw.io.atomic import atomic_output
     from vidbw.io.images import write_image
-    from vidbw.io.video import display_turns
+    from vidbw.io.frames import display_turns
     from vidbw.shots.proxies import FilmSampler
 
     check_key_frame_folder(folder)

@@ -28,20 +28,12 @@ from vidbw.io.atomic import atomic_output, check_output_path, describe_os_error
 from vidbw.io.hdr import hdr10_metadata
 from vidbw.io.images import list_images, read_image, write_image
 from vidbw.io.probe import check_readable_source, describe_video, is_image_path, open_input
-from vidbw.io.video import (
-    MUXER_BY_SUFFIX,
-    DecodedFrame,
-    DecodeStats,
-    EncodeSettings,
-    VideoWriter,
-    check_decodable,
-    copyable_streams,
-    display_turns,
-    frame_rotation,
-    frame_timestamps as read_frame_timestamps,
-    plan_encode,
-    read_media,
-)
+from vidbw.io.decode import DecodedFrame, DecodeStats, check_decodable, read_media
+from vidbw.io.decode import frame_timestamps as read_frame_timestamps
+from vidbw.io.encode import EncodeSettings, VideoWriter, plan_encode
+from vidbw.io.frames import display_turns, frame_rotation
+from vidbw.io.muxers import MUXER_BY_SUFFIX
+from vidbw.io.remux import copyable_streams
 from vidbw.kernels.colour import luma_output_coding
 from vidbw.render import (PREDICT_BATCH, FrameRenderer, GridScheduler, Look, RenderPlan, ShotRender, colorizes, make_renderer,
                           render_image_array)

@@ -12,7 +12,7 @@ from vidbw.errors import InputError, OptionError
 from vidbw.io.atomic import atomic_output, check_output_path
 from vidbw.io.images import read_image
 from vidbw.io.probe import describe_video, is_image_path, open_input
-from vidbw.io.video import display_turns, frame_planes
+from vidbw.io.frames import display_turns, frame_planes
 from vidbw.kernels.colour import luma_output_coding, rgb_matrix
 from vidbw.render import FrameRenderer, Look, image_grid, toned_image
 

@@ -5,7 +5,7 @@ colorization of the same clip made gray. Every metric is also given for the **gr
 TRUTH's own luma with neutral chroma (R' = G' = B' = Y'), made here, so no extra file is needed:
 a colorization is worth having where it beats the gray baseline.
 
-Decoding: videos go through the render pass's own decoder (:func:`vidbw.io.video.read_media`, so
+Decoding: videos go through the render pass's own decoder (:func:`vidbw.io.decode.read_media`, so
 frames are numbered as vidbw numbers them) and are converted to R'G'B' at full resolution with
 each file's own matrix and range (:func:`vidbw.kernels.colour.planes_to_small_rgb`: chroma is
 area-interpolated up to the luma's size, values are clipped to [0, 1]). Images are read with
@@ -245,7 +245,7 @@ class _Picture:
 
 def _video_pictures(path: Path, info) -> Iterator[_Picture]:
     from vidbw.io.probe import open_input
-    from vidbw.io.video import DecodeStats, read_media
+    from vidbw.io.decode import DecodeStats, read_media
     from vidbw.kernels.colour import luma_weights, planes_to_small_rgb
 
     container = open_input(path)
@@ -330,7 +330,7 @@ def _open_clips(truth: Path, output: Path) -> tuple[str, int, Iterable[_Picture]
         return kind, len(t_paths), t_pics, o_pics, notes
 
     from vidbw.io.probe import describe_video, open_input
-    from vidbw.io.video import frame_timestamps
+    from vidbw.io.decode import frame_timestamps
 
     infos, counts = [], []
     for path in (truth, output):

@@ -18,8 +18,9 @@ import av
 from vidbw.errors import InputError, OutputError
 from vidbw.io.atomic import atomic_output, describe_os_error
 from vidbw.io.probe import describe_video, open_input
-from vidbw.io.video import (FIXED_RATE_MUXERS, ISO_MUXERS, _copyable_metadata, add_copied_stream, copy_chapters,
-                            copyable_streams, frame_rotation, frame_slot, muxer_for, open_output)
+from vidbw.io.frames import frame_rotation
+from vidbw.io.muxers import FIXED_RATE_MUXERS, ISO_MUXERS, frame_slot, muxer_for, open_output
+from vidbw.io.remux import add_copied_stream, copy_chapters, copyable_metadata, copyable_streams
 
 
 def _time(packet: av.Packet) -> Fraction:
@@ -112,7 +113,7 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
         with atomic_output(output, overwrite) as temp:
             out = open_output(temp, muxer, shown_as=output)
             try:
-                out.metadata.update(_copyable_metadata(firsts[0].metadata))
+                out.metadata.update(copyable_metadata(firsts[0].metadata))
                 copy_chapters(src, out)
                 video_out = add_copied_stream(out, first)
                 if muxer in ISO_MUXERS:

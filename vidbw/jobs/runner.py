@@ -16,7 +16,7 @@ from vidbw.errors import InputError, OptionError, OutputError, VidbwError
 from vidbw.io.atomic import check_output_path, describe_os_error
 from vidbw.io.probe import describe_video, is_image_path, open_input
 from vidbw.io.sequence import current_rate
-from vidbw.io.video import EncodeSettings, plan_encode
+from vidbw.io.encode import EncodeSettings, plan_encode
 from vidbw.jobs.concat import concat_segments
 from vidbw.jobs.executors import Callbacks, RayCluster, import_ray, run_processes, run_ray, run_serial
 from vidbw.jobs.plan import (DEFAULT_CONTEXT, JobPlan, SourceFingerprint, load_cuts, plan_segments, scan_frames,

@@ -102,7 +102,7 @@ ENCODER_THREADS_ENV = "VIDBW_ENCODER_THREADS"
 
 
 def encode_settings_for(settings_json: str):
-    from vidbw.io.video import EncodeSettings
+    from vidbw.io.encode import EncodeSettings
 
     threads = int(os.environ.get(ENCODER_THREADS_ENV, "0")) or None
     return EncodeSettings(**json.loads(settings_json)["encode"], threads=threads)

@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from vidbw.io.probe import VideoInfo, describe_video, open_input
-from vidbw.io.video import DecodeStats, frame_timestamps, read_media
+from vidbw.io.decode import DecodeStats, frame_timestamps, read_media
 from vidbw.kernels.colour import planes_to_small_rgb
 
 __all__ = ["ANALYSIS_WIDTH", "LowresFilm", "frame_count", "lowres_size", "planes_to_rgb8", "rec709_luma"]
@@ -59,7 +59,8 @@ class LowresFilm:
     path: Path
     width: int = ANALYSIS_WIDTH
     as_float: bool = False  # yield float32 R'G'B' in [0, 1] instead of uint8
-    # Skip the decoder's in-loop deblocking filter (H.264/HEVC/VP8/VP9: ~10-15 % faster at 1080p).
+    # Skip the decoder's in-loop deblocking filter (H.264/HEVC/VP8/VP9), for a faster analysis pass
+    # (benchmarks/bench_shots.py times it).
     # Every frame is still decoded; the small copies differ from an exact decode by < 1 level on
     # average (a little blockiness that area-averaging hides), which cut detection does not see.
     fast_decode: bool = False

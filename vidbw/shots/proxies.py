@@ -29,7 +29,7 @@ import numpy as np
 
 from vidbw.errors import InputError
 from vidbw.io.probe import describe_video, open_input
-from vidbw.io.video import DecodeStats, frame_timestamps, read_media
+from vidbw.io.decode import DecodeStats, frame_timestamps, read_media
 from vidbw.kernels.colour import small_size
 from vidbw.models.content import CONTENT_DIM, content_features
 from vidbw.shots.analysis import ANALYSIS_WIDTH, lowres_size, planes_to_rgb8

@@ -1,224 +1,33 @@
-"""Decoding frames into planes the kernel reads without copies, and encoding luma + neutral chroma.
+"""Encoding luma + neutral chroma: which codec, pixel format and options an output gets, and the writer.
 
-The reader demuxes every stream once: video packets are decoded (threaded), the packets of the
-streams we copy (audio, subtitles, data) are handed on untouched so the writer can mux them
-bit-exact. Neither side knows anything about styles or the CLI.
+`plan_encode` turns the user's `EncodeSettings` and the source's description into an `EncodePlan`
+(codec policy: mastering codecs kept, the container's default otherwise, bit depth and chroma
+layout); `VideoWriter` encodes frames with it and muxes the copied streams' packets beside them.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 from collections import deque
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import av
 import cv2
 import numpy as np
 
-from vidbw.errors import InputError, OptionError, OutputError
+from vidbw.errors import OptionError, OutputError
+from vidbw.io.frames import has_alpha, plane_view
 from vidbw.io.hdr import Hdr10Metadata
 from vidbw.io.hdr import encoder_options as hdr_encoder_options
 from vidbw.io.hdr import with_encoder_params
+from vidbw.io.muxers import (FIXED_RATE_MUXERS, ISO_MUXERS, NO_NEGATIVE_DTS_MUXERS, NO_REORDER_MUXERS, TIMECODE_MUXERS,
+                             frame_slot, muxer_codecs, muxer_for, open_output)
 from vidbw.io.probe import VideoInfo
-from vidbw.kernels.colour import in_bt709_primaries, neutral_chroma, rgb_matrix, yuv_to_rgb_matrix
-
-# --------------------------------------------------------------------------- decoding
-
-
-@dataclass
-class DecodedFrame:
-    """One picture as three planes (Y,U,V or R,G,B) plus the matrix from their codes to RGB."""
-
-    planes: tuple[np.ndarray, np.ndarray, np.ndarray]
-    to_rgb: np.ndarray
-    pts: int | None
-    index: int
-    concealed: bool = False  # the decoder hid damage in it, or it stands in for a lost frame
-    source: av.VideoFrame | None = None  # keeps the decoder's buffers alive while planes view them
-
-
-@dataclass
-class DecodeStats:
-    frames: int = 0
-    corrupt_frames: int = 0  # decoded, but the decoder concealed damage in them
-    lost_frames: int = 0  # packets that decoded to nothing; the previous picture is repeated
-    decode_errors: int = 0
-    last_pts: int | None = None  # the latest picture's pts, to tell where a cut file stopped
-
-    @property
-    def concealed_frames(self) -> int:
-        """Frames the output covers by concealment: damaged ones and stand-ins for lost ones."""
-        return self.corrupt_frames + self.lost_frames
-
-
-def _plane_view(plane: av.video.plane.VideoPlane, width: int, height: int, dtype) -> np.ndarray:
-    """A zero-copy (height, width) view of a decoder plane that skips the row padding."""
-    itemsize = np.dtype(dtype).itemsize
-    buf = np.frombuffer(plane, dtype=dtype)
-    return buf.reshape(height, plane.line_size // itemsize)[:, :width]
-
-
-@functools.lru_cache(maxsize=32)
-def _layout(pix_fmt: str, width: int, height: int) -> tuple[str, str | None]:
-    """How to read a pixel format: ('yuv'|'gbr', None) directly, or (kind, format to convert to)."""
-    fmt = av.VideoFormat(pix_fmt)
-    comps = fmt.components
-    bits = comps[0].bits
-    alpha = "a" if has_alpha(pix_fmt) else ""  # converted formats keep the alpha plane, for the writer to carry
-    if fmt.is_rgb:
-        if fmt.is_planar and [c.plane for c in comps[:3]] == [2, 0, 1]:
-            return "gbr", None
-        return "gbr", f"gbr{alpha}p" if bits <= 8 else f"gbr{alpha}p16le"
-    direct = (
-        fmt.is_planar
-        and len(comps) >= 3
-        and [c.plane for c in comps[:3]] == [0, 1, 2]
-        and bits <= 16
-        and fmt.chroma_width(width) in (width, (width + 1) // 2)
-        and fmt.chroma_height(height) in (height, (height + 1) // 2)
-        and not (fmt.chroma_width(width) == width and fmt.chroma_height(height) != height)  # 4:4:0
-    )
-    if direct:
-        return "yuv", None
-    # Gray, palette, packed and semi-planar formats: one cheap swscale pass to planar 4:4:4.
-    return "yuv", f"yuv{alpha}444p" if bits <= 8 else f"yuv{alpha}444p16le"
-
-
-def frame_planes(frame: av.VideoFrame, matrix: str, full_range: bool,
-                 primaries: str = "bt709") -> tuple[tuple, np.ndarray, av.VideoFrame]:
-    """The frame's three planes as numpy views, and the 3x4 matrix from their codes to BT.709 R'G'B'."""
-    kind, convert_to = _layout(frame.format.name, frame.width, frame.height)
-    if convert_to is not None:
-        frame = frame.reformat(format=convert_to)
-    fmt = frame.format
-    bits = fmt.components[0].bits
-    dtype = np.uint8 if bits <= 8 else np.uint16
-    w, h = frame.width, frame.height
-    views = []
-    for i, plane in enumerate(frame.planes[:3]):
-        pw = w if i == 0 else fmt.chroma_width(w)
-        ph = h if i == 0 else fmt.chroma_height(h)
-        if kind == "gbr":
-            pw, ph = w, h
-        views.append(_plane_view(plane, pw, ph, dtype))
-    if kind == "gbr":
-        g, b, r = views
-        return (r, g, b), rgb_matrix(bits), frame
-    # Y'CbCr pictures only: R'G'B' scans are rarely tagged, and colorization reads an R'G'B' frame's
-    # luma through a matrix without chroma columns (see luma_weights).
-    return tuple(views), in_bt709_primaries(yuv_to_rgb_matrix(matrix, full_range, bits), primaries), frame
-
-
-def _decode_packet(packet: av.Packet, stats: DecodeStats) -> list[av.VideoFrame]:
-    try:
-        return list(packet.decode())
-    except av.error.FFmpegError:
-        stats.decode_errors += 1
-        return []
-
-
-def read_media(
-    container: av.container.InputContainer,
-    info: VideoInfo,
-    copy_streams: list,
-    stats: DecodeStats,
-    index_of_pts: dict[int, int] | None = None,
-    stop_index: int | None = None,
-) -> Iterator[DecodedFrame | av.Packet]:
-    """Yield decoded frames in presentation order, interleaved with the packets of copied streams.
-
-    A packet that fails to decode is survived: its picture is replaced by the previous one at the
-    lost packet's timestamp, so the output keeps the input's frame count and timing.
-
-    After a seek, frames are numbered through `index_of_pts` (the film's frame index of each pts,
-    see `frame_timestamps`) so they keep their place in the whole film; reading ends once the
-    frame numbered `stop_index - 1` has been yielded.
-    """
-    video = container.streams.video[0]
-    video.thread_type = "AUTO"
-    video.thread_count = 0
-    lost_pts: list[int] = []
-    last: DecodedFrame | None = None
-    count = 0
-
-    def number(pts: int | None) -> int:
-        if index_of_pts is None:
-            return count
-        if pts not in index_of_pts:
-            raise InputError(f"frame at pts {pts} is not in the film's frame table (input changed since planning?)")
-        return index_of_pts[pts]
-
-    def emit(frame: av.VideoFrame) -> DecodedFrame:
-        nonlocal count
-        planes, to_rgb, keep = frame_planes(frame, info.matrix, info.full_range, info.primaries)
-        decoded = DecodedFrame(planes, to_rgb, frame.pts, number(frame.pts), bool(frame.is_corrupt), keep)
-        count += 1
-        stats.frames += 1
-        stats.corrupt_frames += decoded.concealed
-        stats.last_pts = frame.pts if frame.pts is not None else stats.last_pts
-        return decoded
-
-    def repeat_last(pts: int) -> DecodedFrame:
-        nonlocal count
-        stand_in = DecodedFrame(last.planes, last.to_rgb, pts, number(pts), True, last.source)
-        count += 1
-        stats.frames += 1
-        stats.lost_frames += 1
-        stats.last_pts = pts
-        return stand_in
-
-    def finished() -> bool:
-        return stop_index is not None and last is not None and last.index >= stop_index - 1
-
-    def fill_lost_before(pts: int | None) -> Iterator[DecodedFrame]:
-        while lost_pts and last is not None and (pts is None or lost_pts[0] < pts):
-            missing = lost_pts.pop(0)
-            if last.pts is None or missing > last.pts:
-                yield repeat_last(missing)
-
-    for packet in container.demux([video, *copy_streams]):
-        if packet.stream.index != video.index:
-            if packet.dts is not None and packet.size:
-                yield packet
-            continue
-        errors_before = stats.decode_errors
-        frames = _decode_packet(packet, stats)
-        if stats.decode_errors > errors_before and packet.pts is not None and packet.size:
-            lost_pts.append(packet.pts)
-            lost_pts.sort()
-        for frame in frames:
-            for stand_in in fill_lost_before(frame.pts):
-                last = stand_in
-                yield stand_in
-            last = emit(frame)
-            yield last
-            if finished():
-                return
-    yield from fill_lost_before(None)
-
-
-def frame_timestamps(container: av.container.InputContainer) -> list[int]:
-    """Every frame's pts in presentation order, from one demux pass (no decoding).
-
-    Containers that carry no pts (some AVI files) are decoded instead, which is slower but exact.
-    """
-    video = container.streams.video[0]
-    pts = [p.pts for p in container.demux(video) if p.size]
-    if any(p is None for p in pts):
-        container.seek(0)
-        video.thread_type = "AUTO"
-        pts = [f.pts for f in container.decode(video)]
-        if any(p is None for p in pts):
-            raise InputError("the video has no timestamps; it cannot be split into segments (convert it in one pass)")
-    container.seek(0)
-    return sorted(pts)
-
-
-# --------------------------------------------------------------------------- encoding
+from vidbw.io.remux import add_copied_stream, copy_chapters, copy_stream_labels, copyable_metadata, source_timecode
+from vidbw.kernels.colour import neutral_chroma
 
 
 # ProRes profiles as FFmpeg's decoder names them -> prores_ks's profile numbers.
@@ -312,12 +121,6 @@ KEPT_SOURCE_CODECS = {"prores": "prores_ks", "ffv1": "ffv1", "dnxhd": "dnxhd"}
 MASTERING_CODECS = frozenset(KEPT_SOURCE_CODECS.values())
 
 
-@functools.lru_cache(maxsize=64)
-def has_alpha(pix_fmt: str) -> bool:
-    """Whether frames of this format carry an alpha channel (yuva*, gbrap*, rgba, ya8, ...)."""
-    return any(c.is_alpha for c in av.VideoFormat(pix_fmt).components)
-
-
 def canonical_codec(name: str) -> str:
     """`--codec` as typed -> a key of CODECS ("prores" -> "prores_ks"); a clear error for unknown ones."""
     key = name.strip().lower()
@@ -354,32 +157,9 @@ FIXED_RATE_CODECS = {"mpeg2video"}
 MPEG2_FRAME_RATES = {Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
                      Fraction(50), Fraction(60000, 1001), Fraction(60)}
 
-# Containers that store frames in decode order without presentation timestamps.
-NO_REORDER_MUXERS = {"avi"}
-# Containers that count frames, not time: their time base must be 1/frame-rate (AVI given the
-# input's 1/12800 writes a stream of 600 "frames" a second, most of them empty placeholders).
-FIXED_RATE_MUXERS = {"avi"}
-# Containers that store decode timestamps and cannot hold negative ones: B-frames' decode delay would make
-# the muxer shift every stream's timestamps later, so the output would no longer keep the input's times.
-NO_NEGATIVE_DTS_MUXERS = {"mpegts"}
-# Containers that store signed timestamps but that FFmpeg's default shifts to start at zero: an AAC
-# track's priming packet (-21 ms) would move every stream, pictures included, 21 ms later. The
-# ffmpeg command line keeps them as they are, and so do we.
-SIGNED_TIMESTAMP_MUXERS = {"matroska", "webm"}
 
 # What a container gets when the user did not name a codec and libx264 cannot go in it.
 CONTAINER_DEFAULT_CODEC = {"webm": "libvpx-vp9", "mxf": "mpeg2video"}
-ISO_MUXERS = ("mp4", "mov")  # ISO base media files: each codec is named by a sample-entry tag (see CodecProfile.mp4_tag)
-# Containers that write a film's start timecode themselves, from the video stream's "timecode" tag: MP4/MOV
-# as a tmcd track, MXF in its own timecode component (Matroska keeps the tag as it is).
-TIMECODE_MUXERS = ISO_MUXERS + ("mxf",)
-MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
-                   ".avi": "avi", ".mxf": "mxf", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts"}
-
-
-def frame_slot(pts: int, time_base: Fraction, slot: Fraction) -> int:
-    """A timestamp as a whole number of `slot`s (1/frame-rate): its frame position in a fixed-rate stream."""
-    return round(pts * time_base / slot)
 
 
 @dataclass(frozen=True)
@@ -410,43 +190,11 @@ class EncodePlan:
     def for_neutral_chroma(self) -> "EncodePlan":
         """This plan for pictures whose chroma planes are all neutral (a plain B&W look).
 
-        x264's chroma motion search then finds every vector's chroma cost equal, so it is skipped:
-        ~2 % of x264's time on 1080p, and the same picture (0.003 dB; docs/RETOUCHER.md, session 16)."""
+        x264's chroma motion search then finds every vector's chroma cost equal, so it is skipped: it
+        would spend encoder time to choose among vectors it cannot tell apart."""
         if self.codec != "libx264":
             return self
         return replace(self, options=with_encoder_params(self.options, "x264-params", "chroma-me=0"))
-
-
-def muxer_for(path: Path) -> str:
-    muxer = MUXER_BY_SUFFIX.get(path.suffix.lower())
-    if muxer is None:
-        known = ", ".join(sorted(MUXER_BY_SUFFIX))
-        raise OptionError(f"unknown output container '{path.suffix}' (use one of {known})")
-    return muxer
-
-
-@functools.lru_cache(maxsize=None)
-def muxer_codecs(muxer: str) -> frozenset:
-    # Only an opened output container can answer which codecs its muxer takes; an in-memory one is free.
-    with av.open(io.BytesIO(), mode="w", format=muxer) as probe_container:
-        return frozenset(probe_container.supported_codecs) | _MUXER_EXTRA_CODECS.get(muxer, frozenset())
-
-
-# Muxers that FFmpeg cannot query (no codec table, no query_codec): PyAV then lists only their
-# default codecs, which would refuse H.264 in .ts or 24-bit PCM in .mxf. What they really hold
-# (encoder and decoder names both, as callers look up either):
-_MUXER_EXTRA_CODECS = {
-    "mpegts": frozenset({
-        "h264", "libx264", "hevc", "libx265", "mpeg1video", "mpeg2video", "mpeg4", "vc1", "av1", "vp9", "libvpx-vp9",
-        "ffv1", "dirac", "cavs", "aac", "aac_latm", "mp2", "mp3", "mp3float", "libmp3lame", "ac3", "eac3", "dts",
-        "truehd", "opus", "libopus", "s302m", "pcm_bluray", "dvb_subtitle", "dvbsub", "dvb_teletext",
-        "hdmv_pgs_subtitle", "arib_caption", "klv", "scte_35", "smpte_2038", "timed_id3",
-    }),
-    "mxf": frozenset({
-        "mpeg2video", "h264", "libx264", "prores", "prores_ks", "ffv1", "dnxhd", "dvvideo", "jpeg2000", "vc1",
-        "pcm_s16le", "pcm_s24le", "pcm_alaw",
-    }),
-}
 
 
 def _can_keep(codec: str, muxable: frozenset, settings: EncodeSettings) -> bool:
@@ -539,17 +287,6 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
     return EncodePlan(muxer, codec, pix_fmt, options, tuple(notes), settings.threads or 0)
 
 
-def open_output(path: Path, muxer: str, shown_as: Path | None = None) -> av.container.OutputContainer:
-    """An output container for `muxer` that keeps the timestamps it is given (see
-    SIGNED_TIMESTAMP_MUXERS); a one-line OutputError, naming `shown_as` (default `path`), if it cannot
-    be created."""
-    options = {"avoid_negative_ts": "disabled"} if muxer in SIGNED_TIMESTAMP_MUXERS else {}
-    try:
-        return av.open(str(path), mode="w", format=muxer, options=options)
-    except (av.error.FFmpegError, OSError) as exc:
-        raise OutputError(f"cannot create output file {shown_as or path}: {exc}") from None
-
-
 class VideoWriter:
     """Encodes luma planes with neutral chroma and muxes copied packets into one output file."""
 
@@ -559,7 +296,7 @@ class VideoWriter:
         self.info = info
         self.dropped: list[str] = []
         self.container = open_output(path, plan.muxer)
-        self.container.metadata.update(_copyable_metadata(source.metadata))
+        self.container.metadata.update(copyable_metadata(source.metadata))
         copy_chapters(source, self.container)
         in_video = source.streams.video[0]
         rate = info.frame_rate or Fraction(25)
@@ -589,16 +326,16 @@ class VideoWriter:
         if profile.mp4_tag and plan.muxer in ISO_MUXERS:
             ctx.codec_tag = profile.mp4_tag
         if profile.frame_threads:
-            # PyAV opens encoders with slice threads; x264 runs ~40% faster with frame threads.
+            # PyAV opens encoders with slice threads; frame threads are what make x264 fast
+            # (benchmarks/bench_convert.py, benchmarks/thread_cpu.py).
             ctx.thread_type = "FRAME"
         ctx.thread_count = plan.threads  # a chunked job's worker takes only its share of the cores
         copy_stream_labels(in_video, stream)
         if plan.muxer in TIMECODE_MUXERS and "timecode" not in stream.metadata:
             # The muxer re-creates the timecode from this tag (see copyable_streams).
-            for s in source.streams:
-                if _is_timecode_track(s):
-                    stream.metadata["timecode"] = s.metadata["timecode"]
-                    break
+            timecode = source_timecode(source)
+            if timecode is not None:
+                stream.metadata["timecode"] = timecode
         if rotation:
             stream.set_display_rotation(rotation)
         self.video = stream
@@ -630,8 +367,8 @@ class VideoWriter:
     def new_frame(self) -> tuple[av.VideoFrame, np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """An output frame, its luma plane to write into, and its chroma planes (already neutral).
 
-        Frames come back from `write` to be reused: a new 1080p frame costs ~0.9 ms, mostly page
-        faults. An encoder may still hold the picture it was given (FFmpeg's frame-threaded ones,
+        Frames come back from `write` to be reused: a new frame's buffers cost a page fault on every
+        page first written. An encoder may still hold the picture it was given (FFmpeg's frame-threaded ones,
         e.g. prores_ks, keep a reference until they are done); `make_writable` then copies it into
         a new buffer, and this writer stops reusing frames, since such copies cost more than new ones.
         """
@@ -644,9 +381,9 @@ class VideoWriter:
         else:
             frame = av.VideoFrame(w, h, self.plan.pix_fmt)
         fmt = self.out_format
-        luma = _plane_view(frame.planes[0], w, h, self.dtype)
+        luma = plane_view(frame.planes[0], w, h, self.dtype)
         chroma = tuple(
-            _plane_view(p, fmt.chroma_width(w), fmt.chroma_height(h), self.dtype) for p in frame.planes[1:3]
+            plane_view(p, fmt.chroma_width(w), fmt.chroma_height(h), self.dtype) for p in frame.planes[1:3]
         )
         for plane in chroma:
             plane.fill(self.neutral)
@@ -658,19 +395,19 @@ class VideoWriter:
         if self._alpha_dtype is None:
             return
         w, h = self.info.width, self.info.height
-        alpha = _plane_view(frame.planes[3], w, h, self._alpha_dtype)
+        alpha = plane_view(frame.planes[3], w, h, self._alpha_dtype)
         peak = 2**self.bit_depth - 1
         if source is None or not has_alpha(source.format.name):
             alpha.fill(peak)
             return
         component = next(c for c in source.format.components if c.is_alpha)  # planar, as read_media gives them
         bits = component.bits
-        src = _plane_view(source.planes[component.plane], w, h, np.uint8 if bits <= 8 else np.uint16)
+        src = plane_view(source.planes[component.plane], w, h, np.uint8 if bits <= 8 else np.uint16)
         if bits == self.bit_depth:
             alpha[...] = src
         else:
             # Rounded to the nearest code (peaks are odd, so there are no ties): 12-bit 4095, opaque, stays
-            # opaque at 10 bits. OpenCV writes into the plane in place: 1 ms for a 4K frame, 27 in numpy.
+            # opaque at 10 bits. OpenCV scales straight into the plane, with no float temporaries as numpy needs.
             depth = cv2.CV_16U if alpha.itemsize == 2 else cv2.CV_8U
             cv2.addWeighted(src, peak / (2**bits - 1), src, 0.0, 0.0, dst=alpha, dtype=depth)
 
@@ -696,10 +433,10 @@ class VideoWriter:
         w, h = self.info.width, self.info.height
         fmt = self.out_format
         y_lut, c_lut = self._range_luts
-        luma = _plane_view(frame.planes[0], w, h, self.dtype)
+        luma = plane_view(frame.planes[0], w, h, self.dtype)
         luma[...] = y_lut[luma]
         for plane in frame.planes[1:3]:
-            chroma = _plane_view(plane, fmt.chroma_width(w), fmt.chroma_height(h), self.dtype)
+            chroma = plane_view(plane, fmt.chroma_width(w), fmt.chroma_height(h), self.dtype)
             chroma[...] = c_lut[chroma]
 
     def copy_packet(self, packet: av.Packet) -> None:
@@ -729,99 +466,3 @@ class VideoWriter:
         except Exception:  # the file is being thrown away; nothing useful to report
             pass
 
-
-def add_copied_stream(output: av.container.OutputContainer, stream):
-    """The output stream that `stream`'s packets are copied into, bit-exact. An attachment (a font for
-    the film's ASS subtitles, cover art) has no packets: it is embedded whole, and None comes back."""
-    if stream.type == "attachment":
-        output.add_attachment(stream.name or f"attachment-{stream.index}", stream.mimetype or "application/octet-stream",
-                              bytes(stream.data))
-        return None
-    copied = output.add_stream_from_template(stream)
-    copy_stream_labels(stream, copied)  # the template carries the codec only
-    return copied
-
-
-def copy_stream_labels(source, output) -> None:
-    """A stream's language, title and other tags, and its flags (default, forced), onto its output stream."""
-    output.metadata.update(_copyable_metadata(source.metadata))
-    output.disposition = source.disposition
-
-
-def copy_chapters(source: av.container.InputContainer, output: av.container.OutputContainer) -> None:
-    """The film's chapter marks, kept as FFmpeg's own transcode keeps them (before the header is written;
-    containers without chapters, such as AVI and MPEG-TS, leave them out)."""
-    chapters = source.chapters()
-    if chapters:
-        output.set_chapters(chapters)
-
-
-def _copyable_metadata(metadata: dict) -> dict:
-    # The muxer writes its own 'encoder' tag; everything else (titles, dates, languages) is the user's.
-    return {k: v for k, v in metadata.items() if k.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands")}
-
-
-def frame_rotation(frame: av.VideoFrame) -> int:
-    try:
-        return int(round(frame.rotation or 0))
-    except (AttributeError, TypeError, ValueError):
-        return 0
-
-
-def display_turns(frame: av.VideoFrame | None) -> int:
-    """How many times `np.rot90` turns a stored picture to show it the way players do (the display
-    rotation is counter-clockwise degrees); 0 without a frame."""
-    return round(frame_rotation(frame) / 90) % 4 if frame is not None else 0
-
-
-def _is_timecode_track(stream) -> bool:
-    """A QuickTime/MP4 timecode (tmcd) track: a data stream the demuxer tags with its start timecode."""
-    return stream.type == "data" and stream.codec_context is None and "timecode" in stream.metadata
-
-
-def _is_chapter_track(stream) -> bool:
-    """A QuickTime/MP4 text chapter track: FFmpeg's demuxer reads it into the container's chapters
-    and marks the track discarded. The chapters are carried as chapters (`copy_chapters`); copying the
-    track as well gives the muxer two chapter tracks, and it refuses to start."""
-    return stream.type == "data" and stream.discard == av.stream.Discard.all
-
-
-def check_decodable(frames_seen: int, path: Path) -> None:
-    if frames_seen == 0:
-        raise InputError(f"no decodable video frames (header only, truncated or damaged): {path}")
-
-
-def copyable_streams(container, muxer: str) -> tuple[list, list[str]]:
-    """The audio, subtitle and data streams to copy bit-exact (and attached files), and a note for each
-    one the muxer refuses."""
-    supported = muxer_codecs(muxer)
-    keep, notes = [], []
-    video_index = container.streams.video[0].index
-    for s in container.streams:
-        if s.index == video_index or s.type not in ("audio", "subtitle", "data", "video", "attachment"):
-            continue
-        codec = s.codec_context.name if s.codec_context else None
-        if s.type == "attachment":
-            if muxer == "matroska":  # the one container here that holds attached files
-                keep.append(s)
-            else:
-                notes.append(f"attachment {s.name} cannot be stored in {muxer}; dropped (write .mkv to keep it)")
-        elif s.type == "video":
-            if s.disposition & av.stream.Disposition.attached_pic:
-                notes.append(f"cover art (stream #{s.index}, {codec}) not carried")
-            else:
-                notes.append(f"extra video stream #{s.index} ({codec}) not carried: vidbw converts the first video stream")
-        elif _is_chapter_track(s):
-            continue
-        elif _is_timecode_track(s) and muxer in TIMECODE_MUXERS:
-            # PyAV cannot give a copied tmcd track the frame rate the muxer needs (it fails at the end),
-            # and MXF holds no such track; the muxer writes the timecode itself from the video stream's
-            # timecode tag (VideoWriter).
-            continue
-        elif s.type == "data" and muxer in ("matroska", "webm", "mxf"):
-            notes.append(f"stream #{s.index} (data) cannot be stored in {muxer}; dropped (write .mov or .mp4 to keep it)")
-        elif codec and supported and codec not in supported:
-            notes.append(f"stream #{s.index} ({s.type}, {codec}) cannot be stored in {muxer}; dropped (write .mkv to keep it)")
-        else:
-            keep.append(s)
-    return keep, notes
