@@ -22,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 
 from vidbw.render import Look, RenderPlan
-from vidbw.shots.analysis import ANALYSIS_WIDTH, lowres_size, planes_to_rgb8
+from vidbw.shots.analysis import ANALYSIS_WIDTH, planes_to_rgb8, scaled_to_width
 from vidbw.shots.detect import DEFAULT_MIN_SHOT_SECONDS, AdaptiveCuts, min_shot_frames
 from vidbw.shots.model import Shot, ShotList
 from vidbw.shots.proxies import PER_SHOT, PROXY_WINDOW, frame_evidence, sample_indices
@@ -47,7 +47,7 @@ class ShotStream:
             raise ValueError(f"style {look.style.name!r} chooses no proxies: it needs no shot stream")
         self.look = look
         self.fps = fps
-        self.size = lowres_size(width, height, ANALYSIS_WIDTH)
+        self.size = scaled_to_width(width, height, ANALYSIS_WIDTH)
         self.cuts = AdaptiveCuts(fps, min_shot_frames(min_shot_seconds, fps))
         # The shots found so far; the last is open (no end yet) and has no proxy until it is chosen.
         self.plan = RenderPlan.single(look, temporal)
