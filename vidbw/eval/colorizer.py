@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from vidbw.eval.colorize import colourfulness
-from vidbw.eval.metrics import psnr
+from vidbw.metrics import psnr
 from vidbw.kernels.colour import LOWRES_MAX_SIDE, small_size
 from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
