@@ -413,7 +413,8 @@ def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: 
 def convert_image(source: Path, output: Path, look: "Look | ColorizeRequest", overwrite: bool = False,
                   renderer: FrameRenderer | None = None) -> ConvertResult:
     """One picture: to B&W with a look, or colorized (a `ColorizeRequest`)."""
-    from vidbw.colorize import ColorizeRequest, colorize_image_array, colour_content, lowres_size
+    from vidbw.colorize import ColorizeRequest, colorize_image_array, colour_content
+    from vidbw.kernels.colour import lowres_size
 
     check_output_path(output, (source,), overwrite)
     started = time.perf_counter()
@@ -529,7 +530,8 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
     `temporal` None is light: key frames drive every shot, and their fine grids follow moving
     subjects, which strong smoothing softens (cups_table 28.3 dB light, 27.3 dB strong).
     """
-    from vidbw.colorize import keyframe_references, lowres_size
+    from vidbw.colorize import keyframe_references
+    from vidbw.kernels.colour import lowres_size
     from vidbw.shots import FilmSampler, ShotList, detect_shots, frame_count, validate
 
     with open_input(source) as container:
