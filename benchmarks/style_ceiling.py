@@ -57,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from vidbw.eval.metrics import psnr
+    from vidbw.metrics import psnr
     from vidbw.eval.style import split_pairs
     from vidbw.train.style_learn import read_pairs
 

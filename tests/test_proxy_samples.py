@@ -18,13 +18,13 @@ import media
 from conftest import assert_ok, run_inprocess
 from vidbw.errors import InputError
 from vidbw.io import decode
-from vidbw.pipeline import shot_render_plan
 from vidbw.models.content import CONTENT_DIM, content_features
-from vidbw.render import Look
+from vidbw.render import Look, RenderPlan
 from vidbw.shots import FilmSampler, LowresFilm, ProxySamples, Shot, ShotList, detect_shots, shots_for_style
 from vidbw.shots.detect import AdaptiveCuts, detect_cuts
 from vidbw.shots.proxies import PROXY_WINDOW, SEEK_GAP, frame_evidence, sample_indices
 from vidbw.shots.streaming import ShotStream
+from vidbw.style_plan import shot_render_plan
 from vidbw.styles import get_style
 
 FRAMES, CUT = 300, 130
@@ -132,7 +132,7 @@ def test_a_shot_stream_passes_frames_on_only_once_their_shot_and_proxy_are_plann
     style = get_style("landscape-master")
     with open_input(cut_clip) as container:
         info = describe_video(container, cut_clip)
-        stream = ShotStream(Look(style), "light", 24.0, info.width, info.height)
+        stream = ShotStream(RenderPlan.single(Look(style), "light"), 24.0, info.width, info.height)
         passed, most_held = [], 0
         for pushed, item in enumerate(read_media(container, info, [], DecodeStats()), 1):
             ready = stream.push(item)

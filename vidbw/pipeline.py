@@ -1,4 +1,4 @@
-"""The streaming engine: decode → render → encode for films, and the same render for images.
+"""The streaming engine: decode → render → encode for films, and `convert`, the entry point.
 
 Three stages overlap in three threads joined by small bounded queues, so memory does not grow with
 the film's length and the encoder is never starved:
@@ -7,7 +7,9 @@ the film's length and the encoder is never starved:
     calling thread  style grid → slice + apply kernel     ─► output frames (luma + neutral chroma)
     writer thread   encode + mux (PyAV), copied packets muxed as they are
 
-This module knows nothing about CLI flags; `vidbw.cli` and `vidbw.convert` are thin wrappers.
+`convert` sends a film through the engine with the plan made for it (`vidbw.style_plan` for B&W,
+`vidbw.colorize.plan` for colour), and pictures to `vidbw.convert_images`. This module knows
+nothing about CLI flags; `vidbw.cli` and `vidbw.convert` are thin wrappers.
 """
 
 from __future__ import annotations
@@ -16,75 +18,40 @@ import queue
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Iterator
 
-import cv2
-import numpy as np
-
+from vidbw.convert_images import convert_folder, convert_image
 from vidbw.errors import InputError, OptionError, OutputError, VidbwError
 from vidbw.io.atomic import atomic_output, check_output_path, describe_os_error
 from vidbw.io.hdr import hdr10_metadata
-from vidbw.io.images import list_images, read_image, write_image
 from vidbw.io.probe import check_readable_source, describe_video, is_image_path, open_input
-from vidbw.io.decode import DecodedFrame, DecodeStats, check_decodable, read_media
-from vidbw.io.decode import frame_timestamps as read_frame_timestamps
+from vidbw.io.decode import DecodedFrame, DecodeStats, check_decodable, frame_timestamps, read_media
 from vidbw.io.encode import EncodeSettings, VideoWriter, plan_encode
-from vidbw.io.frames import display_turns, frame_rotation
-from vidbw.io.muxers import MUXER_BY_SUFFIX
+from vidbw.io.frames import frame_rotation
 from vidbw.io.remux import copyable_streams
 from vidbw.kernels.colour import luma_output_coding
-from vidbw.render import (PREDICT_BATCH, FrameRenderer, GridScheduler, Look, RenderPlan, ShotRender, colorizes, make_renderer,
-                          render_image_array)
+from vidbw.render import PREDICT_BATCH, FrameRenderer, GridScheduler, Look, RenderPlan, colorizes, make_renderer
+from vidbw.results import (ConvertResult, ProgressCallback, damaged_input_note, default_output_for, ended_early_note,
+                           explain_shots, interlaced_note, renders_film)
+from vidbw.style_plan import shot_render_plan, shot_stream_for
 from vidbw.styles import Style
 from vidbw.temporal import GridSmoother
 
-if TYPE_CHECKING:
-    from vidbw.colorize import ColorizeRequest
-
 # Frames each stage queue may hold. Deeper queues ride out the bursts on both sides (a batch of key
-# grids on the render thread, x264's frame threads and lookahead): at 1080p, 16 instead of 6 kept
-# the two cores 1.92 busy instead of 1.85 and converted 3 % faster with a learned style (42.6 s
-# against 44.1 s, three runs each, docs/RETOUCHER.md). Large frames get fewer, so a queue stays
-# near QUEUE_BYTES (a 4K 10-bit frame is ~25 MB), but never fewer than QUEUE_MIN_FRAMES.
+# grids on the render thread, x264's frame threads and lookahead; benchmarks in docs/RETOUCHER.md).
+# Large frames get fewer, so a queue stays near QUEUE_BYTES (a 4K 10-bit frame is ~25 MB), but
+# never fewer than QUEUE_MIN_FRAMES.
 QUEUE_MAX_FRAMES = 16
 QUEUE_MIN_FRAMES = 6
 QUEUE_BYTES = 96 << 20
-
-COLOUR_CHECK_FRAMES = 48  # frames from the start that tell whether a colorization's input has colour
-COLOUR_INPUT_SPREAD = 0.02  # chroma spread (see colorize.colour_content) above which the input is colour film
-COLOUR_INPUT_TINT = 0.01  # mean chroma magnitude above which a gray-looking input is a tinted scan
 
 
 def queue_frames(info) -> int:
     """How many frames a stage queue holds for this film (4:2:0 planes assumed for the size)."""
     frame_bytes = info.width * info.height * 1.5 * (2 if info.bit_depth > 8 else 1)
     return int(min(QUEUE_MAX_FRAMES, max(QUEUE_MIN_FRAMES, QUEUE_BYTES // max(frame_bytes, 1))))
-
-
-ProgressCallback = Callable[[int, int], None]  # (frames done, frames expected or 0)
-
-
-def interlaced_note(colorizing: bool) -> str:
-    """What a render of interlaced input tells the user (single passes and chunked jobs alike)."""
-    if colorizing:
-        return "input is interlaced: deinterlace it first for clean colour edges (fields are colorized together)"
-    return "input is interlaced: fields are converted together as frames (deinterlace first if you need progressive)"
-
-
-@dataclass
-class ConvertResult:
-    output: Path
-    frames: int = 0
-    seconds: float = 0.0
-    concealed_frames: int = 0  # damaged or lost frames that the output covers by concealment
-    notes: list[str] = field(default_factory=list)
-    explain: list[str] = field(default_factory=list)  # which style and proxy each shot or image got
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
 # --------------------------------------------------------------------------- threads
@@ -175,10 +142,8 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
         result.frames = stats.frames
         result.concealed_frames = stats.concealed_frames
         if result.concealed_frames or stats.decode_errors:
-            result.notes.append(
-                f"damaged input: {stats.decode_errors} packets failed to decode; {result.concealed_frames} frames concealed"
-            )
-        early = _ended_early(info, stats, container.streams.video[0].start_time or 0)
+            result.notes.append(damaged_input_note(stats.decode_errors, result.concealed_frames))
+        early = ended_early_note(info, stats, container.streams.video[0].start_time or 0)
         if early:
             result.notes.append(early)
         return result
@@ -193,9 +158,8 @@ def networks_warmed_up(users) -> Iterator[None]:
     Otherwise the render thread imports torch and loads them at the first shot (or colorization's
     analysis pass does, at the first automatic key frame): about a second in which the cores mostly
     wait. A learned style warms up when its render starts: earlier, beside the shot stream's first
-    frames, its GIL-bound torch import only slowed their analysis as much (first frame at 1.8 s
-    either way on the 10 s 1080p film). Joined on the way out, so torch is never left half-imported
-    when the interpreter exits.
+    frames, its GIL-bound torch import would only slow their analysis as much. Joined on the way
+    out, so torch is never left half-imported when the interpreter exits.
     """
     unique = {id(user): user for user in users}
     threads = [threading.Thread(target=user.warm_up, name="vidbw-warm-up", daemon=True)
@@ -236,23 +200,6 @@ class FrameWindow:
     @property
     def decode_stop(self) -> int:
         return min(len(self.index_of_pts), (-(-(self.stop + self.context) // PREDICT_BATCH) + 1) * PREDICT_BATCH)
-
-
-def _ended_early(info, stats: DecodeStats, start_pts: int) -> str | None:
-    """A note when the decodable pictures stop short of what the header promised (a cut file)."""
-    if info.frame_count:
-        if stats.frames < info.frame_count:
-            return f"input ended early: converted the decodable {stats.frames} of {info.frame_count} frames"
-        return None
-    # Matroska and MPEG-TS headers give no frame count: compare where the pictures stop with the
-    # video stream's own length (not the container's, which audio may extend).
-    if stats.last_pts is None or not info.frame_rate or not info.video_duration_s:
-        return None
-    frame_time = 1 / float(info.frame_rate)
-    end = float((stats.last_pts - start_pts) * info.time_base) + frame_time
-    if end < info.video_duration_s - 1.5 * frame_time:
-        return f"input ended early: converted the decodable {stats.frames} frames ({end:.2f}s of {info.video_duration_s:.2f}s)"
-    return None
 
 
 def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameRenderer, temp: Path, copy_streams,
@@ -358,11 +305,11 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
     return stats
 
 
-def frame_timestamps(source: Path) -> list[int]:
+def film_timestamps(source: Path) -> list[int]:
     """Every frame's pts in presentation order (one demux pass, no decoding)."""
     with open_input(source) as container:
         describe_video(container, source)
-        return read_frame_timestamps(container)
+        return frame_timestamps(container)
 
 
 def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: EncodeSettings, frames: range,
@@ -374,7 +321,7 @@ def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: 
     `context` extra frames are decoded on each side so temporal smoothing sees the same neighbours
     as a single pass. The output is written atomically and replaced if present.
     """
-    timestamps = timestamps if timestamps is not None else frame_timestamps(source)
+    timestamps = timestamps if timestamps is not None else film_timestamps(source)
     if not 0 <= frames.start < frames.stop <= len(timestamps) or frames.step != 1:
         raise VidbwError(f"segment {frames.start}-{frames.stop} is outside the film's {len(timestamps)} frames")
     window = FrameWindow(frames.start, frames.stop, context, {pts: i for i, pts in enumerate(timestamps)})
@@ -399,199 +346,7 @@ def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: 
         container.close()
 
 
-# --------------------------------------------------------------------------- images
-
-
-def convert_image(source: Path, output: Path, look: "Look | ColorizeRequest", overwrite: bool = False,
-                  renderer: FrameRenderer | None = None) -> ConvertResult:
-    """One picture: to B&W with a look, or colorized (a `ColorizeRequest`)."""
-    from vidbw.colorize import ColorizeRequest, colorize_image_array, colour_content, lowres_size
-
-    check_output_path(output, (source,), overwrite)
-    started = time.perf_counter()
-    image = read_image(source)
-    explain: list[str] = []
-    notes: list[str] = []
-    if isinstance(look, ColorizeRequest):
-        height, width = image.rgb.shape[:2]
-        analysis_size = lowres_size(width, height)
-        colour_source = look.for_image(analysis_size)
-        small = cv2.resize(image.rgb, analysis_size, interpolation=cv2.INTER_AREA) / float(2**image.bits - 1)
-        note = input_colour_note(*colour_content(small[None]))
-        notes.extend([f"{source.name}: {note}"] if note else [])
-        pixels = colorize_image_array(image.rgb, image.bits, colour_source)
-        explain.append(f"{source.name}: colorized, {colour_source.describe()}")
-    else:
-        pixels = render_image_array(image.rgb, image.bits, look, renderer, explain)
-        explain = [f"{source.name}: style {look.style.name}, {e}" for e in explain]
-    with atomic_output(output, overwrite) as temp:
-        write_image(temp, pixels, image.alpha, compression=image.compression)
-    return ConvertResult(output, frames=1, seconds=time.perf_counter() - started, notes=notes, explain=explain)
-
-
-def input_colour_note(spread: float, tint: float) -> str | None:
-    """What to tell the user about colour already in the input of a colorization (None: it is gray)."""
-    if spread > COLOUR_INPUT_SPREAD:
-        return "input is already in colour: its colours are discarded and its luma is colorized"
-    if tint > COLOUR_INPUT_TINT:
-        return "input is tinted (sepia or toned scan): the tint is discarded and its luma is colorized"
-    return None
-
-
-def convert_folder(source: Path, output: Path, look: "Look | ColorizeRequest", overwrite: bool = False,
-                   progress: ProgressCallback | None = None) -> ConvertResult:
-    images = list_images(source)
-    if not images:
-        raise InputError(f"no images in folder (looked for jpg, png, tiff, webp, bmp): {source}")
-    if output.resolve() == source.resolve():
-        raise OutputError(f"output folder is the input folder; choose another with -o: {output}")
-    if output.exists() and not output.is_dir():
-        raise OutputError(f"output path is a file, expected a folder: {output}")
-    try:
-        output.mkdir(parents=False, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {output}: {exc.strerror}") from None
-    renderer = FrameRenderer()
-    result = ConvertResult(output)
-    started = time.perf_counter()
-    failures = []
-    for done, image_path in enumerate(images, 1):
-        try:
-            done_image = convert_image(image_path, output / image_path.name, look, overwrite, renderer)
-            result.frames += 1
-            result.explain.extend(done_image.explain)
-            result.notes.extend(done_image.notes)
-        except VidbwError as exc:
-            failures.append(str(exc))
-        if progress:
-            progress(done, len(images))
-    result.seconds = time.perf_counter() - started
-    if failures:
-        raise VidbwError(f"{len(failures)} of {len(images)} images failed; first: {failures[0]}")
-    return result
-
-
 # --------------------------------------------------------------------------- entry point
-
-
-def shot_render_plan(source: Path, look: Look, temporal: str, shots_file: Path | None = None,
-                     detector: str = "adaptive", progress: ProgressCallback | None = None):
-    """The film's looks shot by shot, and the shot list they come from (None for one constant look).
-
-    A shot list given by the user is used exactly as edited (style and proxy per shot). Without one,
-    a learned style gets the analysis pass: cuts are detected and each shot's proxy is chosen once
-    from its own frames, so the look never switches inside a shot. Classic styles need no analysis.
-    The proxy choice's evidence is kept from the analysis pass (the film is decoded once before the
-    render pass); only a user's shot list, or a shot too short for the kept frames, decodes some.
-    """
-    from vidbw.shots import FilmSampler, ShotList, assign_proxies, frame_count, shots_for_style, validate
-    from vidbw.styles import get_style
-
-    if shots_file is None and look.style.is_constant:
-        return RenderPlan.single(look, temporal), None
-
-    def style_of(name):
-        return look.style if name in (None, look.style.name) else get_style(name)
-
-    if shots_file is not None:
-        shot_list = validate(ShotList.load(shots_file), frame_count(source), get_style)
-        shot_list = assign_proxies(shot_list, style_of, FilmSampler(source))
-    else:
-        shot_list = shots_for_style(source, look.style, detector, progress=progress)
-    renders = []
-    for shot in shot_list.shots:
-        style = style_of(shot.style)
-        proxy = shot.proxy
-        if proxy is not None and not hasattr(style, "choose_proxy"):
-            raise OptionError(f"shot {shot.index}: style '{style.name}' is a classic style and has no proxies")
-        renders.append(ShotRender(shot.start_frame, shot.end_frame, look.with_style(style), proxy))
-    return RenderPlan(renders, temporal), shot_list
-
-
-def colorize_render_plan(source: Path, request, temporal: str | None, shots_file: Path | None = None,
-                         detector: str = "adaptive", progress: ProgressCallback | None = None):
-    """The film's colour sources shot by shot: (RenderPlan, shot list, explain lines).
-
-    Cuts come from the user's shot list or the analysis pass, so smoothing resets at every cut and
-    colours never bleed across one. A shot takes its key frame from the shot list's "reference",
-    else from a key-frame folder (images named by frame number) or the one --reference image; shots
-    without one get their middle frame coloured by the network as their key frame. Every reference
-    is read and checked before rendering.
-
-    `temporal` None is light: key frames drive every shot, and their fine grids follow moving
-    subjects, which strong smoothing softens (cups_table 28.3 dB light, 27.3 dB strong).
-    """
-    from vidbw.colorize import keyframe_references, lowres_size
-    from vidbw.shots import FilmSampler, ShotList, detect_shots, frame_count, validate
-
-    with open_input(source) as container:
-        info = describe_video(container, source)
-    analysis_size = lowres_size(info.width, info.height)
-    if shots_file is not None:
-        shot_list = validate(ShotList.load(shots_file), frame_count(source))
-    else:
-        shot_list = detect_shots(source, detector, style=None, progress=progress)
-    keyframes: dict[int, Path] = {}
-    if request.reference is not None and request.reference.is_dir():
-        keyframes = keyframe_references(request.reference)
-        beyond = [f for f in keyframes if f >= shot_list.frames]
-        if beyond:
-            raise OptionError(f"key frame {keyframes[beyond[0]].name} is for frame {beyond[0]}, but the film has "
-                              f"{shot_list.frames} frames (0-{shot_list.frames - 1})")
-    renders, explain, resolved = [], [], []
-    frames = FilmSampler(source)  # the automatic key frames, decoded alike by a single pass and a job's workers
-    # Key frames are pictures as players show them: a film's display rotation says how they turn.
-    uses_references = request.reference is not None or any(shot.reference is not None for shot in shot_list.shots)
-    turns = display_turns(frames.decoded(0).source) if uses_references else 0
-    for shot in shot_list.shots:
-        in_shot = sorted(f for f in keyframes if shot.start_frame <= f < shot.end_frame)
-        if shot.reference is not None:
-            path = shot.reference_path(shots_file)
-        elif in_shot:
-            path = keyframes[in_shot[0]]  # one key frame colours the shot; the earliest if several
-        elif request.reference is not None and request.reference.is_file():
-            path = request.reference
-        else:
-            path = None
-        colour_source = request.automatic_key(frames, shot) if path is None else request.from_reference(path, analysis_size, turns)
-        renders.append(ShotRender(shot.start_frame, shot.end_frame, Look(colour_source)))
-        resolved.append(replace(shot, reference=None if path is None else str(Path(path).resolve())))
-        explain.append(f"shot {shot.index}: frames {shot.start_frame}-{shot.end_frame - 1}, {colour_source.describe()}")
-    temporal = temporal or "light"
-    # The shot list says where each shot's colour came from (absolute key-frame paths; none:
-    # automatic), so it renders the same again anywhere: chunked jobs hand it to their workers.
-    return RenderPlan(renders, temporal), ShotList(shot_list.fps, shot_list.frames, resolved), explain
-
-
-def film_colour_notes(source: Path) -> list[str]:
-    """What to tell the user about colour already in a film given to colorize, judged from its first
-    COLOUR_CHECK_FRAMES frames (none when it is gray). Apart from the plan: a chunked job's workers
-    rebuild the plan for every segment and have nothing to report."""
-    from vidbw.colorize import colour_content
-    from vidbw.shots.analysis import LowresFilm
-
-    sample = [frame for _, frame in zip(range(COLOUR_CHECK_FRAMES), LowresFilm(source, as_float=True))]
-    note = input_colour_note(*colour_content(np.stack(sample))) if sample else None
-    return [note] if note else []
-
-
-def explain_shots(shot_list) -> list[str]:
-    return [f"shot {s.index}: frames {s.start_frame}-{s.end_frame - 1}, style {s.style}, proxy "
-            f"{'-' if s.proxy is None else s.proxy}" for s in shot_list.shots]
-
-
-def renders_film(source: Path, output: Path) -> bool:
-    """Whether converting `source` to `output` renders a film: a film file, or a folder's numbered
-    image sequence written to a film container (`vidbw.io.sequence`); not images or a folder of photos."""
-    if is_image_path(source):
-        return False
-    return not source.is_dir() or output.suffix.lower() in MUXER_BY_SUFFIX
-
-
-def default_output_for(source: Path, suffix: str = "bw") -> Path:
-    if source.is_dir():
-        return source.with_name(f"{source.name}_{suffix}")
-    return source.with_name(f"{source.stem}_{suffix}{source.suffix}")
 
 
 def convert(source, output=None, style: str | Style = "neutral", *, grain: float = 0.0, grain_size: float = 1.0,
@@ -602,9 +357,9 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
     """Convert a film, an image or a folder of images to black and white, or colorize it.
 
     `output` defaults to `<stem>_bw.<ext>` beside the input (`<stem>_color.<ext>` when colorizing;
-    `<folder>_bw` for folders). `temporal` defaults to light smoothing of learned grids; when
-    colorizing, see `colorize_render_plan`. Raises `VidbwError` subclasses for anything the user can fix; never
-    leaves a partial output.
+    `<folder>_bw` for folders; see `vidbw.results.default_output_for`). `temporal` defaults to light
+    smoothing of learned grids; when colorizing, see `vidbw.colorize.plan.colorize_render_plan`.
+    Raises `VidbwError` subclasses for anything the user can fix; never leaves a partial output.
     """
     source = Path(source)
     output = Path(output) if output is not None else default_output_for(source, "color" if colorize else "bw")
@@ -634,22 +389,10 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
     return result
 
 
-def shot_stream_for(source: Path, look: Look, temporal: str, detector: str):
-    """A `ShotStream` for a style that chooses a proxy per shot (a learned style) with a detector that
-    streams; else None (the analysis pass runs first)."""
-    from vidbw.shots.streaming import STREAMING_DETECTOR, ShotStream
-
-    if look.style.is_constant or not hasattr(look.style, "choose_proxy") or detector != STREAMING_DETECTOR:
-        return None
-
-    with open_input(source) as container:
-        info = describe_video(container, source)
-    return ShotStream(look, temporal, info.nominal_fps, info.width, info.height)
-
-
 def _colorize(source: Path, output: Path, reference, temporal, shots, detector, encode, overwrite, device,
               progress) -> ConvertResult:
     from vidbw.colorize import ColorizeRequest
+    from vidbw.colorize.plan import colorize_render_plan, film_colour_notes
 
     request = ColorizeRequest(reference)
     if source.is_dir() and not renders_film(source, output):

@@ -20,15 +20,14 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from vidbw.colorize import keep_luma
 from vidbw.errors import OptionError
-from vidbw.kernels.colour import REC709_LUMA, luma_output_coding, planes_to_small_rgb, rgb_matrix, small_size
+from vidbw.kernels.colour import (LOWRES_MAX_SIDE, REC709_LUMA, keep_luma, lowres_level, luma_output_coding,
+                                  planes_to_small_rgb, rgb_matrix, small_size)
 from vidbw.kernels.chroma import slice_chroma
 from vidbw.kernels.slicing import slice_apply, slice_rgb
 from vidbw.models.content import content_evidence
 from vidbw.styles import FilmGrain, Style, Toning, get_style, get_toning
 
-LOWRES_MAX_SIDE = 256  # the grid network never sees more than this
 PREDICT_BATCH = 8  # frames per grid-network call: amortises its overhead, bounds the look-ahead
 # A learned B&W look predicts the grid of key frames only, the frames between get grids interpolated
 # linearly. The temporal smoother lets nothing through that changes faster than KEY_STRIDE (light:
@@ -72,8 +71,6 @@ def colorizes(look_or_style) -> bool:
 def lowres_input(style, planes, to_rgb: np.ndarray) -> np.ndarray:
     """What a style's grid network sees: the small R'G'B' copy, or the small luma for a colorizer."""
     if colorizes(style):
-        from vidbw.colorize import lowres_level
-
         return lowres_level(planes, to_rgb, LOWRES_MAX_SIDE)
     return lowres_rgb(planes, to_rgb)
 

@@ -19,7 +19,7 @@ The metrics, per clip (all but CDC on the measured frames, see ``every`` below):
   without their rounding): one mean squared error over all measured frames, pixels and the three
   channels, then ``10·log10(1 / MSE)`` — a film-level PSNR, not a mean of per-frame PSNRs; ``inf``
   when the pictures are identical (``null`` in JSON).
-* **SSIM**: Gaussian-window SSIM (:func:`vidbw.eval.metrics.ssim`, σ = 1.5, data range 1) computed
+* **SSIM**: Gaussian-window SSIM (:func:`vidbw.metrics.ssim`, σ = 1.5, data range 1) computed
   on each of R', G', B' separately, averaged over the three channels, then over the frames.
 * **Colourfulness** M of Hasler & Süsstrunk (2003), "Measuring colourfulness in natural images",
   on 0..255 values: ``rg = R − G``, ``yb = (R + G)/2 − B``,
@@ -65,7 +65,7 @@ import cv2
 import numpy as np
 
 from vidbw.errors import InputError, OptionError
-from vidbw.eval.metrics import finite_or_none, psnr_from_mse, ssim
+from vidbw.metrics import finite_or_none, psnr_from_mse, ssim
 
 __all__ = ["ColorizeReport", "Scores", "CDCAccumulator", "CDC_DILATIONS", "channel_histograms", "colourfulness",
            "js_divergence", "measure_colorize"]

@@ -25,17 +25,15 @@ import torch
 import torch.nn.functional as F
 
 from vidbw.eval.colorize import colourfulness
-from vidbw.eval.metrics import psnr
-from vidbw.kernels.colour import small_size
+from vidbw.metrics import psnr
+from vidbw.kernels.colour import LOWRES_MAX_SIDE, small_size
 from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
 __all__ = ["colourfulness", "psnr", "colorize_frame", "score_colour", "score_correspondence", "evaluate_clip"]
 
-LOWRES_SIDE = 256
 
-
-def lowres(level: np.ndarray, side: int = LOWRES_SIDE) -> np.ndarray:
+def lowres(level: np.ndarray, side: int = LOWRES_MAX_SIDE) -> np.ndarray:
     h, w = level.shape
     size = small_size(w, h, side)
     if size == (w, h):

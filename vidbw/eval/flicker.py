@@ -54,7 +54,7 @@ import cv2
 import numpy as np
 
 from vidbw.errors import InputError
-from vidbw.eval.metrics import finite_or_none
+from vidbw.metrics import finite_or_none
 from vidbw.kernels.flow import DISFlow, Flow
 
 __all__ = ["FlickerReport", "PairErrors", "PairFlow", "ToneCurve", "fit_tone_curve", "measure_flicker",

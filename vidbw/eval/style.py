@@ -19,8 +19,8 @@ from typing import Callable
 import numpy as np
 
 from vidbw.errors import OptionError
-from vidbw.eval.metrics import psnr, ssim
-from vidbw.train.style_learn import MIN_PAIRS, Pair, _work, fit_style, make_style
+from vidbw.metrics import psnr, ssim
+from vidbw.train.style_learn import MIN_PAIRS, Pair, at_work_size, fit_style, make_style
 
 __all__ = ["MixCurve", "fit_mix_curve", "render_style", "evaluate_style", "StyleEval"]
 
@@ -55,7 +55,7 @@ def fit_mix_curve(pairs: list[Pair], bins: int = 256, max_pixels: int = 400_000,
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for p in pairs:
-        c, b = _work(p)
+        c, b = at_work_size(p)
         xs.append(c.reshape(-1, 3)); ys.append(b.reshape(-1))
     x = np.concatenate(xs).astype(np.float64)
     y = np.concatenate(ys).astype(np.float64)

@@ -146,9 +146,9 @@ def scan_frames(source: Path) -> tuple[list[int], list[int]]:
             if packet.is_keyframe and packet.pts is not None:
                 key_pts.append(packet.pts)
     if any(p is None for p in pts):
-        from vidbw.pipeline import frame_timestamps
+        from vidbw.pipeline import film_timestamps
 
-        return frame_timestamps(source), []
+        return film_timestamps(source), []
     pts.sort()
     index = {p: i for i, p in enumerate(pts)}
     return pts, sorted(index[p] for p in key_pts if p in index)

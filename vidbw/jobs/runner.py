@@ -169,7 +169,7 @@ def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: 
     timestamps, keyframes = scan_frames(source)
     resolved = _resolve_shots(source, settings, shots, detector)
     if info.interlaced:  # the segments' own notes are not kept: say it once, from the plan
-        from vidbw.pipeline import interlaced_note
+        from vidbw.results import interlaced_note
 
         resolved.notes.append(interlaced_note(settings["look"].get("colorize", False)))
     length = segment_frames or segment_length(len(timestamps), fps, workers, settings["context"])
@@ -193,15 +193,18 @@ class ResolvedShots:
 def _resolve_shots(source: Path, settings: dict, shots, detector: str) -> ResolvedShots:
     """Cuts for the segment plan, and the shot list every worker renders with (styles and proxies
     per shot, or each shot's key frame when colorizing), resolved once here exactly as a single pass
-    would (`pipeline.shot_render_plan`, `pipeline.colorize_render_plan`): a --shots file as edited,
+    would (`style_plan.shot_render_plan`, `colorize.plan.colorize_render_plan`): a --shots file as edited,
     or the analysis pass."""
-    from vidbw.pipeline import colorize_render_plan, explain_shots, film_colour_notes, shot_render_plan
     from vidbw.jobs.worker import colorize_request_for, look_for
+    from vidbw.results import explain_shots
+    from vidbw.style_plan import shot_render_plan
 
     if shots is not None and not isinstance(shots, (str, os.PathLike)):
         return ResolvedShots(load_cuts(shots))  # bare cut positions: segment boundaries only
     shots_file = Path(shots) if shots is not None else None
     if settings["look"].get("colorize"):
+        from vidbw.colorize.plan import colorize_render_plan, film_colour_notes
+
         _, shot_list, explain = colorize_render_plan(source, colorize_request_for(settings),
                                                      settings["temporal"], shots_file, detector)
         return ResolvedShots(shot_list.cuts(), shot_list.to_json(), film_colour_notes(source), explain)
@@ -222,7 +225,7 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
     A job folder given by the caller is kept after success (delete it when you are done); an
     automatic one (beside the output) is removed.
     """
-    from vidbw.pipeline import default_output_for, renders_film
+    from vidbw.results import default_output_for, renders_film
 
     source = Path(source)
     if engine not in ENGINES:

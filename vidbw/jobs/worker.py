@@ -76,13 +76,14 @@ def render_plan_for(settings_json: str, shots_json: str | None = None, source: s
             load_colorizer()
             return None
         return RenderPlan.single(look_for(s), s["temporal"])
-    from vidbw.pipeline import colorize_render_plan, shot_render_plan
+    from vidbw.style_plan import shot_render_plan
 
     with tempfile.TemporaryDirectory(prefix="vidbw-shots-") as scratch:
         path = Path(scratch) / "shots.json"
         path.write_text(shots_json, encoding="utf-8")
         if colorize:
             from vidbw.colorize import ColorizeRequest
+            from vidbw.colorize.plan import colorize_render_plan
 
             # The shot list names every key frame (absolute paths); the rest are automatic.
             plan, _, _ = colorize_render_plan(Path(source), ColorizeRequest(None), s["temporal"], path)

@@ -20,9 +20,13 @@ import numpy as np
 from numba import njit
 
 __all__ = [
+    "LOWRES_MAX_SIDE",
     "planes_to_small_rgb",
     "planes_to_small_luma",
     "small_size",
+    "lowres_size",
+    "lowres_level",
+    "keep_luma",
     "luma_weights",
     "REC709_LUMA",
     "REC601_LUMA",
@@ -38,6 +42,10 @@ __all__ = [
 REC709_LUMA: tuple[float, float, float] = (0.2126, 0.7152, 0.0722)
 REC601_LUMA: tuple[float, float, float] = (0.299, 0.587, 0.114)
 REC2020_LUMA: tuple[float, float, float] = (0.2627, 0.6780, 0.0593)  # non-constant-luminance
+
+# The low-resolution analysis copy of a frame: the grid networks, the proxy choice and the
+# colorizer's correspondence never see more than this on the longer side.
+LOWRES_MAX_SIDE = 256
 
 _LUMA_BY_MATRIX = {
     "bt709": REC709_LUMA,
@@ -180,6 +188,10 @@ def small_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def lowres_size(width: int, height: int, max_side: int = LOWRES_MAX_SIDE) -> tuple[int, int]:
+    return small_size(width, height, max_side)
+
+
 def _small_planes(planes, size: tuple[int, int]) -> np.ndarray:
     """Each code plane area-averaged to `size` (w, h): float32 (h·w, 3), no conversion yet."""
     w, h = size
@@ -319,3 +331,26 @@ def planes_to_small_luma(planes, to_rgb: np.ndarray, size: tuple[int, int]) -> n
     else:
         level = _affine_pixels(_small_planes(planes, size), weights[None])
     return np.clip(level, 0.0, 1.0)
+
+
+def lowres_level(planes, to_rgb: np.ndarray, max_side: int = LOWRES_MAX_SIDE) -> np.ndarray:
+    """The frame's luma level (h, w) float32 in [0, 1] at analysis resolution."""
+    height, width = planes[0].shape
+    return planes_to_small_luma(planes, to_rgb, lowres_size(width, height, max_side))
+
+
+def keep_luma(planes, to_rgb: np.ndarray, luma_out: np.ndarray, coding: tuple[float, float]) -> None:
+    """Write the input's own luma into the output luma plane: copied when the coding is the same."""
+    weights = luma_weights(to_rgb)
+    offset, scale = coding
+    if weights[1] == 0.0 and weights[2] == 0.0:
+        gain, shift = scale * weights[0], offset + scale * weights[3]
+        if abs(gain - 1.0) < 1e-6 and abs(shift) < 1e-3 and planes[0].dtype == luma_out.dtype:
+            np.copyto(luma_out, planes[0])
+            return
+        value = planes[0].astype(np.float32) * np.float32(gain) + np.float32(shift)
+    else:
+        value = sum(p.astype(np.float32) * np.float32(w * scale) for p, w in zip(planes, weights[:3])) \
+            + np.float32(offset + scale * weights[3])
+    top = np.iinfo(luma_out.dtype).max if luma_out.dtype.kind == "u" else np.inf
+    np.copyto(luma_out, np.clip(np.rint(value), 0, top).astype(luma_out.dtype))

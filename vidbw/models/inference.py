@@ -1,10 +1,9 @@
 """The retoucher's networks at render time, in numpy: a learned style renders without torch.
 
-Importing torch costs ~0.75 s, and loading the networks through it another ~0.2 s, all of it
-holding the GIL while a film's first frames wait for their first grid; on two busy cores that is
-about a second of wall time per run, and a CPU-second (docs/RETOUCHER.md, "Session 16"). The grid
-network is small (~25 M multiply-adds per frame at its 128-px input): numpy's BLAS runs it in
-1.3–1.4 ms a frame against torch's 1.1–1.2 (`benchmarks/bench_gridnet.py`, one thread each).
+Importing torch and loading the networks through it holds the GIL for about a second while a
+film's first frames wait for their first grid (docs/RETOUCHER.md). The grid network is small (~25 M
+multiply-adds per frame at its 128-px input), so numpy's BLAS runs it about as fast as torch does
+(`benchmarks/bench_gridnet.py`).
 
 The torch modules (`vidbw.models.gridnet`, `vidbw.models.retoucher`) stay what training and the
 CUDA path use, and the reference: tests hold this forward pass equal to theirs on the shipped
@@ -54,13 +53,12 @@ def hold_blas_to_one_thread() -> None:
     """Hold numpy's BLAS to one thread from now on, in this process (once; later calls do nothing).
 
     Called when the networks load, so that every product they make, their set-up's included, runs
-    on one thread. A second BLAS thread spins between the networks' small products on the cores the encoder
-    needs: the 60 s benchmark film took 46.5-46.9 s and ~90 CPU-s so, against 37.7-38.4 s and ~72
-    (docs/RETOUCHER.md, "Session 16"). Set here rather than through OPENBLAS_NUM_THREADS, which
-    numpy reads only when it loads: too late in a script that imported numpy first, and in every
-    Ray worker (Ray imports numpy before any task). Not limited call by call and restored: the
-    count is process-wide, and a warm-up thread restoring it while the render thread was inside
-    a product changed that product's last bits (measured: 6-10 of 120 grids 9e-7 off)."""
+    on one thread. A second BLAS thread spins between the networks' small products on the cores the
+    encoder needs, and the whole conversion slows (docs/RETOUCHER.md). Set here rather than through
+    OPENBLAS_NUM_THREADS, which numpy reads only when it loads: too late in a script that imported
+    numpy first, and in every Ray worker (Ray imports numpy before any task). Not limited call by
+    call and restored: the count is process-wide, and a warm-up thread restoring it while the render
+    thread was inside a product would change that product's last bits."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")

@@ -21,12 +21,12 @@ from vidbw.io.probe import VideoInfo, describe_video, open_input
 from vidbw.io.decode import DecodeStats, frame_timestamps, read_media
 from vidbw.kernels.colour import planes_to_small_rgb
 
-__all__ = ["ANALYSIS_WIDTH", "LowresFilm", "frame_count", "lowres_size", "planes_to_rgb8", "rec709_luma"]
+__all__ = ["ANALYSIS_WIDTH", "LowresFilm", "frame_count", "planes_to_rgb8", "scaled_to_width", "rec709_luma"]
 
 ANALYSIS_WIDTH = 240  # cut detection; the flicker metric uses 480
 
 
-def lowres_size(width: int, height: int, target_width: int) -> tuple[int, int]:
+def scaled_to_width(width: int, height: int, target_width: int) -> tuple[int, int]:
     """(w, h) for a frame scaled to `target_width` (never enlarged), aspect ratio kept."""
     if width <= target_width:
         return width, height
@@ -81,7 +81,7 @@ class LowresFilm:
 
     @property
     def size(self) -> tuple[int, int]:
-        return lowres_size(self.info.width, self.info.height, self.width)
+        return scaled_to_width(self.info.width, self.info.height, self.width)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         info = self.info

@@ -13,8 +13,7 @@ import os
 from pathlib import Path
 
 from vidbw.errors import OptionError
-from vidbw.io.atomic import atomic_output, check_output_path
-from vidbw.shots.model import ShotList
+from vidbw.shots.model import ShotList, write_shot_file
 
 __all__ = ["FORMATS", "format_for_path", "render_shots", "write_shots", "to_csv", "to_edl", "timecode", "timecode_rate"]
 
@@ -118,7 +117,4 @@ def write_shots(shot_list: ShotList, path: str | os.PathLike, fmt: str | None = 
     path = Path(path)
     fmt = fmt or format_for_path(path)
     text = render_shots(shot_list, fmt, title, clip_name)
-    check_output_path(path, tuple(Path(p) for p in inputs), overwrite)
-    with atomic_output(path, overwrite) as temp:
-        temp.write_text(text, encoding="utf-8")
-    return path
+    return write_shot_file(path, text, inputs, overwrite)

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Callable, Collection, Iterable, Sequence
 
 from vidbw.errors import OptionError
+from vidbw.io.atomic import atomic_output, check_output_path
 
-__all__ = ["Shot", "ShotList", "validate", "KnownStyles"]
+__all__ = ["Shot", "ShotList", "validate", "KnownStyles", "write_shot_file"]
 
 # A set of style names, or a callable that says whether a name is known (it may raise
 # OptionError with its own suggestion, e.g. `vidbw.styles.get_style`).
@@ -219,9 +220,17 @@ class ShotList:
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the JSON atomically (never a partial file; an existing one only with overwrite)."""
-        from vidbw.shots.formats import write_shots
+        return write_shot_file(path, self.to_json(), overwrite=overwrite)
 
-        return write_shots(self, path, "json", overwrite=overwrite)
+
+def write_shot_file(path: str | os.PathLike, text: str, inputs: tuple[Path, ...] = (), overwrite: bool = False) -> Path:
+    """Write a shot list's text atomically: the file appears whole or not at all, and an existing file
+    (or one of `inputs`) is never replaced without `overwrite` (`vidbw.shots.formats` writes the others)."""
+    path = Path(path)
+    check_output_path(path, tuple(Path(p) for p in inputs), overwrite)
+    with atomic_output(path, overwrite) as temp:
+        temp.write_text(text, encoding="utf-8")
+    return path
 
 
 # --------------------------------------------------------------------------- validation

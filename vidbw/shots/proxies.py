@@ -30,9 +30,9 @@ import numpy as np
 from vidbw.errors import InputError
 from vidbw.io.probe import describe_video, open_input
 from vidbw.io.decode import DecodeStats, frame_timestamps, read_media
-from vidbw.kernels.colour import small_size
+from vidbw.kernels.colour import LOWRES_MAX_SIDE, small_size
 from vidbw.models.content import CONTENT_DIM, content_features
-from vidbw.shots.analysis import ANALYSIS_WIDTH, lowres_size, planes_to_rgb8
+from vidbw.shots.analysis import ANALYSIS_WIDTH, planes_to_rgb8, scaled_to_width
 from vidbw.shots.detect import DEFAULT_DETECTOR, DEFAULT_MIN_SHOT_SECONDS, detect_shots
 from vidbw.shots.model import Shot, ShotList
 
@@ -45,7 +45,6 @@ PER_SHOT = 3  # frames whose evidence choose_proxy sees per shot
 # ... spread over the shot's opening frames only, so that the render pass can choose a shot's proxy
 # while it decodes, holding no more than this many frames back (`vidbw.shots.streaming`).
 PROXY_WINDOW = 24
-PROXY_MAX_SIDE = 256  # the grid network's input size (render.LOWRES_MAX_SIDE); choose_proxy never sees more
 RESERVOIR_BYTES = 48 << 20  # ProxySamples' memory: every frame's evidence up to ~286,000 frames
 SEEK_GAP = 250  # frames: a target further ahead of the decoder than this is reached by a seek, not decoded to
 
@@ -82,7 +81,7 @@ def sample_indices(shot: Shot, per_shot: int) -> list[int]:
     return sorted({shot.start_frame + int((i + 0.5) * n / k) for i in range(k)})
 
 
-def frame_evidence(analysis_rgb8: np.ndarray, max_side: int = PROXY_MAX_SIDE) -> np.ndarray:
+def frame_evidence(analysis_rgb8: np.ndarray, max_side: int = LOWRES_MAX_SIDE) -> np.ndarray:
     """The content evidence (CONTENT_DIM,) of an analysis-pass frame (uint8 RGB, `LowresFilm`): of
     the frame itself when its longer side is at most `max_side` (240 x 135 for a 16:9 film), else of
     its area-averaged copy at that size (a portrait film), as the grid network would see it."""
@@ -107,7 +106,7 @@ class ProxySamples:
     ENTRY_BYTES = CONTENT_DIM * 4 + 8  # float32 evidence + int64 frame index
 
     def __init__(self, fallback: EvidenceProvider | None = None, per_shot: int = PER_SHOT,
-                 max_side: int = PROXY_MAX_SIDE, max_bytes: int = RESERVOIR_BYTES):
+                 max_side: int = LOWRES_MAX_SIDE, max_bytes: int = RESERVOIR_BYTES):
         self.fallback = fallback
         self.per_shot = per_shot
         self.max_side = max_side
@@ -184,7 +183,7 @@ class FilmSampler:
     segment render. Only the current frame is held.
     """
 
-    def __init__(self, source: str | os.PathLike, per_shot: int = PER_SHOT, max_side: int = PROXY_MAX_SIDE):
+    def __init__(self, source: str | os.PathLike, per_shot: int = PER_SHOT, max_side: int = LOWRES_MAX_SIDE):
         self.source = Path(source)
         self.per_shot = per_shot
         self.max_side = max_side
@@ -231,7 +230,7 @@ class FilmSampler:
             self._reader.close()
         container = open_input(self.source)
         info = describe_video(container, self.source)
-        self._size = lowres_size(info.width, info.height, ANALYSIS_WIDTH)
+        self._size = scaled_to_width(info.width, info.height, ANALYSIS_WIDTH)
         numbering = {}
         self._seeked = index > SEEK_GAP and bool(self._frame_table(container)) and index < len(self._table)
         if self._seeked:

@@ -21,8 +21,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from vidbw.render import Look, RenderPlan
-from vidbw.shots.analysis import ANALYSIS_WIDTH, lowres_size, planes_to_rgb8
+from vidbw.shots.analysis import ANALYSIS_WIDTH, planes_to_rgb8, scaled_to_width
 from vidbw.shots.detect import DEFAULT_MIN_SHOT_SECONDS, AdaptiveCuts, min_shot_frames
 from vidbw.shots.model import Shot, ShotList
 from vidbw.shots.proxies import PER_SHOT, PROXY_WINDOW, frame_evidence, sample_indices
@@ -35,22 +34,23 @@ STREAMING_DETECTOR = "adaptive"
 class ShotStream:
     """Frames in decode order in; the same frames out, each once its shot and proxy are in `plan`.
 
-    >>> stream = ShotStream(look, "light", fps, width, height)
+    >>> stream = ShotStream(RenderPlan.single(look, "light"), fps, width, height)
     >>> scheduler = GridScheduler(stream.plan, ...)
     >>> for frame in decoded: [scheduler.push(f) for f in stream.push(frame)]
     >>> [scheduler.push(f) for f in stream.finish()]; stream.shot_list()
     """
 
-    def __init__(self, look: Look, temporal: str, fps: float, width: int, height: int,
-                 min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS):
+    def __init__(self, plan, fps: float, width: int, height: int, min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS):
+        look = plan.shots[0].look
         if not hasattr(look.style, "choose_proxy"):
             raise ValueError(f"style {look.style.name!r} chooses no proxies: it needs no shot stream")
         self.look = look
         self.fps = fps
-        self.size = lowres_size(width, height, ANALYSIS_WIDTH)
+        self.size = scaled_to_width(width, height, ANALYSIS_WIDTH)
         self.cuts = AdaptiveCuts(fps, min_shot_frames(min_shot_seconds, fps))
-        # The shots found so far; the last is open (no end yet) and has no proxy until it is chosen.
-        self.plan = RenderPlan.single(look, temporal)
+        # `plan` (a one-shot `vidbw.render.RenderPlan`) grows into the shots found so far; the last
+        # is open (no end yet) and has no proxy until it is chosen.
+        self.plan = plan
         self._held: deque = deque()  # (frame, its analysis copy), in decode order, not yet passed on
 
     def push(self, frame) -> list:

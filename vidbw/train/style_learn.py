@@ -27,24 +27,24 @@ import cv2
 import numpy as np
 
 from vidbw.errors import InputError, OptionError
-from vidbw.eval.metrics import psnr, ssim  # noqa: F401  (re-exported: style learning reports them)
+from vidbw.kernels.colour import LOWRES_MAX_SIDE
+from vidbw.metrics import psnr, ssim  # noqa: F401  (re-exported: style learning reports them)
 
 __all__ = ["Pair", "read_pairs", "fit_style", "style_tensors", "save_style", "MIN_PAIRS", "BW_CHROMA_LIMIT",
-           "psnr", "ssim", "WORK_SIDE"]
+           "psnr", "ssim", "WORK_SIDE", "at_work_size"]
 
 MIN_PAIRS = 4
 BW_CHROMA_LIMIT = 0.03  # mean (max - min) of R'G'B' above which a "B&W" image is colour
-WORK_SIDE = 256
+WORK_SIDE = LOWRES_MAX_SIDE  # the grid network's input, as the render engine's low-resolution copy
 LUT_KNOTS = 33
 GRID_SMOOTH = 1e-3  # weight of the squared differences of the residual grid along luma, y and x
 PIXEL_STEPS_PER_STEP = 26  # stage 2 (the pixel model): 300 steps -> 7800 steps of each member
 PIXEL_HIDDEN = 64
-# Two MLPs trained apart and averaged. Measured on held-out styles (24 pairs): noir 100031 31.76 ->
-# 32.28 dB with 2 members of 2x the steps (1 member of 2x: 31.97; 2 or 3 members of 1x: 31.91, 31.92).
+# Two MLPs trained apart and averaged: on held-out pairs the pair beats one member trained as long.
 PIXEL_MEMBERS = 2
 # A stage-1 step (8 pictures through the network and back) costs about as much as 17 steps of a
-# pixel-model member (measured on 24 pairs: 85 ms against 4.9 ms): the progress bar counts work in
-# member steps, so its time estimate holds across both stages instead of trebling during stage 1.
+# pixel-model member: the progress bar counts work in member steps, so its time estimate holds
+# across both stages instead of trebling during stage 1.
 STAGE1_STEP_COST = 17
 
 
@@ -99,7 +99,8 @@ def read_pairs(folder: Path) -> list[Pair]:
     return pairs
 
 
-def _work(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+def at_work_size(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """The pair's colour and B&W pictures at the grid network's working size (long side WORK_SIDE)."""
     from vidbw.train.data import resize_max
 
     c = resize_max(pair.color, WORK_SIDE)
@@ -145,7 +146,7 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
     try:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        work = [_work(p) for p in pairs]
+        work = [at_work_size(p) for p in pairs]
         subjects = [model.subject_of(c) for c, _ in work]
         k = model.n_subjects
         if params is None:

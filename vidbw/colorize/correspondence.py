@@ -1,4 +1,4 @@
-"""Colorization: B&W film to colour, with the luma kept exactly as it was.
+"""Colorization's algorithm: colour grids for B&W frames, carried from a key frame or predicted.
 
 Every frame gets a colour grid (:mod:`vidbw.kernels.chroma`: affine maps from luma to chroma) from
 one of two sources, and the grid is sliced against the frame's own luma at full resolution, so
@@ -25,35 +25,28 @@ depends only on that frame and its shot's key frame, so a film split into segmen
 from __future__ import annotations
 
 import math
-import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from vidbw.errors import InputError, OptionError, OutputError
+from vidbw.errors import InputError
 from vidbw.kernels.chroma import fit_color_grid, sample_grid_torch, slice_chroma, splat_chroma
-from vidbw.kernels.colour import luma_weights, planes_to_small_luma, small_size
+from vidbw.kernels.colour import keep_luma, lowres_level
 from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
 __all__ = ["AutoColorizer", "AutomaticKeyColorizer", "ReferenceColorizer", "automatic_key_frame", "Reference",
-           "load_reference", "keyframe_references", "check_key_frame_folder", "export_key_frames",
-           "colorize_image_array", "keep_luma", "lowres_level", "colour_content"]
+           "colorize_image_array", "colour_content"]
 
-LOWRES_MAX_SIDE = 256  # the analysis resolution: correspondence, features and grid fitting
 REFERENCE_GRID_DEPTH = 8
 REFERENCE_CELL = 2  # analysis pixels per colour-grid cell: fine enough for the colours of small objects
-MAX_ASPECT_MISMATCH = 1.25  # a key frame whose aspect differs more than this is not of this film
-GRAY_CHROMA = 0.02  # a "colour" reference whose 99th-percentile chroma is below this is gray
-# How far flow is trusted: loosened from 1 px / 0.04 once the feature match looked colours up by
-# luma, since it then colours what the flow leaves better (docs/COLORIZE.md, session 18).
+# How far flow is trusted: loosely, since the feature match colours what the flow leaves (docs/COLORIZE.md).
 FLOW_CHECK_PX = 2.0  # forward-backward disagreement (analysis pixels) at which flow is trusted ~37 %
 FLOW_LUMA_TOLERANCE = 0.12  # luma gap between a pixel and where its flow lands at which flow is trusted ~37 %
-# The feature match prefers key cells near where the scene's motion puts a block (session 19): each
-# clip measured gains 0.13-0.36 dB. A softer match (0.05 -> 0.08) keeps its colours from wobbling.
+# The feature match prefers key cells near where the scene's motion puts a block, and a soft match
+# keeps its colours from wobbling (docs/COLORIZE.md).
 FEATURE_TEMPERATURE = 0.08  # softmax temperature of the feature match (cosine similarities)
 MATCH_LUMA_SCALE = 0.25  # a luma gap this large costs a feature match one whole unit of cosine similarity
 MATCH_DISTANCE_COST = 1.0  # a feature match one frame side from where the scene's motion expects it costs this much similarity
@@ -65,16 +58,6 @@ LUMA_SUPPORT_PIXELS = 16.0  # key pixels of a luma a match must hold before its 
 KEY_CELL_BLOCKS = 2  # a key cell of the feature match spans this many feature blocks per side
 MATCH_CONTEXT = 3  # a feature match compares MATCH_CONTEXT × MATCH_CONTEXT patches of feature blocks, not single blocks
 CONFIDENCE_FLOOR = 0.02  # every pixel informs its grid cell a little: no cell is left without colour
-
-
-def lowres_size(width: int, height: int, max_side: int = LOWRES_MAX_SIDE) -> tuple[int, int]:
-    return small_size(width, height, max_side)
-
-
-def lowres_level(planes, to_rgb: np.ndarray, max_side: int = LOWRES_MAX_SIDE) -> np.ndarray:
-    """The frame's luma level (h, w) float32 in [0, 1] at analysis resolution."""
-    height, width = planes[0].shape
-    return planes_to_small_luma(planes, to_rgb, lowres_size(width, height, max_side))
 
 
 # --------------------------------------------------------------------------- colour sources
@@ -120,38 +103,6 @@ class Reference:
     chroma: np.ndarray  # (2, h, w) Cb, Cr
     features: np.ndarray | None = None  # (F, h/4, w/4) learned correspondence features
 
-
-def load_reference(path: str | Path, analysis_size: tuple[int, int], turns: int = 0) -> Reference:
-    """Read a colour key frame and bring it to the film's analysis size; clear errors for bad ones.
-
-    The key frame is the picture as players show it; `turns` (`vidbw.io.video.display_turns`) is how
-    the film's stored frames turn to be shown, so a film with a display rotation (phone footage)
-    takes its key frame upright, as `export_key_frames` writes it.
-    """
-    from vidbw.io.images import read_image
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"reference not found: {path}")
-    if path.is_dir():
-        raise InputError(f"reference is a folder, expected an image: {path}")
-    image = read_image(path)
-    stored = np.rot90(image.rgb, -turns)  # back to the film's stored orientation
-    height, width = image.rgb.shape[:2]
-    film_w, film_h = analysis_size[::-1] if turns % 2 else analysis_size  # as shown
-    mismatch = (width / height) / (film_w / film_h)
-    if max(mismatch, 1 / mismatch) > MAX_ASPECT_MISMATCH:
-        raise InputError(f"reference {path.name} is {width}x{height} (aspect {width / height:.2f}) but the film's "
-                         f"aspect is {film_w / film_h:.2f}; crop or pad it to the film's frame")
-    if min(width, height) < 16:
-        raise InputError(f"reference {path.name} is too small ({width}x{height})")
-    rgb = np.ascontiguousarray(stored, np.float32) / float(2**image.bits - 1)
-    small = cv2.resize(rgb, analysis_size, interpolation=cv2.INTER_AREA)
-    level, cb, cr = rgb_to_ycbcr709(small)
-    chroma = np.stack([cb, cr])
-    if float(np.percentile(np.hypot(cb, cr), 99)) < GRAY_CHROMA:
-        raise InputError(f"reference {path.name} has no colour (it is gray): colour the key frame first")
-    return Reference(path, np.clip(level, 0, 1).astype(np.float32), chroma.astype(np.float32))
 
 
 def automatic_key_frame(network, level: np.ndarray, frame: int) -> Reference:
@@ -301,9 +252,7 @@ def _with_context(features: np.ndarray) -> np.ndarray:
     """(C·K², h, w) float32 for (C, h, w) unit features, K = MATCH_CONTEXT: each block's features
     beside those of its neighbours one key cell (`KEY_CELL_BLOCKS`) apart, scaled to unit norm. The
     cosine of two such patches is the mean cosine of their blocks: a cup's side and a plank that look
-    alike block for block rarely do over a patch. (On cups_table the right key cell is, in the
-    median, among the three best single-block matches, but the best one is often wrong:
-    docs/COLORIZE.md.)"""
+    alike block for block rarely do over a patch (docs/COLORIZE.md)."""
     import torch
     import torch.nn.functional as F
 
@@ -337,8 +286,7 @@ def _scene_motion(flow: np.ndarray, confidence: np.ndarray, size: tuple[int, int
 class AutomaticKeyColorizer(ReferenceColorizer):
     """A shot without a key frame: its middle frame coloured by the network (`automatic_key_frame`)
     and carried through the shot like a given key frame, so the colours hold instead of wobbling
-    with the network's frame-by-frame guesses (docs/COLORIZE.md: warping ratio on airfield 1.896 ->
-    1.675, hands_blocks 1.060 -> 1.022, PSNR within 0.3 dB). The key is `Shot.middle_frame`.
+    with the network's frame-by-frame guesses (docs/COLORIZE.md). The key is `Shot.middle_frame`.
 
     The key frame is decoded (`frames`, a `FilmSampler`) when the shot is first rendered, so a job
     worker decodes only its own shots' key frames, and the same ones as a single pass.
@@ -360,93 +308,8 @@ class AutomaticKeyColorizer(ReferenceColorizer):
         return f"automatic (frame {self.frame} coloured by the network, carried through the shot)"
 
 
-# --------------------------------------------------------------------------- key frames
-
-
-_TRAILING_NUMBER = re.compile(r"(\d+)$")
-
-
-def keyframe_references(folder: Path) -> dict[int, Path]:
-    """A folder of key frames named by frame number (``120.png``, ``frame_000120.png``) -> {frame: path}."""
-    from vidbw.io.images import list_images
-
-    found: dict[int, Path] = {}
-    for path in list_images(folder):
-        match = _TRAILING_NUMBER.search(path.stem)
-        if match is None:
-            raise OptionError(f"key frame {path.name} in {folder} is not named by its frame number (e.g. 000120.png)")
-        frame = int(match.group(1))
-        if frame in found:
-            raise OptionError(f"two key frames for frame {frame} in {folder}: {found[frame].name} and {path.name}")
-        found[frame] = path
-    if not found:
-        raise OptionError(f"no key frames in reference folder {folder} (images named by frame number)")
-    return found
-
-
-def check_key_frame_folder(folder: Path) -> None:
-    """A key-frame folder may not exist yet, but must not be a file (`vidbw shots` checks this
-    before its analysis pass, `export_key_frames` before it writes)."""
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"key-frame folder is a file: {folder}")
-
-
-def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False,
-                      progress=None) -> list[Path]:
-    """Write each shot's key frame (`Shot.middle_frame`, the one automatic mode would colour) into
-    `folder` as ``NNNNNN.png``, full size, for a colourist to colour in any editor and give back
-    with ``--reference folder``. The picture is the luma vidbw colorizes, as gray R'G'B' (16-bit
-    for a film of more than 8 bits) and turned upright as players show it (a film's display
-    rotation), so an editor opens it ready for colour; each file is written atomically. An
-    existing file of the same name is an error unless `overwrite`."""
-    from vidbw.io.atomic import atomic_output
-    from vidbw.io.images import write_image
-    from vidbw.io.frames import display_turns
-    from vidbw.shots.proxies import FilmSampler
-
-    check_key_frame_folder(folder)
-    digits = max(6, len(str(shots.frames)))
-    paths = [folder / f"{shot.middle_frame:0{digits}d}.png" for shot in shots]
-    clashing = [path for path in paths if path.exists()]
-    if clashing and not overwrite:
-        raise OutputError(f"key frame exists (use --overwrite to replace it): {clashing[0]}")
-    try:
-        folder.mkdir(parents=False, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create key-frame folder {folder}: {exc.strerror}") from None
-    frames = FilmSampler(source)
-    for done, (shot, path) in enumerate(zip(shots, paths), 1):
-        decoded = frames.decoded(shot.middle_frame, f"shot {shot.index}: ")
-        height, width = decoded.planes[0].shape
-        level = planes_to_small_luma(decoded.planes, decoded.to_rgb, (width, height))
-        deep = decoded.planes[0].dtype != np.uint8
-        gray = np.rint(level * (65535.0 if deep else 255.0)).astype(np.uint16 if deep else np.uint8)
-        gray = np.rot90(gray, display_turns(decoded.source))
-        with atomic_output(path, overwrite) as temp:
-            write_image(temp, np.repeat(gray[:, :, None], 3, axis=2))
-        if progress:
-            progress(done, len(paths))
-    return paths
-
-
 # --------------------------------------------------------------------------- rendering
 
-
-def keep_luma(planes, to_rgb: np.ndarray, luma_out: np.ndarray, coding: tuple[float, float]) -> None:
-    """Write the input's own luma into the output luma plane: copied when the coding is the same."""
-    weights = luma_weights(to_rgb)
-    offset, scale = coding
-    if weights[1] == 0.0 and weights[2] == 0.0:
-        gain, shift = scale * weights[0], offset + scale * weights[3]
-        if abs(gain - 1.0) < 1e-6 and abs(shift) < 1e-3 and planes[0].dtype == luma_out.dtype:
-            np.copyto(luma_out, planes[0])
-            return
-        value = planes[0].astype(np.float32) * np.float32(gain) + np.float32(shift)
-    else:
-        value = sum(p.astype(np.float32) * np.float32(w * scale) for p, w in zip(planes, weights[:3])) \
-            + np.float32(offset + scale * weights[3])
-    top = np.iinfo(luma_out.dtype).max if luma_out.dtype.kind == "u" else np.inf
-    np.copyto(luma_out, np.clip(np.rint(value), 0, top).astype(luma_out.dtype))
 
 
 def colorize_image_array(rgb: np.ndarray, bits: int, source: _ColourSource) -> np.ndarray:
@@ -482,61 +345,3 @@ def colour_content(rgb_frames: np.ndarray) -> tuple[float, float]:
     tint = float(np.hypot(cb.mean(), cr.mean()))
     return spread, tint
 
-
-# --------------------------------------------------------------------------- what the user asked for
-
-
-class ColorizeRequest:
-    """`--colorize [--reference IMG|DIR]`: turns into a colour source per shot or per image.
-
-    The colorizer network is loaded once, on first need (automatic shots, and the learned
-    correspondence features of reference shots).
-    """
-
-    def __init__(self, reference: str | Path | None = None, network=None):
-        self.reference = Path(reference) if reference is not None else None
-        self._network = network
-        self._references: dict[tuple, Reference] = {}
-        self._auto: AutoColorizer | None = None
-        self._network_lock = threading.Lock()
-        if self.reference is not None and not self.reference.exists():
-            raise InputError(f"reference not found: {self.reference}")
-
-    @property
-    def network(self):
-        with self._network_lock:  # loaded once, by one thread (see `warm_up`)
-            if self._network is None:
-                from vidbw.models.colorizer import load_colorizer
-
-                self._network = load_colorizer()
-        return self._network
-
-    def warm_up(self) -> None:
-        """Import torch and load the colorizer now, for a background thread beside the analysis
-        pass; a failure is left for the first real use to report."""
-        try:
-            self.network
-        except Exception:  # noqa: BLE001 (reported, once, where the network is used)
-            pass
-
-    def automatic(self) -> AutoColorizer:
-        if self._auto is None:
-            self._auto = AutoColorizer(self.network)
-        return self._auto
-
-    def automatic_key(self, frames, shot) -> AutomaticKeyColorizer:
-        """A shot without a key frame: its middle frame, from `frames` (a `FilmSampler`), coloured by the network."""
-        return AutomaticKeyColorizer(self.network, frames, shot)
-
-    def from_reference(self, path: Path, analysis_size: tuple[int, int], turns: int = 0) -> ReferenceColorizer:
-        key = (Path(path).resolve(), analysis_size, turns)
-        if key not in self._references:
-            self._references[key] = load_reference(path, analysis_size, turns)
-        return ReferenceColorizer(self._references[key], self.network)
-
-    def for_image(self, analysis_size: tuple[int, int]) -> _ColourSource:
-        if self.reference is None:
-            return self.automatic()
-        if self.reference.is_dir():
-            raise OptionError("a folder of key frames applies to films; for images give one reference image")
-        return self.from_reference(self.reference, analysis_size)
