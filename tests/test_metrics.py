@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidbw.eval.metrics import ssim
+from vidbw.metrics import ssim
 
 C1, C2 = 0.01**2, 0.03**2  # Wang et al. 2004: (K1 L)^2, (K2 L)^2 with K1 = 0.01, K2 = 0.03, data range L = 1
 
