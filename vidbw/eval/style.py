@@ -13,8 +13,10 @@ The learned style is rendered at the pairs' full resolution through the real num
 
 from __future__ import annotations
 
+import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ContextManager
 
 import numpy as np
 
@@ -22,7 +24,7 @@ from vidbw.errors import OptionError
 from vidbw.eval.metrics import psnr, ssim
 from vidbw.train.style_learn import MIN_PAIRS, Pair, _work, fit_style, make_style
 
-__all__ = ["MixCurve", "fit_mix_curve", "render_style", "evaluate_style", "StyleEval"]
+__all__ = ["MixCurve", "fit_mix_curve", "render_style", "evaluate_style", "StyleEval", "HoldoutFit", "fit_with_holdout"]
 
 REC709 = np.array([0.2126, 0.7152, 0.0722])
 
@@ -96,10 +98,17 @@ class StyleEval:
     def gain_over_mix_curve(self) -> float:
         return self.rows["learned"][0] - self.rows["mix+curve"][0]
 
+    def to_dict(self) -> dict:
+        return {"n_train": self.n_train, "n_test": self.n_test, "rows": self.rows, "per_image": self.per_image,
+                "fit_seconds": self.fit_seconds}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
 
 def split_pairs(pairs: list[Pair], train_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
     if not 0 < train_fraction < 1:
-        raise OptionError("--train-fraction must be between 0 and 1")
+        raise OptionError("`train_fraction` must be between 0 and 1", param="train_fraction")
     order = np.random.default_rng(seed).permutation(len(pairs))
     n_train = int(round(train_fraction * len(pairs)))
     n_train = min(max(n_train, MIN_PAIRS), len(pairs) - 1)
@@ -126,3 +135,39 @@ def evaluate_style(pairs: list[Pair], train_fraction: float = 0.6, seed: int = 0
         per_image.append(row)
     rows = {k: (float(np.mean([s[0] for s in v])), float(np.mean([s[1] for s in v]))) for k, v in scores.items()}
     return StyleEval(len(train), len(test), rows, per_image, result["seconds"])
+
+
+Stages = Callable[[str], ContextManager]  # label -> a block yielding that stage's progress(done, total, fields)
+
+
+@dataclass
+class HoldoutFit:
+    """A style fitted by `fit_with_holdout`: the final fit, and what the held-out pairs said of the first."""
+
+    result: dict  # the final fit (`fit_style`'s result)
+    first_seconds: float  # time of the first fit (on the pairs not held out)
+    held_out: int = 0  # pairs scored; 0: none held out
+    psnr: float | None = None  # mean over the held-out pairs, dB (2 decimals)
+    ssim: float | None = None  # (4 decimals)
+
+
+def fit_with_holdout(pairs: list[Pair], name: str, description: str, steps: int = 300, holdout: float = 0.2,
+                     seed: int = 0, stages: Stages | None = None) -> HoldoutFit:
+    """Fit a style on all but a `holdout` fraction of `pairs` (with more than 4 pairs), score that fit
+    on the pairs held out, then refine it on all pairs (a third of the steps, warm-started), so the
+    style saved has seen every pair and its score is still an honest one."""
+    stage = stages or (lambda label: nullcontext(None))
+    fit_pairs, held = split_pairs(pairs, 1 - holdout, seed) if holdout > 0 and len(pairs) > 4 else (pairs, [])
+    with stage(f"learning {name}") as progress:
+        result = fit_style(fit_pairs, steps=steps, seed=seed, progress=progress)
+    fit = HoldoutFit(result, result["seconds"])
+    if not held:
+        return fit
+    style = make_style(name, description, result)
+    scores = [(psnr(o, p.bw), ssim(o, p.bw)) for p in held for o in [render_style(style, p.color)]]
+    fit.held_out = len(held)
+    fit.psnr = round(float(np.mean([s[0] for s in scores])), 2)
+    fit.ssim = round(float(np.mean([s[1] for s in scores])), 4)
+    with stage(f"refining {name} on all pairs") as progress:
+        fit.result = fit_style(pairs, steps=max(10, steps // 3), seed=seed + 1, progress=progress, params=result["params"])
+    return fit

@@ -26,10 +26,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from vidbw.errors import InputError, OptionError
+from vidbw.errors import InputError, OptionError, OutputError
 from vidbw.eval.metrics import psnr, ssim  # noqa: F401  (re-exported: style learning reports them)
 
-__all__ = ["Pair", "read_pairs", "fit_style", "style_tensors", "save_style", "MIN_PAIRS", "BW_CHROMA_LIMIT",
+__all__ = ["Pair", "read_pairs", "fit_style", "learn_style", "StyleLearned", "style_tensors", "save_style", "MIN_PAIRS", "BW_CHROMA_LIMIT",
            "psnr", "ssim", "WORK_SIDE"]
 
 MIN_PAIRS = 4
@@ -282,3 +282,66 @@ def check_name(name: str) -> str:
     if not key or not all(ch.isalnum() or ch == "-" for ch in key):
         raise OptionError(f"style name '{name}' must be letters, digits and hyphens")
     return key
+
+
+@dataclass
+class StyleLearned:
+    """What `learn_style` wrote."""
+
+    name: str
+    path: Path
+    description: str
+    n_pairs: int
+    steps: int
+    fit_seconds: float
+    held_out: int = 0  # pairs scored after the first fit (0: none held out)
+    heldout_psnr: float | None = None
+    heldout_ssim: float | None = None
+    by_name: bool = True  # in the user style folder, so `style=name` finds it; else use its path
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "path": str(self.path), "description": self.description, "n_pairs": self.n_pairs,
+                "steps": self.steps, "fit_seconds": self.fit_seconds, "held_out": self.held_out,
+                "heldout_psnr": self.heldout_psnr, "heldout_ssim": self.heldout_ssim, "by_name": self.by_name}
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=1)
+
+
+def learn_style(name: str, pairs: str | Path, output: str | Path | None = None, description: str | None = None,
+                steps: int = 300, holdout: float = 0.2, seed: int = 0, overwrite: bool = False,
+                stages=None) -> StyleLearned:
+    """Learn style `name` from the colour/B&W pairs in folder `pairs` (``color/``, ``bw/``) and save it
+    (default: the user style folder, where `get_style(name)` finds it).
+
+    A `holdout` fraction of the pairs is kept out of the first fit to score it (PSNR/SSIM); the style
+    saved is then refined on all pairs (`vidbw.eval.style.fit_with_holdout`). `stages(label)` returns
+    the block each fitting stage runs in, yielding its progress callback (or None).
+    """
+    # Imported here: vidbw.eval.style builds on this module's fitting.
+    from vidbw.eval.style import fit_with_holdout
+    from vidbw.styles.learned import STYLE_SUFFIX, user_style_dir
+
+    key = check_name(name)
+    path = Path(output) if output is not None else user_style_dir() / f"{key}{STYLE_SUFFIX}"
+    if path.suffix != STYLE_SUFFIX:
+        raise OptionError(f"style file must end in {STYLE_SUFFIX}: {path}", param="output")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} exists (use `overwrite`)", mentions=("overwrite",))
+    pairs_dir = Path(pairs)
+    found = read_pairs(pairs_dir)
+    description = description or f"learned from {len(found)} pairs in {pairs_dir.name}"
+    if len(description) > 70:
+        raise OptionError("`description` is longer than 70 characters", param="description")
+    fit = fit_with_holdout(found, key, description, steps, holdout, seed, stages)
+    meta = {"n_pairs": len(found), "fit_seconds": round(fit.first_seconds, 1), "steps": steps}
+    if fit.held_out:
+        meta["heldout_psnr"] = fit.psnr
+        meta["heldout_ssim"] = fit.ssim
+    save_style(path, key, description, fit.result, meta)
+    # Only the user style folder is searched by name; a style written elsewhere is used by its path.
+    by_name = path.resolve().parent == user_style_dir().resolve()
+    return StyleLearned(key, path, description, len(found), steps, meta["fit_seconds"], fit.held_out, fit.psnr, fit.ssim,
+                        by_name)
