@@ -26,7 +26,7 @@ def check_output_path(output: Path, inputs: tuple[Path, ...], overwrite: bool) -
     if output.exists() and output.is_dir():
         raise OutputError(f"output path is a folder: {output}")
     if output.exists() and not overwrite:
-        raise OutputError(f"output exists (use --overwrite to replace it): {output}")
+        raise OutputError(f"output exists (use `overwrite` to replace it): {output}", mentions=("overwrite",))
     parent = output.parent
     if not parent.exists():
         raise OutputError(f"output folder does not exist: {parent}")
@@ -102,12 +102,14 @@ def _publish(temp: Path, final: Path, overwrite: bool) -> None:
         # A hard link fails if `final` appeared meanwhile, so we never clobber a file we did not check.
         os.link(temp, final)
     except FileExistsError:
-        raise OutputError(f"output appeared while converting (use --overwrite to replace it): {final}") from None
+        raise OutputError(f"output appeared while converting (use `overwrite` to replace it): {final}",
+                          mentions=("overwrite",)) from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise OutputError(f"cannot publish output {final}: {exc.strerror}") from None
         if final.exists():
-            raise OutputError(f"output appeared while converting (use --overwrite to replace it): {final}") from None
+            raise OutputError(f"output appeared while converting (use `overwrite` to replace it): {final}",
+                          mentions=("overwrite",)) from None
         os.replace(temp, final)
 
 
