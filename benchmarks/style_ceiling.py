@@ -58,7 +58,7 @@ def main() -> None:
     import torch
 
     from vidbw.metrics import psnr
-    from vidbw.eval.style import split_pairs
+    from vidbw.train.style_learn import split_pairs
     from vidbw.train.style_learn import read_pairs
 
     torch.set_num_threads(1)

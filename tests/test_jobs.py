@@ -385,7 +385,8 @@ def test_full_disk_fails_with_a_clear_message_and_stays_resumable(tmp_path, film
     with pytest.raises(OutputError) as err:
         job(film, out, job_dir)
     message = str(err.value)
-    assert "disk full" in message and f"--resume {job_dir}" in message and "\n" not in message
+    assert "disk full" in message and f"`resume` {job_dir}" in message and "\n" not in message
+    assert "resume" in err.value.params  # the CLI shows it as --resume
     assert [e["state"] for e in state(job_dir).values()] == ["done", "done", "pending", "pending", "pending"]
     assert not temp_files(job_dir / "segments") and not out.exists()
     monkeypatch.setattr(encode.VideoWriter, "_mux", real_mux)

@@ -1,4 +1,4 @@
-"""`vidbw.eval.metrics`: SSIM against values worked out here, not taken from the code's own output."""
+"""`vidbw.metrics`: SSIM against values worked out here, not taken from the code's own output."""
 
 from __future__ import annotations
 

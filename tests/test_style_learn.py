@@ -225,7 +225,7 @@ def test_the_pixel_model_brings_held_out_pictures_closer_to_the_look(tmp_path):
     """Stage 2 of style learning must earn its place: on pictures it was not fitted on, the
     style with its pixel model is closer to the expert's render than the same fit without it."""
     from vidbw.metrics import psnr
-    from vidbw.eval.style import render_style, split_pairs
+    from vidbw.train.style_learn import render_style, split_pairs
     from vidbw.train.style_learn import fit_style, make_style
 
     pairs = read_pairs(make_pairs(tmp_path / "pairs", 12, family="infrared"))

@@ -128,8 +128,9 @@ def test_flush_mid_stream_starts_afresh():
 
 
 def test_bad_use_is_refused():
-    with pytest.raises(OptionError, match="unknown --temporal 'medium'"):
+    with pytest.raises(OptionError, match="unknown `temporal` 'medium'") as err:
         GridSmoother("medium")
+    assert err.value.param == "temporal"  # the CLI shows it as --temporal
     smoother = GridSmoother("light")
     smoother.push(3, 0, np.zeros(SHAPE, np.float32))
     with pytest.raises(ValueError, match="must increase"):

@@ -1,4 +1,8 @@
-"""vidbw: colour to aesthetic black-and-white for whole films, and B&W archive footage to colour."""
+"""vidbw: colour to aesthetic black-and-white for whole films, and B&W archive footage to colour.
+
+The Python API is `vidbw.api` (`convert`, `learn_style`, `find_shots`, `evaluate_style`, ...), exported
+here; it is imported on first use, so `import vidbw` stays cheap (no torch, no numba).
+"""
 
 import os as _os
 
@@ -9,9 +13,23 @@ __version__ = "0.1.0"
 # 1080p. Must be set before libgomp loads; a value the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+__all__ = ["Conversion", "ShotsFound", "VidbwError", "contact_sheet", "convert", "evaluate_colorize",
+           "evaluate_flicker", "evaluate_style", "export_style_lut", "find_shots", "learn_style", "list_styles",
+           "list_tonings", "make_pairs", "train_colorizer", "train_retoucher"]
 
-def convert(source, output=None, style="neutral", **options):
-    """Convert a film, an image or a folder to black and white; see `vidbw.pipeline.convert`."""
-    from vidbw.pipeline import convert as _convert
 
-    return _convert(source, output, style, **options)
+def __getattr__(name: str):
+    # Lazy: vidbw.api imports only the light modules itself, and the rest when a function runs.
+    if name == "VidbwError":
+        from vidbw.errors import VidbwError
+
+        return VidbwError
+    if name in __all__:
+        from vidbw import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'vidbw' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

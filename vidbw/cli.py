@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vidbw.errors import OptionError, OutputError, VidbwError
+from vidbw import api
+from vidbw.errors import VidbwError
 
 # soft_wrap: messages are never broken at the terminal width, so an error stays one line (paths are long).
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -74,15 +75,6 @@ _SEQUENCE_FPS = click.option(
     "film  [default: 24].")
 
 
-def _reading_sequence_at(source: Path, fps: float | None):
-    """The block in which `source`, a folder's image sequence, is read at `fps` (see vidbw.io.sequence)."""
-    from vidbw.io.sequence import reading_rate
-
-    if fps is not None and not source.is_dir():
-        raise OptionError("--fps applies to image sequences (a folder of numbered frames read as a film)")
-    return reading_rate(fps)
-
-
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file or folder [default: <stem>_bw.<ext> beside the input].")
@@ -127,56 +119,38 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
     """Convert a film, an image or a folder of images to black and white (or, with --colorize, to colour).
 
     A folder converted to a film file (-o reel.mov) is read as one numbered image sequence (film scans)."""
-    from vidbw.io.encode import EncodeSettings
-    from vidbw.pipeline import convert as run_convert
-    from vidbw.recipes import load_recipe
-
-    with _reading_sequence_at(source, fps):
-        look = {"style": style, "grain": grain, "grain_size": grain_size, "grain_seed": grain_seed, "toning": toning}
-        encode = {"codec": codec, "crf": crf, "preset": preset, "pix_fmt": pix_fmt,
-                  "bit_depth": int(bit_depth) if bit_depth else None}
-        if recipe:
-            chosen = load_recipe(recipe)
-            # Flags given on the command line win over the recipe's values.
-            look = {k: v if v is not None else chosen.look.get(k) for k, v in look.items()}
-            encode = {k: v if v is not None else chosen.encode.get(k) for k, v in encode.items()}
-        look_args = {k: v for k, v in look.items() if v is not None}
-        as_job = job_dir or resume or workers > 1 or engine != "local" or address
-        if colorize:
-            if set(look_args) - {"style"} or look_args.get("style") not in (None, "neutral"):
-                raise OptionError("--colorize makes colour; --style, --grain and --toning are for black and white")
-            if as_job:  # temporal None: light, chosen when the job plans (`colorize_render_plan`)
-                _convert_job(source, output, {"colorize": True, "reference": reference, "temporal": temporal},
-                             EncodeSettings(**encode), device, overwrite, quiet, job_dir, resume, workers, engine, address,
-                             shots_file, detector, explain)
-                return
-            _colorize(source, output, EncodeSettings(**encode), shots_file, temporal, detector, explain, device,
-                      overwrite, quiet, reference)
-            return
-        if reference is not None:
-            raise OptionError("--reference needs --colorize")
-        if as_job:
-            _convert_job(source, output, {**look_args, "temporal": temporal or "light"}, EncodeSettings(**encode), device,
-                         overwrite, quiet, job_dir, resume, workers, engine, address, shots_file, detector, explain)
-            return
-        with _Progress(f"converting {source.name}", quiet) as progress:
-            result = run_convert(source, output, **look_args, temporal=temporal or "light", shots=shots_file,
-                                 detector=detector, encode=EncodeSettings(**encode), overwrite=overwrite, device=device,
-                                 progress=progress)
-        _report(result, quiet, explain)
-        _say(quiet, f"done: {_amount_done(source, result)}, {_styles_used(look.get('style'), shots_file)}"
-             + (f", {result.concealed_frames} frames concealed" if result.concealed_frames else ""))
-        click.echo(str(result.output))
+    done = api.convert(source, output, recipe=recipe, style=style, grain=grain, grain_size=grain_size,
+                       grain_seed=grain_seed, toning=toning, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
+                       bit_depth=int(bit_depth) if bit_depth else None, colorize=colorize, reference=reference,
+                       shots=shots_file, temporal=temporal, detector=detector, device=device, overwrite=overwrite,
+                       fps=fps, job_dir=job_dir, resume=resume, workers=workers, engine=engine, address=address,
+                       progress=lambda label: _Progress(label, quiet))
+    for note in done.notes:
+        _say(quiet, f"[yellow]note:[/] {note}")
+    if explain:  # printed even with -q
+        for line in done.explain or ["classic style: one constant grid, no proxies"]:
+            stderr.print(f"explain: {line}", markup=False)
+    look = "colorized" if done.colorize else _styles_used(done.style, done.shots)
+    if done.chunked:
+        job = done.result
+        _say(quiet, f"done: {job.frames} frames in {job.seconds:.1f}s ({job.fps:.1f} fps rendered), {look}")
+        _say(quiet, f"segments: {job.segments} total, {job.rendered} rendered, {job.reused} reused from the job "
+             f"folder, {job.retried} retried ({engine}, {workers} worker{'s' if workers != 1 else ''})"
+             + (f"; job folder kept: {job.job_dir}" if job.job_dir.exists() else ""))
+    elif done.colorize:
+        _say(quiet, f"done: {_amount_done(done, 'colorized')}")
+    else:
+        concealed = done.result.concealed_frames
+        _say(quiet, f"done: {_amount_done(done)}, {look}" + (f", {concealed} frames concealed" if concealed else ""))
+    click.echo(str(done.output))
 
 
-def _amount_done(source: Path, result, verb: str = "") -> str:
+def _amount_done(done: api.Conversion, verb: str = "") -> str:
     """'240 frames in 5.3s (45.3 fps)' for a film, '3 images in 1.3s (2.4 images/s)' for pictures."""
-    from vidbw.pipeline import renders_film
-
-    still = not renders_film(source, result.output)
-    noun = ("image" if still else "frame") + ("s" if result.frames != 1 else "")
-    rate = f"{result.fps:.1f} {'images/s' if still else 'fps'}"
-    return f"{result.frames} {noun}{' ' + verb if verb else ''} in {result.seconds:.1f}s ({rate})"
+    still = not done.film
+    noun = ("image" if still else "frame") + ("s" if done.frames != 1 else "")
+    rate = f"{done.fps:.1f} {'images/s' if still else 'fps'}"
+    return f"{done.frames} {noun}{' ' + verb if verb else ''} in {done.seconds:.1f}s ({rate})"
 
 
 def _styles_used(style: str | None, shots_file: Path | None) -> str:
@@ -185,66 +159,20 @@ def _styles_used(style: str | None, shots_file: Path | None) -> str:
     return f"styles from {shots_file.name} (default {style})" if shots_file is not None else f"style {style}"
 
 
-def _report(result, quiet: bool, explain: bool) -> None:
-    """A conversion's notes, and with --explain what each shot or image got (printed even with -q)."""
-    for note in result.notes:
-        _say(quiet, f"[yellow]note:[/] {note}")
-    if explain:
-        for line in result.explain or ["classic style: one constant grid, no proxies"]:
-            stderr.print(f"explain: {line}", markup=False)
-
-
-def _colorize(source, output, encode, shots_file, temporal, detector, explain, device, overwrite, quiet,
-              reference) -> None:
-    from vidbw.pipeline import convert as run_convert
-
-    with _Progress(f"colorizing {source.name}", quiet) as progress:
-        result = run_convert(source, output, temporal=temporal, shots=shots_file, detector=detector, encode=encode,
-                             overwrite=overwrite, device=device, progress=progress, colorize=True, reference=reference)
-    _report(result, quiet, explain)
-    _say(quiet, f"done: {_amount_done(source, result, 'colorized')}")
-    click.echo(str(result.output))
-
-
-def _convert_job(source, output, look_args, encode, device, overwrite, quiet, job_dir, resume, workers, engine,
-                 address, shots_file=None, detector="adaptive", explain=False) -> None:
-    """`convert` as a chunked job: segments in parallel (processes or Ray), resumable from its folder."""
-    from vidbw.jobs import run_job
-
-    if job_dir and resume and job_dir.resolve() != resume.resolve():
-        raise OptionError("--job-dir and --resume name different folders; give one")
-    if address and engine != "ray":
-        raise OptionError("--address needs --engine ray")
-    colorize = look_args.get("colorize", False)
-    with _Progress(f"{'colorizing' if colorize else 'converting'} {source.name}", quiet) as progress:
-        result = run_job(source, output, job_dir=resume or job_dir, resume=resume is not None, workers=workers,
-                         engine=engine, address=address, overwrite=overwrite, progress=progress, shots=shots_file, **look_args,
-                         encode=encode, device=device, detector=detector)
-    _report(result, quiet, explain)
-    _say(quiet, f"done: {result.frames} frames in {result.seconds:.1f}s ({result.fps:.1f} fps rendered), "
-         + ("colorized" if colorize else _styles_used(look_args.get("style"), shots_file)))
-    _say(quiet, f"segments: {result.segments} total, {result.rendered} rendered, {result.reused} reused from the job "
-         f"folder, {result.retried} retried ({engine}, {workers} worker{'s' if workers != 1 else ''})"
-         + (f"; job folder kept: {result.job_dir}" if result.job_dir.exists() else ""))
-    click.echo(str(result.output))
-
-
 @cli.command()
 def styles() -> None:
     """List the looks: built-in classic styles, learned styles, and tonings."""
-    from vidbw.styles import list_styles, list_tonings
-
     table = Table(title="styles", show_lines=False)
     for column in ("name", "kind", "description", "mix R/G/B"):
         table.add_column(column)
-    for style in list_styles():
+    for style in api.list_styles():
         mix = getattr(style, "mix", None)
         table.add_row(style.name, style.kind, style.description, " ".join(f"{w:+.2f}" for w in mix) if mix else "per region")
     Console().print(table)
     tonings = Table(title="tonings (--toning)")
     tonings.add_column("name")
     tonings.add_column("description")
-    for toning in list_tonings():
+    for toning in api.list_tonings():
         tonings.add_row(toning.name, toning.description)
     Console().print(tonings)
 
@@ -258,17 +186,9 @@ def styles() -> None:
 @click.option("--overwrite", is_flag=True)
 def preview(source, at_seconds, style_names, toning, output, overwrite) -> None:
     """A labelled contact sheet of looks on one frame or image."""
-    from vidbw.render import Look
-    from vidbw.preview import contact_sheet
-    from vidbw.styles import list_styles
-
-    names = [n.strip() for n in style_names.split(",") if n.strip()] if style_names else [s.name for s in list_styles()]
-    if not names:
-        raise OptionError("--styles lists no style")
-    if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        raise OptionError("contact sheet must be .png or .jpg")
-    looks = [(name, Look.named(name, toning=toning)) for name in names]
-    click.echo(str(contact_sheet(source, looks, output, at_seconds, overwrite)))
+    names = [n.strip() for n in style_names.split(",") if n.strip()] if style_names else None
+    click.echo(str(api.contact_sheet(source, output, styles=names, toning=toning, at_seconds=at_seconds,
+                                     overwrite=overwrite)))
 
 
 # --------------------------------------------------------------------------- learned styles (retoucher)
@@ -277,14 +197,6 @@ def preview(source, at_seconds, style_names, toning, output, overwrite) -> None:
 @cli.group()
 def train() -> None:
     """Train the retoucher and render training/evaluation pairs."""
-
-
-def _check_training_device(device: str) -> None:
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise OptionError("--device cuda: no CUDA device available")
 
 
 def _training_options(command):
@@ -299,13 +211,11 @@ def _training_options(command):
     return command
 
 
-def _run_training(kind: str, device: str, quiet: bool, run) -> tuple[dict, dict]:
-    """`run(progress, command)` under a progress bar; the command line is recorded in the model card.
-    Returns the final training state and its last history record."""
-    _check_training_device(device)
+def _run_training(kind: str, quiet: bool, run) -> tuple[dict, dict]:
+    """`run(command, progress)` with the command line, recorded in the model card. Returns the final
+    training state and its last history record."""
     command = f"vidbw train {kind} " + " ".join(sys.argv[3:])
-    with _Progress(f"training {kind}", quiet) as progress:
-        state = run(progress, command.strip())
+    state = run(command.strip(), lambda label: _Progress(label, quiet))
     return state, (state["history"][-1] if state["history"] else {})
 
 
@@ -318,11 +228,9 @@ def _run_training(kind: str, device: str, quiet: bool, run) -> tuple[dict, dict]
 @_training_options
 def train_retoucher_cmd(data, out, steps, batch, resume, device, seed, quiet) -> None:
     """Train grid network, style encoder and proxies on synthetic expert styles."""
-    from vidbw.train.retoucher import TrainConfig, train_retoucher
-
-    cfg = TrainConfig(steps=steps, batch=batch, device=device, seed=seed)
-    state, last = _run_training("retoucher", device, quiet, lambda progress, command: train_retoucher(
-        list(data), out, cfg, resume=resume, progress=progress, command=command))
+    state, last = _run_training("retoucher", quiet, lambda command, progress: api.train_retoucher(
+        data, out, steps=steps, batch=batch, device=device, seed=seed, resume=resume, command=command,
+        progress=progress))
     _say(quiet, f"done: {state['step']} steps in {state['elapsed_s'] / 60:.1f} min, last train PSNR {last.get('psnr', 0):.2f} dB")
     click.echo(str(out))
 
@@ -337,9 +245,7 @@ def train_retoucher_cmd(data, out, steps, batch, resume, device, seed, quiet) ->
 @click.option("--limit", type=click.IntRange(1), help="Use only the first N photos.")
 def train_make_pairs(style_seed, family, out, photos, max_pixels, limit) -> None:
     """Render colour/B&W pairs of photos with one expert style."""
-    from vidbw.train.pairs import make_pairs
-
-    n = make_pairs(list(photos), out, style_seed, family, max_pixels, limit)
+    n = api.make_pairs(photos, out, style_seed=style_seed, family=family, max_pixels=max_pixels, limit=limit)
     stderr.print(f"{n} pairs written", markup=False)
     click.echo(str(out))
 
@@ -353,11 +259,9 @@ def train_make_pairs(style_seed, family, out, photos, max_pixels, limit) -> None
 @_training_options
 def train_colorizer_cmd(data, exclude, out, steps, resume, device, seed, quiet) -> None:
     """Train the automatic colorizer (colour grids from luma) and its correspondence features."""
-    from vidbw.train.colorizer import ColorizerTrainConfig, train_colorizer
-
-    cfg = ColorizerTrainConfig(steps=steps, device=device, seed=seed)
-    state, last = _run_training("colorizer", device, quiet, lambda progress, command: train_colorizer(
-        list(data), out, cfg, resume=resume, exclude=exclude, progress=progress, command=command))
+    state, last = _run_training("colorizer", quiet, lambda command, progress: api.train_colorizer(
+        data, out, exclude=exclude, steps=steps, device=device, seed=seed, resume=resume, command=command,
+        progress=progress))
     _say(quiet, f"done: {state['step']} steps in {state['elapsed_s'] / 60:.1f} min, last {last.get('db_vs_gray', 0):+.2f} dB "
                 f"over gray, chroma strength {last.get('sat_ratio', 0):.2f} of the truth (training crops)")
     click.echo(str(out))
@@ -382,40 +286,14 @@ def style() -> None:
 @click.option("-q", "--quiet", is_flag=True)
 def style_learn(name, pairs_dir, output, description, steps, holdout, seed, overwrite, quiet) -> None:
     """Learn style NAME from colour/B&W pairs and save it as a style file."""
-    import numpy as np
-
-    from vidbw.eval.style import render_style, split_pairs
-    from vidbw.styles.learned import STYLE_SUFFIX, user_style_dir
-    from vidbw.train.style_learn import check_name, fit_style, make_style, psnr, read_pairs, save_style, ssim
-
-    key = check_name(name)
-    path = output or user_style_dir() / f"{key}{STYLE_SUFFIX}"
-    if path.suffix != STYLE_SUFFIX:
-        raise OptionError(f"style file must end in {STYLE_SUFFIX}: {path}")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path} exists (use --overwrite)")
-    pairs = read_pairs(pairs_dir)
-    description = description or f"learned from {len(pairs)} pairs in {pairs_dir.name}"
-    if len(description) > 70:
-        raise OptionError("--description is longer than 70 characters")
-    fit_pairs, held = (split_pairs(pairs, 1 - holdout, seed) if holdout > 0 and len(pairs) > 4 else (pairs, []))
-    with _Progress(f"learning {key}", quiet) as progress:
-        result = fit_style(fit_pairs, steps=steps, seed=seed, progress=progress)
-    meta = {"n_pairs": len(pairs), "fit_seconds": round(result["seconds"], 1), "steps": steps}
-    if held:
-        style_obj = make_style(key, description, result)
-        scores = [(psnr(o, p.bw), ssim(o, p.bw)) for p in held for o in [render_style(style_obj, p.color)]]
-        meta["heldout_psnr"] = round(float(np.mean([s[0] for s in scores])), 2)
-        meta["heldout_ssim"] = round(float(np.mean([s[1] for s in scores])), 4)
-        _say(quiet, f"held-out fit on {len(held)} pairs: PSNR {meta['heldout_psnr']:.2f} dB, SSIM {meta['heldout_ssim']:.4f}")
-        with _Progress(f"refining {key} on all pairs", quiet) as progress:
-            result = fit_style(pairs, steps=max(10, steps // 3), seed=seed + 1, progress=progress, params=result["params"])
-    save_style(path, key, description, result, meta)
-    # Only the user style folder is searched by name; a style written elsewhere is used by its path.
-    by_name = path.resolve().parent == user_style_dir().resolve()
-    _say(quiet, f"style {key}: {len(pairs)} pairs, {meta['fit_seconds']:.0f}s fit; "
-                f"`vidbw convert --style {key if by_name else path}` uses it")
-    click.echo(str(path))
+    learned = api.learn_style(name, pairs_dir, output=output, description=description, steps=steps, holdout=holdout,
+                              seed=seed, overwrite=overwrite, progress=lambda label: _Progress(label, quiet))
+    if learned.held_out:
+        _say(quiet, f"held-out fit on {learned.held_out} pairs: PSNR {learned.heldout_psnr:.2f} dB, "
+                    f"SSIM {learned.heldout_ssim:.4f}")
+    _say(quiet, f"style {learned.name}: {learned.n_pairs} pairs, {learned.fit_seconds:.0f}s fit; "
+                f"`vidbw convert --style {learned.name if learned.by_name else learned.path}` uses it")
+    click.echo(str(learned.path))
 
 
 @style.command("export")
@@ -426,18 +304,7 @@ def style_learn(name, pairs_dir, output, description, steps, holdout, seed, over
 @click.option("--overwrite", is_flag=True)
 def style_export(name, output, size, toning, overwrite) -> None:
     """Write classic style NAME as a 3D LUT (.cube; BT.709 R'G'B' in and out) for a grading application."""
-    from vidbw.io.atomic import check_output_path
-    from vidbw.styles import get_style, get_toning
-    from vidbw.styles.lut import check_cube_path, style_lut, write_cube
-
-    check_cube_path(output)  # before the other checks and the work, as write_cube would only after them
-    check_output_path(output, (), overwrite)
-    look = get_style(name)
-    tone = get_toning(toning) if toning else None
-    tone = tone if tone is not None and tone.tint is not None else None  # "none" toning: plain gray
-    lut = style_lut(look, size, tone)
-    write_cube(output, lut, f"vidbw {look.name}" + (f" + {tone.name}" if tone is not None else ""), overwrite)
-    click.echo(str(output))
+    click.echo(str(api.export_style_lut(name, output, size=size, toning=toning, overwrite=overwrite)))
 
 
 @cli.group(name="eval")
@@ -454,14 +321,8 @@ def eval_group() -> None:
 @click.option("-q", "--quiet", is_flag=True)
 def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
     """Learn a style on part of the pairs; PSNR/SSIM on the rest vs Rec.709 and mix+curve baselines."""
-    import json
-
-    from vidbw.eval.style import evaluate_style
-    from vidbw.train.style_learn import read_pairs
-
-    pairs = read_pairs(pairs_dir)
-    with _Progress("learning", quiet) as progress:
-        ev = evaluate_style(pairs, train_fraction, seed, steps, progress)
+    ev = api.evaluate_style(pairs_dir, train_fraction=train_fraction, seed=seed, steps=steps, json_output=json_out,
+                            progress=lambda label: _Progress(label, quiet))
     table = Table(title=f"style imitation: {ev.n_train} training pairs, {ev.n_test} held-out pairs")
     for column in ("method", "PSNR (dB)", "SSIM"):
         table.add_column(column)
@@ -470,9 +331,6 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
     Console().print(table)
     click.echo(f"gain over mix+curve: {ev.gain_over_mix_curve:+.2f} dB PSNR, "
                f"{ev.rows['learned'][1] - ev.rows['mix+curve'][1]:+.4f} SSIM (fit {ev.fit_seconds:.0f}s)")
-    if json_out:
-        json_out.write_text(json.dumps({"n_train": ev.n_train, "n_test": ev.n_test, "rows": ev.rows,
-                                        "per_image": ev.per_image, "fit_seconds": ev.fit_seconds}, indent=1))
 
 
 # --------------------------------------------------------------------------- shots and flicker
@@ -497,38 +355,20 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
 @_SEQUENCE_FPS
 def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, overwrite, quiet, fps) -> None:
     """Find the shots of a film (hard cuts) and write an editable shot list (JSON, CSV or EDL)."""
-    from vidbw.io.atomic import check_output_path
-    from vidbw.shots import render_shots, shots_for_style, write_shots
-    from vidbw.shots.formats import format_for_path
-    from vidbw.styles import get_style
-
-    style_obj = get_style(style)
-    if output is not None:
-        check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
-    if key_frames is not None:
-        from vidbw.colorize import check_key_frame_folder, export_key_frames
-
-        check_key_frame_folder(key_frames)  # before the analysis pass, not after it
-    started = time.perf_counter()
-    with _reading_sequence_at(source, fps):
-        with _Progress(f"finding shots in {source.name}", quiet) as progress:
-            shot_list = shots_for_style(source, style_obj, detector, min_shot_seconds, progress)
-        seconds = time.perf_counter() - started
-        written = []
-        if key_frames is not None:
-            with _Progress(f"writing key frames to {key_frames}", quiet) as progress:
-                written = export_key_frames(source, shot_list, key_frames, overwrite, progress)
-    _say(quiet, f"{len(shot_list)} shot{'s' if len(shot_list) != 1 else ''} in {shot_list.frames} frames "
-         f"({detector}, {seconds:.1f}s, {shot_list.frames / seconds if seconds else 0:.0f} fps)")
-    if written:
-        plural = len(written) != 1
-        _say(quiet, f"{len(written)} key frame{'s' if plural else ''} in {key_frames}: colour {'them' if plural else 'it'}, "
-             f"then vidbw convert {source} --colorize --reference {key_frames}")
+    found = api.find_shots(source, output, detector=detector, fmt=fmt, min_shot_seconds=min_shot_seconds, style=style,
+                           key_frames=key_frames, overwrite=overwrite, fps=fps,
+                           progress=lambda label: _Progress(label, quiet))
+    count = len(found.shot_list)
+    _say(quiet, f"{count} shot{'s' if count != 1 else ''} in {found.shot_list.frames} frames "
+         f"({detector}, {found.seconds:.1f}s, {found.fps:.0f} fps)")
+    if found.key_frames:
+        plural = len(found.key_frames) != 1
+        _say(quiet, f"{len(found.key_frames)} key frame{'s' if plural else ''} in {key_frames}: colour "
+             f"{'them' if plural else 'it'}, then vidbw convert {source} --colorize --reference {key_frames}")
     if output is None:
-        click.echo(render_shots(shot_list, fmt or "json", clip_name=source.name), nl=False)
+        click.echo(found.render(fmt or "json"), nl=False)
         return
-    write_shots(shot_list, output, fmt or format_for_path(output), overwrite, inputs=(source,), clip_name=source.name)
-    click.echo(str(output))
+    click.echo(str(found.output))
 
 
 @eval_group.command("flicker")
@@ -544,10 +384,8 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, ov
 def eval_flicker(source, output, shots_file, max_frames, width, as_json, colour) -> None:
     """Temporal flicker of OUTPUT (a conversion of SOURCE): warping error vs the source's Rec.709 luma,
     and vs that luma through a tone curve fitted to OUTPUT (the look's tone response, without flicker)."""
-    from vidbw.eval.flicker import measure_colour_flicker, measure_flicker
-
-    measure = measure_colour_flicker if colour else measure_flicker
-    _print_report(measure(source, output, shots=shots_file, max_frames=max_frames, width=width), as_json)
+    _print_report(api.evaluate_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width,
+                                       colour=colour), as_json)
 
 
 @eval_group.command("colorize")
@@ -558,11 +396,8 @@ def eval_flicker(source, output, shots_file, max_frames, width, as_json, colour)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def eval_colorize(truth, output, every, as_json) -> None:
     """Colorization OUTPUT vs the colour original TRUTH, and TRUTH's gray: PSNR, SSIM, colourfulness, CDC, luma kept."""
-    from vidbw.eval.colorize import measure_colorize
-
-    with _Progress("measuring", as_json) as progress:
-        report = measure_colorize(truth, output, every=every, progress=progress)
-    _print_report(report, as_json)
+    _print_report(api.evaluate_colorize(truth, output, every=every, progress=lambda label: _Progress(label, as_json)),
+                  as_json)
 
 
 def _print_report(report, as_json: bool) -> None:
@@ -576,8 +411,20 @@ def _print_report(report, as_json: bool) -> None:
         click.echo(line)
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or exc.__class__.__name__
+def _one_line(exc: BaseException, text: str | None = None) -> str:
+    return " ".join((str(exc) if text is None else text).split()) or exc.__class__.__name__
+
+
+def _flag(param: str) -> str:
+    """The flag of a library parameter: the option that sets it (`at_seconds`: --at), else --param-name."""
+    commands = [cli]
+    while commands:
+        command = commands.pop()
+        commands.extend(getattr(command, "commands", {}).values())
+        for option in command.params:
+            if isinstance(option, click.Option) and option.name == param:
+                return next((o for o in option.opts if o.startswith("--")), option.opts[0])
+    return "--" + param.replace("_", "-")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -590,7 +437,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="vidbw", standalone_mode=False)
     except VidbwError as exc:
-        stderr.print(f"vidbw: error: {_one_line(exc)}", markup=False)
+        stderr.print(f"vidbw: error: {_one_line(exc, exc.message_naming(_flag))}", markup=False)
         sys.exit(1)
     except click.exceptions.Abort:
         stderr.print("vidbw: interrupted; no output written", markup=False)

@@ -365,9 +365,7 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
     output = Path(output) if output is not None else default_output_for(source, "color" if colorize else "bw")
     film = renders_film(source, output)
     if shots is not None and not film:
-        raise OptionError("--shots applies to films, not images")
-    if reference is not None and not colorize:
-        raise OptionError("--reference needs --colorize")
+        raise OptionError("`shots` applies to films, not images", param="shots")
     if colorize:
         return _colorize(source, output, reference, temporal, shots, detector, encode, overwrite, device, progress)
     temporal = temporal or "light"

@@ -28,7 +28,8 @@ def grab_frame(source: Path, at_seconds: float):
         info = describe_video(container, source)
         stream = container.streams.video[0]
         if at_seconds < 0 or (info.duration_s and at_seconds > info.duration_s):
-            raise OptionError(f"--at {at_seconds:g}s is outside the clip (0 to {info.duration_s:.2f}s)")
+            raise OptionError(f"`at_seconds` {at_seconds:g}s is outside the clip (0 to {info.duration_s:.2f}s)",
+                              param="at_seconds")
         if at_seconds > 0:
             container.seek(int(at_seconds / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):

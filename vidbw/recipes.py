@@ -29,6 +29,12 @@ class Recipe:
     look: dict
     encode: dict
 
+    def apply(self, options: dict) -> dict:
+        """`options` (look and encode keywords, None where not given) with the recipe's values filling
+        the ones not given: a value given by the caller (a command-line flag) wins over the recipe."""
+        preset = {**self.look, **self.encode}
+        return {k: preset.get(k) if v is None and k in LOOK_KEYS | ENCODE_KEYS else v for k, v in options.items()}
+
 
 def recipe_folders() -> list[Path]:
     return [pipelines_dir(), USER_PIPELINES]

@@ -27,6 +27,7 @@ from vidbw.kernels.chroma import slice_chroma
 from vidbw.kernels.slicing import slice_apply, slice_rgb
 from vidbw.models.content import content_evidence
 from vidbw.styles import FilmGrain, Style, Toning, get_style, get_toning
+from vidbw.temporal import check_temporal
 
 PREDICT_BATCH = 8  # frames per grid-network call: amortises its overhead, bounds the look-ahead
 # A learned B&W look predicts the grid of key frames only, the frames between get grids interpolated
@@ -103,8 +104,7 @@ class RenderPlan:
         for before, after in zip(shots, shots[1:]):
             if before.end != after.start:
                 raise OptionError(f"render plan shots must be contiguous (frame {before.end} vs {after.start})")
-        if temporal not in ("off", "light", "strong"):
-            raise OptionError(f"unknown --temporal '{temporal}' (use off, light or strong)")
+        check_temporal(temporal)
         self.shots = shots
         self.temporal = temporal
         self._starts = [s.start for s in shots]
@@ -382,7 +382,8 @@ def make_renderer(device: str = "auto") -> FrameRenderer:
     if device == "auto":
         return TorchFrameRenderer("cuda") if torch.cuda.is_available() else FrameRenderer()
     if not torch.cuda.is_available():
-        raise OptionError("--device cuda asked for, but this torch has no CUDA device (install a CUDA build of torch)")
+        raise OptionError("`device` cuda asked for, but this torch has no CUDA device (install a CUDA build of torch)",
+                          param="device")
     return TorchFrameRenderer(device)
 
 

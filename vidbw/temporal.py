@@ -23,9 +23,15 @@ import numpy as np
 
 from vidbw.errors import OptionError
 
-__all__ = ["GridSmoother", "MODES", "smooth_grids"]
+__all__ = ["GridSmoother", "MODES", "check_temporal", "smooth_grids"]
 
 MODES: dict[str, tuple[float, int]] = {"off": (0.0, 0), "light": (2.0, 4), "strong": (6.0, 12)}
+
+
+def check_temporal(mode: str) -> None:
+    """Refuse a smoothing mode that is not one of MODES."""
+    if mode not in MODES:
+        raise OptionError(f"unknown `temporal` '{mode}' (use off, light or strong)", param="temporal")
 
 
 class GridSmoother:
@@ -40,8 +46,7 @@ class GridSmoother:
     """
 
     def __init__(self, mode: str = "light", sigma: float | None = None, radius: int | None = None):
-        if mode not in MODES:
-            raise OptionError(f"unknown --temporal '{mode}' (use {', '.join(MODES)})")
+        check_temporal(mode)
         default_sigma, default_radius = MODES[mode]
         self.mode = mode
         self.sigma = float(default_sigma if sigma is None else sigma)

@@ -99,7 +99,7 @@ def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False
     paths = [folder / f"{shot.middle_frame:0{digits}d}.png" for shot in shots]
     clashing = [path for path in paths if path.exists()]
     if clashing and not overwrite:
-        raise OutputError(f"key frame exists (use --overwrite to replace it): {clashing[0]}")
+        raise OutputError(f"key frame exists (use `overwrite` to replace it): {clashing[0]}", mentions=("overwrite",))
     try:
         folder.mkdir(parents=False, exist_ok=True)
     except OSError as exc:

@@ -386,7 +386,7 @@ def measure_colorize(truth: str | os.PathLike, output: str | os.PathLike, every:
     Both are videos, images, or folders of images with the same names. `every` measures every Nth
     frame (see the module docstring); `progress(done, total)` is called after each frame."""
     if every < 1:
-        raise OptionError(f"--every must be at least 1, got {every}")
+        raise OptionError(f"`every` must be at least 1, got {every}", param="every")
     truth, output = Path(truth), Path(output)
     kind, total, truth_pics, output_pics, notes = _open_clips(truth, output)
 

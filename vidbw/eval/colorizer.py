@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import cv2
@@ -25,8 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from vidbw.eval.colorize import colourfulness
-from vidbw.metrics import psnr
+from vidbw.io.atomic import write_json_atomic
 from vidbw.kernels.colour import LOWRES_MAX_SIDE, small_size
+from vidbw.metrics import psnr
 from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
@@ -156,7 +156,7 @@ def main(argv=None) -> None:
               f"{c['colourfulness_ratio']:8.2f} {100 * c['frames_beating_gray']:5.0f}% | {k['features']:6.3f} "
               f"{k['luma_patch_8']:6.3f} {k['luma_patch_16']:7.3f} {k['zero_motion']:6.3f}")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        write_json_atomic(args.json, results)
 
 
 if __name__ == "__main__":

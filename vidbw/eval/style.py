@@ -13,16 +13,16 @@ The learned style is rendered at the pairs' full resolution through the real num
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from vidbw.errors import OptionError
 from vidbw.metrics import psnr, ssim
-from vidbw.train.style_learn import MIN_PAIRS, Pair, at_work_size, fit_style, make_style
+from vidbw.train.style_learn import Pair, at_work_size, fit_style, make_style, render_style, split_pairs
 
-__all__ = ["MixCurve", "fit_mix_curve", "render_style", "evaluate_style", "StyleEval"]
+__all__ = ["MixCurve", "fit_mix_curve", "evaluate_style", "StyleEval"]
 
 REC709 = np.array([0.2126, 0.7152, 0.0722])
 
@@ -76,14 +76,6 @@ def fit_mix_curve(pairs: list[Pair], bins: int = 256, max_pixels: int = 400_000,
     return MixCurve(mix, centres[keep], fitted)
 
 
-def render_style(style, color: np.ndarray) -> np.ndarray:
-    """Render ``style`` on a float (H, W, 3) photo with the real kernel; -> float gray (H, W)."""
-    from vidbw.render import Look, render_image_array
-
-    rgb16 = np.round(np.clip(color, 0, 1) * 65535).astype(np.uint16)
-    return render_image_array(rgb16, 16, Look(style)).astype(np.float64) / 65535.0
-
-
 @dataclass
 class StyleEval:
     n_train: int
@@ -96,16 +88,12 @@ class StyleEval:
     def gain_over_mix_curve(self) -> float:
         return self.rows["learned"][0] - self.rows["mix+curve"][0]
 
+    def to_dict(self) -> dict:
+        return {"n_train": self.n_train, "n_test": self.n_test, "rows": self.rows, "per_image": self.per_image,
+                "fit_seconds": self.fit_seconds}
 
-def split_pairs(pairs: list[Pair], train_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
-    if not 0 < train_fraction < 1:
-        raise OptionError("--train-fraction must be between 0 and 1")
-    order = np.random.default_rng(seed).permutation(len(pairs))
-    n_train = int(round(train_fraction * len(pairs)))
-    n_train = min(max(n_train, MIN_PAIRS), len(pairs) - 1)
-    if n_train < MIN_PAIRS or len(pairs) - n_train < 1:
-        raise OptionError(f"need at least {MIN_PAIRS + 1} pairs to split into training and test sets")
-    return [pairs[i] for i in order[:n_train]], [pairs[i] for i in order[n_train:]]
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
 
 
 def evaluate_style(pairs: list[Pair], train_fraction: float = 0.6, seed: int = 0, steps: int = 300,

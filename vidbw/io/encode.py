@@ -221,15 +221,16 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
     profile = CODECS[codec]
     av_name = av.codec.Codec(codec, "w").name
     if muxable and av_name not in muxable:
-        raise OptionError(f"{codec} cannot be stored in {output.suffix} files; choose another --codec or output extension")
+        raise OptionError(f"{codec} cannot be stored in {output.suffix} files; choose another `codec` or output extension",
+                          param="codec")
 
     if info.width < profile.min_size[0] or info.height < profile.min_size[1]:
         raise OptionError(f"{codec} needs a picture of at least {profile.min_size[0]}x{profile.min_size[1]} and this one "
-                          f"is {info.width}x{info.height}; choose another --codec")
+                          f"is {info.width}x{info.height}; choose another `codec`", param="codec")
     if codec in FIXED_RATE_CODECS and info.frame_rate not in MPEG2_FRAME_RATES:
         rate = f"{float(info.frame_rate):.3f}".rstrip("0").rstrip(".") if info.frame_rate else "an unknown"
         raise OptionError(f"{codec} writes only standard frame rates (23.976, 24, 25, 29.97, 30, 50, 59.94, 60 fps) "
-                          f"and this clip is {rate} fps; choose another --codec or output extension")
+                          f"and this clip is {rate} fps; choose another `codec` or output extension", param="codec")
     depth = settings.bit_depth or (8 if info.bit_depth <= 8 else 10)
     if settings.pix_fmt:
         pix_fmt = settings.pix_fmt
@@ -258,7 +259,7 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
     if pix_fmt not in encoder_formats:
         raise OptionError(f"{codec} cannot encode pixel format '{pix_fmt}' (it takes {', '.join(sorted(encoder_formats))})")
     if av.VideoFormat(pix_fmt).is_rgb or len(av.VideoFormat(pix_fmt).components) < 3:
-        raise OptionError(f"--pix-fmt must be a planar YUV format, got '{pix_fmt}'")
+        raise OptionError(f"`pix_fmt` must be a planar YUV format, got '{pix_fmt}'", param="pix_fmt")
 
     options = dict(profile.fixed_options)
     if profile.profile_for is not None:
@@ -419,7 +420,8 @@ class VideoWriter:
             frame.pts = frame_slot(frame.pts, self.info.time_base, self.encode_time_base)
             if self._last_grid_pts is not None and frame.pts <= self._last_grid_pts:
                 raise OptionError(f"variable frame rate input: frame at {float(pts * self.info.time_base):.3f}s does not "
-                                  f"fit {self._fixed_rate} fixed frame rate; choose another --codec or output extension")
+                                  f"fit {self._fixed_rate} fixed frame rate; choose another `codec` or output extension",
+                                  mentions=("codec",))
             self._last_grid_pts = frame.pts
         frame.time_base = self.encode_time_base
         if self._range_luts is not None:

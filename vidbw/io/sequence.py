@@ -42,7 +42,7 @@ def reading_rate(fps: float | Fraction | None) -> Iterator[None]:
     if fps is not None:
         rate = _exact_rate(fps)
         if not 1 <= rate <= 240:
-            raise OptionError(f"--fps must be between 1 and 240, got {float(fps):g}")
+            raise OptionError(f"`fps` must be between 1 and 240, got {float(fps):g}", param="fps")
         _rate = rate
     try:
         yield

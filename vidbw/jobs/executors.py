@@ -387,7 +387,8 @@ def _run_ray_tasks(ray, tasks, callbacks: Callbacks, max_retries: int, timestamp
                    progress=None) -> None:
     resources = _ray_resources(tasks[0].settings_json)
     if resources["num_gpus"] and not ray.cluster_resources().get("GPU"):
-        raise VidbwError("--device cuda with --engine ray needs GPU workers, and this Ray cluster has no GPU")
+        raise VidbwError("`device` cuda with `engine` ray needs GPU workers, and this Ray cluster has no GPU",
+                         param="device", mentions=("engine",))
     if progress is None:
         progress = _progress_actor(ray).remote()
     render = ray.remote(**resources, max_retries=max_retries, retry_exceptions=False)(_ray_render)

@@ -148,14 +148,14 @@ def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: 
         what = fingerprint.differences(plan.source)
         if what:
             raise JobMismatch(f"job folder {job_dir} was planned for another input ({plan.source.path}; "
-                              f"differs in {', '.join(what)}); use a new --job-dir")
+                              f"differs in {', '.join(what)}); use a new `job_dir`", mentions=("job_dir",))
         diff = _differences(plan.settings, settings)
         if diff:
             raise JobMismatch(f"job folder {job_dir} was planned with other settings ({'; '.join(diff[:3])}); "
-                              "use the same options or a new --job-dir")
+                              "use the same options or a new `job_dir`", mentions=("job_dir",))
         if plan.suffix != output.suffix.lower():
             raise JobMismatch(f"job folder {job_dir} renders {plan.suffix} segments, not {output.suffix}; "
-                              "use the same output container or a new --job-dir")
+                              "use the same output container or a new `job_dir`", mentions=("job_dir",))
         if not all(job.is_done(s, verify=False) for s in plan.segments):  # else only the join is left
             checked()
         return job, True
@@ -231,11 +231,12 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
     if engine not in ENGINES:
         raise OptionError(f"unknown engine '{engine}' (use local or ray)")
     if workers < 1:
-        raise OptionError("--workers must be at least 1")
+        raise OptionError("`workers` must be at least 1", param="workers")
     if engine == "ray" and importlib.util.find_spec("ray") is None:
         import_ray()  # fail early, with the install hint (Ray itself is imported in the background)
     if is_image_path(source):
-        raise OptionError("chunked jobs (--job-dir, --resume, --workers, --engine) are for films, not images")
+        raise OptionError("chunked jobs (`job_dir`, `resume`, `workers`, `engine`) are for films, not images",
+                          param="job_dir", mentions=("resume", "workers", "engine"))
     output = Path(output) if output is not None else default_output_for(source)
     if source.is_dir() and not renders_film(source, output):
         raise OptionError("a chunked job renders a film: give the image sequence's output file with -o (e.g. reel.mov); "
@@ -344,13 +345,15 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
             run_serial(tasks, callbacks)
     except OutputError as exc:
         raise OutputError(f"{exc}; the job folder keeps {job.summary()['done']} of {len(plan.segments)} finished "
-                          f"segments: fix it and run again with --resume {job.root}") from None
+                          f"segments: fix it and run again with `resume` {job.root}",
+                          mentions=(*exc.params, "resume")) from None
     except OSError as exc:
         raise OutputError(f"cannot write segments: {describe_os_error(exc)}; fix it and run again with "
-                          f"--resume {job.root}") from None
+                          f"`resume` {job.root}", mentions=("resume",)) from None
     missing = [s.index for s in plan.segments if not job.is_done(s, verify=False)]
     if missing:
-        raise VidbwError(f"segments {missing[:5]} are not done; run again with --resume {job.root}")
+        raise VidbwError(f"segments {missing[:5]} are not done; run again with `resume` {job.root}",
+                         mentions=("resume",))
     result.notes.extend(plan.notes)  # what the planning found (colour input, interlacing), on every run
     if cluster is not None:
         if tasks:
@@ -367,4 +370,4 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
 
 def _state_error(job: JobDir, exc: OSError) -> OutputError:
     return OutputError(f"cannot update the job state in {job.root}: {describe_os_error(exc)}; the last saved state "
-                       f"is intact: fix it and run again with --resume {job.root}")
+                       f"is intact: fix it and run again with `resume` {job.root}", mentions=("resume",))

@@ -19,11 +19,10 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from vidbw.errors import OutputError, VidbwError
-from vidbw.io.atomic import TEMP_MARKER, describe_os_error
+from vidbw.io.atomic import TEMP_MARKER, describe_os_error, write_json_atomic
 from vidbw.jobs.plan import JobPlan, Segment
 
 PENDING, DONE = "pending", "done"
@@ -31,28 +30,6 @@ PENDING, DONE = "pending", "done"
 
 class JobMismatch(VidbwError):
     """The job folder was planned for another input or other settings."""
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON so that `path` holds either the old or the new content, never a mix."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable (a reboot right after must not lose it)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 def file_sha256(path: Path) -> str:

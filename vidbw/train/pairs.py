@@ -8,13 +8,13 @@ the same photo rendered by :func:`vidbw.train.expert.sample_style` (``seed``, ``
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from vidbw.errors import InputError
+from vidbw.io.atomic import write_json_atomic
 from vidbw.train.expert import sample_style
 
 __all__ = ["make_pairs"]
@@ -50,5 +50,5 @@ def make_pairs(photos: list, out: Path, seed: int, family: str | None = None, ma
         gray = style.render(rgb)
         write_image(out / "color" / f"{f.stem}.png", np.round(rgb * 255).astype(np.uint8))
         write_image(out / "bw" / f"{f.stem}.png", np.round(gray * 255).astype(np.uint8))
-    (out / "style.json").write_text(json.dumps(style.to_dict(), indent=1))
+    write_json_atomic(out / "style.json", style.to_dict())
     return len(files)

@@ -19,19 +19,21 @@ colour/B&W pairs, with the pretrained grid network and encoder frozen.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager
 
 import cv2
 import numpy as np
 
-from vidbw.errors import InputError, OptionError
+from vidbw.errors import InputError, OptionError, OutputError
 from vidbw.kernels.colour import LOWRES_MAX_SIDE
 from vidbw.metrics import psnr, ssim  # noqa: F401  (re-exported: style learning reports them)
 
-__all__ = ["Pair", "read_pairs", "fit_style", "style_tensors", "save_style", "MIN_PAIRS", "BW_CHROMA_LIMIT",
-           "psnr", "ssim", "WORK_SIDE", "at_work_size"]
+__all__ = ["Pair", "read_pairs", "fit_style", "learn_style", "StyleLearned", "style_tensors", "save_style", "MIN_PAIRS",
+           "BW_CHROMA_LIMIT", "psnr", "ssim", "WORK_SIDE", "at_work_size", "render_style", "split_pairs",
+           "fit_with_holdout", "HoldoutFit"]
 
 MIN_PAIRS = 4
 BW_CHROMA_LIMIT = 0.03  # mean (max - min) of R'G'B' above which a "B&W" image is colour
@@ -283,3 +285,120 @@ def check_name(name: str) -> str:
     if not key or not all(ch.isalnum() or ch == "-" for ch in key):
         raise OptionError(f"style name '{name}' must be letters, digits and hyphens")
     return key
+
+
+def render_style(style, color: np.ndarray) -> np.ndarray:
+    """Render ``style`` on a float (H, W, 3) photo with the real kernel; -> float gray (H, W)."""
+    from vidbw.render import Look, render_image_array
+
+    rgb16 = np.round(np.clip(color, 0, 1) * 65535).astype(np.uint16)
+    return render_image_array(rgb16, 16, Look(style)).astype(np.float64) / 65535.0
+
+
+def split_pairs(pairs: list[Pair], train_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+    if not 0 < train_fraction < 1:
+        raise OptionError("`train_fraction` must be between 0 and 1", param="train_fraction")
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    n_train = int(round(train_fraction * len(pairs)))
+    n_train = min(max(n_train, MIN_PAIRS), len(pairs) - 1)
+    if n_train < MIN_PAIRS or len(pairs) - n_train < 1:
+        raise OptionError(f"need at least {MIN_PAIRS + 1} pairs to split into training and test sets")
+    return [pairs[i] for i in order[:n_train]], [pairs[i] for i in order[n_train:]]
+
+
+Stages = Callable[[str], ContextManager]  # label -> a block yielding that stage's progress(done, total, fields)
+
+
+@dataclass
+class HoldoutFit:
+    """A style fitted by `fit_with_holdout`: the final fit, and what the held-out pairs said of the first."""
+
+    result: dict  # the final fit (`fit_style`'s result)
+    first_seconds: float  # time of the first fit (on the pairs not held out)
+    held_out: int = 0  # pairs scored; 0: none held out
+    psnr: float | None = None  # mean over the held-out pairs, dB (2 decimals)
+    ssim: float | None = None  # (4 decimals)
+
+
+def fit_with_holdout(pairs: list[Pair], name: str, description: str, steps: int = 300, holdout: float = 0.2,
+                     seed: int = 0, stages: Stages | None = None) -> HoldoutFit:
+    """Fit a style on all but a `holdout` fraction of `pairs` (with more than 4 pairs), score that fit
+    on the pairs held out, then refine it on all pairs (a third of the steps, warm-started), so the
+    style saved has seen every pair and its score is still an honest one."""
+    stage = stages or (lambda label: nullcontext(None))
+    fit_pairs, held = split_pairs(pairs, 1 - holdout, seed) if holdout > 0 and len(pairs) > 4 else (pairs, [])
+    with stage(f"learning {name}") as progress:
+        result = fit_style(fit_pairs, steps=steps, seed=seed, progress=progress)
+    fit = HoldoutFit(result, result["seconds"])
+    if not held:
+        return fit
+    style = make_style(name, description, result)
+    scores = [(psnr(o, p.bw), ssim(o, p.bw)) for p in held for o in [render_style(style, p.color)]]
+    fit.held_out = len(held)
+    fit.psnr = round(float(np.mean([s[0] for s in scores])), 2)
+    fit.ssim = round(float(np.mean([s[1] for s in scores])), 4)
+    with stage(f"refining {name} on all pairs") as progress:
+        fit.result = fit_style(pairs, steps=max(10, steps // 3), seed=seed + 1, progress=progress, params=result["params"])
+    return fit
+
+
+@dataclass
+class StyleLearned:
+    """What `learn_style` wrote."""
+
+    name: str
+    path: Path
+    description: str
+    n_pairs: int
+    steps: int
+    fit_seconds: float
+    held_out: int = 0  # pairs scored after the first fit (0: none held out)
+    heldout_psnr: float | None = None
+    heldout_ssim: float | None = None
+    by_name: bool = True  # in the user style folder, so `style=name` finds it; else use its path
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "path": str(self.path), "description": self.description, "n_pairs": self.n_pairs,
+                "steps": self.steps, "fit_seconds": self.fit_seconds, "held_out": self.held_out,
+                "heldout_psnr": self.heldout_psnr, "heldout_ssim": self.heldout_ssim, "by_name": self.by_name}
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=1)
+
+
+def learn_style(name: str, pairs: str | Path, output: str | Path | None = None, description: str | None = None,
+                steps: int = 300, holdout: float = 0.2, seed: int = 0, overwrite: bool = False,
+                stages=None) -> StyleLearned:
+    """Learn style `name` from the colour/B&W pairs in folder `pairs` (``color/``, ``bw/``) and save it
+    (default: the user style folder, where `get_style(name)` finds it).
+
+    A `holdout` fraction of the pairs is kept out of the first fit to score it (PSNR/SSIM); the style
+    saved is then refined on all pairs (`fit_with_holdout`). `stages(label)` returns
+    the block each fitting stage runs in, yielding its progress callback (or None).
+    """
+    # Imported here: vidbw.eval.style builds on this module's fitting.
+    from vidbw.styles.learned import STYLE_SUFFIX, user_style_dir
+
+    key = check_name(name)
+    path = Path(output) if output is not None else user_style_dir() / f"{key}{STYLE_SUFFIX}"
+    if path.suffix != STYLE_SUFFIX:
+        raise OptionError(f"style file must end in {STYLE_SUFFIX}: {path}", param="output")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} exists (use `overwrite`)", mentions=("overwrite",))
+    pairs_dir = Path(pairs)
+    found = read_pairs(pairs_dir)
+    description = description or f"learned from {len(found)} pairs in {pairs_dir.name}"
+    if len(description) > 70:
+        raise OptionError("`description` is longer than 70 characters", param="description")
+    fit = fit_with_holdout(found, key, description, steps, holdout, seed, stages)
+    meta = {"n_pairs": len(found), "fit_seconds": round(fit.first_seconds, 1), "steps": steps}
+    if fit.held_out:
+        meta["heldout_psnr"] = fit.psnr
+        meta["heldout_ssim"] = fit.ssim
+    save_style(path, key, description, fit.result, meta)
+    # Only the user style folder is searched by name; a style written elsewhere is used by its path.
+    by_name = path.resolve().parent == user_style_dir().resolve()
+    return StyleLearned(key, path, description, len(found), steps, meta["fit_seconds"], fit.held_out, fit.psnr, fit.ssim,
+                        by_name)
