@@ -30,6 +30,7 @@ def grab_frame(source: Path, at_seconds: float):
         if at_seconds < 0 or (info.duration_s and at_seconds > info.duration_s):
             raise OptionError(f"--at {at_seconds:g}s is outside the clip (0 to {info.duration_s:.2f}s)")
         if at_seconds > 0:
+            assert stream.time_base is not None  # a demuxed stream has a time base (describe_video relies on it)
             container.seek(int(at_seconds / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):
             if frame.pts is None or frame.time is None or frame.time + 1e-6 >= at_seconds:
