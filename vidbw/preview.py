@@ -31,6 +31,7 @@ def grab_frame(source: Path, at_seconds: float):
             raise OptionError(f"`at_seconds` {at_seconds:g}s is outside the clip (0 to {info.duration_s:.2f}s)",
                               param="at_seconds")
         if at_seconds > 0:
+            assert stream.time_base is not None  # a demuxed stream has a time base (describe_video relies on it)
             container.seek(int(at_seconds / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):
             if frame.pts is None or frame.time is None or frame.time + 1e-6 >= at_seconds:

@@ -91,8 +91,8 @@ def channel_histograms(rgb: np.ndarray) -> np.ndarray:
     """(C, 256) histograms of the 8-bit values of each channel of a float (h, w, C) picture in [0, 1],
     each summing to 1."""
     codes = np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
-    hists = [cv2.calcHist([codes], [c], None, [HIST_BINS], [0, HIST_BINS]).ravel() for c in range(codes.shape[-1])]
-    hists = np.stack(hists).astype(np.float64)
+    counts = [cv2.calcHist([codes], [c], None, [HIST_BINS], [0, HIST_BINS]).ravel() for c in range(codes.shape[-1])]
+    hists = np.stack(counts).astype(np.float64)
     return hists / hists.sum(axis=1, keepdims=True)
 
 
@@ -245,12 +245,13 @@ class _Picture:
 
 def _video_pictures(path: Path, info) -> Iterator[_Picture]:
     from vidbw.io.probe import open_input
-    from vidbw.io.decode import DecodeStats, read_media
+    from vidbw.io.decode import DecodedFrame, DecodeStats, read_media
     from vidbw.kernels.colour import luma_weights, planes_to_small_rgb
 
     container = open_input(path)
     try:
         for item in read_media(container, info, [], DecodeStats()):
+            assert isinstance(item, DecodedFrame)  # no streams copied: only frames come
             h, w = item.planes[0].shape
             fmt = item.source.format if item.source is not None else None
             bits = fmt.components[0].bits if fmt is not None else info.bit_depth
@@ -260,7 +261,8 @@ def _video_pictures(path: Path, info) -> Iterator[_Picture]:
             weights = luma_weights(item.to_rgb).astype(np.float64)
             if weights[1] == 0.0 and weights[2] == 0.0:  # Y'CbCr: the Y' plane itself
                 coding = f"{bits}-bit {'full' if info.full_range else 'limited'} range"
-                picture = _Picture(label, (w, h), rgb, (lambda plane=item.planes[0]: plane),
+                y_plane = (lambda plane=item.planes[0]: plane)  # named: mypy cannot infer it in the call
+                picture = _Picture(label, (w, h), rgb, y_plane,
                                    -weights[3] / weights[0], 1.0 / weights[0], coding)
             else:  # R'G'B' planes: Rec.709 Y' of the picture
                 peak = float(2**bits - 1)

@@ -94,7 +94,7 @@ class Segment:
 
 def read_segments(segments: Sequence[Segment], size: tuple[int, int]) -> list[list[np.ndarray]]:
     """The RGB uint8 frames of every segment, resized to `size` (w, h); each clip is decoded once."""
-    out: list[list[np.ndarray] | None] = [None] * len(segments)
+    out: list[list[np.ndarray]] = [[] for _ in segments]  # each set again below, per clip
     by_path: dict[Path, list[int]] = {}
     for k, seg in enumerate(segments):
         by_path.setdefault(Path(seg.path), []).append(k)
@@ -117,7 +117,7 @@ def read_segments(segments: Sequence[Segment], size: tuple[int, int]) -> list[li
         for k in ks:
             if len(out[k]) != segments[k].frames:
                 raise ValueError(f"{path} has only {segments[k].start + len(out[k])} frames; segment {segments[k]} needs more")
-    return out  # type: ignore[return-value]
+    return out
 
 
 def _joined(parts: list[list[np.ndarray]], dissolves: Sequence[int]) -> Iterator[np.ndarray]:

@@ -274,7 +274,7 @@ def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable
     sums = np.zeros((len(outputs), 5))  # n, Σx, Σy, Σx², Σxy with x = source luma, y = output
     previous: tuple | None = None
     frames = skipped = 0
-    streams = zip(source_luma, *outputs, *guides)
+    streams: Iterator[tuple] = zip(source_luma, *outputs, *guides)
     if max_frames is not None:
         streams = itertools.islice(streams, max_frames)
     for t, (src, *rest) in enumerate(streams):
@@ -325,7 +325,7 @@ def fit_shot_mixes(source_rgb: Iterable[np.ndarray], outputs: Sequence[Iterable[
     normal: dict[int, np.ndarray] = {}  # shot start -> AᵀA (4, 4), shared by the outputs
     moments: dict[int, np.ndarray] = {}  # shot start -> Aᵀy (n_outputs, 4)
     start = 0
-    streams = zip(source_rgb, *outputs)
+    streams: Iterator[tuple] = zip(source_rgb, *outputs)
     if max_frames is not None:
         streams = itertools.islice(streams, max_frames)
     for t, (rgb, *outs) in enumerate(streams):
@@ -367,7 +367,8 @@ def measure_flicker_frames_many(source_rgb_or_luma: Iterable[np.ndarray], output
     first); `measure_flicker_many` streams films from disk instead."""
     source = list(itertools.islice(source_rgb_or_luma, max_frames))
     outputs = [list(itertools.islice(o, max_frames)) for o in outputs_luma]
-    return _reports(lambda: iter(source), [lambda o=o: iter(o) for o in outputs], cuts, max_frames)
+    open_outputs = [lambda o=o: iter(o) for o in outputs]  # named: mypy cannot infer these lambdas in the call
+    return _reports(lambda: iter(source), open_outputs, cuts, max_frames)
 
 
 def _reports(open_source: Callable[[], Iterator[np.ndarray]], open_outputs: Sequence[Callable[[], Iterator[np.ndarray]]],
@@ -439,8 +440,8 @@ def measure_flicker_many(source: str | os.PathLike, outputs: Sequence[str | os.P
     computed once; one report per output, in order."""
     from vidbw.shots.analysis import LowresFilm, frame_count, rec709_luma
 
-    source_film = LowresFilm(source, width, as_float=True)
-    output_films = [LowresFilm(output, width, as_float=True) for output in outputs]
+    source_film = LowresFilm(Path(source), width, as_float=True)
+    output_films = [LowresFilm(Path(output), width, as_float=True) for output in outputs]
     cuts, notes = _source_cuts(source, shots, max_frames, detector)
 
     source_length = frame_count(source)
@@ -499,7 +500,7 @@ def measure_colour_flicker(source: str | os.PathLike, output: str | os.PathLike,
     flow = FlowEstimator()
     output_errors, source_errors = [], []
     previous = None
-    pairs = zip(LowresFilm(source, width, as_float=True), LowresFilm(output, width, as_float=True))
+    pairs = zip(LowresFilm(Path(source), width, as_float=True), LowresFilm(Path(output), width, as_float=True))
     for t, (source_rgb, output_rgb) in enumerate(itertools.islice(pairs, max_frames)):
         luma = rec709_luma(source_rgb)
         output_rgb = _match_size(output_rgb, luma.shape)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
+import av.sidedata.sidedata  # already loaded by `import av`; named so the type checker sees the submodule
 
 __all__ = ["Hdr10Metadata", "hdr10_metadata", "encoder_options", "SEI_ENCODERS"]
 
@@ -62,6 +64,7 @@ class Hdr10Metadata:
         def chroma(point):
             return f"({round(point[0] * CHROMATICITY_UNIT)},{round(point[1] * CHROMATICITY_UNIT)})"
 
+        assert self.primaries is not None and self.luminance is not None  # callers check has_display
         red, green, blue = self.primaries
         top, bottom = self.luminance
         return (f"G{chroma(green)}B{chroma(blue)}R{chroma(red)}WP{chroma(self.white_point)}"
@@ -82,7 +85,7 @@ def hdr10_metadata(frame: av.VideoFrame | None) -> Hdr10Metadata | None:
         # A side datum of a type newer than PyAV's enum (FFmpeg 8 tags 16-bit TIFF frames with
         # type 31) cannot be read: such a frame's metadata cannot be read either.
         return None
-    fields = {}
+    fields: dict[str, Any] = {}
     for side in sides:
         data = bytes(side)
         if side.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA and len(data) >= _MASTERING_LAYOUT.size:

@@ -61,14 +61,14 @@ def read_image(path: Path) -> LoadedImage:
             return image
         if suffix == ".png":
             # OpenCV keeps 16-bit PNG samples, which Pillow would truncate to 8 bits.
-            pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if pixels is None:
+            decoded = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if decoded is None:
                 raise InputError(f"not a readable image: {path}")
-            if pixels.ndim == 3:
-                pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-            return _split_channels(pixels, path)
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
+            if decoded.ndim == 3:
+                decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA if decoded.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+            return _split_channels(decoded, path)
+        with Image.open(path) as opened:
+            img = ImageOps.exif_transpose(opened)
             mode = "RGBA" if ("A" in img.mode or "transparency" in img.info) else "RGB"
             return _split_channels(np.asarray(img.convert(mode)), path)
     except InputError:

@@ -117,7 +117,7 @@ def _primaries_name(primaries: int, matrix: str) -> str:
 
 def describe_video(container: av.container.InputContainer, path: Path) -> VideoInfo:
     if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        kinds: list[str] = sorted({s.type for s in container.streams}) or ["no streams"]
         raise InputError(f"input has no video stream ({', '.join(kinds)} only): {path}")
     stream = container.streams.video[0]
     ctx = stream.codec_context
@@ -143,6 +143,8 @@ def describe_video(container: av.container.InputContainer, path: Path) -> VideoI
     else:
         duration = 0.0
     video_duration = _video_stream_duration(stream)
+    # libavformat gives every stream it creates a time base (1/90000 until the demuxer sets one)
+    assert stream.time_base is not None
     others = tuple(
         StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else None)
         for s in container.streams

@@ -11,7 +11,7 @@ import heapq
 import itertools
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, cast
 
 import av
 
@@ -58,10 +58,11 @@ def _video_packets(segments: list[Path], originals: list[list[int]], src_tb: Fra
     for path, original in zip(segments, originals):
         with av.open(str(path)) as seg:
             stream = seg.streams.video[0]
+            assert stream.time_base is not None  # libavformat gives every stream it demuxes a time base
             pts_values = [p.pts for p in seg.demux(stream) if p.size]
             if len(pts_values) != len(original) or any(p is None for p in pts_values):
                 raise InputError(f"segment {path.name} holds {len(pts_values)} frames, the job planned {len(original)}")
-            stamps = _stamps(pts_values, original)
+            stamps = _stamps(cast("list[int]", pts_values), original)  # no None: checked above
             seg.seek(0)
             packets = (p for p in seg.demux(stream) if p.size)
             out_tb = src_tb if slot is None else slot
@@ -96,6 +97,7 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
     try:
         describe_video(src, source)
         src_tb = src.streams.video[0].time_base
+        assert src_tb is not None  # as describe_video checked
         first = firsts[0].streams.video[0]
         # AVI counts frames: the segments were written at 1/frame-rate (`VideoWriter`), and the join
         # stamps positions in that clock, from the film's first frame less its start, as they were.

@@ -22,7 +22,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable
+from typing import Any, Callable
 
 from vidbw.errors import VidbwError
 from vidbw.jobs.worker import ENCODER_THREADS_ENV
@@ -86,7 +86,7 @@ def _pool_init(settings_json: str, progress_queue, workers: int = 1) -> None:
     warm_up(settings_json)  # load the style/model once per process
 
 
-_PROGRESS_QUEUE = None
+_PROGRESS_QUEUE: Any = None  # a multiprocessing.Manager queue proxy, set by _pool_init
 
 
 def _pool_render(task: SegmentTask) -> SegmentDone:
@@ -202,7 +202,8 @@ def running_cluster_address() -> str | None:
         recorded = read_ray_address()
         if not recorded:
             return None
-        find_gcs_addresses.cache_clear()
+        # Not in every Ray (2.60 caches a helper instead): there the AttributeError falls to the except below.
+        find_gcs_addresses.cache_clear()  # type: ignore[attr-defined]
         port = recorded.rsplit(":", 1)[-1]
         return recorded if any(str(a).rsplit(":", 1)[-1] == port for a in find_gcs_addresses()) else None
     except Exception:  # another Ray version: behave as if none runs (start a private one)
@@ -220,7 +221,7 @@ class RayCluster:
     thread that started them (PR_SET_PDEATHSIG) and die with it, so it lives until close()."""
 
     def __init__(self, workers: int, address: str | None = None, settings_json: str | None = None):
-        self.ray = None  # imported by the thread too (half a second)
+        self.ray: Any = None  # the ray module, imported by the thread too (half a second)
         self.workers = max(1, int(workers))
         self.address = address
         self.settings_json = settings_json
@@ -228,7 +229,7 @@ class RayCluster:
         self.joined: str | None = None  # the address of a running cluster this job joined
         self.init_seconds = 0.0
         self.shutdown_seconds = 0.0
-        self.progress = None  # the progress actor, created with the cluster
+        self.progress: Any = None  # the progress actor (a Ray actor handle), created with the cluster
         self._warm: list = []
         self._error: BaseException | None = None
         self._up = threading.Event()
@@ -258,7 +259,7 @@ class RayCluster:
         started = time.perf_counter()
         ray = self.ray = import_ray()
         if not ray.is_initialized():  # else: the caller's own Ray session, used as it is
-            kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             if self.address not in (None, "local"):
                 kwargs["address"] = self.joined = self.address
             elif self.address is None and (found := running_cluster_address()) is not None:
@@ -277,6 +278,7 @@ class RayCluster:
 
     def _warm_count(self) -> int:
         """One warm-up per worker the job will use: `workers`, at most the cluster's CPUs (GPUs)."""
+        assert self.settings_json is not None  # only warm-ups are counted, and they need the settings
         key = "GPU" if _ray_resources(self.settings_json)["num_gpus"] else "CPU"
         return min(self.workers, int(self.ray.cluster_resources().get(key, 0)))
 
@@ -354,7 +356,8 @@ def _ray_share_cores() -> None:
         # Narrow the running pool instead (for this thread, the one that renders).
         import numba
 
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+        # numba.config sets its options at run time, so the checker does not see them
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
     else:
         os.environ.setdefault("NUMBA_NUM_THREADS", threads)
 
@@ -373,7 +376,7 @@ def run_ray(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, addres
     if not tasks:
         return
     own = cluster is None
-    if own:
+    if cluster is None:  # i.e. own
         cluster = RayCluster(workers, address, tasks[0].settings_json)
     try:
         ray = cluster.ready()
@@ -439,6 +442,7 @@ def _write_returned(task: SegmentTask, result: SegmentDone) -> None:
 
     from vidbw.io.atomic import atomic_output
 
+    assert result.data is not None  # called only for a result that carries its data
     with atomic_output(Path(task.output), overwrite=True) as temp:
         Path(temp).write_bytes(result.data)
     result.data = None

@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, cast
 
 from vidbw.errors import InputError
 from vidbw.io.probe import open_input
@@ -151,7 +151,7 @@ def scan_frames(source: Path) -> tuple[list[int], list[int]]:
         return film_timestamps(source), []
     pts.sort()
     index = {p: i for i, p in enumerate(pts)}
-    return pts, sorted(index[p] for p in key_pts if p in index)
+    return cast("list[int]", pts), sorted(index[p] for p in key_pts if p in index)  # no None: checked above
 
 
 # --------------------------------------------------------------------------- segments
@@ -188,7 +188,7 @@ def plan_segments(frame_count: int, length: int, keyframes: Sequence[int] = (), 
         last = runs.pop()
         runs[-1] = (runs[-1][0], last[1])
     # 2. split long runs, preferring keyframes
-    bounds = []
+    bounds: list[tuple[int, int]] = []
     for a, b in runs:
         parts = max(1, round((b - a) / length)) if b - a > 1.5 * length else 1
         cuts_here = []

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from vidbw.errors import InputError, OptionError, OutputError, VidbwError
 from vidbw.io.atomic import check_output_path, describe_os_error
@@ -65,7 +66,7 @@ def job_settings(style: str = "neutral", grain: float = 0.0, grain_size: float =
     # Never less context than the temporal smoother looks back and ahead (the widest, when the job picks).
     reach = MODES[temporal][1] if temporal in MODES else max(radius for _, radius in MODES.values())
     if colorize:
-        look = {"colorize": True, "reference": None if reference is None else str(Path(reference).resolve()),
+        look: dict[str, Any] = {"colorize": True, "reference": None if reference is None else str(Path(reference).resolve()),
                 "reference_sha256": None if reference is None else _reference_sha256(Path(reference))}
     else:
         look = {"style": style, "grain": float(grain), "grain_size": float(grain_size), "grain_seed": int(grain_seed),
@@ -92,7 +93,9 @@ def _shots_sha256(shots_file: Path, colorize: bool) -> str:
 
         for shot in ShotList.load(shots_file).shots:
             if shot.reference is not None:
-                digest.update(_reference_sha256(shot.reference_path(shots_file)).encode())
+                reference = shot.reference_path(shots_file)
+                assert reference is not None  # None only for a shot that names no key frame
+                digest.update(_reference_sha256(reference).encode())
     return digest.hexdigest()
 
 
@@ -277,6 +280,7 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
 def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int, engine: str, address, max_retries,
          progress, started, keep: bool, cluster: RayCluster | None = None) -> JobResult:
     plan = job.plan
+    assert plan is not None  # open_job returns a job it loaded or created, plan included
     job.clean_partials()
     result = JobResult(output, job.root, segments=len(plan.segments), frames=plan.frame_count, explain=plan.explain)
     todo = []

@@ -6,6 +6,7 @@ per-process cache, so a process that renders many segments loads them once.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 import os
@@ -42,7 +43,8 @@ class SegmentDone:
     bytes: int
     seconds: float
     pid: int
-    data: bytes | None = None  # the intermediate itself, when the worker cannot see the job folder
+    # builtins.bytes: in this class body `bytes` names the field above
+    data: builtins.bytes | None = None  # the intermediate itself, when the worker cannot see the job folder
 
 
 def look_for(settings: dict):
@@ -78,6 +80,7 @@ def render_plan_for(settings_json: str, shots_json: str | None = None, source: s
         return RenderPlan.single(look_for(s), s["temporal"])
     from vidbw.style_plan import shot_render_plan
 
+    assert source is not None  # a shot list always comes with its source (render_task passes both)
     with tempfile.TemporaryDirectory(prefix="vidbw-shots-") as scratch:
         path = Path(scratch) / "shots.json"
         path.write_text(shots_json, encoding="utf-8")

@@ -70,6 +70,8 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
 
 
 class Colorizer(nn.Module):
+    coords: torch.Tensor  # registered buffer
+
     def __init__(self, cfg: ColorizerConfig = ColorizerConfig()):
         super().__init__()
         if cfg.in_size != 8 * cfg.grid:
@@ -91,6 +93,7 @@ class Colorizer(nn.Module):
         self.fuse = nn.Conv2d(w3, w3, 1)
         self.head = nn.Conv2d(w3, 4 * cfg.depth, 1)
         nn.init.zeros_(self.head.weight)
+        assert self.head.bias is not None  # Conv2d built with bias=True
         nn.init.zeros_(self.head.bias)
         # embedding head
         self.m8 = _conv(w3, w2)

@@ -21,7 +21,7 @@ CONTENT_DIM = 27 + 12 + 3
 def content_features(rgb: np.ndarray) -> np.ndarray:
     """float32 (CONTENT_DIM,) for one float32 (h, w, 3) R'G'B' frame in [0, 1]."""
     small = cv2.resize(np.ascontiguousarray(rgb, dtype=np.float32), (48, 48), interpolation=cv2.INTER_AREA)
-    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)  # L 0..100, a/b ~ -128..127
+    lab: np.ndarray = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)  # L 0..100, a/b ~ -128..127
     lab = lab / np.array([100.0, 64.0, 64.0], np.float32)
     layout = cv2.resize(lab, (3, 3), interpolation=cv2.INTER_AREA).reshape(-1)
     hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)

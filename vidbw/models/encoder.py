@@ -23,11 +23,11 @@ def kmeans(x: np.ndarray, k: int, seed: int = 0, iters: int = 50) -> np.ndarray:
     """Centroids (k, d) by k-means++ and Lloyd iterations; deterministic for a seed."""
     rng = np.random.default_rng(seed)
     x = np.asarray(x, np.float64)
-    cent = [x[rng.integers(len(x))]]
+    seeds = [x[rng.integers(len(x))]]
     for _ in range(1, k):
-        d = np.min(((x[:, None] - np.asarray(cent)[None]) ** 2).sum(-1), axis=1)
-        cent.append(x[rng.choice(len(x), p=d / d.sum())] if d.sum() > 0 else x[rng.integers(len(x))])
-    cent = np.asarray(cent)
+        d = np.min(((x[:, None] - np.asarray(seeds)[None]) ** 2).sum(-1), axis=1)
+        seeds.append(x[rng.choice(len(x), p=d / d.sum())] if d.sum() > 0 else x[rng.integers(len(x))])
+    cent = np.asarray(seeds)
     for _ in range(iters):
         lab = np.argmin(((x[:, None] - cent[None]) ** 2).sum(-1), axis=1)
         new = np.array([x[lab == j].mean(0) if np.any(lab == j) else cent[j] for j in range(k)])

@@ -16,6 +16,8 @@ style learning may fit on top of the proxies.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -26,6 +28,10 @@ __all__ = ["GridNetConfig", "GridNet"]
 
 
 class GridNet(nn.Module):
+    # registered buffers
+    prior: torch.Tensor
+    coords: torch.Tensor
+
     def __init__(self, cfg: GridNetConfig = GridNetConfig()):
         super().__init__()
         self.cfg = cfg
@@ -40,12 +46,14 @@ class GridNet(nn.Module):
         self.gfc = nn.Linear(w3, w3)
         self.head = nn.Conv2d(w3, 4 * cfg.depth, 1)
         nn.init.zeros_(self.head.weight)
+        assert self.head.bias is not None  # Conv2d built with bias=True
         nn.init.zeros_(self.head.bias)
         self._film_sizes = [w1, w2, w3, w3]
         self.film = nn.Sequential(nn.Linear(cfg.style_dim, cfg.film_hidden), nn.ReLU(),
                                   nn.Linear(cfg.film_hidden, 2 * sum(self._film_sizes)))
-        nn.init.zeros_(self.film[2].weight)
-        nn.init.zeros_(self.film[2].bias)
+        film_out = cast(nn.Linear, self.film[2])
+        nn.init.zeros_(film_out.weight)
+        nn.init.zeros_(film_out.bias)
         prior = torch.tensor(PRIOR, dtype=torch.float32).view(1, 4, 1, 1, 1)
         self.register_buffer("prior", prior, persistent=False)
         g = cfg.in_size

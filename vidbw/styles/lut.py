@@ -45,7 +45,7 @@ def style_lut(style: Style, size: int = 33, toning: Toning | None = None) -> np.
     # sits in the picture does not matter.
     blue, green, red = np.meshgrid(levels, levels, levels, indexing="ij")
     planes = tuple(np.ascontiguousarray(c.reshape(size * size, size)) for c in (red, green, blue))
-    gray = np.empty(planes[0].shape, np.float32)
+    gray: np.ndarray = np.empty(planes[0].shape, np.float32)
     slice_apply(planes, rgb_matrix(0), style.constant_grid(), style.tone_lut, gray, 0.0, 1.0)
     gray = np.clip(gray, 0.0, 1.0).reshape(size, size, size)
     if toning is None:

@@ -44,7 +44,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -313,6 +313,7 @@ def make_view_pair(level_a: np.ndarray, level_b: np.ndarray, flow: np.ndarray | 
     src = pts @ inv_a[:, :2].T + inv_a[:, 2]
     ok = (src[:, 0] >= 0) & (src[:, 0] <= w - 1) & (src[:, 1] >= 0) & (src[:, 1] <= h - 1)
     if flow is not None:
+        assert valid is not None  # a flow comes with its validity mask
         xi = np.clip(np.round(src[:, 0]).astype(int), 0, w - 1)
         yi = np.clip(np.round(src[:, 1]).astype(int), 0, h - 1)
         ok &= valid[yi, xi]
@@ -343,7 +344,10 @@ def colour_batch(data: ColorData, rng: np.random.Generator, batch: int, hw: tupl
 
 
 def pair_batch(data: ColorData, rng: np.random.Generator, n: int, hw: tuple[int, int], queries: int):
-    views_a, views_b, qs, ts = [], [], [], []
+    views_a: list[np.ndarray] = []
+    views_b: list[np.ndarray] = []
+    qs: list[np.ndarray] = []
+    ts: list[np.ndarray] = []
     stills = data.photos + data.frames
     while len(views_a) < n:
         if data.pairs and rng.random() < 0.5:
@@ -429,7 +433,7 @@ def train_colorizer(data: list, out: Path, cfg: ColorizerTrainConfig, resume: bo
     torch.manual_seed(cfg.seed)
     model = Colorizer(ColorizerConfig(**cfg.model) if cfg.model else ColorizerConfig())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    state = {"step": 0, "elapsed_s": 0.0, "load_s": round(load_s, 1), "history": []}
+    state: dict[str, Any] = {"step": 0, "elapsed_s": 0.0, "load_s": round(load_s, 1), "history": []}
     if resume:
         state = resume_from(out, WEIGHTS_NAME, model, opt) or state
     model.to(device).train()

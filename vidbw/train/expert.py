@@ -119,7 +119,7 @@ class ExpertStyle:
 def _mix(rng: np.random.Generator, bias: tuple[float, float, float], spread: float) -> tuple[float, float, float]:
     w = np.asarray(bias, np.float64) + rng.normal(0.0, spread, 3)
     w = w / max(w.sum(), 0.3) * rng.uniform(0.9, 1.15)
-    return tuple(float(v) for v in w)
+    return float(w[0]), float(w[1]), float(w[2])
 
 
 def sample_style(seed: int, family: str | None = None) -> ExpertStyle:

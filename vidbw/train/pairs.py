@@ -42,7 +42,7 @@ def make_pairs(photos: list, out: Path, seed: int, family: str | None = None, ma
     (out / "bw").mkdir(parents=True, exist_ok=True)
     for f in files:
         img = read_image(f)
-        rgb = img.rgb.astype(np.float32) / float(2**img.bits - 1)
+        rgb: np.ndarray = img.rgb.astype(np.float32) / float(2**img.bits - 1)
         h, w = rgb.shape[:2]
         scale = min(1.0, (max_pixels / (h * w)) ** 0.5)
         if scale < 1.0:

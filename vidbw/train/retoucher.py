@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -88,7 +88,7 @@ def train_retoucher(data: list, out: Path, cfg: TrainConfig, resume: bool = Fals
 
     model = Retoucher(cfg.n_styles, cfg.n_subjects)
     model.set_clusters(mean, std, centroids)
-    state = {"step": 0, "elapsed_s": 0.0, "history": []}
+    state: dict[str, Any] = {"step": 0, "elapsed_s": 0.0, "history": []}
     opt = _optimizer(model, cfg)
     if resume:
         state = resume_from(out, WEIGHTS_NAME, model, opt) or state
