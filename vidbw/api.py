@@ -23,7 +23,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, ContextManager, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence
 
 from vidbw.errors import OptionError
 
@@ -148,6 +148,7 @@ def convert(source: PathLike, output: PathLike | None = None, *, recipe: str | N
 
     source = Path(source)
     with _reading_sequence_at(source, fps):
+        options: dict[str, Any]  # keyword arguments: look and encode, then the render's (look or colorize)
         options = {"style": style, "grain": grain, "grain_size": grain_size, "grain_seed": grain_seed, "toning": toning,
                    "codec": codec, "crf": crf, "preset": preset, "pix_fmt": pix_fmt, "bit_depth": bit_depth}
         if recipe:
@@ -165,6 +166,7 @@ def convert(source: PathLike, output: PathLike | None = None, *, recipe: str | N
                    else {**look, "temporal": temporal or "light"})
         label = f"{'colorizing' if colorize else 'converting'} {source.name}"
         chunked = job_dir is not None or resume is not None or workers > 1 or engine != "local" or bool(address)
+        result: ConvertResult | JobResult
         if chunked:
             result = _convert_job(source, output, options, encode, device, overwrite, job_dir, resume, workers, engine,
                                   address, shots, detector, label, progress)

@@ -132,7 +132,10 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
             stderr.print(f"explain: {line}", markup=False)
     look = "colorized" if done.colorize else _styles_used(done.style, done.shots)
     if done.chunked:
+        from vidbw.jobs import JobResult
+
         job = done.result
+        assert isinstance(job, JobResult)  # a chunked conversion's result is its job's
         _say(quiet, f"done: {job.frames} frames in {job.seconds:.1f}s ({job.fps:.1f} fps rendered), {look}")
         _say(quiet, f"segments: {job.segments} total, {job.rendered} rendered, {job.reused} reused from the job "
              f"folder, {job.retried} retried ({engine}, {workers} worker{'s' if workers != 1 else ''})"
@@ -140,6 +143,9 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
     elif done.colorize:
         _say(quiet, f"done: {_amount_done(done, 'colorized')}")
     else:
+        from vidbw.results import ConvertResult
+
+        assert isinstance(done.result, ConvertResult)  # a single pass's result
         concealed = done.result.concealed_frames
         _say(quiet, f"done: {_amount_done(done)}, {look}" + (f", {concealed} frames concealed" if concealed else ""))
     click.echo(str(done.output))
@@ -411,7 +417,7 @@ def _print_report(report, as_json: bool) -> None:
         click.echo(line)
 
 
-def _one_line(exc: BaseException, text: str | None = None) -> str:
+def _one_line(exc: BaseException | str, text: str | None = None) -> str:
     return " ".join((str(exc) if text is None else text).split()) or exc.__class__.__name__
 
 
@@ -446,7 +452,8 @@ def main(argv: list[str] | None = None) -> None:
         stderr.print("vidbw: interrupted; no output written", markup=False)
         sys.exit(130)
     except click.ClickException as exc:
-        hint = f" (see vidbw {exc.ctx.command.name} --help)" if getattr(exc, "ctx", None) and exc.ctx.command else ""
+        ctx: click.Context | None = getattr(exc, "ctx", None)  # a UsageError's (ClickException has none)
+        hint = f" (see vidbw {ctx.command.name} --help)" if ctx and ctx.command else ""
         stderr.print(f"vidbw: error: {_one_line(exc.format_message())}{hint}", markup=False)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: still one line, the traceback only on request

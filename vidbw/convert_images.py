@@ -22,6 +22,7 @@ def convert_image(source: Path, output: Path, look: "Look | ColorizeRequest", ov
                   renderer: FrameRenderer | None = None) -> ConvertResult:
     """One picture: to B&W with a look, or colorized (a `ColorizeRequest`)."""
     from vidbw.colorize import ColorizeRequest, colorize_image_array, colour_content
+    from vidbw.colorize.correspondence import AutoColorizer, ReferenceColorizer
     from vidbw.kernels.colour import lowres_size
 
     check_output_path(output, (source,), overwrite)
@@ -33,6 +34,8 @@ def convert_image(source: Path, output: Path, look: "Look | ColorizeRequest", ov
         height, width = image.rgb.shape[:2]
         analysis_size = lowres_size(width, height)
         colour_source = look.for_image(analysis_size)
+        # for_image gives the automatic colorizer or a reference's (the `_ColourSource`s that describe themselves)
+        assert isinstance(colour_source, (AutoColorizer, ReferenceColorizer))
         small = cv2.resize(image.rgb, analysis_size, interpolation=cv2.INTER_AREA) / float(2**image.bits - 1)
         note = input_colour_note(*colour_content(small[None]))
         notes.extend([f"{source.name}: {note}"] if note else [])

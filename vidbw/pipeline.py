@@ -211,14 +211,17 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
     encoded: queue.Queue = queue.Queue(maxsize=depth)
 
     def read() -> None:
-        numbering = {} if window is None else {"index_of_pts": window.index_of_pts, "stop_index": window.decode_stop}
-        for item in read_media(container, info, copy_streams, stats, **numbering):
+        items = (read_media(container, info, copy_streams, stats) if window is None else
+                 read_media(container, info, copy_streams, stats, index_of_pts=window.index_of_pts,
+                            stop_index=window.decode_stop))
+        for item in items:
             _put(decoded, item, stop)
         _put(decoded, _END, stop)
 
     writer: VideoWriter | None = None
 
     def write() -> None:
+        assert writer is not None  # the writer thread starts only once the writer is open
         while (item := _get(encoded, stop)) is not _END:
             if isinstance(item, tuple):
                 writer.write(*item)
@@ -231,7 +234,7 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
     writer_thread = _Worker(write, "vidbw-writer")
     early_packets = []  # copied packets that arrive before the first picture opens the writer
     hdr = None  # the film's HDR10 metadata, from the frames decoded before the writer opens
-    coding = None
+    coding: tuple[float, float] | None = None
     done = 0
     reader.start()
 
@@ -241,6 +244,7 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
 
     def render(ready) -> None:
         nonlocal done
+        assert writer is not None and coding is not None  # frames are scheduled only once the writer is open
         for decoded_frame, look, grid in ready:
             if window is not None and not window.start <= decoded_frame.index < window.stop:
                 continue  # context: it shaped its neighbours' smoothed grids, it is not ours to write
@@ -270,7 +274,8 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
             if writer is None:
                 # A streamed plan grows, but every shot it adds keeps the first one's look.
                 encoder = plan.for_neutral_chroma() if render_plan.neutral_chroma else plan
-                writer = VideoWriter(temp, encoder, info, container, copy_streams, frame_rotation(item.source), hdr)
+                rotation = frame_rotation(item.source) if item.source is not None else 0  # as frame_rotation(None)
+                writer = VideoWriter(temp, encoder, info, container, copy_streams, rotation, hdr)
                 coding = luma_output_coding(info.full_range, writer.bit_depth)
                 result.notes.extend(f"not copied: {d}" for d in writer.dropped)
                 writer_thread.start()

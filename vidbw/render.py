@@ -15,7 +15,9 @@ import bisect
 import os
 import sys
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol, cast
 
 import cv2
 import numpy as np
@@ -92,7 +94,13 @@ class ShotRender:
     start: int
     end: int | None  # None: to the end of the film (its length is not always known up front)
     look: Look
-    proxy: int | None = None  # the subject proxy a learned style uses for the whole shot
+    proxy: int | str | None = None  # the subject proxy a learned style uses for the whole shot
+
+
+class _ProxyStyle(Protocol):
+    """A style that chooses a proxy (it has ``choose_proxy``, e.g. a learned style): its grids take one."""
+
+    def grids_for(self, lowres_rgb_batch: np.ndarray, proxy: int | str | None = None) -> np.ndarray: ...
 
 
 class RenderPlan:
@@ -241,7 +249,8 @@ class _KeyedBlock:
             self.lowres[p] = lowres_input(style, frame.planes, frame.to_rgb)
         batch = _stack_lowres([self.lowres[p] for p in positions])
         # The shot's proxy is fixed, so the look never switches inside a shot.
-        grids = style.grids_for(batch, proxy=self.shot.proxy) if self.shot.proxy is not None else style.grids_for(batch)
+        grids = (cast(_ProxyStyle, style).grids_for(batch, proxy=self.shot.proxy) if self.shot.proxy is not None
+                 else style.grids_for(batch))
         self.keys.update(zip(positions, grids))
 
     def first_key(self) -> np.ndarray:
@@ -282,7 +291,7 @@ def grids_disagree(style: Style, lowres: np.ndarray, first: np.ndarray, second: 
     return float(np.abs(renders[0] - renders[1]).mean()) > KEY_TOLERANCE
 
 
-def between_keys(keys: list[int], key_grids: np.ndarray) -> list[np.ndarray]:
+def between_keys(keys: list[int], key_grids: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
     """A grid for every position 0..keys[-1]: the key's own, or linear between the keys around it."""
     grids = []
     for before, after, first, last in zip(keys, keys[1:], key_grids, key_grids[1:]):
@@ -399,7 +408,7 @@ def image_grid(look: Look, planes, to_rgb) -> tuple[np.ndarray, int | None]:
     if choose is None:
         return look.style.grids_for(lowres)[0], None
     proxy = choose(content_evidence(lowres))
-    return look.style.grids_for(lowres, proxy=proxy)[0], proxy
+    return cast(_ProxyStyle, look.style).grids_for(lowres, proxy=proxy)[0], proxy
 
 
 def render_image_array(rgb: np.ndarray, bits: int, look: Look, renderer: FrameRenderer | None = None,

@@ -106,7 +106,7 @@ def evaluate_style(pairs: list[Pair], train_fraction: float = 0.6, seed: int = 0
     per_image = []
     for p in test:
         outs = {"rec709": np.clip(p.color @ REC709, 0, 1), "mix+curve": baseline(p.color), "learned": render_style(style, p.color)}
-        row = {"stem": p.stem}
+        row: dict[str, str | tuple[float, float]] = {"stem": p.stem}
         for k, v in outs.items():
             s = (psnr(v, p.bw), ssim(v, p.bw))
             scores[k].append(s)

@@ -96,6 +96,7 @@ def read_media(
 
     def repeat_last(pts: int) -> DecodedFrame:
         nonlocal count
+        assert last is not None  # only fill_lost_before calls this, and only once a frame was decoded
         stand_in = DecodedFrame(last.planes, last.to_rgb, pts, number(pts), True, last.source)
         count += 1
         stats.frames += 1
@@ -147,7 +148,7 @@ def frame_timestamps(container: av.container.InputContainer) -> list[int]:
         if any(p is None for p in pts):
             raise InputError("the video has no timestamps; it cannot be split into segments (convert it in one pass)")
     container.seek(0)
-    return sorted(pts)
+    return sorted(p for p in pts if p is not None)  # none are None here: that case was re-read or raised above
 
 
 def check_decodable(frames_seen: int, path: Path) -> None:

@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import Callable, cast
 
 import av
 import cv2
@@ -305,6 +305,7 @@ class VideoWriter:
         if hdr_dropped:
             self.dropped.append(hdr_dropped)
         stream = self.container.add_stream(plan.codec, rate=rate, options=options)
+        assert isinstance(stream, av.video.stream.VideoStream)  # plan_encode chose a video encoder
         stream.width, stream.height, stream.pix_fmt = info.width, info.height, plan.pix_fmt
         ctx = stream.codec_context
         # Timestamps pass through in the input's own time base, so every frame keeps its exact pts;
@@ -383,9 +384,10 @@ class VideoWriter:
             frame = av.VideoFrame(w, h, self.plan.pix_fmt)
         fmt = self.out_format
         luma = plane_view(frame.planes[0], w, h, self.dtype)
-        chroma = tuple(
+        # plan_encode allows only planar YUV formats: planes 1 and 2 are the two chroma planes.
+        chroma = cast(tuple[np.ndarray, np.ndarray], tuple(
             plane_view(p, fmt.chroma_width(w), fmt.chroma_height(h), self.dtype) for p in frame.planes[1:3]
-        )
+        ))
         for plane in chroma:
             plane.fill(self.neutral)
         return frame, luma, chroma
@@ -419,6 +421,7 @@ class VideoWriter:
         if frame.pts is not None and self.encode_time_base != self.info.time_base:
             frame.pts = frame_slot(frame.pts, self.info.time_base, self.encode_time_base)
             if self._last_grid_pts is not None and frame.pts <= self._last_grid_pts:
+                assert pts is not None  # frame.pts was set from pts, and it is not None here
                 raise OptionError(f"variable frame rate input: frame at {float(pts * self.info.time_base):.3f}s does not "
                                   f"fit {self._fixed_rate} fixed frame rate; choose another `codec` or output extension",
                                   mentions=("codec",))
@@ -434,6 +437,7 @@ class VideoWriter:
     def _rescale_to_limited(self, frame: av.VideoFrame) -> None:
         w, h = self.info.width, self.info.height
         fmt = self.out_format
+        assert self._range_luts is not None  # write() calls this only when there are LUTs
         y_lut, c_lut = self._range_luts
         luma = plane_view(frame.planes[0], w, h, self.dtype)
         luma[...] = y_lut[luma]

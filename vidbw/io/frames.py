@@ -17,7 +17,7 @@ from vidbw.kernels.colour import in_bt709_primaries, rgb_matrix, yuv_to_rgb_matr
 def plane_view(plane: av.video.plane.VideoPlane, width: int, height: int, dtype) -> np.ndarray:
     """A zero-copy (height, width) view of a frame's plane that skips the row padding."""
     itemsize = np.dtype(dtype).itemsize
-    buf = np.frombuffer(plane, dtype=dtype)
+    buf = np.frombuffer(plane, dtype=dtype)  # type: ignore[call-overload]  # VideoPlane has the buffer protocol; its stub does not say so
     return buf.reshape(height, plane.line_size // itemsize)[:, :width]
 
 

@@ -96,10 +96,11 @@ def _sequence_in(folder: Path, mtime_ns: int) -> ImageSequence:
     if len(suffixes) > 1:
         raise InputError(f"the folder mixes image formats ({', '.join(sorted(suffixes))}); a sequence is one format: {folder}")
     parts = [_NUMBERED.match(p.stem) for p in frames]
-    if not all(parts) or len({m.group(1) for m in parts}) > 1:
-        odd = next(p.name for p, m in zip(frames, parts) if not m or m.group(1) != parts[0].group(1))
+    matches = [m for m in parts if m is not None]
+    if len(matches) != len(parts) or len({m.group(1) for m in matches}) > 1:
+        odd = next(p.name for p, m in zip(frames, parts) if not m or m.group(1) != matches[0].group(1))
         raise InputError(f"not one numbered sequence: {odd} does not fit {frames[0].name}'s naming: {folder}")
-    digits = [m.group(2) for m in parts]
+    digits = [m.group(2) for m in matches]
     numbers = sorted(int(d) for d in digits)
     twice = next((a for a, b in zip(numbers, numbers[1:]) if a == b), None)
     if twice is not None:
@@ -113,7 +114,7 @@ def _sequence_in(folder: Path, mtime_ns: int) -> ImageSequence:
     if any(d != f"{int(d):0{width}d}" for d in digits):
         raise InputError(f"frame numbers are padded inconsistently (e.g. {frames[0].name}): {folder}")
     number = f"%0{width}d" if width > 1 else "%d"
-    prefix = parts[0].group(1).replace("%", "%%")
+    prefix = matches[0].group(1).replace("%", "%%")
     return ImageSequence(folder, f"{prefix}{number}{frames[0].suffix.replace('%', '%%')}", numbers[0], len(numbers))
 
 

@@ -123,6 +123,7 @@ class JobDir:
     # ----------------------------------------------------------------- segments
 
     def segment_path(self, segment: Segment) -> Path:
+        assert self.plan is not None  # segments come from the plan: create() or load() has set it
         return self.segments_dir / f"{segment.name}{self.plan.suffix}"
 
     def entry(self, segment: Segment) -> dict:

@@ -55,8 +55,8 @@ class DISFlow:
 
     Keeps one DIS instance and the pixel grid between calls (a film's frames share a size)."""
 
-    def __init__(self):
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    def __init__(self) -> None:
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]  # OpenCV exports this alias; its stub only has DISOpticalFlow.create
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def __call__(self, a_u8: np.ndarray, b_u8: np.ndarray) -> Flow:

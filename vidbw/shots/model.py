@@ -40,7 +40,7 @@ class Shot:
     end_frame: int  # exclusive
     start_time: float | None = None  # seconds, for people; None when not known
     end_time: float | None = None
-    proxy: object = None  # a style proxy (int or str) chosen per shot; None: the style decides
+    proxy: int | str | None = None  # a style proxy chosen per shot; None: the style decides
     style: str | None = None  # None: the film's --style
     reference: str | None = None  # colorization: a coloured key frame for this shot (path as written)
 
@@ -168,7 +168,7 @@ class ShotList:
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
             raise OptionError(f"{where}: 'fps' must be a positive number, got {fps!r}")
         frames = data.get("frames")
-        if not _is_int(frames) or frames < 1:
+        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
             raise OptionError(f"{where}: 'frames' must be a positive whole number, got {frames!r}")
         items = data.get("shots")
         if not isinstance(items, list) or not items:
@@ -282,7 +282,8 @@ def validate(shot_list: ShotList, frame_count: int | None = None, known_styles: 
     return ShotList(shot_list.fps, shot_list.frames, [replace(s, index=i) for i, s in enumerate(ordered)])
 
 
-def _check_style(shot: Shot, known_styles: KnownStyles) -> None:
+def _check_style(shot: Shot, known_styles: Collection[str] | Callable[[str], object]) -> None:
+    assert shot.style is not None  # only shots that name a style are checked (see `validate`)
     if callable(known_styles):
         try:
             ok = known_styles(shot.style)

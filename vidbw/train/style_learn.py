@@ -18,6 +18,7 @@ colour/B&W pairs, with the pretrained grid network and encoder frozen.
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -193,7 +194,7 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
         last = 0.0
         for step in range(steps):
             idx = rng.choice(len(work), size=min(batch, len(work)), replace=False)
-            loss = 0.0
+            loss: float | torch.Tensor = 0.0  # a tensor once the first picture's terms are added
             mse_total = 0.0
             # Pictures differ in size, so each goes through the network on its own.
             lut = _lut_from_params(params["lut_base"], params["lut_raw"])
@@ -210,6 +211,7 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
                 gb = ad["grid_b"]
                 loss = loss + GRID_SMOOTH * ((gb[:, 1:] - gb[:, :-1]).pow(2).mean() + (gb[:, :, 1:] - gb[:, :, :-1]).pow(2).mean()
                                              + (gb[..., 1:] - gb[..., :-1]).pow(2).mean()) + 1e-4 * gb.pow(2).mean()
+            assert isinstance(loss, torch.Tensor)  # the adapter's penalty above makes it one
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -368,9 +370,9 @@ class StyleLearned:
         return json.dumps(self.to_dict(), indent=1)
 
 
-def learn_style(name: str, pairs: str | Path, output: str | Path | None = None, description: str | None = None,
-                steps: int = 300, holdout: float = 0.2, seed: int = 0, overwrite: bool = False,
-                stages=None) -> StyleLearned:
+def learn_style(name: str, pairs: str | os.PathLike, output: str | os.PathLike | None = None,
+                description: str | None = None, steps: int = 300, holdout: float = 0.2, seed: int = 0,
+                overwrite: bool = False, stages=None) -> StyleLearned:
     """Learn style `name` from the colour/B&W pairs in folder `pairs` (``color/``, ``bw/``) and save it
     (default: the user style folder, where `get_style(name)` finds it).
 
@@ -395,6 +397,7 @@ def learn_style(name: str, pairs: str | Path, output: str | Path | None = None, 
     fit = fit_with_holdout(found, key, description, steps, holdout, seed, stages)
     meta = {"n_pairs": len(found), "fit_seconds": round(fit.first_seconds, 1), "steps": steps}
     if fit.held_out:
+        assert fit.psnr is not None and fit.ssim is not None  # scored whenever pairs were held out
         meta["heldout_psnr"] = fit.psnr
         meta["heldout_ssim"] = fit.ssim
     save_style(path, key, description, fit.result, meta)
