@@ -13,9 +13,24 @@ __version__ = "0.1.0"
 # 1080p. Must be set before libgomp loads; a value the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["Conversion", "ShotsFound", "VidbwError", "contact_sheet", "convert", "evaluate_colorize",
-           "evaluate_flicker", "evaluate_style", "export_style_lut", "find_shots", "learn_style", "list_styles",
-           "list_tonings", "make_pairs", "train_colorizer", "train_retoucher"]
+__all__ = [
+    "Conversion",
+    "ShotsFound",
+    "VidbwError",
+    "contact_sheet",
+    "convert",
+    "evaluate_colorize",
+    "evaluate_flicker",
+    "evaluate_style",
+    "export_style_lut",
+    "find_shots",
+    "learn_style",
+    "list_styles",
+    "list_tonings",
+    "make_pairs",
+    "train_colorizer",
+    "train_retoucher",
+]
 
 
 def __getattr__(name: str):

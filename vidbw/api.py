@@ -7,8 +7,8 @@
 
 The command line parses its flags, calls one of these and prints what it returns, so a call here
 does what the same command does (`vidbw shots` is `find_shots` and `vidbw preview` is
-`contact_sheet`: `vidbw.shots` and `vidbw.preview` are modules). Keyword arguments are named like the flags (`pix_fmt` for
-`--pix-fmt`); an error about one names it (`VidbwError.param`).
+`contact_sheet`: `vidbw.shots` and `vidbw.preview` are modules). Keyword arguments are named like
+the flags (`pix_fmt` for `--pix-fmt`); an error about one names it (`VidbwError.param`).
 
 Progress: functions that report it take `progress`, a callable given a stage's label ("converting
 film.mp4") that returns a context manager; the block it opens yields that stage's callback
@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence
+from typing import TYPE_CHECKING, Any
 
 from vidbw.errors import OptionError
 
@@ -36,19 +37,36 @@ if TYPE_CHECKING:
     from vidbw.shots import ShotList
     from vidbw.train.style_learn import StyleLearned
 
-__all__ = ["Conversion", "ShotsFound", "Progress", "convert", "learn_style", "evaluate_style", "find_shots",
-           "evaluate_flicker", "evaluate_colorize", "contact_sheet", "export_style_lut", "train_retoucher",
-           "train_colorizer", "make_pairs", "list_styles", "list_tonings"]
+__all__ = [
+    "Conversion",
+    "ShotsFound",
+    "Progress",
+    "convert",
+    "learn_style",
+    "evaluate_style",
+    "find_shots",
+    "evaluate_flicker",
+    "evaluate_colorize",
+    "contact_sheet",
+    "export_style_lut",
+    "train_retoucher",
+    "train_colorizer",
+    "make_pairs",
+    "list_styles",
+    "list_tonings",
+]
 
 PathLike = str | os.PathLike
-Progress = Callable[[str], ContextManager]  # stage label -> a block yielding progress(done, total[, fields]) or None
+Progress = Callable[
+    [str], AbstractContextManager
+]  # stage label -> a block yielding progress(done, total[, fields]) or None
 
 
-def _stage(progress: Progress | None, label: str) -> ContextManager:
+def _stage(progress: Progress | None, label: str) -> AbstractContextManager:
     return progress(label) if progress is not None else nullcontext(None)
 
 
-def _reading_sequence_at(source: Path, fps: float | None) -> ContextManager:
+def _reading_sequence_at(source: Path, fps: float | None) -> AbstractContextManager:
     """The block in which `source`, a folder's image sequence, is read at `fps` (see vidbw.io.sequence)."""
     from vidbw.io.sequence import reading_rate
 
@@ -65,7 +83,7 @@ class Conversion:
     """What `convert` did: the single pass's `ConvertResult`, or a chunked job's `JobResult`, with the
     choices that shaped it."""
 
-    result: "ConvertResult | JobResult"
+    result: ConvertResult | JobResult
     source: Path
     style: str | None  # the style asked for, a recipe's included (None: neutral; or colorized)
     colorize: bool = False
@@ -102,10 +120,19 @@ class Conversion:
     def to_json(self) -> str:
         import json
 
-        data = {"source": str(self.source), "output": str(self.output), "frames": self.frames,
-                "seconds": round(self.seconds, 3), "style": self.style, "colorize": self.colorize,
-                "shots": None if self.shots is None else str(self.shots), "film": self.film, "chunked": self.chunked,
-                "notes": self.notes, "explain": self.explain}
+        data = {
+            "source": str(self.source),
+            "output": str(self.output),
+            "frames": self.frames,
+            "seconds": round(self.seconds, 3),
+            "style": self.style,
+            "colorize": self.colorize,
+            "shots": None if self.shots is None else str(self.shots),
+            "film": self.film,
+            "chunked": self.chunked,
+            "notes": self.notes,
+            "explain": self.explain,
+        }
         return json.dumps(data, indent=1)
 
 
@@ -113,20 +140,45 @@ def _check_colorize_options(colorize: bool, reference, look: dict) -> None:
     """The one check of the colorize options (single pass and chunked job alike)."""
     if colorize:
         if set(look) - {"style"} or look.get("style") not in (None, "neutral"):
-            raise OptionError("`colorize` makes colour; `style`, `grain` and `toning` are for black and white",
-                              param="colorize", mentions=("style", "grain", "toning"))
+            raise OptionError(
+                "`colorize` makes colour; `style`, `grain` and `toning` are for black and white",
+                param="colorize",
+                mentions=("style", "grain", "toning"),
+            )
     elif reference is not None:
         raise OptionError("`reference` needs `colorize`", param="reference", mentions=("colorize",))
 
 
-def convert(source: PathLike, output: PathLike | None = None, *, recipe: str | None = None, style: str | None = None,
-            grain: float | None = None, grain_size: float | None = None, grain_seed: int | None = None,
-            toning: str | None = None, codec: str | None = None, crf: int | None = None, preset: str | None = None,
-            pix_fmt: str | None = None, bit_depth: int | None = None, colorize: bool = False,
-            reference: PathLike | None = None, shots: PathLike | None = None, temporal: str | None = None,
-            detector: str = "adaptive", device: str = "auto", overwrite: bool = False, fps: float | None = None,
-            job_dir: PathLike | None = None, resume: PathLike | None = None, workers: int = 1, engine: str = "local",
-            address: str | None = None, progress: Progress | None = None) -> Conversion:
+def convert(
+    source: PathLike,
+    output: PathLike | None = None,
+    *,
+    recipe: str | None = None,
+    style: str | None = None,
+    grain: float | None = None,
+    grain_size: float | None = None,
+    grain_seed: int | None = None,
+    toning: str | None = None,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    pix_fmt: str | None = None,
+    bit_depth: int | None = None,
+    colorize: bool = False,
+    reference: PathLike | None = None,
+    shots: PathLike | None = None,
+    temporal: str | None = None,
+    detector: str = "adaptive",
+    device: str = "auto",
+    overwrite: bool = False,
+    fps: float | None = None,
+    job_dir: PathLike | None = None,
+    resume: PathLike | None = None,
+    workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
+    progress: Progress | None = None,
+) -> Conversion:
     """Convert a film, an image or a folder of images to black and white (or, with `colorize`, B&W to colour).
 
     `output` defaults to `<stem>_bw.<ext>` beside the input (`_color` when colorizing). A folder
@@ -149,8 +201,18 @@ def convert(source: PathLike, output: PathLike | None = None, *, recipe: str | N
     source = Path(source)
     with _reading_sequence_at(source, fps):
         options: dict[str, Any]  # keyword arguments: look and encode, then the render's (look or colorize)
-        options = {"style": style, "grain": grain, "grain_size": grain_size, "grain_seed": grain_seed, "toning": toning,
-                   "codec": codec, "crf": crf, "preset": preset, "pix_fmt": pix_fmt, "bit_depth": bit_depth}
+        options = {
+            "style": style,
+            "grain": grain,
+            "grain_size": grain_size,
+            "grain_seed": grain_seed,
+            "toning": toning,
+            "codec": codec,
+            "crf": crf,
+            "preset": preset,
+            "pix_fmt": pix_fmt,
+            "bit_depth": bit_depth,
+        }
         if recipe:
             from vidbw.recipes import load_recipe
 
@@ -162,41 +224,105 @@ def convert(source: PathLike, output: PathLike | None = None, *, recipe: str | N
         reference = Path(reference) if reference is not None else None
         shots = Path(shots) if shots is not None else None
         # temporal None when colorizing: chosen when the film is planned (`colorize_render_plan`)
-        options = ({"colorize": True, "reference": reference, "temporal": temporal} if colorize
-                   else {**look, "temporal": temporal or "light"})
+        options = (
+            {"colorize": True, "reference": reference, "temporal": temporal}
+            if colorize
+            else {**look, "temporal": temporal or "light"}
+        )
         label = f"{'colorizing' if colorize else 'converting'} {source.name}"
         chunked = job_dir is not None or resume is not None or workers > 1 or engine != "local" or bool(address)
         result: ConvertResult | JobResult
         if chunked:
-            result = _convert_job(source, output, options, encode, device, overwrite, job_dir, resume, workers, engine,
-                                  address, shots, detector, label, progress)
+            result = _convert_job(
+                source,
+                output,
+                options,
+                encode,
+                device,
+                overwrite,
+                job_dir,
+                resume,
+                workers,
+                engine,
+                address,
+                shots,
+                detector,
+                label,
+                progress,
+            )
         else:
             from vidbw.pipeline import convert as run_convert
 
             with _stage(progress, label) as callback:
-                result = run_convert(source, output, **options, shots=shots, detector=detector, encode=encode,
-                                     overwrite=overwrite, device=device, progress=callback)
-        return Conversion(result, source, None if colorize else look.get("style"), colorize, shots,
-                          film=chunked or renders_film(source, result.output), chunked=chunked, engine=engine,
-                          workers=workers)
+                result = run_convert(
+                    source,
+                    output,
+                    **options,
+                    shots=shots,
+                    detector=detector,
+                    encode=encode,
+                    overwrite=overwrite,
+                    device=device,
+                    progress=callback,
+                )
+        return Conversion(
+            result,
+            source,
+            None if colorize else look.get("style"),
+            colorize,
+            shots,
+            film=chunked or renders_film(source, result.output),
+            chunked=chunked,
+            engine=engine,
+            workers=workers,
+        )
 
 
-def _convert_job(source: Path, output, look: dict, encode, device: str, overwrite: bool, job_dir, resume, workers: int,
-                 engine: str, address, shots, detector: str, label: str, progress: Progress | None) -> "JobResult":
+def _convert_job(
+    source: Path,
+    output,
+    look: dict,
+    encode,
+    device: str,
+    overwrite: bool,
+    job_dir,
+    resume,
+    workers: int,
+    engine: str,
+    address,
+    shots,
+    detector: str,
+    label: str,
+    progress: Progress | None,
+) -> JobResult:
     """`convert` as a chunked job: segments in parallel (processes or Ray), resumable from its folder."""
     from vidbw.jobs import run_job
 
     job_dir = Path(job_dir) if job_dir is not None else None
     resume = Path(resume) if resume is not None else None
     if job_dir and resume and job_dir.resolve() != resume.resolve():
-        raise OptionError("`job_dir` and `resume` name different folders; give one", param="job_dir",
-                          mentions=("resume",))
+        raise OptionError(
+            "`job_dir` and `resume` name different folders; give one", param="job_dir", mentions=("resume",)
+        )
     if address and engine != "ray":
         raise OptionError("`address` needs `engine` ray", param="address", mentions=("engine",))
     with _stage(progress, label) as callback:
-        return run_job(source, output, job_dir=resume or job_dir, resume=resume is not None, workers=workers,
-                       engine=engine, address=address, overwrite=overwrite, progress=callback, shots=shots, **look,
-                       encode=encode, device=device, detector=detector)
+        return run_job(
+            source,
+            output,
+            job_dir=resume or job_dir,
+            resume=resume is not None,
+            workers=workers,
+            engine=engine,
+            address=address,
+            overwrite=overwrite,
+            progress=callback,
+            shots=shots,
+            **look,
+            encode=encode,
+            device=device,
+            detector=detector,
+        )
 
 
 # --------------------------------------------------------------------------- styles
@@ -216,9 +342,18 @@ def list_tonings() -> list:
     return tonings()
 
 
-def learn_style(name: str, pairs: PathLike, *, output: PathLike | None = None, description: str | None = None,
-                steps: int = 300, holdout: float = 0.2, seed: int = 0, overwrite: bool = False,
-                progress: Progress | None = None) -> "StyleLearned":
+def learn_style(
+    name: str,
+    pairs: PathLike,
+    *,
+    output: PathLike | None = None,
+    description: str | None = None,
+    steps: int = 300,
+    holdout: float = 0.2,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> StyleLearned:
     """Learn style `name` from colour/B&W pairs (folder `pairs` with ``color/`` and ``bw/`` of matching
     file stems) and save it as a style file (default: the user style folder, found by name).
 
@@ -230,8 +365,9 @@ def learn_style(name: str, pairs: PathLike, *, output: PathLike | None = None, d
     return learn(name, pairs, output, description, steps, holdout, seed, overwrite, stages=progress)
 
 
-def export_style_lut(name: str, output: PathLike, *, size: int = 33, toning: str | None = None,
-                     overwrite: bool = False) -> Path:
+def export_style_lut(
+    name: str, output: PathLike, *, size: int = 33, toning: str | None = None, overwrite: bool = False
+) -> Path:
     """Write classic style `name` (with an optional print `toning`) as a 3D LUT (.cube, BT.709 R'G'B'
     in and out, `size` lattice points a side) for a grading application."""
     from vidbw.io.atomic import check_output_path
@@ -249,8 +385,15 @@ def export_style_lut(name: str, output: PathLike, *, size: int = 33, toning: str
     return output
 
 
-def contact_sheet(source: PathLike, output: PathLike, *, styles: Sequence[str] | None = None, toning: str | None = None,
-            at_seconds: float = 0.0, overwrite: bool = False) -> Path:
+def contact_sheet(
+    source: PathLike,
+    output: PathLike,
+    *,
+    styles: Sequence[str] | None = None,
+    toning: str | None = None,
+    at_seconds: float = 0.0,
+    overwrite: bool = False,
+) -> Path:
     """A labelled contact sheet (.png or .jpg) of looks (`styles`, default all) on the frame of a film
     at `at_seconds`, or on an image."""
     from vidbw.preview import contact_sheet as make_sheet
@@ -266,8 +409,15 @@ def contact_sheet(source: PathLike, output: PathLike, *, styles: Sequence[str] |
     return make_sheet(Path(source), looks, output, at_seconds, overwrite)
 
 
-def evaluate_style(pairs: PathLike, *, train_fraction: float = 0.6, seed: int = 0, steps: int = 300,
-                   json_output: PathLike | None = None, progress: Progress | None = None) -> "StyleEval":
+def evaluate_style(
+    pairs: PathLike,
+    *,
+    train_fraction: float = 0.6,
+    seed: int = 0,
+    steps: int = 300,
+    json_output: PathLike | None = None,
+    progress: Progress | None = None,
+) -> StyleEval:
     """Learn a style on `train_fraction` of the pairs in folder `pairs`; PSNR/SSIM on the rest against
     the Rec.709 and mix+curve baselines. `json_output`: also write the scores there (`to_json()`)."""
     from vidbw.eval.style import evaluate_style as evaluate
@@ -289,7 +439,7 @@ def evaluate_style(pairs: PathLike, *, train_fraction: float = 0.6, seed: int = 
 class ShotsFound:
     """What `find_shots` found and wrote."""
 
-    shot_list: "ShotList"
+    shot_list: ShotList
     source: Path
     detector: str
     seconds: float  # the analysis pass
@@ -310,9 +460,19 @@ class ShotsFound:
         return self.shot_list.to_json()
 
 
-def find_shots(source: PathLike, output: PathLike | None = None, *, detector: str = "adaptive", fmt: str | None = None,
-          min_shot_seconds: float = 0.5, style: str = "neutral", key_frames: PathLike | None = None,
-          overwrite: bool = False, fps: float | None = None, progress: Progress | None = None) -> ShotsFound:
+def find_shots(
+    source: PathLike,
+    output: PathLike | None = None,
+    *,
+    detector: str = "adaptive",
+    fmt: str | None = None,
+    min_shot_seconds: float = 0.5,
+    style: str = "neutral",
+    key_frames: PathLike | None = None,
+    overwrite: bool = False,
+    fps: float | None = None,
+    progress: Progress | None = None,
+) -> ShotsFound:
     """Find the shots of a film (hard cuts) and, with `output`, write the editable shot list there
     (`fmt` json, csv or edl; default from the suffix). `style` is written into every shot (a learned
     style also chooses each shot's proxy). With `key_frames`, each shot's middle frame is written to
@@ -343,14 +503,21 @@ def find_shots(source: PathLike, output: PathLike | None = None, *, detector: st
             with _stage(progress, f"writing key frames to {key_frames}") as callback:
                 found.key_frames = export_key_frames(source, shot_list, key_frames, overwrite, callback)
     if output is not None:
-        found.output = write_shots(shot_list, output, fmt or format_for_path(output), overwrite, inputs=(source,),
-                                   clip_name=source.name)
+        found.output = write_shots(
+            shot_list, output, fmt or format_for_path(output), overwrite, inputs=(source,), clip_name=source.name
+        )
     return found
 
 
-def evaluate_flicker(source: PathLike, output: PathLike, *, shots: PathLike | None = None,
-                     max_frames: int | None = None, width: int = 480,
-                     colour: bool = False) -> "FlickerReport | ColourFlicker":
+def evaluate_flicker(
+    source: PathLike,
+    output: PathLike,
+    *,
+    shots: PathLike | None = None,
+    max_frames: int | None = None,
+    width: int = 480,
+    colour: bool = False,
+) -> FlickerReport | ColourFlicker:
     """Temporal flicker of `output` (a conversion of `source`): warping error against the source's
     Rec.709 luma, skipping the cuts of `shots` (default: detected). With `colour`, `output` is a
     colorization, measured in R'G'B'. The report has `lines()` and `to_json()`."""
@@ -360,8 +527,9 @@ def evaluate_flicker(source: PathLike, output: PathLike, *, shots: PathLike | No
     return measure(source, output, shots=shots, max_frames=max_frames, width=width)
 
 
-def evaluate_colorize(truth: PathLike, output: PathLike, *, every: int = 1,
-                      progress: Progress | None = None) -> "ColorizeReport":
+def evaluate_colorize(
+    truth: PathLike, output: PathLike, *, every: int = 1, progress: Progress | None = None
+) -> ColorizeReport:
     """Colorization `output` against the colour original `truth` and its gray: PSNR, SSIM,
     colourfulness, CDC and whether the luma was kept; every `every`th frame. `lines()`, `to_json()`."""
     from vidbw.eval.colorize import measure_colorize
@@ -387,36 +555,74 @@ def _train(kind: str, device: str, progress: Progress | None, run) -> dict:
         return run(callback)
 
 
-def train_retoucher(data: Sequence[PathLike], out: PathLike = "models/retoucher", *, steps: int = 8000,
-                    batch: int = 16, device: str = "cpu", seed: int = 0, resume: bool = False,
-                    command: str = "", progress: Progress | None = None) -> dict:
+def train_retoucher(
+    data: Sequence[PathLike],
+    out: PathLike = "models/retoucher",
+    *,
+    steps: int = 8000,
+    batch: int = 16,
+    device: str = "cpu",
+    seed: int = 0,
+    resume: bool = False,
+    command: str = "",
+    progress: Progress | None = None,
+) -> dict:
     """Train the grid network, style encoder and proxies on synthetic expert styles from the photos
     and videos in `data`, into folder `out` (with `resume`, continue its checkpoint). `command` is
     recorded in the model card. Returns the training state (step, elapsed_s, history)."""
-    from vidbw.train.retoucher import TrainConfig, train_retoucher as train
+    from vidbw.train.retoucher import TrainConfig
+    from vidbw.train.retoucher import train_retoucher as train
 
     cfg = TrainConfig(steps=steps, batch=batch, device=device, seed=seed)
-    return _train("retoucher", device, progress, lambda callback: train(
-        [Path(d) for d in data], Path(out), cfg, resume=resume, progress=callback, command=command))
+    return _train(
+        "retoucher",
+        device,
+        progress,
+        lambda callback: train(
+            [Path(d) for d in data], Path(out), cfg, resume=resume, progress=callback, command=command
+        ),
+    )
 
 
-def train_colorizer(data: Sequence[PathLike], out: PathLike = "models/colorizer", *, exclude: Sequence[str] = (),
-                    steps: int = 4000, device: str = "cpu", seed: int = 0, resume: bool = False, command: str = "",
-                    progress: Progress | None = None) -> dict:
+def train_colorizer(
+    data: Sequence[PathLike],
+    out: PathLike = "models/colorizer",
+    *,
+    exclude: Sequence[str] = (),
+    steps: int = 4000,
+    device: str = "cpu",
+    seed: int = 0,
+    resume: bool = False,
+    command: str = "",
+    progress: Progress | None = None,
+) -> dict:
     """Train the automatic colorizer (colour grids from luma) on the colour photos and videos in
     `data` (less the `exclude` patterns), into folder `out`. Returns the training state."""
-    from vidbw.train.colorizer import ColorizerTrainConfig, train_colorizer as train
+    from vidbw.train.colorizer import ColorizerTrainConfig
+    from vidbw.train.colorizer import train_colorizer as train
 
     cfg = ColorizerTrainConfig(steps=steps, device=device, seed=seed)
-    return _train("colorizer", device, progress, lambda callback: train(
-        [Path(d) for d in data], Path(out), cfg, resume=resume, exclude=exclude, progress=callback, command=command))
+    return _train(
+        "colorizer",
+        device,
+        progress,
+        lambda callback: train(
+            [Path(d) for d in data], Path(out), cfg, resume=resume, exclude=exclude, progress=callback, command=command
+        ),
+    )
 
 
-def make_pairs(photos: Sequence[PathLike], out: PathLike, *, style_seed: int, family: str | None = None,
-               max_pixels: int = 1_000_000, limit: int | None = None) -> int:
+def make_pairs(
+    photos: Sequence[PathLike],
+    out: PathLike,
+    *,
+    style_seed: int,
+    family: str | None = None,
+    max_pixels: int = 1_000_000,
+    limit: int | None = None,
+) -> int:
     """Render colour/B&W pairs of `photos` with one synthetic expert style into `out` (color/, bw/);
     returns how many pairs were written."""
     from vidbw.train.pairs import make_pairs as make
 
     return make([Path(p) for p in photos], Path(out), style_seed, family, max_pixels, limit)
-

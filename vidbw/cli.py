@@ -29,8 +29,14 @@ class _Progress:
 
     def __init__(self, label: str, quiet: bool = False):
         self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=stderr,
+            transient=True,
             disable=quiet or not stderr.is_terminal,  # a log file gets the summary line, not bar redraws
         )
         self.task = self.bar.add_task(label, total=None, status="")
@@ -71,60 +77,150 @@ def cli() -> None:
 
 
 _SEQUENCE_FPS = click.option(
-    "--fps", type=float, help="Frame rate of an image sequence: a folder of numbered frames (DPX, TIFF, PNG ...) read as a "
-    "film  [default: 24].")
+    "--fps",
+    type=float,
+    help="Frame rate of an image sequence: a folder of numbered frames (DPX, TIFF, PNG ...) read as a "
+    "film  [default: 24].",
+)
 
 
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file or folder [default: <stem>_bw.<ext> beside the input].")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Output file or folder [default: <stem>_bw.<ext> beside the input].",
+)
 @click.option("--pipeline", "recipe", help="A recipe from pipelines/ (or a .toml path) that presets look and encode.")
 @click.option("-s", "--style", help="Look to apply (see `vidbw styles`)  [default: neutral].")
 @click.option("--grain", type=click.FloatRange(0, 1), help="Film grain amount, 0 = none (0.02 fine … 0.1 heavy).")
 @click.option("--grain-size", type=click.FloatRange(0.3, 4), help="Grain clump size in pixels [default: 1].")
 @click.option("--grain-seed", type=int, help="Seed that makes grain reproducible [default: 0].")
 @click.option("--toning", help="Print toning: sepia, selenium, cyanotype or none.")
-@click.option("--codec", help="libx264 (default; or h264), libx265 (hevc), prores_ks (prores), dnxhd (dnxhr), ffv1, "
-              "libvpx-vp9 (vp9), mpeg2video (mpeg2). Without it a ProRes, DNxHR or FFV1 source keeps its codec.")
+@click.option(
+    "--codec",
+    help="libx264 (default; or h264), libx265 (hevc), prores_ks (prores), dnxhd (dnxhr), ffv1, "
+    "libvpx-vp9 (vp9), mpeg2video (mpeg2). Without it a ProRes, DNxHR or FFV1 source keeps its codec.",
+)
 @click.option("--crf", type=click.IntRange(0, 63), help="Constant rate factor for x264/x265/vp9 [default: 18/20/31].")
 @click.option("--preset", help="Encoder preset for x264/x265 [default: medium].")
 @click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p10le [default: from codec and bit depth].")
 @click.option("--bit-depth", type=click.Choice(["8", "10"]), help="Output bit depth [default: the input's].")
-@click.option("--shots", "shots_file", type=click.Path(path_type=Path),
-              help="A shot list (JSON from `vidbw shots`, maybe edited): render each shot with its own style and proxy.")
-@click.option("--temporal", type=click.Choice(["off", "light", "strong"]),
-              help="Smoothing of learned grids over time within each shot, never across a cut; light "
-                   "predicts every 4th frame's B&W grid (every 2nd where it changes fast), strong every 4th, "
-                   "and the others are interpolated  [default: light].")
-@click.option("--detector", type=click.Choice(["adaptive", "content", "transnet"]), default="adaptive", show_default=True,
-              help="Cut detector for the analysis pass of learned styles (without --shots).")
+@click.option(
+    "--shots",
+    "shots_file",
+    type=click.Path(path_type=Path),
+    help="A shot list (JSON from `vidbw shots`, maybe edited): render each shot with its own style and proxy.",
+)
+@click.option(
+    "--temporal",
+    type=click.Choice(["off", "light", "strong"]),
+    help="Smoothing of learned grids over time within each shot, never across a cut; light "
+    "predicts every 4th frame's B&W grid (every 2nd where it changes fast), strong every 4th, "
+    "and the others are interpolated  [default: light].",
+)
+@click.option(
+    "--detector",
+    type=click.Choice(["adaptive", "content", "transnet"]),
+    default="adaptive",
+    show_default=True,
+    help="Cut detector for the analysis pass of learned styles (without --shots).",
+)
 @click.option("--explain", is_flag=True, help="Report the style and proxy chosen for each shot or image.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary; print only the output path.")
 @click.option("--job-dir", type=click.Path(path_type=Path), help="Run as a resumable chunked job kept in this folder.")
-@click.option("--resume", type=click.Path(path_type=Path), help="Finish the job in this folder (renders only unfinished segments).")
-@click.option("--workers", type=click.IntRange(1, 1024), default=1, show_default=True, help="Segments rendered in parallel.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local processes, or Ray tasks (pip install 'vidbw[ray]').")
-@click.option("--address", help="Ray cluster address (HOST:PORT, or 'local' for a private one) [default: the running "
-                               "cluster in RAY_ADDRESS or from `ray start`, else a private local one].")
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    help="Finish the job in this folder (renders only unfinished segments).",
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 1024), default=1, show_default=True, help="Segments rendered in parallel."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local processes, or Ray tasks (pip install 'vidbw[ray]').",
+)
+@click.option(
+    "--address",
+    help="Ray cluster address (HOST:PORT, or 'local' for a private one) [default: the running "
+    "cluster in RAY_ADDRESS or from `ray start`, else a private local one].",
+)
 @click.option("--colorize", is_flag=True, help="Colour B&W footage instead: luma kept exactly, chroma predicted.")
-@click.option("--reference", type=click.Path(path_type=Path),
-              help="With --colorize: a coloured key frame for the film, or a folder of key frames named by frame number.")
+@click.option(
+    "--reference",
+    type=click.Path(path_type=Path),
+    help="With --colorize: a coloured key frame for the film, or a folder of key frames named by frame number.",
+)
 @_SEQUENCE_FPS
-def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning, codec, crf, preset, pix_fmt, bit_depth,
-            shots_file, temporal, detector, explain, device, overwrite, quiet, job_dir, resume, workers, engine,
-            address, colorize, reference, fps) -> None:
+def convert(
+    source,
+    output,
+    recipe,
+    style,
+    grain,
+    grain_size,
+    grain_seed,
+    toning,
+    codec,
+    crf,
+    preset,
+    pix_fmt,
+    bit_depth,
+    shots_file,
+    temporal,
+    detector,
+    explain,
+    device,
+    overwrite,
+    quiet,
+    job_dir,
+    resume,
+    workers,
+    engine,
+    address,
+    colorize,
+    reference,
+    fps,
+) -> None:
     """Convert a film, an image or a folder of images to black and white (or, with --colorize, to colour).
 
     A folder converted to a film file (-o reel.mov) is read as one numbered image sequence (film scans)."""
-    done = api.convert(source, output, recipe=recipe, style=style, grain=grain, grain_size=grain_size,
-                       grain_seed=grain_seed, toning=toning, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
-                       bit_depth=int(bit_depth) if bit_depth else None, colorize=colorize, reference=reference,
-                       shots=shots_file, temporal=temporal, detector=detector, device=device, overwrite=overwrite,
-                       fps=fps, job_dir=job_dir, resume=resume, workers=workers, engine=engine, address=address,
-                       progress=lambda label: _Progress(label, quiet))
+    done = api.convert(
+        source,
+        output,
+        recipe=recipe,
+        style=style,
+        grain=grain,
+        grain_size=grain_size,
+        grain_seed=grain_seed,
+        toning=toning,
+        codec=codec,
+        crf=crf,
+        preset=preset,
+        pix_fmt=pix_fmt,
+        bit_depth=int(bit_depth) if bit_depth else None,
+        colorize=colorize,
+        reference=reference,
+        shots=shots_file,
+        temporal=temporal,
+        detector=detector,
+        device=device,
+        overwrite=overwrite,
+        fps=fps,
+        job_dir=job_dir,
+        resume=resume,
+        workers=workers,
+        engine=engine,
+        address=address,
+        progress=lambda label: _Progress(label, quiet),
+    )
     for note in done.notes:
         _say(quiet, f"[yellow]note:[/] {note}")
     if explain:  # printed even with -q
@@ -137,9 +233,12 @@ def convert(source, output, recipe, style, grain, grain_size, grain_seed, toning
         job = done.result
         assert isinstance(job, JobResult)  # a chunked conversion's result is its job's
         _say(quiet, f"done: {job.frames} frames in {job.seconds:.1f}s ({job.fps:.1f} fps rendered), {look}")
-        _say(quiet, f"segments: {job.segments} total, {job.rendered} rendered, {job.reused} reused from the job "
-             f"folder, {job.retried} retried ({engine}, {workers} worker{'s' if workers != 1 else ''})"
-             + (f"; job folder kept: {job.job_dir}" if job.job_dir.exists() else ""))
+        _say(
+            quiet,
+            f"segments: {job.segments} total, {job.rendered} rendered, {job.reused} reused from the job "
+            f"folder, {job.retried} retried ({engine}, {workers} worker{'s' if workers != 1 else ''})"
+            + (f"; job folder kept: {job.job_dir}" if job.job_dir.exists() else ""),
+        )
     elif done.colorize:
         _say(quiet, f"done: {_amount_done(done, 'colorized')}")
     else:
@@ -173,7 +272,9 @@ def styles() -> None:
         table.add_column(column)
     for style in api.list_styles():
         mix = getattr(style, "mix", None)
-        table.add_row(style.name, style.kind, style.description, " ".join(f"{w:+.2f}" for w in mix) if mix else "per region")
+        table.add_row(
+            style.name, style.kind, style.description, " ".join(f"{w:+.2f}" for w in mix) if mix else "per region"
+        )
     Console().print(table)
     tonings = Table(title="tonings (--toning)")
     tonings.add_column("name")
@@ -188,13 +289,16 @@ def styles() -> None:
 @click.option("--at", "at_seconds", type=float, default=0.0, show_default=True, help="Time of the frame, in seconds.")
 @click.option("--styles", "style_names", help="Comma-separated looks [default: all].")
 @click.option("--toning", help="Toning applied to every tile.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Contact sheet path (.png or .jpg).")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), required=True, help="Contact sheet path (.png or .jpg)."
+)
 @click.option("--overwrite", is_flag=True)
 def preview(source, at_seconds, style_names, toning, output, overwrite) -> None:
     """A labelled contact sheet of looks on one frame or image."""
     names = [n.strip() for n in style_names.split(",") if n.strip()] if style_names else None
-    click.echo(str(api.contact_sheet(source, output, styles=names, toning=toning, at_seconds=at_seconds,
-                                     overwrite=overwrite)))
+    click.echo(
+        str(api.contact_sheet(source, output, styles=names, toning=toning, at_seconds=at_seconds, overwrite=overwrite))
+    )
 
 
 # --------------------------------------------------------------------------- learned styles (retoucher)
@@ -207,12 +311,14 @@ def train() -> None:
 
 def _training_options(command):
     """The options every `vidbw train` command shares."""
-    for option in reversed((
-        click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out."),
-        click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("-q", "--quiet", is_flag=True),
-    )):
+    for option in reversed(
+        (
+            click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out."),
+            click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True),
+            click.option("--seed", type=int, default=0, show_default=True),
+            click.option("-q", "--quiet", is_flag=True),
+        )
+    ):
         command = option(command)
     return command
 
@@ -226,27 +332,54 @@ def _run_training(kind: str, quiet: bool, run) -> tuple[dict, dict]:
 
 
 @train.command("retoucher")
-@click.option("--data", "data", multiple=True, required=True, type=click.Path(path_type=Path),
-              help="Folder of photos/videos, or a file (repeatable).")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of photos/videos, or a file (repeatable).",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/retoucher"), show_default=True)
 @click.option("--steps", type=click.IntRange(1), default=8000, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
 @_training_options
 def train_retoucher_cmd(data, out, steps, batch, resume, device, seed, quiet) -> None:
     """Train grid network, style encoder and proxies on synthetic expert styles."""
-    state, last = _run_training("retoucher", quiet, lambda command, progress: api.train_retoucher(
-        data, out, steps=steps, batch=batch, device=device, seed=seed, resume=resume, command=command,
-        progress=progress))
-    _say(quiet, f"done: {state['step']} steps in {state['elapsed_s'] / 60:.1f} min, last train PSNR {last.get('psnr', 0):.2f} dB")
+    state, last = _run_training(
+        "retoucher",
+        quiet,
+        lambda command, progress: api.train_retoucher(
+            data,
+            out,
+            steps=steps,
+            batch=batch,
+            device=device,
+            seed=seed,
+            resume=resume,
+            command=command,
+            progress=progress,
+        ),
+    )
+    _say(
+        quiet,
+        f"done: {state['step']} steps in {state['elapsed_s'] / 60:.1f} min, "
+        f"last train PSNR {last.get('psnr', 0):.2f} dB",
+    )
     click.echo(str(out))
 
 
 @train.command("make-pairs")
 @click.option("--style-seed", type=int, required=True, help="Expert-style seed (>= 100000: held out of training).")
-@click.option("--family", type=click.Choice(["landscape", "portrait", "noir", "soft", "infrared"]),
-              help="Style family [default: chosen by the seed]; infrared is never trained on.")
+@click.option(
+    "--family",
+    type=click.Choice(["landscape", "portrait", "noir", "soft", "infrared"]),
+    help="Style family [default: chosen by the seed]; infrared is never trained on.",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write color/ and bw/ into.")
-@click.option("--photos", multiple=True, required=True, type=click.Path(path_type=Path), help="Photo folder or file (repeatable).")
+@click.option(
+    "--photos", multiple=True, required=True, type=click.Path(path_type=Path), help="Photo folder or file (repeatable)."
+)
 @click.option("--max-pixels", type=click.IntRange(1024), default=1_000_000, show_default=True)
 @click.option("--limit", type=click.IntRange(1), help="Use only the first N photos.")
 def train_make_pairs(style_seed, family, out, photos, max_pixels, limit) -> None:
@@ -257,19 +390,40 @@ def train_make_pairs(style_seed, family, out, photos, max_pixels, limit) -> None
 
 
 @train.command("colorizer")
-@click.option("--data", "data", multiple=True, required=True, type=click.Path(path_type=Path),
-              help="Folder (searched recursively) of colour photos/videos, or a file (repeatable).")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder (searched recursively) of colour photos/videos, or a file (repeatable).",
+)
 @click.option("--exclude", multiple=True, help="File-name or path pattern to leave out, e.g. 'dog_park*' (repeatable).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/colorizer"), show_default=True)
 @click.option("--steps", type=click.IntRange(1), default=4000, show_default=True)
 @_training_options
 def train_colorizer_cmd(data, exclude, out, steps, resume, device, seed, quiet) -> None:
     """Train the automatic colorizer (colour grids from luma) and its correspondence features."""
-    state, last = _run_training("colorizer", quiet, lambda command, progress: api.train_colorizer(
-        data, out, exclude=exclude, steps=steps, device=device, seed=seed, resume=resume, command=command,
-        progress=progress))
-    _say(quiet, f"done: {state['step']} steps in {state['elapsed_s'] / 60:.1f} min, last {last.get('db_vs_gray', 0):+.2f} dB "
-                f"over gray, chroma strength {last.get('sat_ratio', 0):.2f} of the truth (training crops)")
+    state, last = _run_training(
+        "colorizer",
+        quiet,
+        lambda command, progress: api.train_colorizer(
+            data,
+            out,
+            exclude=exclude,
+            steps=steps,
+            device=device,
+            seed=seed,
+            resume=resume,
+            command=command,
+            progress=progress,
+        ),
+    )
+    _say(
+        quiet,
+        f"done: {state['step']} steps in {state['elapsed_s'] / 60:.1f} min, last {last.get('db_vs_gray', 0):+.2f} dB "
+        f"over gray, chroma strength {last.get('sat_ratio', 0):.2f} of the truth (training crops)",
+    )
     click.echo(str(out))
 
 
@@ -280,25 +434,50 @@ def style() -> None:
 
 @style.command("learn")
 @click.argument("name")
-@click.option("--pairs", "pairs_dir", type=click.Path(path_type=Path), required=True,
-              help="Folder with color/ and bw/ subfolders of matching file stems.")
+@click.option(
+    "--pairs",
+    "pairs_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder with color/ and bw/ subfolders of matching file stems.",
+)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Style file [default: the user style folder].")
 @click.option("--description", help="One line shown by `vidbw styles` (<= 70 characters).")
 @click.option("--steps", type=click.IntRange(10), default=300, show_default=True)
-@click.option("--holdout", type=click.FloatRange(0, 0.5), default=0.2, show_default=True,
-              help="Fraction of pairs kept out of the fit to report PSNR/SSIM on (0: none).")
+@click.option(
+    "--holdout",
+    type=click.FloatRange(0, 0.5),
+    default=0.2,
+    show_default=True,
+    help="Fraction of pairs kept out of the fit to report PSNR/SSIM on (0: none).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
 def style_learn(name, pairs_dir, output, description, steps, holdout, seed, overwrite, quiet) -> None:
     """Learn style NAME from colour/B&W pairs and save it as a style file."""
-    learned = api.learn_style(name, pairs_dir, output=output, description=description, steps=steps, holdout=holdout,
-                              seed=seed, overwrite=overwrite, progress=lambda label: _Progress(label, quiet))
+    learned = api.learn_style(
+        name,
+        pairs_dir,
+        output=output,
+        description=description,
+        steps=steps,
+        holdout=holdout,
+        seed=seed,
+        overwrite=overwrite,
+        progress=lambda label: _Progress(label, quiet),
+    )
     if learned.held_out:
-        _say(quiet, f"held-out fit on {learned.held_out} pairs: PSNR {learned.heldout_psnr:.2f} dB, "
-                    f"SSIM {learned.heldout_ssim:.4f}")
-    _say(quiet, f"style {learned.name}: {learned.n_pairs} pairs, {learned.fit_seconds:.0f}s fit; "
-                f"`vidbw convert --style {learned.name if learned.by_name else learned.path}` uses it")
+        _say(
+            quiet,
+            f"held-out fit on {learned.held_out} pairs: PSNR {learned.heldout_psnr:.2f} dB, "
+            f"SSIM {learned.heldout_ssim:.4f}",
+        )
+    _say(
+        quiet,
+        f"style {learned.name}: {learned.n_pairs} pairs, {learned.fit_seconds:.0f}s fit; "
+        f"`vidbw convert --style {learned.name if learned.by_name else learned.path}` uses it",
+    )
     click.echo(str(learned.path))
 
 
@@ -327,16 +506,28 @@ def eval_group() -> None:
 @click.option("-q", "--quiet", is_flag=True)
 def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
     """Learn a style on part of the pairs; PSNR/SSIM on the rest vs Rec.709 and mix+curve baselines."""
-    ev = api.evaluate_style(pairs_dir, train_fraction=train_fraction, seed=seed, steps=steps, json_output=json_out,
-                            progress=lambda label: _Progress(label, quiet))
+    ev = api.evaluate_style(
+        pairs_dir,
+        train_fraction=train_fraction,
+        seed=seed,
+        steps=steps,
+        json_output=json_out,
+        progress=lambda label: _Progress(label, quiet),
+    )
     table = Table(title=f"style imitation: {ev.n_train} training pairs, {ev.n_test} held-out pairs")
     for column in ("method", "PSNR (dB)", "SSIM"):
         table.add_column(column)
-    for name, label in (("rec709", "Rec.709 luma"), ("mix+curve", "global mix + monotone curve"), ("learned", "vidbw learned style")):
+    for name, label in (
+        ("rec709", "Rec.709 luma"),
+        ("mix+curve", "global mix + monotone curve"),
+        ("learned", "vidbw learned style"),
+    ):
         table.add_row(label, f"{ev.rows[name][0]:.2f}", f"{ev.rows[name][1]:.4f}")
     Console().print(table)
-    click.echo(f"gain over mix+curve: {ev.gain_over_mix_curve:+.2f} dB PSNR, "
-               f"{ev.rows['learned'][1] - ev.rows['mix+curve'][1]:+.4f} SSIM (fit {ev.fit_seconds:.0f}s)")
+    click.echo(
+        f"gain over mix+curve: {ev.gain_over_mix_curve:+.2f} dB PSNR, "
+        f"{ev.rows['learned'][1] - ev.rows['mix+curve'][1]:+.4f} SSIM (fit {ev.fit_seconds:.0f}s)"
+    )
 
 
 # --------------------------------------------------------------------------- shots and flicker
@@ -344,33 +535,71 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
 
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--detector", type=click.Choice(["adaptive", "content", "transnet"]), default="adaptive", show_default=True,
-              help="PySceneDetect adaptive/content detector, or the TransNetV2 network.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "edl"]),
-              help="Shot list format [default: from the -o suffix, else json].")
+@click.option(
+    "--detector",
+    type=click.Choice(["adaptive", "content", "transnet"]),
+    default="adaptive",
+    show_default=True,
+    help="PySceneDetect adaptive/content detector, or the TransNetV2 network.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv", "edl"]),
+    help="Shot list format [default: from the -o suffix, else json].",
+)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the shot list here [default: print it].")
-@click.option("--min-shot-seconds", type=click.FloatRange(0), default=0.5, show_default=True,
-              help="No two cuts closer than this (keeps dissolves and flashes from cutting repeatedly).")
-@click.option("-s", "--style", default="neutral", show_default=True,
-              help="Style written into every shot; a learned style also writes the proxy it chooses for each.")
-@click.option("--key-frames", "key_frames", type=click.Path(path_type=Path),
-              help="Also write each shot's key frame (its middle frame), full size, as DIR/NNNNNN.png: colour "
-                   "them in any editor and give the folder to `convert --colorize --reference DIR`.")
+@click.option(
+    "--min-shot-seconds",
+    type=click.FloatRange(0),
+    default=0.5,
+    show_default=True,
+    help="No two cuts closer than this (keeps dissolves and flashes from cutting repeatedly).",
+)
+@click.option(
+    "-s",
+    "--style",
+    default="neutral",
+    show_default=True,
+    help="Style written into every shot; a learned style also writes the proxy it chooses for each.",
+)
+@click.option(
+    "--key-frames",
+    "key_frames",
+    type=click.Path(path_type=Path),
+    help="Also write each shot's key frame (its middle frame), full size, as DIR/NNNNNN.png: colour "
+    "them in any editor and give the folder to `convert --colorize --reference DIR`.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output (and key frames of the same name).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
 @_SEQUENCE_FPS
 def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, overwrite, quiet, fps) -> None:
     """Find the shots of a film (hard cuts) and write an editable shot list (JSON, CSV or EDL)."""
-    found = api.find_shots(source, output, detector=detector, fmt=fmt, min_shot_seconds=min_shot_seconds, style=style,
-                           key_frames=key_frames, overwrite=overwrite, fps=fps,
-                           progress=lambda label: _Progress(label, quiet))
+    found = api.find_shots(
+        source,
+        output,
+        detector=detector,
+        fmt=fmt,
+        min_shot_seconds=min_shot_seconds,
+        style=style,
+        key_frames=key_frames,
+        overwrite=overwrite,
+        fps=fps,
+        progress=lambda label: _Progress(label, quiet),
+    )
     count = len(found.shot_list)
-    _say(quiet, f"{count} shot{'s' if count != 1 else ''} in {found.shot_list.frames} frames "
-         f"({detector}, {found.seconds:.1f}s, {found.fps:.0f} fps)")
+    _say(
+        quiet,
+        f"{count} shot{'s' if count != 1 else ''} in {found.shot_list.frames} frames "
+        f"({detector}, {found.seconds:.1f}s, {found.fps:.0f} fps)",
+    )
     if found.key_frames:
         plural = len(found.key_frames) != 1
-        _say(quiet, f"{len(found.key_frames)} key frame{'s' if plural else ''} in {key_frames}: colour "
-             f"{'them' if plural else 'it'}, then vidbw convert {source} --colorize --reference {key_frames}")
+        _say(
+            quiet,
+            f"{len(found.key_frames)} key frame{'s' if plural else ''} in {key_frames}: colour "
+            f"{'them' if plural else 'it'}, then vidbw convert {source} --colorize --reference {key_frames}",
+        )
     if output is None:
         click.echo(found.render(fmt or "json"), nl=False)
         return
@@ -380,30 +609,48 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, ov
 @eval_group.command("flicker")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--shots", "shots_file", type=click.Path(path_type=Path),
-              help="Shot list JSON whose cuts are skipped [default: detect cuts on SOURCE].")
+@click.option(
+    "--shots",
+    "shots_file",
+    type=click.Path(path_type=Path),
+    help="Shot list JSON whose cuts are skipped [default: detect cuts on SOURCE].",
+)
 @click.option("--max-frames", type=click.IntRange(2), help="Measure only the first N frames.")
-@click.option("--width", type=click.IntRange(32, 3840), default=480, show_default=True, help="Analysis width in pixels.")
+@click.option(
+    "--width", type=click.IntRange(32, 3840), default=480, show_default=True, help="Analysis width in pixels."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--colour", "colour", is_flag=True,
-              help="OUTPUT is a colorization: measure its R'G'B' (colour flicker too) against the source luma.")
+@click.option(
+    "--colour",
+    "colour",
+    is_flag=True,
+    help="OUTPUT is a colorization: measure its R'G'B' (colour flicker too) against the source luma.",
+)
 def eval_flicker(source, output, shots_file, max_frames, width, as_json, colour) -> None:
     """Temporal flicker of OUTPUT (a conversion of SOURCE): warping error vs the source's Rec.709 luma,
     and vs that luma through a tone curve fitted to OUTPUT (the look's tone response, without flicker)."""
-    _print_report(api.evaluate_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width,
-                                       colour=colour), as_json)
+    _print_report(
+        api.evaluate_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width, colour=colour),
+        as_json,
+    )
 
 
 @eval_group.command("colorize")
 @click.argument("truth", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--every", type=click.IntRange(1), default=1, show_default=True,
-              help="Measure every Nth frame (CDC: the pairs starting there; the luma check still sees every frame).")
+@click.option(
+    "--every",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Measure every Nth frame (CDC: the pairs starting there; the luma check still sees every frame).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def eval_colorize(truth, output, every, as_json) -> None:
     """Colorization OUTPUT vs the colour original TRUTH, and TRUTH's gray: PSNR, SSIM, colourfulness, CDC, luma kept."""
-    _print_report(api.evaluate_colorize(truth, output, every=every, progress=lambda label: _Progress(label, as_json)),
-                  as_json)
+    _print_report(
+        api.evaluate_colorize(truth, output, every=every, progress=lambda label: _Progress(label, as_json)), as_json
+    )
 
 
 def _print_report(report, as_json: bool) -> None:
@@ -459,5 +706,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: still one line, the traceback only on request
         if os.environ.get("VIDBW_DEBUG"):
             raise
-        stderr.print(f"vidbw: internal error: {exc.__class__.__name__}: {_one_line(exc)} (VIDBW_DEBUG=1 shows the traceback)", markup=False)
+        stderr.print(
+            f"vidbw: internal error: {exc.__class__.__name__}: {_one_line(exc)} (VIDBW_DEBUG=1 shows the traceback)",
+            markup=False,
+        )
         sys.exit(3)

@@ -18,8 +18,13 @@ if TYPE_CHECKING:
     from vidbw.colorize import ColorizeRequest
 
 
-def convert_image(source: Path, output: Path, look: "Look | ColorizeRequest", overwrite: bool = False,
-                  renderer: FrameRenderer | None = None) -> ConvertResult:
+def convert_image(
+    source: Path,
+    output: Path,
+    look: Look | ColorizeRequest,
+    overwrite: bool = False,
+    renderer: FrameRenderer | None = None,
+) -> ConvertResult:
     """One picture: to B&W with a look, or colorized (a `ColorizeRequest`)."""
     from vidbw.colorize import ColorizeRequest, colorize_image_array, colour_content
     from vidbw.colorize.correspondence import AutoColorizer, ReferenceColorizer
@@ -49,8 +54,13 @@ def convert_image(source: Path, output: Path, look: "Look | ColorizeRequest", ov
     return ConvertResult(output, frames=1, seconds=time.perf_counter() - started, notes=notes, explain=explain)
 
 
-def convert_folder(source: Path, output: Path, look: "Look | ColorizeRequest", overwrite: bool = False,
-                   progress: ProgressCallback | None = None) -> ConvertResult:
+def convert_folder(
+    source: Path,
+    output: Path,
+    look: Look | ColorizeRequest,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+) -> ConvertResult:
     images = list_images(source)
     if not images:
         raise InputError(f"no images in folder (looked for jpg, png, tiff, webp, bmp): {source}")

@@ -7,7 +7,7 @@ which in `param` (and `mentions`, for others it refers to): the CLI shows each a
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 class VidbwError(Exception):

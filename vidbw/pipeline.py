@@ -17,24 +17,32 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from vidbw.convert_images import convert_folder, convert_image
 from vidbw.errors import InputError, OptionError, OutputError, VidbwError
 from vidbw.io.atomic import atomic_output, check_output_path, describe_os_error
-from vidbw.io.hdr import hdr10_metadata
-from vidbw.io.probe import check_readable_source, describe_video, is_image_path, open_input
 from vidbw.io.decode import DecodedFrame, DecodeStats, check_decodable, frame_timestamps, read_media
 from vidbw.io.encode import EncodeSettings, VideoWriter, plan_encode
 from vidbw.io.frames import frame_rotation
+from vidbw.io.hdr import hdr10_metadata
+from vidbw.io.probe import check_readable_source, describe_video, is_image_path, open_input
 from vidbw.io.remux import copyable_streams
 from vidbw.kernels.colour import luma_output_coding
 from vidbw.render import PREDICT_BATCH, FrameRenderer, GridScheduler, Look, RenderPlan, colorizes, make_renderer
-from vidbw.results import (ConvertResult, ProgressCallback, damaged_input_note, default_output_for, ended_early_note,
-                           explain_shots, interlaced_note, renders_film)
+from vidbw.results import (
+    ConvertResult,
+    ProgressCallback,
+    damaged_input_note,
+    default_output_for,
+    ended_early_note,
+    explain_shots,
+    interlaced_note,
+    renders_film,
+)
 from vidbw.style_plan import shot_render_plan, shot_stream_for
 from vidbw.styles import Style
 from vidbw.temporal import GridSmoother
@@ -100,9 +108,9 @@ def _get(q: queue.Queue, stop: threading.Event, peer: _Worker | None = None):
             return q.get(timeout=0.1)
         except queue.Empty:
             if peer is not None and peer.error is not None:
-                raise peer.error
+                raise peer.error from None
             if peer is not None and not peer.is_alive() and q.empty():
-                raise VidbwError(f"internal error: {peer.name} stopped without finishing")
+                raise VidbwError(f"internal error: {peer.name} stopped without finishing") from None
 
 
 class _Stopped(Exception):
@@ -117,9 +125,16 @@ def make_smoother(mode: str) -> GridSmoother | None:
     return None if mode == "off" else GridSmoother(mode)
 
 
-def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: EncodeSettings = EncodeSettings(),
-                  overwrite: bool = False, device: str = "auto", progress: ProgressCallback | None = None,
-                  shot_stream=None) -> ConvertResult:
+def convert_video(
+    source: Path,
+    output: Path,
+    render_plan: RenderPlan,
+    encode: EncodeSettings = EncodeSettings(),
+    overwrite: bool = False,
+    device: str = "auto",
+    progress: ProgressCallback | None = None,
+    shot_stream=None,
+) -> ConvertResult:
     """Render a film with `render_plan`. With a `shot_stream` (`vidbw.shots.streaming.ShotStream`),
     the plan is the stream's own and grows as the render pass finds the shots."""
     container = open_input(source)
@@ -135,8 +150,18 @@ def convert_video(source: Path, output: Path, render_plan: RenderPlan, encode: E
         result.notes.extend(refused)
         started = time.perf_counter()
         with networks_warmed_up(plan_styles(render_plan)), atomic_output(output, overwrite) as temp:
-            stats = _run_stages(container, info, plan, render_plan, renderer, temp, copy_streams, progress, result,
-                                shot_stream=shot_stream)
+            stats = _run_stages(
+                container,
+                info,
+                plan,
+                render_plan,
+                renderer,
+                temp,
+                copy_streams,
+                progress,
+                result,
+                shot_stream=shot_stream,
+            )
             check_decodable(stats.frames, source)
         result.seconds = time.perf_counter() - started
         result.frames = stats.frames
@@ -162,8 +187,11 @@ def networks_warmed_up(users) -> Iterator[None]:
     out, so torch is never left half-imported when the interpreter exits.
     """
     unique = {id(user): user for user in users}
-    threads = [threading.Thread(target=user.warm_up, name="vidbw-warm-up", daemon=True)
-               for user in unique.values() if hasattr(user, "warm_up")]
+    threads = [
+        threading.Thread(target=user.warm_up, name="vidbw-warm-up", daemon=True)
+        for user in unique.values()
+        if hasattr(user, "warm_up")
+    ]
     for thread in threads:
         thread.start()
     try:
@@ -202,8 +230,19 @@ class FrameWindow:
         return min(len(self.index_of_pts), (-(-(self.stop + self.context) // PREDICT_BATCH) + 1) * PREDICT_BATCH)
 
 
-def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameRenderer, temp: Path, copy_streams,
-                progress, result, window: FrameWindow | None = None, shot_stream=None) -> DecodeStats:
+def _run_stages(
+    container,
+    info,
+    plan,
+    render_plan: RenderPlan,
+    renderer: FrameRenderer,
+    temp: Path,
+    copy_streams,
+    progress,
+    result,
+    window: FrameWindow | None = None,
+    shot_stream=None,
+) -> DecodeStats:
     stats = DecodeStats()
     stop = threading.Event()
     depth = queue_frames(info)
@@ -211,9 +250,13 @@ def _run_stages(container, info, plan, render_plan: RenderPlan, renderer: FrameR
     encoded: queue.Queue = queue.Queue(maxsize=depth)
 
     def read() -> None:
-        items = (read_media(container, info, copy_streams, stats) if window is None else
-                 read_media(container, info, copy_streams, stats, index_of_pts=window.index_of_pts,
-                            stop_index=window.decode_stop))
+        items = (
+            read_media(container, info, copy_streams, stats)
+            if window is None
+            else read_media(
+                container, info, copy_streams, stats, index_of_pts=window.index_of_pts, stop_index=window.decode_stop
+            )
+        )
         for item in items:
             _put(decoded, item, stop)
         _put(decoded, _END, stop)
@@ -317,9 +360,17 @@ def film_timestamps(source: Path) -> list[int]:
         return frame_timestamps(container)
 
 
-def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: EncodeSettings, frames: range,
-                   context: int = 0, timestamps: list[int] | None = None, device: str = "cpu",
-                   progress: ProgressCallback | None = None) -> ConvertResult:
+def render_segment(
+    source: Path,
+    output: Path,
+    render_plan: RenderPlan,
+    encode: EncodeSettings,
+    frames: range,
+    context: int = 0,
+    timestamps: list[int] | None = None,
+    device: str = "cpu",
+    progress: ProgressCallback | None = None,
+) -> ConvertResult:
     """Render frames[start:stop] of `source` into `output`: video only, the final codec settings and
     the original pts, so segments concatenate into the single-pass result.
 
@@ -340,9 +391,13 @@ def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: 
             container.seek(timestamps[window.decode_start], stream=video, backward=True)
         started = time.perf_counter()
         with networks_warmed_up(plan_styles(render_plan)), atomic_output(output, overwrite=True) as temp:
-            stats = _run_stages(container, info, plan, render_plan, make_renderer(device), temp, [], progress, result, window)
+            stats = _run_stages(
+                container, info, plan, render_plan, make_renderer(device), temp, [], progress, result, window
+            )
             if stats.frames != len(frames):
-                raise InputError(f"segment {frames.start}-{frames.stop}: decoded {stats.frames} of {len(frames)} frames")
+                raise InputError(
+                    f"segment {frames.start}-{frames.stop}: decoded {stats.frames} of {len(frames)} frames"
+                )
         result.seconds = time.perf_counter() - started
         result.frames = stats.frames
         result.concealed_frames = stats.concealed_frames
@@ -354,11 +409,25 @@ def render_segment(source: Path, output: Path, render_plan: RenderPlan, encode: 
 # --------------------------------------------------------------------------- entry point
 
 
-def convert(source, output=None, style: str | Style = "neutral", *, grain: float = 0.0, grain_size: float = 1.0,
-            grain_seed: int = 0, toning: str | None = None, temporal: str | None = None, shots: Path | None = None,
-            detector: str = "adaptive", encode: EncodeSettings | None = None, overwrite: bool = False,
-            device: str = "auto", progress: ProgressCallback | None = None, colorize: bool = False,
-            reference: Path | None = None) -> ConvertResult:
+def convert(
+    source,
+    output=None,
+    style: str | Style = "neutral",
+    *,
+    grain: float = 0.0,
+    grain_size: float = 1.0,
+    grain_seed: int = 0,
+    toning: str | None = None,
+    temporal: str | None = None,
+    shots: Path | None = None,
+    detector: str = "adaptive",
+    encode: EncodeSettings | None = None,
+    overwrite: bool = False,
+    device: str = "auto",
+    progress: ProgressCallback | None = None,
+    colorize: bool = False,
+    reference: Path | None = None,
+) -> ConvertResult:
     """Convert a film, an image or a folder of images to black and white, or colorize it.
 
     `output` defaults to `<stem>_bw.<ext>` beside the input (`<stem>_color.<ext>` when colorizing;
@@ -383,17 +452,21 @@ def convert(source, output=None, style: str | Style = "neutral", *, grain: float
     check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
     # A learned style's shots are found while the film renders (one decode); else the plan comes first.
     stream = shot_stream_for(source, look, temporal, detector) if shots is None else None
-    plan, shot_list = (stream.plan, None) if stream is not None else shot_render_plan(source, look, temporal, shots, detector)
-    result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress,
-                           shot_stream=stream)
+    plan, shot_list = (
+        (stream.plan, None) if stream is not None else shot_render_plan(source, look, temporal, shots, detector)
+    )
+    result = convert_video(
+        source, output, plan, encode or EncodeSettings(), overwrite, device, progress, shot_stream=stream
+    )
     shot_list = stream.shot_list() if stream is not None else shot_list
     if shot_list is not None:
         result.explain = explain_shots(shot_list)
     return result
 
 
-def _colorize(source: Path, output: Path, reference, temporal, shots, detector, encode, overwrite, device,
-              progress) -> ConvertResult:
+def _colorize(
+    source: Path, output: Path, reference, temporal, shots, detector, encode, overwrite, device, progress
+) -> ConvertResult:
     from vidbw.colorize import ColorizeRequest
     from vidbw.colorize.plan import colorize_render_plan, film_colour_notes
 

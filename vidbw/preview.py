@@ -10,9 +10,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from vidbw.errors import InputError, OptionError
 from vidbw.io.atomic import atomic_output, check_output_path
+from vidbw.io.frames import display_turns, frame_planes
 from vidbw.io.images import read_image
 from vidbw.io.probe import describe_video, is_image_path, open_input
-from vidbw.io.frames import display_turns, frame_planes
 from vidbw.kernels.colour import luma_output_coding, rgb_matrix
 from vidbw.render import FrameRenderer, Look, image_grid, toned_image
 
@@ -28,8 +28,9 @@ def grab_frame(source: Path, at_seconds: float):
         info = describe_video(container, source)
         stream = container.streams.video[0]
         if at_seconds < 0 or (info.duration_s and at_seconds > info.duration_s):
-            raise OptionError(f"`at_seconds` {at_seconds:g}s is outside the clip (0 to {info.duration_s:.2f}s)",
-                              param="at_seconds")
+            raise OptionError(
+                f"`at_seconds` {at_seconds:g}s is outside the clip (0 to {info.duration_s:.2f}s)", param="at_seconds"
+            )
         if at_seconds > 0:
             assert stream.time_base is not None  # a demuxed stream has a time base (describe_video relies on it)
             container.seek(int(at_seconds / stream.time_base), stream=stream, backward=True)
@@ -61,8 +62,14 @@ def _thumbnail(pixels: np.ndarray) -> Image.Image:
     return img.resize((THUMB_WIDTH, height), Image.Resampling.LANCZOS).convert("RGB")
 
 
-def contact_sheet(source: Path, looks: list[tuple[str, Look]], output: Path, at_seconds: float = 0.0,
-                  overwrite: bool = False, columns: int | None = None) -> Path:
+def contact_sheet(
+    source: Path,
+    looks: list[tuple[str, Look]],
+    output: Path,
+    at_seconds: float = 0.0,
+    overwrite: bool = False,
+    columns: int | None = None,
+) -> Path:
     check_output_path(output, (source,), overwrite)
     display, planes, to_rgb, bits = _source_pixels(source, at_seconds)
     tiles = [("original", _thumbnail(display))]
@@ -75,7 +82,11 @@ def contact_sheet(source: Path, looks: list[tuple[str, Look]], output: Path, at_
     columns = columns or min(4, len(tiles))
     rows = math.ceil(len(tiles) / columns)
     tile_h = tiles[0][1].height
-    sheet = Image.new("RGB", (columns * (THUMB_WIDTH + MARGIN) + MARGIN, rows * (tile_h + LABEL_HEIGHT + MARGIN) + MARGIN), (24, 24, 24))
+    sheet = Image.new(
+        "RGB",
+        (columns * (THUMB_WIDTH + MARGIN) + MARGIN, rows * (tile_h + LABEL_HEIGHT + MARGIN) + MARGIN),
+        (24, 24, 24),
+    )
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=18)
     for i, (label, thumb) in enumerate(tiles):

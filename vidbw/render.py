@@ -23,9 +23,17 @@ import cv2
 import numpy as np
 
 from vidbw.errors import OptionError
-from vidbw.kernels.colour import (LOWRES_MAX_SIDE, REC709_LUMA, keep_luma, lowres_level, luma_output_coding,
-                                  planes_to_small_rgb, rgb_matrix, small_size)
 from vidbw.kernels.chroma import slice_chroma
+from vidbw.kernels.colour import (
+    LOWRES_MAX_SIDE,
+    REC709_LUMA,
+    keep_luma,
+    lowres_level,
+    luma_output_coding,
+    planes_to_small_rgb,
+    rgb_matrix,
+    small_size,
+)
 from vidbw.kernels.slicing import slice_apply, slice_rgb
 from vidbw.models.content import content_evidence
 from vidbw.styles import FilmGrain, Style, Toning, get_style, get_toning
@@ -55,14 +63,20 @@ class Look:
     toning: Toning | None = None
 
     @classmethod
-    def named(cls, style: str | Style = "neutral", grain: float = 0.0, grain_size: float = 1.0,
-              grain_seed: int = 0, toning: str | None = None) -> "Look":
+    def named(
+        cls,
+        style: str | Style = "neutral",
+        grain: float = 0.0,
+        grain_size: float = 1.0,
+        grain_seed: int = 0,
+        toning: str | None = None,
+    ) -> Look:
         style_obj = style if isinstance(style, Style) else get_style(style)
         grain_obj = FilmGrain(amount=grain, size=grain_size, seed=grain_seed) if grain > 0 else None
         toning_obj = get_toning(toning) if toning and toning != "none" else None
         return cls(style_obj, grain_obj, toning_obj)
 
-    def with_style(self, style: Style) -> "Look":
+    def with_style(self, style: Style) -> Look:
         return Look(style, self.grain, self.toning)
 
 
@@ -118,7 +132,7 @@ class RenderPlan:
         self._starts = [s.start for s in shots]
 
     @classmethod
-    def single(cls, look: Look, temporal: str = "light") -> "RenderPlan":
+    def single(cls, look: Look, temporal: str = "light") -> RenderPlan:
         return cls([ShotRender(0, None, look)], temporal)
 
     @property
@@ -211,7 +225,7 @@ class GridScheduler:
             self._finish(self._open)
             self._open = None
 
-    def _finish(self, block: "_KeyedBlock", next_key=None) -> None:
+    def _finish(self, block: _KeyedBlock, next_key=None) -> None:
         for index, grid in block.grids(next_key):
             if self.smoother is None:
                 self._ready.append((index, grid))
@@ -249,8 +263,11 @@ class _KeyedBlock:
             self.lowres[p] = lowres_input(style, frame.planes, frame.to_rgb)
         batch = _stack_lowres([self.lowres[p] for p in positions])
         # The shot's proxy is fixed, so the look never switches inside a shot.
-        grids = (cast(_ProxyStyle, style).grids_for(batch, proxy=self.shot.proxy) if self.shot.proxy is not None
-                 else style.grids_for(batch))
+        grids = (
+            cast(_ProxyStyle, style).grids_for(batch, proxy=self.shot.proxy)
+            if self.shot.proxy is not None
+            else style.grids_for(batch)
+        )
         self.keys.update(zip(positions, grids))
 
     def first_key(self) -> np.ndarray:
@@ -272,9 +289,12 @@ class _KeyedBlock:
             keys[end] = next_key
         ordered = sorted(keys)
         style = self.shot.look.style
-        fill = [p for before, after in zip(ordered, ordered[1:]) if after - before > self.stride
-                and grids_disagree(style, self.lowres[before], keys[before], keys[after])
-                for p in range(before + self.stride, after, self.stride)]
+        fill = [
+            p
+            for before, after in zip(ordered, ordered[1:])
+            if after - before > self.stride and grids_disagree(style, self.lowres[before], keys[before], keys[after])
+            for p in range(before + self.stride, after, self.stride)
+        ]
         if fill:
             self.predict(fill)
             keys.update((p, self.keys[p]) for p in fill)
@@ -317,8 +337,16 @@ class FrameRenderer:
     This is the numba CPU path; `TorchFrameRenderer` does the same maths on a torch device.
     """
 
-    def render(self, planes, to_rgb, frame_index: int, look: Look, grid: np.ndarray, luma_out: np.ndarray,
-               coding: tuple[float, float]) -> None:
+    def render(
+        self,
+        planes,
+        to_rgb,
+        frame_index: int,
+        look: Look,
+        grid: np.ndarray,
+        luma_out: np.ndarray,
+        coding: tuple[float, float],
+    ) -> None:
         if colorizes(look):
             keep_luma(planes, to_rgb, luma_out, coding)  # colorization never changes the luma
             return
@@ -327,8 +355,9 @@ class FrameRenderer:
         slice_apply(planes, to_rgb, grid, look.style.tone_lut, luma_out, offset, scale, **grain_args)
 
     @staticmethod
-    def finish_chroma(look: Look, grid: np.ndarray, luma: np.ndarray, chroma: tuple, bit_depth: int,
-                      full_range: bool, matrix: str) -> None:
+    def finish_chroma(
+        look: Look, grid: np.ndarray, luma: np.ndarray, chroma: tuple, bit_depth: int, full_range: bool, matrix: str
+    ) -> None:
         """Fill the chroma planes: sliced from a colour grid, or from the toning; else they stay neutral."""
         if colorizes(look):
             slice_chroma(luma, grid, chroma[0], chroma[1], bit_depth, full_range)
@@ -391,8 +420,9 @@ def make_renderer(device: str = "auto") -> FrameRenderer:
     if device == "auto":
         return TorchFrameRenderer("cuda") if torch.cuda.is_available() else FrameRenderer()
     if not torch.cuda.is_available():
-        raise OptionError("`device` cuda asked for, but this torch has no CUDA device (install a CUDA build of torch)",
-                          param="device")
+        raise OptionError(
+            "`device` cuda asked for, but this torch has no CUDA device (install a CUDA build of torch)", param="device"
+        )
     return TorchFrameRenderer(device)
 
 
@@ -411,8 +441,9 @@ def image_grid(look: Look, planes, to_rgb) -> tuple[np.ndarray, int | None]:
     return cast(_ProxyStyle, look.style).grids_for(lowres, proxy=proxy)[0], proxy
 
 
-def render_image_array(rgb: np.ndarray, bits: int, look: Look, renderer: FrameRenderer | None = None,
-                       explain: list[str] | None = None) -> np.ndarray:
+def render_image_array(
+    rgb: np.ndarray, bits: int, look: Look, renderer: FrameRenderer | None = None, explain: list[str] | None = None
+) -> np.ndarray:
     """An (H, W, 3) uint8/uint16 RGB image → gray (H, W) of the same dtype, or toned RGB.
 
     The proxy a learned style chooses is appended to `explain` when given.

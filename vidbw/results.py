@@ -5,13 +5,13 @@ lines the user reads. Single passes, image conversions and chunked jobs all word
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from vidbw.io.probe import is_image_path
 from vidbw.io.decode import DecodeStats
 from vidbw.io.muxers import MUXER_BY_SUFFIX
+from vidbw.io.probe import is_image_path
 
 COLOUR_INPUT_SPREAD = 0.02  # chroma spread (see colorize.colour_content) above which the input is colour film
 COLOUR_INPUT_TINT = 0.01  # mean chroma magnitude above which a gray-looking input is a tinted scan
@@ -87,10 +87,16 @@ def ended_early_note(info, stats: DecodeStats, start_pts: int) -> str | None:
     frame_time = 1 / float(info.frame_rate)
     end = float((stats.last_pts - start_pts) * info.time_base) + frame_time
     if end < info.video_duration_s - 1.5 * frame_time:
-        return f"input ended early: converted the decodable {stats.frames} frames ({end:.2f}s of {info.video_duration_s:.2f}s)"
+        return (
+            f"input ended early: converted the decodable {stats.frames} frames "
+            f"({end:.2f}s of {info.video_duration_s:.2f}s)"
+        )
     return None
 
 
 def explain_shots(shot_list) -> list[str]:
-    return [f"shot {s.index}: frames {s.start_frame}-{s.end_frame - 1}, style {s.style}, proxy "
-            f"{'-' if s.proxy is None else s.proxy}" for s in shot_list.shots]
+    return [
+        f"shot {s.index}: frames {s.start_frame}-{s.end_frame - 1}, style {s.style}, proxy "
+        f"{'-' if s.proxy is None else s.proxy}"
+        for s in shot_list.shots
+    ]

@@ -14,8 +14,14 @@ from vidbw.render import Look, RenderPlan, ShotRender
 from vidbw.results import ProgressCallback
 
 
-def shot_render_plan(source: Path, look: Look, temporal: str, shots_file: Path | None = None,
-                     detector: str = "adaptive", progress: ProgressCallback | None = None):
+def shot_render_plan(
+    source: Path,
+    look: Look,
+    temporal: str,
+    shots_file: Path | None = None,
+    detector: str = "adaptive",
+    progress: ProgressCallback | None = None,
+):
     """The film's looks shot by shot, and the shot list they come from (None for one constant look).
 
     A shot list given by the user is used exactly as edited (style and proxy per shot). Without one,

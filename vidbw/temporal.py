@@ -17,7 +17,7 @@ Modes: ``off`` (pass-through), ``light`` (σ = 2 frames, radius 4), ``strong`` (
 from __future__ import annotations
 
 from collections import deque
-from typing import Hashable
+from collections.abc import Hashable
 
 import numpy as np
 
@@ -81,7 +81,9 @@ class GridSmoother:
         self._buffer.append((index, grid))
         self.max_buffered = max(self.max_buffered, len(self._buffer))
         # Every pending grid whose look-ahead is complete can go.
-        while self._next_out < len(self._buffer) and self._buffer[-1][0] - self._buffer[self._next_out][0] >= self.radius:
+        while (
+            self._next_out < len(self._buffer) and self._buffer[-1][0] - self._buffer[self._next_out][0] >= self.radius
+        ):
             out.append(self._emit(self._next_out))
             self._next_out += 1
             self._trim()

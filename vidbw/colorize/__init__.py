@@ -9,12 +9,32 @@
   render machinery).
 """
 
-from vidbw.colorize.correspondence import (AutoColorizer, AutomaticKeyColorizer, Reference, ReferenceColorizer,
-                                           automatic_key_frame, colorize_image_array, colour_content)
+from vidbw.colorize.correspondence import (
+    AutoColorizer,
+    AutomaticKeyColorizer,
+    Reference,
+    ReferenceColorizer,
+    automatic_key_frame,
+    colorize_image_array,
+    colour_content,
+)
 from vidbw.colorize.keyframes import check_key_frame_folder, export_key_frames, keyframe_references, load_reference
 from vidbw.colorize.request import ColorizeRequest
 from vidbw.kernels.colour import keep_luma, lowres_level
 
-__all__ = ["AutoColorizer", "AutomaticKeyColorizer", "ReferenceColorizer", "automatic_key_frame", "Reference",
-           "load_reference", "keyframe_references", "check_key_frame_folder", "export_key_frames",
-           "colorize_image_array", "keep_luma", "lowres_level", "colour_content", "ColorizeRequest"]
+__all__ = [
+    "AutoColorizer",
+    "AutomaticKeyColorizer",
+    "ReferenceColorizer",
+    "automatic_key_frame",
+    "Reference",
+    "load_reference",
+    "keyframe_references",
+    "check_key_frame_folder",
+    "export_key_frames",
+    "colorize_image_array",
+    "keep_luma",
+    "lowres_level",
+    "colour_content",
+    "ColorizeRequest",
+]

@@ -37,8 +37,15 @@ from vidbw.kernels.colour import keep_luma, lowres_level
 from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 
-__all__ = ["AutoColorizer", "AutomaticKeyColorizer", "ReferenceColorizer", "automatic_key_frame", "Reference",
-           "colorize_image_array", "colour_content"]
+__all__ = [
+    "AutoColorizer",
+    "AutomaticKeyColorizer",
+    "ReferenceColorizer",
+    "automatic_key_frame",
+    "Reference",
+    "colorize_image_array",
+    "colour_content",
+]
 
 REFERENCE_GRID_DEPTH = 8
 REFERENCE_CELL = 2  # analysis pixels per colour-grid cell: fine enough for the colours of small objects
@@ -49,12 +56,16 @@ FLOW_LUMA_TOLERANCE = 0.12  # luma gap between a pixel and where its flow lands 
 # keeps its colours from wobbling (docs/COLORIZE.md).
 FEATURE_TEMPERATURE = 0.08  # softmax temperature of the feature match (cosine similarities)
 MATCH_LUMA_SCALE = 0.25  # a luma gap this large costs a feature match one whole unit of cosine similarity
-MATCH_DISTANCE_COST = 1.0  # a feature match one frame side from where the scene's motion expects it costs this much similarity
+MATCH_DISTANCE_COST = (
+    1.0  # a feature match one frame side from where the scene's motion expects it costs this much similarity
+)
 MATCH_DISTANCE_CAP = 0.2  # ... but never more than this: a subject that moved far can still be matched
 SCENE_MOTION_SPREAD = 1 / 8  # the trusted flow is averaged over this fraction of the frame side into the scene's motion
 MATCH_BELOW = 0.9  # positions whose flow confidence is below this are also matched by features
 FEATURE_WEIGHT = 0.35  # how much a confident feature match counts against a confident flow match
-LUMA_SUPPORT_PIXELS = 16.0  # key pixels of a luma a match must hold before its colours at that luma outweigh the block's
+LUMA_SUPPORT_PIXELS = (
+    16.0  # key pixels of a luma a match must hold before its colours at that luma outweigh the block's
+)
 KEY_CELL_BLOCKS = 2  # a key cell of the feature match spans this many feature blocks per side
 MATCH_CONTEXT = 3  # a feature match compares MATCH_CONTEXT × MATCH_CONTEXT patches of feature blocks, not single blocks
 CONFIDENCE_FLOOR = 0.02  # every pixel informs its grid cell a little: no cell is left without colour
@@ -104,7 +115,6 @@ class Reference:
     features: np.ndarray | None = None  # (F, h/4, w/4) learned correspondence features
 
 
-
 def automatic_key_frame(network, level: np.ndarray, frame: int) -> Reference:
     """A shot's key frame when nobody coloured one: its frame number `frame` (luma `level` at
     analysis size) coloured by the network."""
@@ -144,8 +154,16 @@ class ReferenceColorizer(_ColourSource):
         for level, feature in zip(levels, features):
             chroma, confidence = self.colour_estimate(level, feature)
             height, width = level.shape
-            grids.append(fit_color_grid(level, chroma, confidence, depth=REFERENCE_GRID_DEPTH,
-                                        grid_h=math.ceil(height / REFERENCE_CELL), grid_w=math.ceil(width / REFERENCE_CELL)))
+            grids.append(
+                fit_color_grid(
+                    level,
+                    chroma,
+                    confidence,
+                    depth=REFERENCE_GRID_DEPTH,
+                    grid_h=math.ceil(height / REFERENCE_CELL),
+                    grid_w=math.ceil(width / REFERENCE_CELL),
+                )
+            )
         return np.stack(grids)
 
     def colour_estimate(self, level: np.ndarray, feature: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -172,11 +190,14 @@ class ReferenceColorizer(_ColourSource):
         # Flow over a large motion can be smooth, consistent both ways and still wrong (it follows
         # the background across a subject that moved far): the luma it lands on must also agree.
         mismatch = cv2.GaussianBlur(np.abs(flow.warp(ref.level) - level), (0, 0), 1.0)
-        confidence = np.exp(-((flow.disagreement / FLOW_CHECK_PX) ** 2) - (mismatch / FLOW_LUMA_TOLERANCE) ** 2) * flow.inside
+        confidence = (
+            np.exp(-((flow.disagreement / FLOW_CHECK_PX) ** 2) - (mismatch / FLOW_LUMA_TOLERANCE) ** 2) * flow.inside
+        )
         return warped, confidence.astype(np.float32), flow.forward
 
-    def _feature_match(self, feature: np.ndarray, level: np.ndarray, flow_confidence: np.ndarray,
-                       flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _feature_match(
+        self, feature: np.ndarray, level: np.ndarray, flow_confidence: np.ndarray, flow: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Soft nearest neighbours in the key frame by learned features, looked up by luma.
 
         Only positions whose flow is not trusted are matched (the rest keep their flow colour), so a
@@ -242,9 +263,12 @@ class ReferenceColorizer(_ColourSource):
             keys = torch.nn.functional.normalize(pooled.reshape(channels, -1), dim=0).numpy()
             key_level = cv2.resize(ref.level, (ref_w, ref_h), interpolation=cv2.INTER_AREA).ravel()
             bins = splat_chroma(ref.level, ref.chroma, REFERENCE_GRID_DEPTH, ref_h, ref_w)
-            self._keys = (torch.from_numpy(np.ascontiguousarray(keys, dtype=np.float32)), torch.from_numpy(key_level),
-                          torch.from_numpy(np.ascontiguousarray(bins.reshape(3 * REFERENCE_GRID_DEPTH, -1).T)),
-                          torch.from_numpy(_cell_centres(ref_h, ref_w, *ref.level.shape)))
+            self._keys = (
+                torch.from_numpy(np.ascontiguousarray(keys, dtype=np.float32)),
+                torch.from_numpy(key_level),
+                torch.from_numpy(np.ascontiguousarray(bins.reshape(3 * REFERENCE_GRID_DEPTH, -1).T)),
+                torch.from_numpy(_cell_centres(ref_h, ref_w, *ref.level.shape)),
+            )
         return self._keys
 
 
@@ -260,7 +284,7 @@ def _with_context(features: np.ndarray) -> np.ndarray:
     blocks = F.pad(torch.from_numpy(np.ascontiguousarray(features, np.float32))[None], (pad,) * 4, mode="replicate")
     channels, height, width = features.shape
     patches = F.unfold(blocks, MATCH_CONTEXT, dilation=KEY_CELL_BLOCKS) / MATCH_CONTEXT
-    return patches.reshape(channels * MATCH_CONTEXT ** 2, height, width).numpy()
+    return patches.reshape(channels * MATCH_CONTEXT**2, height, width).numpy()
 
 
 def _cell_centres(grid_h: int, grid_w: int, height: int, width: int) -> np.ndarray:
@@ -311,7 +335,6 @@ class AutomaticKeyColorizer(ReferenceColorizer):
 # --------------------------------------------------------------------------- rendering
 
 
-
 def colorize_image_array(rgb: np.ndarray, bits: int, source: _ColourSource) -> np.ndarray:
     """An (H, W, 3) image -> the same image colorized: its Rec.709 luma kept, chroma from `source`."""
     from vidbw.kernels.colour import rgb_matrix
@@ -344,4 +367,3 @@ def colour_content(rgb_frames: np.ndarray) -> tuple[float, float]:
     spread = float(np.hypot(cb - cb.mean(), cr - cr.mean()).mean())
     tint = float(np.hypot(cb.mean(), cr.mean()))
     return spread, tint
-

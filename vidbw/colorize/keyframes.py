@@ -40,8 +40,10 @@ def load_reference(path: str | Path, analysis_size: tuple[int, int], turns: int 
     film_w, film_h = analysis_size[::-1] if turns % 2 else analysis_size  # as shown
     mismatch = (width / height) / (film_w / film_h)
     if max(mismatch, 1 / mismatch) > MAX_ASPECT_MISMATCH:
-        raise InputError(f"reference {path.name} is {width}x{height} (aspect {width / height:.2f}) but the film's "
-                         f"aspect is {film_w / film_h:.2f}; crop or pad it to the film's frame")
+        raise InputError(
+            f"reference {path.name} is {width}x{height} (aspect {width / height:.2f}) but the film's "
+            f"aspect is {film_w / film_h:.2f}; crop or pad it to the film's frame"
+        )
     if min(width, height) < 16:
         raise InputError(f"reference {path.name} is too small ({width}x{height})")
     rgb = np.ascontiguousarray(stored, np.float32) / float(2**image.bits - 1)
@@ -81,8 +83,7 @@ def check_key_frame_folder(folder: Path) -> None:
         raise OutputError(f"key-frame folder is a file: {folder}")
 
 
-def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False,
-                      progress=None) -> list[Path]:
+def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False, progress=None) -> list[Path]:
     """Write each shot's key frame (`Shot.middle_frame`, the one automatic mode would colour) into
     `folder` as ``NNNNNN.png``, full size, for a colourist to colour in any editor and give back
     with ``--reference folder``. The picture is the luma vidbw colorizes, as gray R'G'B' (16-bit
@@ -90,8 +91,8 @@ def export_key_frames(source: Path, shots, folder: Path, overwrite: bool = False
     rotation), so an editor opens it ready for colour; each file is written atomically. An
     existing file of the same name is an error unless `overwrite`."""
     from vidbw.io.atomic import atomic_output
-    from vidbw.io.images import write_image
     from vidbw.io.frames import display_turns
+    from vidbw.io.images import write_image
     from vidbw.shots.proxies import FilmSampler
 
     check_key_frame_folder(folder)

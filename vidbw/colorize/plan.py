@@ -11,8 +11,8 @@ import numpy as np
 from vidbw.colorize.correspondence import colour_content
 from vidbw.colorize.keyframes import keyframe_references
 from vidbw.errors import OptionError
-from vidbw.io.probe import describe_video, open_input
 from vidbw.io.frames import display_turns
+from vidbw.io.probe import describe_video, open_input
 from vidbw.kernels.colour import lowres_size
 from vidbw.render import Look, RenderPlan, ShotRender
 from vidbw.results import ProgressCallback, input_colour_note
@@ -20,8 +20,14 @@ from vidbw.results import ProgressCallback, input_colour_note
 COLOUR_CHECK_FRAMES = 48  # frames from the start that tell whether a colorization's input has colour
 
 
-def colorize_render_plan(source: Path, request, temporal: str | None, shots_file: Path | None = None,
-                         detector: str = "adaptive", progress: ProgressCallback | None = None):
+def colorize_render_plan(
+    source: Path,
+    request,
+    temporal: str | None,
+    shots_file: Path | None = None,
+    detector: str = "adaptive",
+    progress: ProgressCallback | None = None,
+):
     """The film's colour sources shot by shot: (RenderPlan, shot list, explain lines).
 
     Cuts come from the user's shot list or the analysis pass, so smoothing resets at every cut and
@@ -47,8 +53,10 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
         keyframes = keyframe_references(request.reference)
         beyond = [f for f in keyframes if f >= shot_list.frames]
         if beyond:
-            raise OptionError(f"key frame {keyframes[beyond[0]].name} is for frame {beyond[0]}, but the film has "
-                              f"{shot_list.frames} frames (0-{shot_list.frames - 1})")
+            raise OptionError(
+                f"key frame {keyframes[beyond[0]].name} is for frame {beyond[0]}, but the film has "
+                f"{shot_list.frames} frames (0-{shot_list.frames - 1})"
+            )
     renders, explain, resolved = [], [], []
     frames = FilmSampler(source)  # the automatic key frames, decoded alike by a single pass and a job's workers
     # Key frames are pictures as players show them: a film's display rotation says how they turn.
@@ -64,7 +72,9 @@ def colorize_render_plan(source: Path, request, temporal: str | None, shots_file
             path = request.reference
         else:
             path = None
-        colour_source = request.automatic_key(frames, shot) if path is None else request.from_reference(path, analysis_size, turns)
+        colour_source = (
+            request.automatic_key(frames, shot) if path is None else request.from_reference(path, analysis_size, turns)
+        )
         renders.append(ShotRender(shot.start_frame, shot.end_frame, Look(colour_source)))
         resolved.append(replace(shot, reference=None if path is None else str(Path(path).resolve())))
         explain.append(f"shot {shot.index}: frames {shot.start_frame}-{shot.end_frame - 1}, {colour_source.describe()}")

@@ -5,8 +5,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from vidbw.colorize.correspondence import (AutoColorizer, AutomaticKeyColorizer, Reference, ReferenceColorizer,
-                                           _ColourSource)
+from vidbw.colorize.correspondence import (
+    AutoColorizer,
+    AutomaticKeyColorizer,
+    Reference,
+    ReferenceColorizer,
+    _ColourSource,
+)
 from vidbw.colorize.keyframes import load_reference
 from vidbw.errors import InputError, OptionError
 
@@ -42,7 +47,7 @@ class ColorizeRequest:
         """Import torch and load the colorizer now, for a background thread beside the analysis
         pass; a failure is left for the first real use to report."""
         try:
-            self.network
+            _ = self.network  # the property loads it
         except Exception:  # noqa: BLE001 (reported, once, where the network is used)
             pass
 

@@ -38,8 +38,9 @@ The metrics, per clip (all but CDC on the measured frames, see ``every`` below):
   Y'(TRUTH)| is reported in TRUTH's luma codes: the luma level colorization keeps
   (:func:`vidbw.kernels.colour.luma_weights`), i.e. for YUV video the decoded Y' planes, OUTPUT's
   rescaled to TRUTH's bit depth and range if they differ; for images and RGB-coded video the
-  Rec.709 Y' of R'G'B' at the picture's bit depth. The gray baseline is this level, clipped to [0, 1]. Lossy re-encoding changes luma a little, so this is
-  reported, never failed on. It is measured on every frame, also with ``every`` > 1 (it is cheap).
+  Rec.709 Y' of R'G'B' at the picture's bit depth. The gray baseline is this level, clipped to
+  [0, 1]. Lossy re-encoding changes luma a little, so this is reported, never failed on. It is
+  measured on every frame, also with ``every`` > 1 (it is cheap).
 
 ``every = N`` measures PSNR, SSIM and colourfulness on frames 0, N, 2N, ... only (every frame is
 still decoded: long-GOP video cannot skip decoding). CDC needs frames that follow each other, so
@@ -57,9 +58,9 @@ import itertools
 import json
 import math
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -67,8 +68,16 @@ import numpy as np
 from vidbw.errors import InputError, OptionError
 from vidbw.metrics import finite_or_none, psnr_from_mse, ssim
 
-__all__ = ["ColorizeReport", "Scores", "CDCAccumulator", "CDC_DILATIONS", "channel_histograms", "colourfulness",
-           "js_divergence", "measure_colorize"]
+__all__ = [
+    "ColorizeReport",
+    "Scores",
+    "CDCAccumulator",
+    "CDC_DILATIONS",
+    "channel_histograms",
+    "colourfulness",
+    "js_divergence",
+    "measure_colorize",
+]
 
 CDC_DILATIONS = (1, 2, 4)
 HIST_BINS = 256
@@ -190,16 +199,24 @@ class ColorizeReport:
         w, h = self.size
         sampled = "every frame measured" if self.every == 1 else f"1 frame in {self.every} measured ({self.measured})"
         unit = "image" if self.kind != "video" else "frame"
-        head = (f"colorization: {self.frames} {unit}{'s' if self.frames != 1 else ''} ({w}x{h}), {sampled}; "
-                f"R'G'B' in [0, 1], PSNR peak 1")
+        head = (
+            f"colorization: {self.frames} {unit}{'s' if self.frames != 1 else ''} ({w}x{h}), {sampled}; "
+            f"R'G'B' in [0, 1], PSNR peak 1"
+        )
         rows = [head, f"{'':16}{'PSNR dB':>9}{'SSIM':>8}{'colourful':>11}{'ratio':>7}{'CDC':>10}"]
         for label, s in (("output", self.output), ("gray baseline", self.gray)):
-            rows.append(f"{label:16}{_num(s.psnr, 2):>9}{_num(s.ssim, 4):>8}{_num(s.colourfulness, 2):>11}"
-                        f"{_num(s.colourfulness_ratio, 3):>7}{_num(s.cdc, 5):>10}")
-        rows.append(f"{'truth':16}{'-':>9}{'-':>8}{_num(self.truth_colourfulness, 2):>11}"
-                    f"{_num(1.0 if self.truth_colourfulness > 0 else None, 3):>7}{_num(self.truth_cdc, 5):>10}")
-        rows.append(f"luma kept: max |dY'| {self.luma_max_abs:.4g} codes, mean {self.luma_mean_abs:.4g} "
-                    f"({self.luma_coding} codes of TRUTH, over {self.frames} {unit}{'s' if self.frames != 1 else ''})")
+            rows.append(
+                f"{label:16}{_num(s.psnr, 2):>9}{_num(s.ssim, 4):>8}{_num(s.colourfulness, 2):>11}"
+                f"{_num(s.colourfulness_ratio, 3):>7}{_num(s.cdc, 5):>10}"
+            )
+        rows.append(
+            f"{'truth':16}{'-':>9}{'-':>8}{_num(self.truth_colourfulness, 2):>11}"
+            f"{_num(1.0 if self.truth_colourfulness > 0 else None, 3):>7}{_num(self.truth_cdc, 5):>10}"
+        )
+        rows.append(
+            f"luma kept: max |dY'| {self.luma_max_abs:.4g} codes, mean {self.luma_mean_abs:.4g} "
+            f"({self.luma_coding} codes of TRUTH, over {self.frames} {unit}{'s' if self.frames != 1 else ''})"
+        )
         return rows
 
 
@@ -215,8 +232,16 @@ def _num(value: float | None, digits: int) -> str:
 class _Picture:
     """One frame of a clip: its R'G'B' in [0, 1] (converted on first use) and its luma codes."""
 
-    def __init__(self, label: str, size: tuple[int, int], to_rgb: Callable[[], np.ndarray],
-                 luma: Callable[[], np.ndarray] | None, luma_offset: float, luma_scale: float, coding: str):
+    def __init__(
+        self,
+        label: str,
+        size: tuple[int, int],
+        to_rgb: Callable[[], np.ndarray],
+        luma: Callable[[], np.ndarray] | None,
+        luma_offset: float,
+        luma_scale: float,
+        coding: str,
+    ):
         self.label = label
         self.size = size  # (w, h)
         self._to_rgb = to_rgb
@@ -244,8 +269,8 @@ class _Picture:
 
 
 def _video_pictures(path: Path, info) -> Iterator[_Picture]:
-    from vidbw.io.probe import open_input
     from vidbw.io.decode import DecodedFrame, DecodeStats, read_media
+    from vidbw.io.probe import open_input
     from vidbw.kernels.colour import luma_weights, planes_to_small_rgb
 
     container = open_input(path)
@@ -255,15 +280,20 @@ def _video_pictures(path: Path, info) -> Iterator[_Picture]:
             h, w = item.planes[0].shape
             fmt = item.source.format if item.source is not None else None
             bits = fmt.components[0].bits if fmt is not None else info.bit_depth
-            rgb = (lambda it=item, size=(w, h): planes_to_small_rgb(it.planes, it.to_rgb, size))
+
+            def rgb(it=item, size=(w, h)):
+                return planes_to_small_rgb(it.planes, it.to_rgb, size)
+
             label = f"frame {item.index}"
             # The luma level a colorization keeps (kernels.colour.luma_weights): L = w · (p0, p1, p2, 1).
             weights = luma_weights(item.to_rgb).astype(np.float64)
             if weights[1] == 0.0 and weights[2] == 0.0:  # Y'CbCr: the Y' plane itself
                 coding = f"{bits}-bit {'full' if info.full_range else 'limited'} range"
-                y_plane = (lambda plane=item.planes[0]: plane)  # named: mypy cannot infer it in the call
-                picture = _Picture(label, (w, h), rgb, y_plane,
-                                   -weights[3] / weights[0], 1.0 / weights[0], coding)
+
+                def y_plane(plane=item.planes[0]):
+                    return plane  # named: mypy cannot infer it in the call
+
+                picture = _Picture(label, (w, h), rgb, y_plane, -weights[3] / weights[0], 1.0 / weights[0], coding)
             else:  # R'G'B' planes: Rec.709 Y' of the picture
                 peak = float(2**bits - 1)
                 picture = _Picture(label, (w, h), rgb, None, 0.0, peak, f"{bits}-bit Rec.709 Y' of RGB")
@@ -279,8 +309,15 @@ def _image_picture(path: Path, label: str) -> _Picture:
     peak = float(2**loaded.bits - 1)
     h, w = loaded.rgb.shape[:2]
     pixels = loaded.rgb
-    return _Picture(label, (w, h), lambda: pixels.astype(np.float32) * np.float32(1.0 / peak), None,
-                    0.0, peak, f"{loaded.bits}-bit Rec.709 Y' of RGB")
+    return _Picture(
+        label,
+        (w, h),
+        lambda: pixels.astype(np.float32) * np.float32(1.0 / peak),
+        None,
+        0.0,
+        peak,
+        f"{loaded.bits}-bit Rec.709 Y' of RGB",
+    )
 
 
 def _folder_pairs(truth: Path, output: Path) -> tuple[list[Path], list[Path]]:
@@ -299,8 +336,11 @@ def _folder_pairs(truth: Path, output: Path) -> tuple[list[Path], list[Path]]:
     t, o = by_stem(truth), by_stem(output)
     missing, extra = sorted(set(t) - set(o)), sorted(set(o) - set(t))
     if missing or extra:
-        what = (f"{len(missing)} in TRUTH without an OUTPUT image (e.g. {t[missing[0]].name})" if missing
-                else f"{len(extra)} in OUTPUT without a TRUTH image (e.g. {o[extra[0]].name})")
+        what = (
+            f"{len(missing)} in TRUTH without an OUTPUT image (e.g. {t[missing[0]].name})"
+            if missing
+            else f"{len(extra)} in OUTPUT without a TRUTH image (e.g. {o[extra[0]].name})"
+        )
         raise InputError(f"the folders do not hold the same image names: {what} ({truth}, {output})")
     stems = sorted(t)
     return [t[s] for s in stems], [o[s] for s in stems]
@@ -320,7 +360,9 @@ def _open_clips(truth: Path, output: Path) -> tuple[str, int, Iterable[_Picture]
     """The kind, the frame count, both clips' pictures (lazy) and notes; InputError when they cannot match."""
     kinds = _kind(truth), _kind(output)
     if kinds[0] != kinds[1]:
-        raise InputError(f"TRUTH is a {kinds[0]} and OUTPUT is a {kinds[1]}: give two videos, two images or two folders")
+        raise InputError(
+            f"TRUTH is a {kinds[0]} and OUTPUT is a {kinds[1]}: give two videos, two images or two folders"
+        )
     kind = kinds[0]
     notes: list[str] = []
     if kind == "image":
@@ -331,8 +373,8 @@ def _open_clips(truth: Path, output: Path) -> tuple[str, int, Iterable[_Picture]
         o_pics = (_image_picture(p, p.name) for p in o_paths)
         return kind, len(t_paths), t_pics, o_pics, notes
 
-    from vidbw.io.probe import describe_video, open_input
     from vidbw.io.decode import frame_timestamps
+    from vidbw.io.probe import describe_video, open_input
 
     infos, counts = [], []
     for path in (truth, output):
@@ -341,12 +383,16 @@ def _open_clips(truth: Path, output: Path) -> tuple[str, int, Iterable[_Picture]
             counts.append(len(frame_timestamps(container)))
     ti, oi = infos
     if (ti.width, ti.height) != (oi.width, oi.height):
-        raise InputError(f"the clips differ in picture size: TRUTH {ti.width}x{ti.height}, OUTPUT {oi.width}x{oi.height}")
+        raise InputError(
+            f"the clips differ in picture size: TRUTH {ti.width}x{ti.height}, OUTPUT {oi.width}x{oi.height}"
+        )
     if counts[0] != counts[1]:
         raise InputError(f"the clips differ in length: TRUTH has {counts[0]} frames, OUTPUT {counts[1]}")
     if (ti.matrix, ti.full_range) != (oi.matrix, oi.full_range):
-        notes.append(f"the clips are coded differently (TRUTH {ti.matrix} {'full' if ti.full_range else 'limited'} range, "
-                     f"OUTPUT {oi.matrix} {'full' if oi.full_range else 'limited'} range); each is decoded with its own")
+        notes.append(
+            f"the clips are coded differently (TRUTH {ti.matrix} {'full' if ti.full_range else 'limited'} range, "
+            f"OUTPUT {oi.matrix} {'full' if oi.full_range else 'limited'} range); each is decoded with its own"
+        )
     return kind, counts[0], _video_pictures(truth, ti), _video_pictures(output, oi), notes
 
 
@@ -381,8 +427,12 @@ class _Sums:
         )
 
 
-def measure_colorize(truth: str | os.PathLike, output: str | os.PathLike, every: int = 1,
-                     progress: Callable[[int, int], None] | None = None) -> ColorizeReport:
+def measure_colorize(
+    truth: str | os.PathLike,
+    output: str | os.PathLike,
+    every: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> ColorizeReport:
     """Score `output`, a colorization of `truth` made gray, and the gray baseline against `truth`.
 
     Both are videos, images, or folders of images with the same names. `every` measures every Nth
@@ -401,10 +451,14 @@ def measure_colorize(truth: str | os.PathLike, output: str | os.PathLike, every:
     for t, (tp, op) in enumerate(itertools.zip_longest(truth_pics, output_pics)):
         if tp is None or op is None:
             longer = "TRUTH" if op is None else "OUTPUT"
-            raise InputError(f"the clips differ in length: {longer} has more than {t} decodable frames ({truth}, {output})")
+            raise InputError(
+                f"the clips differ in length: {longer} has more than {t} decodable frames ({truth}, {output})"
+            )
         if tp.size != op.size:
-            raise InputError(f"the pictures differ in size at {tp.label}: TRUTH {tp.size[0]}x{tp.size[1]}, "
-                             f"OUTPUT {op.size[0]}x{op.size[1]}")
+            raise InputError(
+                f"the pictures differ in size at {tp.label}: TRUTH {tp.size[0]}x{tp.size[1]}, "
+                f"OUTPUT {op.size[0]}x{op.size[1]}"
+            )
         if t == 0:
             size, coding = tp.size, tp.coding
         frames += 1
@@ -414,8 +468,9 @@ def measure_colorize(truth: str | os.PathLike, output: str | os.PathLike, every:
         if (tp.luma_offset, tp.luma_scale) == (op.luma_offset, op.luma_scale):
             diff = np.abs(yo.astype(np.float64) - yt)
         else:
-            diff = np.abs((yo.astype(np.float64) - op.luma_offset) * (tp.luma_scale / op.luma_scale)
-                          + tp.luma_offset - yt)
+            diff = np.abs(
+                (yo.astype(np.float64) - op.luma_offset) * (tp.luma_scale / op.luma_scale) + tp.luma_offset - yt
+            )
         luma_max = max(luma_max, float(diff.max()))
         luma_sum += float(diff.sum())
         luma_count += diff.size
@@ -443,9 +498,18 @@ def measure_colorize(truth: str | os.PathLike, output: str | os.PathLike, every:
     if truth_mean_m == 0:
         notes.append("TRUTH has no colour (colourfulness 0): the colourfulness ratio is undefined")
     return ColorizeReport(
-        kind=kind, frames=frames, measured=len(truth_m), every=every, size=size,
-        output=out.scores(truth_mean_m), gray=gray.scores(truth_mean_m),
-        truth_colourfulness=truth_mean_m, truth_cdc=truth_cdc.value, cdc_pairs=truth_cdc.pairs,
-        luma_max_abs=luma_max, luma_mean_abs=luma_sum / luma_count if luma_count else 0.0, luma_coding=coding,
+        kind=kind,
+        frames=frames,
+        measured=len(truth_m),
+        every=every,
+        size=size,
+        output=out.scores(truth_mean_m),
+        gray=gray.scores(truth_mean_m),
+        truth_colourfulness=truth_mean_m,
+        truth_cdc=truth_cdc.value,
+        cdc_pairs=truth_cdc.pairs,
+        luma_max_abs=luma_max,
+        luma_mean_abs=luma_sum / luma_count if luma_count else 0.0,
+        luma_coding=coding,
         notes=notes,
     )

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from vidbw.eval.colorize import colourfulness
 from vidbw.io.atomic import write_json_atomic
 from vidbw.kernels.colour import LOWRES_MAX_SIDE, small_size
-from vidbw.metrics import psnr
 from vidbw.kernels.flow import DISFlow
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
+from vidbw.metrics import psnr
 
 __all__ = ["colourfulness", "psnr", "colorize_frame", "score_colour", "score_correspondence", "evaluate_clip"]
 
@@ -55,8 +55,14 @@ def score_colour(model, frames) -> dict:
         level = rgb_to_ycbcr709(rgb)[0]
         out = colorize_frame(model, level)
         gray = np.repeat(level[..., None], 3, axis=2)
-        rows.append({"psnr": psnr(out, rgb), "psnr_gray": psnr(gray, rgb),
-                     "m_out": colourfulness(out), "m_true": colourfulness(rgb)})
+        rows.append(
+            {
+                "psnr": psnr(out, rgb),
+                "psnr_gray": psnr(gray, rgb),
+                "m_out": colourfulness(out),
+                "m_true": colourfulness(rgb),
+            }
+        )
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     mean["colourfulness_ratio"] = mean["m_out"] / max(mean["m_true"], 1e-9)
     mean["frames_beating_gray"] = float(np.mean([r["psnr"] > r["psnr_gray"] for r in rows]))
@@ -148,13 +154,17 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     model = load_colorizer(args.weights)
     results = [evaluate_clip(model, c, args.frames, args.pairs, args.gap) for c in args.clips]
-    print(f"{'clip':28s} {'PSNR':>7s} {'gray':>7s} {'gain':>6s} {'M ratio':>8s} {'beat%':>6s} | "
-          f"{'feat':>6s} {'patch8':>6s} {'patch16':>7s} {'zero':>6s}")
+    print(
+        f"{'clip':28s} {'PSNR':>7s} {'gray':>7s} {'gain':>6s} {'M ratio':>8s} {'beat%':>6s} | "
+        f"{'feat':>6s} {'patch8':>6s} {'patch16':>7s} {'zero':>6s}"
+    )
     for r in results:
         c, k = r["colour"], r["correspondence"]
-        print(f"{r['clip']:28s} {c['psnr']:7.2f} {c['psnr_gray']:7.2f} {c['psnr'] - c['psnr_gray']:+6.2f} "
-              f"{c['colourfulness_ratio']:8.2f} {100 * c['frames_beating_gray']:5.0f}% | {k['features']:6.3f} "
-              f"{k['luma_patch_8']:6.3f} {k['luma_patch_16']:7.3f} {k['zero_motion']:6.3f}")
+        print(
+            f"{r['clip']:28s} {c['psnr']:7.2f} {c['psnr_gray']:7.2f} {c['psnr'] - c['psnr_gray']:+6.2f} "
+            f"{c['colourfulness_ratio']:8.2f} {100 * c['frames_beating_gray']:5.0f}% | {k['features']:6.3f} "
+            f"{k['luma_patch_8']:6.3f} {k['luma_patch_16']:7.3f} {k['zero_motion']:6.3f}"
+        )
     if args.json:
         write_json_atomic(args.json, results)
 

@@ -8,10 +8,10 @@ given length); it returns the true cut frames, so detectors can be scored on rea
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import av
 import cv2
@@ -42,14 +42,18 @@ class CutScore:
         return 2 * p * r / (p + r) if p + r else 0.0
 
     def __str__(self) -> str:
-        return (f"F1 {self.f1:.3f} (precision {self.precision:.3f}, recall {self.recall:.3f}; "
-                f"{self.true_positives} hits, {self.false_positives} false, {self.false_negatives} missed)")
+        return (
+            f"F1 {self.f1:.3f} (precision {self.precision:.3f}, recall {self.recall:.3f}; "
+            f"{self.true_positives} hits, {self.false_positives} false, {self.false_negatives} missed)"
+        )
 
 
 def match_cuts(predicted: Sequence[int], truth: Sequence[int], tolerance: int = 1) -> list[tuple[int, int]]:
     """(index in predicted, index in truth) pairs: each true cut matches at most one prediction
     within `tolerance` frames (greedy by distance, which is optimal for well-separated cuts)."""
-    pairs = sorted((abs(p - t), i, j) for i, p in enumerate(predicted) for j, t in enumerate(truth) if abs(p - t) <= tolerance)
+    pairs = sorted(
+        (abs(p - t), i, j) for i, p in enumerate(predicted) for j, t in enumerate(truth) if abs(p - t) <= tolerance
+    )
     used_p, used_t, matches = set(), set(), []
     for _d, i, j in pairs:
         if i not in used_p and j not in used_t:
@@ -59,8 +63,9 @@ def match_cuts(predicted: Sequence[int], truth: Sequence[int], tolerance: int = 
     return sorted(matches)
 
 
-def cut_f1(predicted: Sequence[int], truth: Sequence[int], tolerance: int = 1,
-           neutral_spans: Sequence[tuple[int, int]] = ()) -> CutScore:
+def cut_f1(
+    predicted: Sequence[int], truth: Sequence[int], tolerance: int = 1, neutral_spans: Sequence[tuple[int, int]] = ()
+) -> CutScore:
     """Score predicted cut frames against true ones (±`tolerance` frames).
 
     `neutral_spans` are gradual transitions ([first, last] frames, e.g. dissolves) that are not in
@@ -116,7 +121,9 @@ def read_segments(segments: Sequence[Segment], size: tuple[int, int]) -> list[li
                     out[k].append(rgb)
         for k in ks:
             if len(out[k]) != segments[k].frames:
-                raise ValueError(f"{path} has only {segments[k].start + len(out[k])} frames; segment {segments[k]} needs more")
+                raise ValueError(
+                    f"{path} has only {segments[k].start + len(out[k])} frames; segment {segments[k]} needs more"
+                )
     return out
 
 
@@ -125,9 +132,9 @@ def _joined(parts: list[list[np.ndarray]], dissolves: Sequence[int]) -> Iterator
     frames (0: a hard cut) that overlaps the end of part k with the start of part k+1."""
     carry: list[np.ndarray] = []  # head of the current part already mixed into the previous join
     for k, part in enumerate(parts):
-        body = part[len(carry):]
+        body = part[len(carry) :]
         d = dissolves[k] if k < len(parts) - 1 else 0
-        tail = body[len(body) - d:] if d else []
+        tail = body[len(body) - d :] if d else []
         yield from body[: len(body) - d] if d else body
         if d:
             head = parts[k + 1][:d]
@@ -139,8 +146,14 @@ def _joined(parts: list[list[np.ndarray]], dissolves: Sequence[int]) -> Iterator
             carry = []
 
 
-def build_cut_film(out: str | os.PathLike, segments: Sequence[Segment], size: tuple[int, int] = (320, 180),
-                   fps: int = 24, dissolves: Sequence[int] | None = None, crf: int = 16) -> list[int]:
+def build_cut_film(
+    out: str | os.PathLike,
+    segments: Sequence[Segment],
+    size: tuple[int, int] = (320, 180),
+    fps: int = 24,
+    dissolves: Sequence[int] | None = None,
+    crf: int = 16,
+) -> list[int]:
     """Write an H.264 film of the segments joined end to end; return the true cut frames.
 
     A hard cut's frame is the first frame of the new segment. A dissolve of d frames replaces the

@@ -46,20 +46,32 @@ import bisect
 import itertools
 import json
 import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
 
 from vidbw.errors import InputError
-from vidbw.metrics import finite_or_none
 from vidbw.kernels.flow import DISFlow, Flow
+from vidbw.metrics import finite_or_none
 
-__all__ = ["FlickerReport", "PairErrors", "PairFlow", "ToneCurve", "fit_tone_curve", "measure_flicker",
-           "measure_flicker_many", "measure_flicker_frames", "measure_flicker_frames_many", "fit_shot_mixes", "warping_errors",
-           "FLICKER_WIDTH", "TONE_BINS"]
+__all__ = [
+    "FlickerReport",
+    "PairErrors",
+    "PairFlow",
+    "ToneCurve",
+    "fit_tone_curve",
+    "measure_flicker",
+    "measure_flicker_many",
+    "measure_flicker_frames",
+    "measure_flicker_frames_many",
+    "fit_shot_mixes",
+    "warping_errors",
+    "FLICKER_WIDTH",
+    "TONE_BINS",
+]
 
 FLICKER_WIDTH = 480
 # Luma bins of the tone-matched reference's curve: as fine as the learned styles' own tone curve
@@ -79,7 +91,9 @@ class FlickerReport:
     frames: int = 0
     contrast_gain: float = 1.0  # least-squares slope of output luma on source luma, over all frames
     warp_error_tone_matched: float = 0.0  # the source luma through a tone curve fitted to each output pair
-    warp_error_mix_matched: float = float("nan")  # the source through the shot's mix, then a curve per pair (nan: no RGB)
+    warp_error_mix_matched: float = float(
+        "nan"
+    )  # the source through the shot's mix, then a curve per pair (nan: no RGB)
     mixes: list[list[float]] = field(default_factory=list)  # per shot: the least-squares (wR, wG, wB, c) of the output
     size: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
@@ -94,7 +108,7 @@ class FlickerReport:
         """The ratio with the source luma's differences scaled by the output's overall contrast gain
         (one number for the whole film, so per-frame flicker is not absorbed): ≈ 1 for any steady
         conversion, also one with more contrast than Rec.709 luma."""
-        gain2 = self.contrast_gain ** 2
+        gain2 = self.contrast_gain**2
         return _ratio(self.warp_error_output, self.warp_error_source * gain2) if gain2 > 1e-6 else self.ratio
 
     @property
@@ -134,14 +148,21 @@ class FlickerReport:
         w, h = self.size
         return [
             f"warping error ratio {self.ratio:.3f}  (output {self.warp_error_output:.6f} / source Rec.709 luma "
-            f"{self.warp_error_source:.6f}; {self.pairs} frame pairs, {self.skipped_at_cuts} skipped at cuts, {w}x{h})",
-            f"tone-matched ratio {self.ratio_tone_matched:.3f}  (output / source luma through a monotone tone curve fitted "
-            f"to the output, one per frame pair: {self.warp_error_tone_matched:.6f})",
-            *([f"mix-matched ratio {self.ratio_mix_matched:.3f}  (output / source through the shot's least-squares channel mix "
-               f"and a tone curve per frame pair, a classic style fitted to the output: {self.warp_error_mix_matched:.6f})"]
-              if np.isfinite(self.ratio_mix_matched) else []),
-            f"contrast-matched ratio {self.ratio_contrast_matched:.3f}  (source luma differences scaled by the output's "
-            f"contrast gain {self.contrast_gain:.3f})",
+            f"{self.warp_error_source:.6f}; {self.pairs} frame pairs, {self.skipped_at_cuts} skipped at cuts, "
+            f"{w}x{h})",
+            f"tone-matched ratio {self.ratio_tone_matched:.3f}  (output / source luma through a monotone tone "
+            f"curve fitted to the output, one per frame pair: {self.warp_error_tone_matched:.6f})",
+            *(
+                [
+                    f"mix-matched ratio {self.ratio_mix_matched:.3f}  (output / source through the shot's "
+                    f"least-squares channel mix and a tone curve per frame pair, a classic style fitted to the "
+                    f"output: {self.warp_error_mix_matched:.6f})"
+                ]
+                if np.isfinite(self.ratio_mix_matched)
+                else []
+            ),
+            f"contrast-matched ratio {self.ratio_contrast_matched:.3f}  (source luma differences scaled by the "
+            f"output's contrast gain {self.contrast_gain:.3f})",
             f"brightness flicker ratio {self.brightness_ratio:.3f}  (mean |Δ mean luma| per frame: output "
             f"{self.brightness_output:.5f} / source {self.brightness_source:.5f})",
         ]
@@ -230,10 +251,14 @@ def fit_tone_curve(sources: Sequence[np.ndarray], outputs: Sequence[np.ndarray],
         return ToneCurve(np.zeros(1), np.zeros(1))
     xs, ys, ws = [], [], []  # pooled blocks as sums, so pooling keeps exact means
     for c, sx, sy in zip(count[used], sum_x[used], sum_y[used]):
-        xs.append(sx); ys.append(sy); ws.append(c)
+        xs.append(sx)
+        ys.append(sy)
+        ws.append(c)
         while len(ws) > 1 and ys[-2] * ws[-1] > ys[-1] * ws[-2]:
             sx2, sy2, c2 = xs.pop(), ys.pop(), ws.pop()
-            xs[-1] += sx2; ys[-1] += sy2; ws[-1] += c2
+            xs[-1] += sx2
+            ys[-1] += sy2
+            ws[-1] += c2
     w = np.asarray(ws)
     x_knots, y_knots = np.asarray(xs) / w, np.asarray(ys) / w
     # pooling can leave two blocks at (almost) one mean source value; keep the x strictly increasing
@@ -254,8 +279,13 @@ class PairErrors:
     mix_matched: list[list[float]] = field(default_factory=list)  # the mix-matched reference's (empty: not measured)
 
 
-def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable[np.ndarray]], cuts: Iterable[int] = (),
-                   max_frames: int | None = None, mixed_sources: Sequence[Iterable[np.ndarray]] | None = None) -> PairErrors:
+def warping_errors(
+    source_luma: Iterable[np.ndarray],
+    outputs: Sequence[Iterable[np.ndarray]],
+    cuts: Iterable[int] = (),
+    max_frames: int | None = None,
+    mixed_sources: Sequence[Iterable[np.ndarray]] | None = None,
+) -> PairErrors:
     """The per-pair warping errors (and |Δ mean| brightness changes) of several outputs against one
     source, sharing the flow. Each output yields float32 luma frames in [0, 1] of the source's size.
 
@@ -307,7 +337,7 @@ def warping_errors(source_luma: Iterable[np.ndarray], outputs: Sequence[Iterable
     for n, sx, sy, sxx, sxy in sums:
         denominator = n * sxx - sx * sx
         gains.append(float((n * sxy - sx * sy) / denominator) if n and denominator > 1e-12 * n * n else 1.0)
-    return PairErrors(errors, steps, gains, frames, skipped, tone_matched, mix_matched[:len(guides)])
+    return PairErrors(errors, steps, gains, frames, skipped, tone_matched, mix_matched[: len(guides)])
 
 
 def _match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -316,8 +346,12 @@ def _match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return cv2.resize(frame, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
-def fit_shot_mixes(source_rgb: Iterable[np.ndarray], outputs: Sequence[Iterable[np.ndarray]], cuts: Iterable[int] = (),
-                   max_frames: int | None = None) -> list[dict[int, np.ndarray]]:
+def fit_shot_mixes(
+    source_rgb: Iterable[np.ndarray],
+    outputs: Sequence[Iterable[np.ndarray]],
+    cuts: Iterable[int] = (),
+    max_frames: int | None = None,
+) -> list[dict[int, np.ndarray]]:
     """Per output, the least-squares channel mix output ≈ wR·R' + wG·G' + wB·B' + c of every shot
     (the whole shot's pixels), keyed by the shot's first frame. Shots start at 0 and at each cut."""
     cut_set = set(int(c) for c in cuts)
@@ -352,15 +386,23 @@ def _mixed_source(source_rgb: Iterable[np.ndarray], mixes: dict[int, np.ndarray]
         yield (rgb @ mix[:3].astype(np.float32) + np.float32(mix[3])).astype(np.float32, copy=False)
 
 
-def measure_flicker_frames(source_rgb_or_luma: Iterable[np.ndarray], output_luma: Iterable[np.ndarray],
-                           cuts: Iterable[int] = (), max_frames: int | None = None) -> FlickerReport:
+def measure_flicker_frames(
+    source_rgb_or_luma: Iterable[np.ndarray],
+    output_luma: Iterable[np.ndarray],
+    cuts: Iterable[int] = (),
+    max_frames: int | None = None,
+) -> FlickerReport:
     """The flicker report for frames already decoded: the source as float R'G'B' (h, w, 3) or luma
     (h, w) in [0, 1], the output as luma (h, w) in [0, 1]. The reference is the source's Rec.709 luma."""
     return measure_flicker_frames_many(source_rgb_or_luma, [output_luma], cuts, max_frames)[0]
 
 
-def measure_flicker_frames_many(source_rgb_or_luma: Iterable[np.ndarray], outputs_luma: Sequence[Iterable[np.ndarray]],
-                                cuts: Iterable[int] = (), max_frames: int | None = None) -> list[FlickerReport]:
+def measure_flicker_frames_many(
+    source_rgb_or_luma: Iterable[np.ndarray],
+    outputs_luma: Sequence[Iterable[np.ndarray]],
+    cuts: Iterable[int] = (),
+    max_frames: int | None = None,
+) -> list[FlickerReport]:
     """One report per output, for several conversions of one source sharing the flow (computed once).
 
     The frames are held in memory (the mix-matched reference needs two passes: the shots' mixes
@@ -371,8 +413,13 @@ def measure_flicker_frames_many(source_rgb_or_luma: Iterable[np.ndarray], output
     return _reports(lambda: iter(source), open_outputs, cuts, max_frames)
 
 
-def _reports(open_source: Callable[[], Iterator[np.ndarray]], open_outputs: Sequence[Callable[[], Iterator[np.ndarray]]],
-             cuts: Iterable[int], max_frames: int | None, rgb: bool | None = None) -> list[FlickerReport]:
+def _reports(
+    open_source: Callable[[], Iterator[np.ndarray]],
+    open_outputs: Sequence[Callable[[], Iterator[np.ndarray]]],
+    cuts: Iterable[int],
+    max_frames: int | None,
+    rgb: bool | None = None,
+) -> list[FlickerReport]:
     """Both passes over films that can be opened (iterated) twice: the shots' mixes (when the source
     is R'G'B'), then the flow and every error."""
     from vidbw.shots.analysis import rec709_luma
@@ -391,25 +438,38 @@ def _reports(open_source: Callable[[], Iterator[np.ndarray]], open_outputs: Sequ
     copies = itertools.tee(open_source(), 1 + (len(mixes) if mixes is not None else 0))
     source_a, source_b = itertools.tee(lumas(copies[0]))
     mixed = None if mixes is None else [_mixed_source(c, m) for c, m in zip(copies[1:], mixes)]
-    measured = warping_errors(source_a, [*(o() for o in open_outputs), source_b], cuts, max_frames,
-                              mixed_sources=mixed)
+    measured = warping_errors(source_a, [*(o() for o in open_outputs), source_b], cuts, max_frames, mixed_sources=mixed)
     errs_ref, steps_ref = measured.errors[-1], measured.steps[-1]
-    return [FlickerReport(
-        pairs=len(measured.errors[k]), skipped_at_cuts=measured.skipped,
-        warp_error_output=_mean(measured.errors[k]), warp_error_source=_mean(errs_ref),
-        brightness_output=_mean(measured.steps[k]), brightness_source=_mean(steps_ref), frames=measured.frames,
-        contrast_gain=measured.gains[k], warp_error_tone_matched=_mean(measured.tone_matched[k]),
-        warp_error_mix_matched=_mean(measured.mix_matched[k]) if mixes is not None else float("nan"),
-        mixes=[] if mixes is None else [[float(v) for v in mixes[k][start]] for start in sorted(mixes[k])],
-    ) for k in range(len(open_outputs))]
+    return [
+        FlickerReport(
+            pairs=len(measured.errors[k]),
+            skipped_at_cuts=measured.skipped,
+            warp_error_output=_mean(measured.errors[k]),
+            warp_error_source=_mean(errs_ref),
+            brightness_output=_mean(measured.steps[k]),
+            brightness_source=_mean(steps_ref),
+            frames=measured.frames,
+            contrast_gain=measured.gains[k],
+            warp_error_tone_matched=_mean(measured.tone_matched[k]),
+            warp_error_mix_matched=_mean(measured.mix_matched[k]) if mixes is not None else float("nan"),
+            mixes=[] if mixes is None else [[float(v) for v in mixes[k][start]] for start in sorted(mixes[k])],
+        )
+        for k in range(len(open_outputs))
+    ]
 
 
 def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else 0.0
 
 
-def measure_flicker(source: str | os.PathLike, output: str | os.PathLike, shots=None, max_frames: int | None = None,
-                    width: int = FLICKER_WIDTH, detector: str = "adaptive") -> FlickerReport:
+def measure_flicker(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    shots=None,
+    max_frames: int | None = None,
+    width: int = FLICKER_WIDTH,
+    detector: str = "adaptive",
+) -> FlickerReport:
     """Warping-error flicker of `output` (a conversion of `source`) relative to the source's luma.
 
     Cuts come from `shots` (a ShotList or a path to its JSON) or, when None, from detecting them
@@ -433,9 +493,14 @@ def _source_cuts(source, shots, max_frames: int | None, detector: str) -> tuple[
     return cuts, [f"cuts detected on the source ({detector}): {len(cuts)}"]
 
 
-def measure_flicker_many(source: str | os.PathLike, outputs: Sequence[str | os.PathLike], shots=None,
-                         max_frames: int | None = None, width: int = FLICKER_WIDTH,
-                         detector: str = "adaptive") -> list[FlickerReport]:
+def measure_flicker_many(
+    source: str | os.PathLike,
+    outputs: Sequence[str | os.PathLike],
+    shots=None,
+    max_frames: int | None = None,
+    width: int = FLICKER_WIDTH,
+    detector: str = "adaptive",
+) -> list[FlickerReport]:
     """`measure_flicker` for several conversions of one source: all films decoded in step, the flow
     computed once; one report per output, in order."""
     from vidbw.shots.analysis import LowresFilm, frame_count, rec709_luma
@@ -448,9 +513,14 @@ def measure_flicker_many(source: str | os.PathLike, outputs: Sequence[str | os.P
     notes_per_output = []
     for output in outputs:
         length = frame_count(output)
-        notes_per_output.append([] if length == source_length else [
-            f"the films differ in length (source {source_length} frames, output {length}); "
-            "measured the frames they share, in order"])
+        notes_per_output.append(
+            []
+            if length == source_length
+            else [
+                f"the films differ in length (source {source_length} frames, output {length}); "
+                "measured the frames they share, in order"
+            ]
+        )
     # two passes, each decoding every film once: the shots' channel mixes, then the flow and the errors
     open_outputs = [lambda film=film: (rec709_luma(f) for f in film) for film in output_films]
     reports = _reports(lambda: iter(source_film), open_outputs, cuts, max_frames, rgb=True)
@@ -482,13 +552,20 @@ class ColourFlicker:
         return json.dumps(finite_or_none({**asdict(self), "ratio": self.ratio}), indent=2) + "\n"
 
     def lines(self) -> list[str]:
-        return [f"colour warping error ratio {self.ratio:.3f}  (output R'G'B' {self.warp_error_output:.6f} / source "
-                f"Rec.709 luma {self.warp_error_source:.6f}, {self.pairs} frame pairs within shots)"]
+        return [
+            f"colour warping error ratio {self.ratio:.3f}  (output R'G'B' {self.warp_error_output:.6f} / source "
+            f"Rec.709 luma {self.warp_error_source:.6f}, {self.pairs} frame pairs within shots)"
+        ]
 
 
-def measure_colour_flicker(source: str | os.PathLike, output: str | os.PathLike, shots=None,
-                           max_frames: int | None = None, width: int = FLICKER_WIDTH,
-                           detector: str = "adaptive") -> ColourFlicker:
+def measure_colour_flicker(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    shots=None,
+    max_frames: int | None = None,
+    width: int = FLICKER_WIDTH,
+    detector: str = "adaptive",
+) -> ColourFlicker:
     """The warping error of a colorization in colour: flow and occlusions from the source luma as in
     `measure_flicker`, the error over all three R'G'B' channels of the output, read against the
     source's own luma (R' = G' = B'). Colours that stay on their objects add little; colour that
@@ -512,5 +589,7 @@ def measure_colour_flicker(source: str | os.PathLike, output: str | os.PathLike,
                 source_errors.append(pair.error(previous[0], luma))
         previous = (luma, output_rgb)
     if not output_errors:
-        raise InputError(f"need at least two frames within a shot in both films to measure flicker ({source}, {output})")
+        raise InputError(
+            f"need at least two frames within a shot in both films to measure flicker ({source}, {output})"
+        )
     return ColourFlicker(float(np.mean(output_errors)), float(np.mean(source_errors)), len(output_errors), notes)

@@ -14,8 +14,8 @@ The learned style is rendered at the pairs' full resolution through the real num
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -31,12 +31,16 @@ def _pav(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted isotonic (non-decreasing) regression by pool-adjacent-violators."""
     vals, wts, counts = [], [], []
     for yi, wi in zip(y, w):
-        vals.append(yi); wts.append(wi); counts.append(1)
+        vals.append(yi)
+        wts.append(wi)
+        counts.append(1)
         while len(vals) > 1 and vals[-2] > vals[-1]:
             v2, w2, c2 = vals.pop(), wts.pop(), counts.pop()
             v1, w1, c1 = vals.pop(), wts.pop(), counts.pop()
             wt = w1 + w2
-            vals.append((v1 * w1 + v2 * w2) / wt if wt > 0 else (v1 + v2) / 2); wts.append(wt); counts.append(c1 + c2)
+            vals.append((v1 * w1 + v2 * w2) / wt if wt > 0 else (v1 + v2) / 2)
+            wts.append(wt)
+            counts.append(c1 + c2)
     return np.repeat(vals, counts)
 
 
@@ -56,7 +60,8 @@ def fit_mix_curve(pairs: list[Pair], bins: int = 256, max_pixels: int = 400_000,
     xs, ys = [], []
     for p in pairs:
         c, b = at_work_size(p)
-        xs.append(c.reshape(-1, 3)); ys.append(b.reshape(-1))
+        xs.append(c.reshape(-1, 3))
+        ys.append(b.reshape(-1))
     x = np.concatenate(xs).astype(np.float64)
     y = np.concatenate(ys).astype(np.float64)
     if len(x) > max_pixels:
@@ -89,15 +94,21 @@ class StyleEval:
         return self.rows["learned"][0] - self.rows["mix+curve"][0]
 
     def to_dict(self) -> dict:
-        return {"n_train": self.n_train, "n_test": self.n_test, "rows": self.rows, "per_image": self.per_image,
-                "fit_seconds": self.fit_seconds}
+        return {
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "rows": self.rows,
+            "per_image": self.per_image,
+            "fit_seconds": self.fit_seconds,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
 
 
-def evaluate_style(pairs: list[Pair], train_fraction: float = 0.6, seed: int = 0, steps: int = 300,
-                   progress: Callable | None = None) -> StyleEval:
+def evaluate_style(
+    pairs: list[Pair], train_fraction: float = 0.6, seed: int = 0, steps: int = 300, progress: Callable | None = None
+) -> StyleEval:
     train, test = split_pairs(pairs, train_fraction, seed)
     result = fit_style(train, steps=steps, seed=seed, progress=progress)
     style = make_style("eval-style", "evaluation fit", result)
@@ -105,7 +116,11 @@ def evaluate_style(pairs: list[Pair], train_fraction: float = 0.6, seed: int = 0
     scores: dict[str, list] = {"rec709": [], "mix+curve": [], "learned": []}
     per_image = []
     for p in test:
-        outs = {"rec709": np.clip(p.color @ REC709, 0, 1), "mix+curve": baseline(p.color), "learned": render_style(style, p.color)}
+        outs = {
+            "rec709": np.clip(p.color @ REC709, 0, 1),
+            "mix+curve": baseline(p.color),
+            "learned": render_style(style, p.color),
+        }
         row: dict[str, str | tuple[float, float]] = {"stem": p.stem}
         for k, v in outs.items():
             s = (psnr(v, p.bw), ssim(v, p.bw))

@@ -9,9 +9,9 @@ import errno
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from vidbw.errors import OutputError
 
@@ -102,14 +102,16 @@ def _publish(temp: Path, final: Path, overwrite: bool) -> None:
         # A hard link fails if `final` appeared meanwhile, so we never clobber a file we did not check.
         os.link(temp, final)
     except FileExistsError:
-        raise OutputError(f"output appeared while converting (use `overwrite` to replace it): {final}",
-                          mentions=("overwrite",)) from None
+        raise OutputError(
+            f"output appeared while converting (use `overwrite` to replace it): {final}", mentions=("overwrite",)
+        ) from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise OutputError(f"cannot publish output {final}: {exc.strerror}") from None
         if final.exists():
-            raise OutputError(f"output appeared while converting (use `overwrite` to replace it): {final}",
-                          mentions=("overwrite",)) from None
+            raise OutputError(
+                f"output appeared while converting (use `overwrite` to replace it): {final}", mentions=("overwrite",)
+            ) from None
         os.replace(temp, final)
 
 

@@ -7,9 +7,9 @@ bit-exact (see `vidbw.io.remux`). It knows nothing about styles or the CLI.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
@@ -154,4 +154,3 @@ def frame_timestamps(container: av.container.InputContainer) -> list[int]:
 def check_decodable(frames_seen: int, path: Path) -> None:
     if frames_seen == 0:
         raise InputError(f"no decodable video frames (header only, truncated or damaged): {path}")
-

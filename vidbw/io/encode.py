@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, cast
+from typing import cast
 
 import av
 import cv2
@@ -20,15 +21,22 @@ import numpy as np
 
 from vidbw.errors import OptionError, OutputError
 from vidbw.io.frames import has_alpha, plane_view
-from vidbw.io.hdr import Hdr10Metadata
+from vidbw.io.hdr import Hdr10Metadata, with_encoder_params
 from vidbw.io.hdr import encoder_options as hdr_encoder_options
-from vidbw.io.hdr import with_encoder_params
-from vidbw.io.muxers import (FIXED_RATE_MUXERS, ISO_MUXERS, NO_NEGATIVE_DTS_MUXERS, NO_REORDER_MUXERS, TIMECODE_MUXERS,
-                             frame_slot, muxer_codecs, muxer_for, open_output)
+from vidbw.io.muxers import (
+    FIXED_RATE_MUXERS,
+    ISO_MUXERS,
+    NO_NEGATIVE_DTS_MUXERS,
+    NO_REORDER_MUXERS,
+    TIMECODE_MUXERS,
+    frame_slot,
+    muxer_codecs,
+    muxer_for,
+    open_output,
+)
 from vidbw.io.probe import VideoInfo
 from vidbw.io.remux import add_copied_stream, copy_chapters, copy_stream_labels, copyable_metadata, source_timecode
 from vidbw.kernels.colour import neutral_chroma
-
 
 # ProRes profiles as FFmpeg's decoder names them -> prores_ks's profile numbers.
 PRORES_PROFILES = {"Proxy": 0, "LT": 1, "Standard": 2, "HQ": 3, "4444": 4, "XQ": 5}
@@ -83,35 +91,86 @@ class CodecProfile:
     profile_for: Callable[[str, str | None], str] | None = None
 
 
-_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+_X26X_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 
 CODECS = {
-    "libx264": CodecProfile("libx264", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"}, 18, _X26X_PRESETS),
+    "libx264": CodecProfile(
+        "libx264", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"}, 18, _X26X_PRESETS
+    ),
     "libx265": CodecProfile(
-        "libx265", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"}, 20, _X26X_PRESETS,
+        "libx265",
+        {8: "yuv420p", 10: "yuv420p10le"},
+        {8: "yuv444p", 10: "yuv444p10le"},
+        20,
+        _X26X_PRESETS,
         {"x265-params": "log-level=error"},
         # Apple's players and editors open HEVC only when it is tagged hvc1; FFmpeg writes hev1.
         mp4_tag="hvc1",
     ),
     # ProRes (422 HQ unless the source is another ProRes; 4444 for 4:4:4): the usual mastering
     # intermediate; it is 10-bit whatever the input.
-    "prores_ks": CodecProfile("prores_ks", {8: "yuv422p10le", 10: "yuv422p10le"}, {8: "yuv444p10le", 10: "yuv444p10le"},
-                              fixed_options={"vendor": "apl0"}, alpha=True, profile_for=_prores_profile),
+    "prores_ks": CodecProfile(
+        "prores_ks",
+        {8: "yuv422p10le", 10: "yuv422p10le"},
+        {8: "yuv444p10le", 10: "yuv444p10le"},
+        fixed_options={"vendor": "apl0"},
+        alpha=True,
+        profile_for=_prores_profile,
+    ),
     # FFV1 version 3 with slice CRCs: the archival lossless choice.
-    "ffv1": CodecProfile("ffv1", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"},
-                         fixed_options={"level": "3", "slicecrc": "1", "slices": "4"}, frame_threads=False, alpha=True),
-    "libvpx-vp9": CodecProfile("libvpx-vp9", {8: "yuv420p", 10: "yuv420p10le"}, {8: "yuv444p", 10: "yuv444p10le"}, 31,
-                               fixed_options={"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"}, frame_threads=False),
+    "ffv1": CodecProfile(
+        "ffv1",
+        {8: "yuv420p", 10: "yuv420p10le"},
+        {8: "yuv444p", 10: "yuv444p10le"},
+        fixed_options={"level": "3", "slicecrc": "1", "slices": "4"},
+        frame_threads=False,
+        alpha=True,
+    ),
+    "libvpx-vp9": CodecProfile(
+        "libvpx-vp9",
+        {8: "yuv420p", 10: "yuv420p10le"},
+        {8: "yuv444p", 10: "yuv444p10le"},
+        31,
+        fixed_options={"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"},
+        frame_threads=False,
+    ),
     "mpeg2video": CodecProfile("mpeg2video", {8: "yuv422p"}, {8: "yuv422p"}, fixed_options={"qscale": "2", "g": "12"}),
     # Avid DNxHR (HQ, HQX at 10 bits, 444 for 4:4:4), the other mastering intermediate. Slice threads
     # only: FFmpeg's DNx encoder has no frame threads.
-    "dnxhd": CodecProfile("dnxhd", {8: "yuv422p", 10: "yuv422p10le"}, {8: "yuv444p10le", 10: "yuv444p10le"},
-                          frame_threads=False, min_size=(256, 120), profile_for=_dnxhr_profile),
+    "dnxhd": CodecProfile(
+        "dnxhd",
+        {8: "yuv422p", 10: "yuv422p10le"},
+        {8: "yuv444p10le", 10: "yuv444p10le"},
+        frame_threads=False,
+        min_size=(256, 120),
+        profile_for=_dnxhr_profile,
+    ),
 }
 
 # The names people type for these codecs (FFmpeg's own encoder names are the keys of CODECS).
-CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "avc": "libx264", "h265": "libx265", "hevc": "libx265",
-                 "x265": "libx265", "prores": "prores_ks", "vp9": "libvpx-vp9", "mpeg2": "mpeg2video", "dnxhr": "dnxhd"}
+CODEC_ALIASES = {
+    "h264": "libx264",
+    "x264": "libx264",
+    "avc": "libx264",
+    "h265": "libx265",
+    "hevc": "libx265",
+    "x265": "libx265",
+    "prores": "prores_ks",
+    "vp9": "libvpx-vp9",
+    "mpeg2": "mpeg2video",
+    "dnxhr": "dnxhd",
+}
 
 
 # Mastering and archival codecs a source keeps when no --codec is given and the container can hold
@@ -154,8 +213,16 @@ def _full_to_limited_luts(bits: int) -> tuple[np.ndarray, np.ndarray]:
 
 # Encoders that take only 1/frame-rate as time base, and the rates MPEG-2 video can signal.
 FIXED_RATE_CODECS = {"mpeg2video"}
-MPEG2_FRAME_RATES = {Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
-                     Fraction(50), Fraction(60000, 1001), Fraction(60)}
+MPEG2_FRAME_RATES = {
+    Fraction(24000, 1001),
+    Fraction(24),
+    Fraction(25),
+    Fraction(30000, 1001),
+    Fraction(30),
+    Fraction(50),
+    Fraction(60000, 1001),
+    Fraction(60),
+}
 
 
 # What a container gets when the user did not name a codec and libx264 cannot go in it.
@@ -187,7 +254,7 @@ class EncodePlan:
     notes: tuple[str, ...]
     threads: int = 0  # 0: FFmpeg's automatic choice (every core)
 
-    def for_neutral_chroma(self) -> "EncodePlan":
+    def for_neutral_chroma(self) -> EncodePlan:
         """This plan for pictures whose chroma planes are all neutral (a plain B&W look).
 
         x264's chroma motion search then finds every vector's chroma cost equal, so it is skipped: it
@@ -221,16 +288,24 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
     profile = CODECS[codec]
     av_name = av.codec.Codec(codec, "w").name
     if muxable and av_name not in muxable:
-        raise OptionError(f"{codec} cannot be stored in {output.suffix} files; choose another `codec` or output extension",
-                          param="codec")
+        raise OptionError(
+            f"{codec} cannot be stored in {output.suffix} files; choose another `codec` or output extension",
+            param="codec",
+        )
 
     if info.width < profile.min_size[0] or info.height < profile.min_size[1]:
-        raise OptionError(f"{codec} needs a picture of at least {profile.min_size[0]}x{profile.min_size[1]} and this one "
-                          f"is {info.width}x{info.height}; choose another `codec`", param="codec")
+        raise OptionError(
+            f"{codec} needs a picture of at least {profile.min_size[0]}x{profile.min_size[1]} and this one "
+            f"is {info.width}x{info.height}; choose another `codec`",
+            param="codec",
+        )
     if codec in FIXED_RATE_CODECS and info.frame_rate not in MPEG2_FRAME_RATES:
         rate = f"{float(info.frame_rate):.3f}".rstrip("0").rstrip(".") if info.frame_rate else "an unknown"
-        raise OptionError(f"{codec} writes only standard frame rates (23.976, 24, 25, 29.97, 30, 50, 59.94, 60 fps) "
-                          f"and this clip is {rate} fps; choose another `codec` or output extension", param="codec")
+        raise OptionError(
+            f"{codec} writes only standard frame rates (23.976, 24, 25, 29.97, 30, 50, 59.94, 60 fps) "
+            f"and this clip is {rate} fps; choose another `codec` or output extension",
+            param="codec",
+        )
     depth = settings.bit_depth or (8 if info.bit_depth <= 8 else 10)
     if settings.pix_fmt:
         pix_fmt = settings.pix_fmt
@@ -251,13 +326,17 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
     encoder_formats = {f.name for f in (av.codec.Codec(codec, "w").video_formats or [])}
     if not settings.pix_fmt and has_alpha(info.pix_fmt):
         # The same layout with alpha, else 4:4:4 with alpha (ProRes holds alpha only in 4444).
-        with_alpha = [f for f in (pix_fmt, profile.pix_fmts_444[depth]) if f.replace("yuv", "yuva", 1) in encoder_formats]
+        with_alpha = [
+            f for f in (pix_fmt, profile.pix_fmts_444[depth]) if f.replace("yuv", "yuva", 1) in encoder_formats
+        ]
         if profile.alpha and with_alpha:
             pix_fmt = with_alpha[0].replace("yuv", "yuva", 1)
         else:
             notes.append(f"alpha channel not kept: {codec} cannot store one (--codec prores_ks or ffv1 keep it)")
     if pix_fmt not in encoder_formats:
-        raise OptionError(f"{codec} cannot encode pixel format '{pix_fmt}' (it takes {', '.join(sorted(encoder_formats))})")
+        raise OptionError(
+            f"{codec} cannot encode pixel format '{pix_fmt}' (it takes {', '.join(sorted(encoder_formats))})"
+        )
     if av.VideoFormat(pix_fmt).is_rgb or len(av.VideoFormat(pix_fmt).components) < 3:
         raise OptionError(f"`pix_fmt` must be a planar YUV format, got '{pix_fmt}'", param="pix_fmt")
 
@@ -280,7 +359,9 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
         if not profile.presets:
             notes.append(f"--preset does not apply to {codec}; ignored")
         elif settings.preset not in profile.presets:
-            raise OptionError(f"unknown preset '{settings.preset}' for {codec} (choose from {', '.join(profile.presets)})")
+            raise OptionError(
+                f"unknown preset '{settings.preset}' for {codec} (choose from {', '.join(profile.presets)})"
+            )
         else:
             options["preset"] = settings.preset
     elif profile.presets:
@@ -291,8 +372,16 @@ def plan_encode(settings: EncodeSettings, info: VideoInfo, output: Path) -> Enco
 class VideoWriter:
     """Encodes luma planes with neutral chroma and muxes copied packets into one output file."""
 
-    def __init__(self, path: Path, plan: EncodePlan, info: VideoInfo, source: av.container.InputContainer,
-                 copy_streams: list, rotation: int = 0, hdr: Hdr10Metadata | None = None):
+    def __init__(
+        self,
+        path: Path,
+        plan: EncodePlan,
+        info: VideoInfo,
+        source: av.container.InputContainer,
+        copy_streams: list,
+        rotation: int = 0,
+        hdr: Hdr10Metadata | None = None,
+    ):
         self.plan = plan
         self.info = info
         self.dropped: list[str] = []
@@ -311,8 +400,13 @@ class VideoWriter:
         # Timestamps pass through in the input's own time base, so every frame keeps its exact pts;
         # MPEG-2 and AVI only take 1/frame-rate (plan_encode checked MPEG-2's rate), so there pts
         # are rescaled to frame numbers.
-        self._fixed_rate = (f"{plan.codec}'s" if plan.codec in FIXED_RATE_CODECS
-                            else f"{plan.muxer.upper()}'s" if plan.muxer in FIXED_RATE_MUXERS else None)
+        self._fixed_rate = (
+            f"{plan.codec}'s"
+            if plan.codec in FIXED_RATE_CODECS
+            else f"{plan.muxer.upper()}'s"
+            if plan.muxer in FIXED_RATE_MUXERS
+            else None
+        )
         self.encode_time_base = Fraction(1) / rate if self._fixed_rate else info.time_base
         ctx.time_base = self.encode_time_base
         stream.time_base = self.encode_time_base
@@ -357,7 +451,9 @@ class VideoWriter:
                 if copied is not None:
                     self._copies[s.index] = copied
             except (ValueError, av.error.FFmpegError, NotImplementedError) as exc:
-                self.dropped.append(f"stream #{s.index} ({s.type}, {s.codec_context.name if s.codec_context else '?'}): {exc}")
+                self.dropped.append(
+                    f"stream #{s.index} ({s.type}, {s.codec_context.name if s.codec_context else '?'}): {exc}"
+                )
         self.frames_written = 0
         self._last_grid_pts: int | None = None
         # AVI has no presentation timestamps, only frame positions; FFmpeg reads a frame's time back as
@@ -385,9 +481,10 @@ class VideoWriter:
         fmt = self.out_format
         luma = plane_view(frame.planes[0], w, h, self.dtype)
         # plan_encode allows only planar YUV formats: planes 1 and 2 are the two chroma planes.
-        chroma = cast(tuple[np.ndarray, np.ndarray], tuple(
-            plane_view(p, fmt.chroma_width(w), fmt.chroma_height(h), self.dtype) for p in frame.planes[1:3]
-        ))
+        chroma = cast(
+            tuple[np.ndarray, np.ndarray],
+            tuple(plane_view(p, fmt.chroma_width(w), fmt.chroma_height(h), self.dtype) for p in frame.planes[1:3]),
+        )
         for plane in chroma:
             plane.fill(self.neutral)
         return frame, luma, chroma
@@ -422,9 +519,11 @@ class VideoWriter:
             frame.pts = frame_slot(frame.pts, self.info.time_base, self.encode_time_base)
             if self._last_grid_pts is not None and frame.pts <= self._last_grid_pts:
                 assert pts is not None  # frame.pts was set from pts, and it is not None here
-                raise OptionError(f"variable frame rate input: frame at {float(pts * self.info.time_base):.3f}s does not "
-                                  f"fit {self._fixed_rate} fixed frame rate; choose another `codec` or output extension",
-                                  mentions=("codec",))
+                raise OptionError(
+                    f"variable frame rate input: frame at {float(pts * self.info.time_base):.3f}s does not "
+                    f"fit {self._fixed_rate} fixed frame rate; choose another `codec` or output extension",
+                    mentions=("codec",),
+                )
             self._last_grid_pts = frame.pts
         frame.time_base = self.encode_time_base
         if self._range_luts is not None:
@@ -471,4 +570,3 @@ class VideoWriter:
             self.container.close()
         except Exception:  # the file is being thrown away; nothing useful to report
             pass
-

@@ -53,8 +53,9 @@ def _layout(pix_fmt: str, width: int, height: int) -> tuple[str, str | None]:
     return "yuv", f"yuv{alpha}444p" if bits <= 8 else f"yuv{alpha}444p16le"
 
 
-def frame_planes(frame: av.VideoFrame, matrix: str, full_range: bool,
-                 primaries: str = "bt709") -> tuple[tuple, np.ndarray, av.VideoFrame]:
+def frame_planes(
+    frame: av.VideoFrame, matrix: str, full_range: bool, primaries: str = "bt709"
+) -> tuple[tuple, np.ndarray, av.VideoFrame]:
     """The frame's three planes as numpy views, and the 3x4 matrix from their codes to BT.709 R'G'B'."""
     kind, convert_to = _layout(frame.format.name, frame.width, frame.height)
     if convert_to is not None:
@@ -89,4 +90,3 @@ def display_turns(frame: av.VideoFrame | None) -> int:
     """How many times `np.rot90` turns a stored picture to show it the way players do (the display
     rotation is counter-clockwise degrees); 0 without a frame."""
     return round(frame_rotation(frame) / 90) % 4 if frame is not None else 0
-

@@ -61,14 +61,17 @@ class Hdr10Metadata:
 
     def display_parameter(self) -> str:
         """The mastering display as x264 / x265 write it: G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)."""
+
         def chroma(point):
             return f"({round(point[0] * CHROMATICITY_UNIT)},{round(point[1] * CHROMATICITY_UNIT)})"
 
         assert self.primaries is not None and self.luminance is not None  # callers check has_display
         red, green, blue = self.primaries
         top, bottom = self.luminance
-        return (f"G{chroma(green)}B{chroma(blue)}R{chroma(red)}WP{chroma(self.white_point)}"
-                f"L({round(top * LUMINANCE_UNIT)},{round(bottom * LUMINANCE_UNIT)})")
+        return (
+            f"G{chroma(green)}B{chroma(blue)}R{chroma(red)}WP{chroma(self.white_point)}"
+            f"L({round(top * LUMINANCE_UNIT)},{round(bottom * LUMINANCE_UNIT)})"
+        )
 
 
 def _rational(num: int, den: int) -> Fraction:
@@ -109,7 +112,10 @@ def encoder_options(codec: str, options: dict, metadata: Hdr10Metadata | None) -
         return options, None
     names = SEI_ENCODERS.get(codec)
     if names is None:
-        return options, f"HDR10 mastering display and light levels ({codec} cannot store them; write H.264 or HEVC to keep them)"
+        return (
+            options,
+            f"HDR10 mastering display and light levels ({codec} cannot store them; write H.264 or HEVC to keep them)",
+        )
     params = []
     if metadata.has_display:
         params.append(f"{names['display']}={metadata.display_parameter()}")

@@ -11,10 +11,10 @@ import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidbw.errors import InputError, OutputError
+from vidbw.io.probe import IMAGE_SUFFIXES, check_readable_file
 
 # OpenCV logs its own warnings about damaged files on stderr; vidbw reports them itself, as one line.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-from vidbw.io.probe import IMAGE_SUFFIXES, check_readable_file
 
 # The lossless TIFF compressions read and written (tifffile's codecs come from imagecodecs), by tag value.
 TIFF_COMPRESSIONS = {5: "lzw", 8: "deflate", 32946: "deflate", 32773: "packbits"}
@@ -77,8 +77,9 @@ def read_image(path: Path) -> LoadedImage:
         raise InputError(f"not a readable image ({exc.__class__.__name__}): {path}") from None
 
 
-def write_image(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None,
-                compression: str | None = None) -> None:
+def write_image(
+    path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None, compression: str | None = None
+) -> None:
     """Write a gray (H, W) or colour (H, W, 3) image in the format its suffix names; a TIFF with
     `compression` (one of TIFF_COMPRESSIONS' values, lossless; None: uncompressed)."""
     if alpha is not None:
@@ -90,8 +91,9 @@ def write_image(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None,
         if suffix in (".tif", ".tiff"):
             if compression not in (None, *TIFF_COMPRESSIONS.values()):
                 raise OutputError(f"unsupported TIFF compression '{compression}'")
-            tifffile.imwrite(path, pixels, photometric="minisblack" if pixels.ndim == 2 else "rgb",
-                             compression=compression)
+            tifffile.imwrite(
+                path, pixels, photometric="minisblack" if pixels.ndim == 2 else "rgb", compression=compression
+            )
         elif suffix == ".png":
             bgr = pixels
             if pixels.ndim == 3:
@@ -105,10 +107,16 @@ def write_image(path: Path, pixels: np.ndarray, alpha: np.ndarray | None = None,
             if suffix in (".jpg", ".jpeg"):
                 img.convert("L" if pixels.ndim == 2 else "RGB").save(path, format="JPEG", quality=95, subsampling=0)
             else:
-                img.save(path, format={".webp": "WEBP", ".bmp": "BMP"}[suffix], **({"quality": 95} if suffix == ".webp" else {}))
+                img.save(
+                    path,
+                    format={".webp": "WEBP", ".bmp": "BMP"}[suffix],
+                    **({"quality": 95} if suffix == ".webp" else {}),
+                )
     except OSError as exc:
         raise OutputError(f"cannot write image {path}: {exc.strerror or exc}") from None
 
 
 def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )

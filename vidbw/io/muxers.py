@@ -28,12 +28,25 @@ NO_NEGATIVE_DTS_MUXERS = {"mpegts"}
 # ffmpeg command line keeps them as they are, and so do we.
 SIGNED_TIMESTAMP_MUXERS = {"matroska", "webm"}
 
-ISO_MUXERS = ("mp4", "mov")  # ISO base media files: each codec is named by a sample-entry tag (encode.CodecProfile.mp4_tag)
+ISO_MUXERS = (
+    "mp4",
+    "mov",
+)  # ISO base media files: each codec is named by a sample-entry tag (encode.CodecProfile.mp4_tag)
 # Containers that write a film's start timecode themselves, from the video stream's "timecode" tag: MP4/MOV
 # as a tmcd track, MXF in its own timecode component (Matroska keeps the tag as it is).
 TIMECODE_MUXERS = ISO_MUXERS + ("mxf",)
-MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
-                   ".avi": "avi", ".mxf": "mxf", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts"}
+MUXER_BY_SUFFIX = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".webm": "webm",
+    ".avi": "avi",
+    ".mxf": "mxf",
+    ".ts": "mpegts",
+    ".mts": "mpegts",
+    ".m2ts": "mpegts",
+}
 
 
 def frame_slot(pts: int, time_base: Fraction, slot: Fraction) -> int:
@@ -49,7 +62,7 @@ def muxer_for(path: Path) -> str:
     return muxer
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def muxer_codecs(muxer: str) -> frozenset:
     # Only an opened output container can answer which codecs its muxer takes; an in-memory one is free.
     with av.open(io.BytesIO(), mode="w", format=muxer) as probe_container:
@@ -60,16 +73,64 @@ def muxer_codecs(muxer: str) -> frozenset:
 # default codecs, which would refuse H.264 in .ts or 24-bit PCM in .mxf. What they really hold
 # (encoder and decoder names both, as callers look up either):
 _MUXER_EXTRA_CODECS = {
-    "mpegts": frozenset({
-        "h264", "libx264", "hevc", "libx265", "mpeg1video", "mpeg2video", "mpeg4", "vc1", "av1", "vp9", "libvpx-vp9",
-        "ffv1", "dirac", "cavs", "aac", "aac_latm", "mp2", "mp3", "mp3float", "libmp3lame", "ac3", "eac3", "dts",
-        "truehd", "opus", "libopus", "s302m", "pcm_bluray", "dvb_subtitle", "dvbsub", "dvb_teletext",
-        "hdmv_pgs_subtitle", "arib_caption", "klv", "scte_35", "smpte_2038", "timed_id3",
-    }),
-    "mxf": frozenset({
-        "mpeg2video", "h264", "libx264", "prores", "prores_ks", "ffv1", "dnxhd", "dvvideo", "jpeg2000", "vc1",
-        "pcm_s16le", "pcm_s24le", "pcm_alaw",
-    }),
+    "mpegts": frozenset(
+        {
+            "h264",
+            "libx264",
+            "hevc",
+            "libx265",
+            "mpeg1video",
+            "mpeg2video",
+            "mpeg4",
+            "vc1",
+            "av1",
+            "vp9",
+            "libvpx-vp9",
+            "ffv1",
+            "dirac",
+            "cavs",
+            "aac",
+            "aac_latm",
+            "mp2",
+            "mp3",
+            "mp3float",
+            "libmp3lame",
+            "ac3",
+            "eac3",
+            "dts",
+            "truehd",
+            "opus",
+            "libopus",
+            "s302m",
+            "pcm_bluray",
+            "dvb_subtitle",
+            "dvbsub",
+            "dvb_teletext",
+            "hdmv_pgs_subtitle",
+            "arib_caption",
+            "klv",
+            "scte_35",
+            "smpte_2038",
+            "timed_id3",
+        }
+    ),
+    "mxf": frozenset(
+        {
+            "mpeg2video",
+            "h264",
+            "libx264",
+            "prores",
+            "prores_ks",
+            "ffv1",
+            "dnxhd",
+            "dvvideo",
+            "jpeg2000",
+            "vc1",
+            "pcm_s16le",
+            "pcm_s24le",
+            "pcm_alaw",
+        }
+    ),
 }
 
 

@@ -16,8 +16,11 @@ def add_copied_stream(output: av.container.OutputContainer, stream):
     """The output stream that `stream`'s packets are copied into, bit-exact. An attachment (a font for
     the film's ASS subtitles, cover art) has no packets: it is embedded whole, and None comes back."""
     if stream.type == "attachment":
-        output.add_attachment(stream.name or f"attachment-{stream.index}", stream.mimetype or "application/octet-stream",
-                              bytes(stream.data))
+        output.add_attachment(
+            stream.name or f"attachment-{stream.index}",
+            stream.mimetype or "application/octet-stream",
+            bytes(stream.data),
+        )
         return None
     copied = output.add_stream_from_template(stream)
     copy_stream_labels(stream, copied)  # the template carries the codec only
@@ -44,7 +47,11 @@ def copyable_metadata(metadata: dict) -> dict:
 
     Used for the output's own tags and each copied stream's (`copy_stream_labels`), and by a chunked
     job's join (`vidbw.jobs.concat`), so a joined film carries the same tags as a one-pass one."""
-    return {k: v for k, v in metadata.items() if k.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands")}
+    return {
+        k: v
+        for k, v in metadata.items()
+        if k.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands")
+    }
 
 
 def _is_timecode_track(stream) -> bool:
@@ -88,7 +95,9 @@ def copyable_streams(container, muxer: str) -> tuple[list, list[str]]:
             if s.disposition & av.stream.Disposition.attached_pic:
                 notes.append(f"cover art (stream #{s.index}, {codec}) not carried")
             else:
-                notes.append(f"extra video stream #{s.index} ({codec}) not carried: vidbw converts the first video stream")
+                notes.append(
+                    f"extra video stream #{s.index} ({codec}) not carried: vidbw converts the first video stream"
+                )
         elif _is_chapter_track(s):
             continue
         elif _is_timecode_track(s) and muxer in TIMECODE_MUXERS:
@@ -97,9 +106,13 @@ def copyable_streams(container, muxer: str) -> tuple[list, list[str]]:
             # timecode tag (VideoWriter).
             continue
         elif s.type == "data" and muxer in ("matroska", "webm", "mxf"):
-            notes.append(f"stream #{s.index} (data) cannot be stored in {muxer}; dropped (write .mov or .mp4 to keep it)")
+            notes.append(
+                f"stream #{s.index} (data) cannot be stored in {muxer}; dropped (write .mov or .mp4 to keep it)"
+            )
         elif codec and supported and codec not in supported:
-            notes.append(f"stream #{s.index} ({s.type}, {codec}) cannot be stored in {muxer}; dropped (write .mkv to keep it)")
+            notes.append(
+                f"stream #{s.index} ({s.type}, {codec}) cannot be stored in {muxer}; dropped (write .mkv to keep it)"
+            )
         else:
             keep.append(s)
     return keep, notes

@@ -14,17 +14,24 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import av
 
 from vidbw.errors import InputError, OptionError
 
-__all__ = ["SEQUENCE_SUFFIXES", "ImageSequence", "find_sequence", "open_sequence", "reading_rate", "current_rate",
-           "DEFAULT_RATE"]
+__all__ = [
+    "SEQUENCE_SUFFIXES",
+    "ImageSequence",
+    "find_sequence",
+    "open_sequence",
+    "reading_rate",
+    "current_rate",
+    "DEFAULT_RATE",
+]
 
 # What FFmpeg decodes as display-referred pictures. EXR is scene-linear float: its look would need a
 # view transform first, so it is refused rather than graded as if it were video.
@@ -73,7 +80,9 @@ class ImageSequence:
     def paths(self) -> list[Path]:
         """The frame files, in frame order."""
         name = self.pattern.replace("%%", "\0")  # a literal %, kept out of the number's formatting
-        return [self.folder / (name % number).replace("\0", "%") for number in range(self.first, self.first + self.count)]
+        return [
+            self.folder / (name % number).replace("\0", "%") for number in range(self.first, self.first + self.count)
+        ]
 
 
 def find_sequence(folder: Path) -> ImageSequence:
@@ -90,11 +99,19 @@ def _sequence_in(folder: Path, mtime_ns: int) -> ImageSequence:
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     frames = [p for p in files if p.suffix.lower() in SEQUENCE_SUFFIXES]
     if not frames:
-        exr = " (EXR is scene-linear: export DPX or TIFF for grading)" if any(p.suffix.lower() == ".exr" for p in files) else ""
-        raise InputError(f"no image sequence in folder{exr} (looked for {', '.join(sorted(SEQUENCE_SUFFIXES))}): {folder}")
+        exr = (
+            " (EXR is scene-linear: export DPX or TIFF for grading)"
+            if any(p.suffix.lower() == ".exr" for p in files)
+            else ""
+        )
+        raise InputError(
+            f"no image sequence in folder{exr} (looked for {', '.join(sorted(SEQUENCE_SUFFIXES))}): {folder}"
+        )
     suffixes = {p.suffix for p in frames}
     if len(suffixes) > 1:
-        raise InputError(f"the folder mixes image formats ({', '.join(sorted(suffixes))}); a sequence is one format: {folder}")
+        raise InputError(
+            f"the folder mixes image formats ({', '.join(sorted(suffixes))}); a sequence is one format: {folder}"
+        )
     parts = [_NUMBERED.match(p.stem) for p in frames]
     matches = [m for m in parts if m is not None]
     if len(matches) != len(parts) or len({m.group(1) for m in matches}) > 1:
@@ -108,7 +125,9 @@ def _sequence_in(folder: Path, mtime_ns: int) -> ImageSequence:
     gap = next((a for a, b in zip(numbers, numbers[1:]) if b != a + 1), None)
     if gap is not None:
         after = numbers[numbers.index(gap) + 1]
-        raise InputError(f"the sequence has a gap: frame {gap} is followed by {after}; fill it or convert the parts: {folder}")
+        raise InputError(
+            f"the sequence has a gap: frame {gap} is followed by {after}; fill it or convert the parts: {folder}"
+        )
     # FFmpeg names frame n with printf: zero-padded to the first frame's width, wider numbers as they are.
     width = len(min(digits, key=int))
     if any(d != f"{int(d):0{width}d}" for d in digits):

@@ -8,5 +8,15 @@ from vidbw.jobs.plan import JobPlan, Segment, plan_segments, scan_frames, segmen
 from vidbw.jobs.runner import JobResult, job_settings, run_job
 from vidbw.jobs.state import JobDir, JobMismatch
 
-__all__ = ["JobDir", "JobMismatch", "JobPlan", "JobResult", "Segment", "job_settings", "plan_segments", "run_job",
-           "scan_frames", "segment_length"]
+__all__ = [
+    "JobDir",
+    "JobMismatch",
+    "JobPlan",
+    "JobResult",
+    "Segment",
+    "job_settings",
+    "plan_segments",
+    "run_job",
+    "scan_frames",
+    "segment_length",
+]

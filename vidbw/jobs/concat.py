@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, cast
+from typing import cast
 
 import av
 
 from vidbw.errors import InputError, OutputError
 from vidbw.io.atomic import atomic_output, describe_os_error
-from vidbw.io.probe import describe_video, open_input
 from vidbw.io.frames import frame_rotation
 from vidbw.io.muxers import FIXED_RATE_MUXERS, ISO_MUXERS, frame_slot, muxer_for, open_output
+from vidbw.io.probe import describe_video, open_input
 from vidbw.io.remux import add_copied_stream, copy_chapters, copyable_metadata, copyable_streams
 
 
@@ -50,8 +51,9 @@ def _stamps(pts_values: list[int], original: list[int]) -> list[tuple[int, int]]
     return out
 
 
-def _video_packets(segments: list[Path], originals: list[list[int]], src_tb: Fraction,
-                   slot: Fraction | None = None, shift: int = 0) -> Iterator[av.Packet]:
+def _video_packets(
+    segments: list[Path], originals: list[list[int]], src_tb: Fraction, slot: Fraction | None = None, shift: int = 0
+) -> Iterator[av.Packet]:
     """The segments' packets stamped with the source's times, or, for a fixed-rate container, with
     frame positions of `slot` (1/frame-rate) of those times less `shift`, as `VideoWriter` stamps them."""
     last_dts = None
@@ -84,8 +86,14 @@ def _video_packets(segments: list[Path], originals: list[list[int]], src_tb: Fra
                 yield packet
 
 
-def concat_segments(source: Path, segments: list[Path], output: Path, timestamps: list[int], frames: list[range],
-                    overwrite: bool = False) -> list[str]:
+def concat_segments(
+    source: Path,
+    segments: list[Path],
+    output: Path,
+    timestamps: list[int],
+    frames: list[range],
+    overwrite: bool = False,
+) -> list[str]:
     """Write `output`: the segments' video (frames[i] of the film in segments[i], stamped with the
     source's pts from `timestamps`) and the source's audio/subtitle/data streams. Returns notes."""
     if not segments:
@@ -108,8 +116,10 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
         for path in segments[1:]:  # one at a time: a film may have hundreds of segments
             with av.open(str(path)) as c:
                 if _codec_key(c.streams.video[0]) != expected:
-                    raise InputError(f"segment {path.name} was encoded differently from {segments[0].name}; "
-                                     "they cannot be joined (delete it and resume to render it again)")
+                    raise InputError(
+                        f"segment {path.name} was encoded differently from {segments[0].name}; "
+                        "they cannot be joined (delete it and resume to render it again)"
+                    )
         copy, refused = copyable_streams(src, muxer)
         notes.extend(refused)
         with atomic_output(output, overwrite) as temp:
@@ -124,7 +134,8 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
                     video_out.codec_context.codec_tag = first.codec_context.codec_tag
                 video_out.time_base = src_tb if slot is None else slot
                 rate = src.streams.video[0].average_rate or first.average_rate
-                if rate:  # a template copy has no frame rate, and MXF's header needs one (as Matroska's default duration uses it)
+                # A template copy has no frame rate, and MXF's header needs one (Matroska's default duration uses it).
+                if rate:
                     video_out.codec_context.framerate = rate
                 _copy_side_data(first, video_out)
                 mapping = {}
@@ -148,8 +159,10 @@ def concat_segments(source: Path, segments: list[Path], output: Path, timestamps
                             yield packet
 
                 counter = itertools.count()
-                originals = [timestamps[r.start:r.stop] for r in frames]
-                video = ((_time(p), 0, next(counter), p) for p in _video_packets(segments, originals, src_tb, slot, shift))
+                originals = [timestamps[r.start : r.stop] for r in frames]
+                video = (
+                    (_time(p), 0, next(counter), p) for p in _video_packets(segments, originals, src_tb, slot, shift)
+                )
                 rest = ((_time(p), 1, next(counter), p) for p in others())
                 for _, kind, _, packet in heapq.merge(video, rest):
                     packet.stream = video_out if kind == 0 else mapping[packet.stream.index]

@@ -20,22 +20,25 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable
+from typing import Any
 
 from vidbw.errors import VidbwError
-from vidbw.jobs.worker import ENCODER_THREADS_ENV
-from vidbw.jobs.worker import SegmentDone, SegmentTask, render_task, warm_up
+from vidbw.jobs.worker import ENCODER_THREADS_ENV, SegmentDone, SegmentTask, render_task, warm_up
 
 PROGRESS_INTERVAL = 0.25  # seconds between a worker's progress messages
 RAY_INSTALL_HINT = "the ray engine needs Ray: pip install 'vidbw[ray]'"
 
 
 class Callbacks:
-    def __init__(self, on_start: Callable[[int], None] | None = None,
-                 on_progress: Callable[[int, int], None] | None = None,
-                 on_done: Callable[[SegmentDone], None] | None = None):
+    def __init__(
+        self,
+        on_start: Callable[[int], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        on_done: Callable[[SegmentDone], None] | None = None,
+    ):
         self.on_start = on_start or (lambda index: None)
         self.on_progress = on_progress or (lambda index, frames: None)
         self.on_done = on_done or (lambda done: None)
@@ -119,8 +122,12 @@ def run_processes(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, 
     try:
         while pending:
             started: dict[int, int] = {}  # segment -> pid of the worker that took it
-            pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx, initializer=_pool_init,
-                                       initargs=(tasks[0].settings_json, progress_queue, workers))
+            pool = ProcessPoolExecutor(
+                max_workers=min(workers, len(pending)),
+                mp_context=ctx,
+                initializer=_pool_init,
+                initargs=(tasks[0].settings_json, progress_queue, workers),
+            )
             broken = False
             try:
                 futures = {pool.submit(_pool_render, t): t.index for t in pending.values()}
@@ -155,8 +162,10 @@ def run_processes(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, 
                 for index in in_flight:
                     retries[index] += 1
                     if retries[index] > max_retries:
-                        raise WorkerDied(f"segment {index}: its worker died {retries[index]} times (last try of "
-                                         f"{max_retries + 1}); the job folder keeps the finished segments")
+                        raise WorkerDied(
+                            f"segment {index}: its worker died {retries[index]} times (last try of "
+                            f"{max_retries + 1}); the job folder keeps the finished segments"
+                        )
             else:
                 pool.shutdown(wait=True)
     finally:
@@ -367,8 +376,15 @@ def _ray_warm_up(settings_json: str) -> int:
     return warm_up(settings_json)
 
 
-def run_ray(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, address: str | None = None,
-            max_retries: int = 2, timestamps: list[int] | None = None, cluster: RayCluster | None = None) -> None:
+def run_ray(
+    tasks: list[SegmentTask],
+    callbacks: Callbacks,
+    workers: int,
+    address: str | None = None,
+    max_retries: int = 2,
+    timestamps: list[int] | None = None,
+    cluster: RayCluster | None = None,
+) -> None:
     """Render as Ray tasks (a local cluster of `workers` CPUs when no address and no running
     cluster). Ray retries a task whose worker process dies; each worker process keeps the
     style/model loaded between tasks. A `cluster` already started (RayCluster) is used and left
@@ -386,12 +402,16 @@ def run_ray(tasks: list[SegmentTask], callbacks: Callbacks, workers: int, addres
             cluster.close()
 
 
-def _run_ray_tasks(ray, tasks, callbacks: Callbacks, max_retries: int, timestamps: list[int] | None,
-                   progress=None) -> None:
+def _run_ray_tasks(
+    ray, tasks, callbacks: Callbacks, max_retries: int, timestamps: list[int] | None, progress=None
+) -> None:
     resources = _ray_resources(tasks[0].settings_json)
     if resources["num_gpus"] and not ray.cluster_resources().get("GPU"):
-        raise VidbwError("`device` cuda with `engine` ray needs GPU workers, and this Ray cluster has no GPU",
-                         param="device", mentions=("engine",))
+        raise VidbwError(
+            "`device` cuda with `engine` ray needs GPU workers, and this Ray cluster has no GPU",
+            param="device",
+            mentions=("engine",),
+        )
     if progress is None:
         progress = _progress_actor(ray).remote()
     render = ray.remote(**resources, max_retries=max_retries, retry_exceptions=False)(_ray_render)
@@ -424,8 +444,10 @@ def _run_ray_tasks(ray, tasks, callbacks: Callbacks, max_retries: int, timestamp
                         raise cause from None
                     raise VidbwError(f"segment {task.index} failed: {cause or exc}") from None
                 except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
-                    raise WorkerDied(f"segment {task.index}: its worker died {max_retries + 1} times; "
-                                     f"the job folder keeps the finished segments ({exc.__class__.__name__})") from None
+                    raise WorkerDied(
+                        f"segment {task.index}: its worker died {max_retries + 1} times; "
+                        f"the job folder keeps the finished segments ({exc.__class__.__name__})"
+                    ) from None
                 if result.data is not None:
                     _write_returned(task, result)
                 callbacks.on_done(result)
@@ -473,6 +495,7 @@ _PROGRESS_ACTOR = None
 def _progress_actor(ray):
     global _PROGRESS_ACTOR
     if _PROGRESS_ACTOR is None:
+
         @ray.remote(num_cpus=0)
         class Progress:
             def __init__(self):

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence, cast
+from typing import cast
 
 from vidbw.errors import InputError
 from vidbw.io.probe import open_input
@@ -37,7 +38,7 @@ class SourceFingerprint:
     head_tail_sha256: str
 
     @classmethod
-    def of(cls, source: Path) -> "SourceFingerprint":
+    def of(cls, source: Path) -> SourceFingerprint:
         """A film file's size, modification time and first and last MiB; for an image sequence's folder,
         the same over its frame files (their total size, the latest time, the first and the last file)."""
         digest = hashlib.sha256()
@@ -58,7 +59,7 @@ class SourceFingerprint:
             raise InputError(f"cannot read input {source}: {exc.strerror or exc}") from None
         return cls(str(source.resolve()), size, mtime_ns, digest.hexdigest())
 
-    def differences(self, other: "SourceFingerprint") -> list[str]:
+    def differences(self, other: SourceFingerprint) -> list[str]:
         """What differs from `other`, in words (an empty list when it is the same file content)."""
         out = []
         if self.size != other.size:
@@ -117,12 +118,22 @@ class JobPlan:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "JobPlan":
+    def from_json(cls, data: dict) -> JobPlan:
         if data.get("version") != PLAN_VERSION:
-            raise InputError(f"job plan version {data.get('version')} is not supported (this vidbw writes {PLAN_VERSION})")
+            raise InputError(
+                f"job plan version {data.get('version')} is not supported (this vidbw writes {PLAN_VERSION})"
+            )
         segments = [Segment(i, a, b) for i, (a, b) in enumerate(data["segments"])]
-        return cls(SourceFingerprint(**data["source"]), data["settings"], data["frame_count"], segments,
-                   data["suffix"], data["version"], list(data.get("notes", [])), list(data.get("explain", [])))
+        return cls(
+            SourceFingerprint(**data["source"]),
+            data["settings"],
+            data["frame_count"],
+            segments,
+            data["suffix"],
+            data["version"],
+            list(data.get("notes", [])),
+            list(data.get("explain", [])),
+        )
 
 
 # --------------------------------------------------------------------------- frames and keyframes
@@ -166,7 +177,9 @@ def segment_length(frame_count: int, fps: float, workers: int, context: int) -> 
     return max(lo, min(hi, wanted))
 
 
-def plan_segments(frame_count: int, length: int, keyframes: Sequence[int] = (), cuts: Sequence[int] = ()) -> list[Segment]:
+def plan_segments(
+    frame_count: int, length: int, keyframes: Sequence[int] = (), cuts: Sequence[int] = ()
+) -> list[Segment]:
     """Split [0, frame_count) into segments of about `length` frames.
 
     Every cut (a shot list's shot starts) is a boundary; short shots are grouped into one segment

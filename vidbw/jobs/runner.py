@@ -15,13 +15,20 @@ from typing import Any
 
 from vidbw.errors import InputError, OptionError, OutputError, VidbwError
 from vidbw.io.atomic import check_output_path, describe_os_error
+from vidbw.io.encode import EncodeSettings, plan_encode
 from vidbw.io.probe import describe_video, is_image_path, open_input
 from vidbw.io.sequence import current_rate
-from vidbw.io.encode import EncodeSettings, plan_encode
 from vidbw.jobs.concat import concat_segments
 from vidbw.jobs.executors import Callbacks, RayCluster, import_ray, run_processes, run_ray, run_serial
-from vidbw.jobs.plan import (DEFAULT_CONTEXT, JobPlan, SourceFingerprint, load_cuts, plan_segments, scan_frames,
-                             segment_length)
+from vidbw.jobs.plan import (
+    DEFAULT_CONTEXT,
+    JobPlan,
+    SourceFingerprint,
+    load_cuts,
+    plan_segments,
+    scan_frames,
+    segment_length,
+)
 from vidbw.jobs.state import JobDir, JobMismatch, file_sha256
 from vidbw.jobs.worker import SegmentDone, SegmentTask
 from vidbw.temporal import MODES
@@ -49,11 +56,21 @@ class JobResult:
         return self.frames_rendered / self.seconds if self.seconds > 0 else 0.0
 
 
-def job_settings(style: str = "neutral", grain: float = 0.0, grain_size: float = 1.0, grain_seed: int = 0,
-                 toning: str | None = None, temporal: str | None = "light", encode: EncodeSettings | None = None,
-                 device: str = "cpu", context: int = DEFAULT_CONTEXT, shots_sha256: str | None = None,
-                 colorize: bool = False, reference: str | os.PathLike | None = None,
-                 sequence_fps: Fraction | None = None) -> dict:
+def job_settings(
+    style: str = "neutral",
+    grain: float = 0.0,
+    grain_size: float = 1.0,
+    grain_seed: int = 0,
+    toning: str | None = None,
+    temporal: str | None = "light",
+    encode: EncodeSettings | None = None,
+    device: str = "cpu",
+    context: int = DEFAULT_CONTEXT,
+    shots_sha256: str | None = None,
+    colorize: bool = False,
+    reference: str | os.PathLike | None = None,
+    sequence_fps: Fraction | None = None,
+) -> dict:
     """Everything that decides the output's pictures and encoding (a job folder must match it).
 
     With `colorize` the look is the key frames (`reference`, a file or a folder, by path and content)
@@ -66,16 +83,29 @@ def job_settings(style: str = "neutral", grain: float = 0.0, grain_size: float =
     # Never less context than the temporal smoother looks back and ahead (the widest, when the job picks).
     reach = MODES[temporal][1] if temporal in MODES else max(radius for _, radius in MODES.values())
     if colorize:
-        look: dict[str, Any] = {"colorize": True, "reference": None if reference is None else str(Path(reference).resolve()),
-                "reference_sha256": None if reference is None else _reference_sha256(Path(reference))}
+        look: dict[str, Any] = {
+            "colorize": True,
+            "reference": None if reference is None else str(Path(reference).resolve()),
+            "reference_sha256": None if reference is None else _reference_sha256(Path(reference)),
+        }
     else:
-        look = {"style": style, "grain": float(grain), "grain_size": float(grain_size), "grain_seed": int(grain_seed),
-                "toning": toning if toning not in ("none", "") else None}
+        look = {
+            "style": style,
+            "grain": float(grain),
+            "grain_size": float(grain_size),
+            "grain_seed": int(grain_seed),
+            "toning": toning if toning not in ("none", "") else None,
+        }
     settings = {
         "look": look,
         "temporal": temporal,
-        "encode": {"codec": encode.codec, "crf": encode.crf, "preset": encode.preset, "pix_fmt": encode.pix_fmt,
-                   "bit_depth": encode.bit_depth},
+        "encode": {
+            "codec": encode.codec,
+            "crf": encode.crf,
+            "preset": encode.preset,
+            "pix_fmt": encode.pix_fmt,
+            "bit_depth": encode.bit_depth,
+        },
         "device": device,
         "context": max(int(context), int(reach)),
         "shots_sha256": shots_sha256,  # the --shots file as given (None: none, or detected by the job)
@@ -126,39 +156,79 @@ def default_job_dir(output: Path) -> Path:
     return output.parent / f".{output.name}.vidbw-job"
 
 
-def open_job(source: Path, output: Path, settings: dict, job_dir: Path, resume: bool, workers: int = 1,
-             shots=None, segment_frames: int | None = None, detector: str = "adaptive",
-             checked=None) -> tuple[JobDir, bool]:
+def open_job(
+    source: Path,
+    output: Path,
+    settings: dict,
+    job_dir: Path,
+    resume: bool,
+    workers: int = 1,
+    shots=None,
+    segment_frames: int | None = None,
+    detector: str = "adaptive",
+    checked=None,
+) -> tuple[JobDir, bool]:
     """Load the job in `job_dir` (checking it was planned for this input and these settings), or
     plan a new one there. Returns the job and whether it was resumed. `checked()` is called once
     the input and options have passed their checks, before the planning work (the demux scan and
     the shot analysis), so that slow set-up (Ray) can overlap the planning but not an early refusal."""
     job = JobDir(job_dir)
     try:
-        return _open_job(job, source, output, settings, job_dir, resume, workers, shots, segment_frames, detector,
-                         checked or (lambda: None))
+        return _open_job(
+            job,
+            source,
+            output,
+            settings,
+            job_dir,
+            resume,
+            workers,
+            shots,
+            segment_frames,
+            detector,
+            checked or (lambda: None),
+        )
     except BaseException:
         job.unlock()
         raise
 
 
-def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: Path, resume: bool, workers: int,
-              shots, segment_frames, detector, checked) -> tuple[JobDir, bool]:
+def _open_job(
+    job: JobDir,
+    source: Path,
+    output: Path,
+    settings: dict,
+    job_dir: Path,
+    resume: bool,
+    workers: int,
+    shots,
+    segment_frames,
+    detector,
+    checked,
+) -> tuple[JobDir, bool]:
     fingerprint = SourceFingerprint.of(source)
     if job.exists():
         job.lock()
         plan = job.load()
         what = fingerprint.differences(plan.source)
         if what:
-            raise JobMismatch(f"job folder {job_dir} was planned for another input ({plan.source.path}; "
-                              f"differs in {', '.join(what)}); use a new `job_dir`", mentions=("job_dir",))
+            raise JobMismatch(
+                f"job folder {job_dir} was planned for another input ({plan.source.path}; "
+                f"differs in {', '.join(what)}); use a new `job_dir`",
+                mentions=("job_dir",),
+            )
         diff = _differences(plan.settings, settings)
         if diff:
-            raise JobMismatch(f"job folder {job_dir} was planned with other settings ({'; '.join(diff[:3])}); "
-                              "use the same options or a new `job_dir`", mentions=("job_dir",))
+            raise JobMismatch(
+                f"job folder {job_dir} was planned with other settings ({'; '.join(diff[:3])}); "
+                "use the same options or a new `job_dir`",
+                mentions=("job_dir",),
+            )
         if plan.suffix != output.suffix.lower():
-            raise JobMismatch(f"job folder {job_dir} renders {plan.suffix} segments, not {output.suffix}; "
-                              "use the same output container or a new `job_dir`", mentions=("job_dir",))
+            raise JobMismatch(
+                f"job folder {job_dir} renders {plan.suffix} segments, not {output.suffix}; "
+                "use the same output container or a new `job_dir`",
+                mentions=("job_dir",),
+            )
         if not all(job.is_done(s, verify=False) for s in plan.segments):  # else only the join is left
             checked()
         return job, True
@@ -177,8 +247,15 @@ def _open_job(job: JobDir, source: Path, output: Path, settings: dict, job_dir: 
         resolved.notes.append(interlaced_note(settings["look"].get("colorize", False)))
     length = segment_frames or segment_length(len(timestamps), fps, workers, settings["context"])
     segments = plan_segments(len(timestamps), length, keyframes, resolved.cuts)
-    plan = JobPlan(fingerprint, settings, len(timestamps), segments, output.suffix.lower(), notes=resolved.notes,
-                   explain=resolved.explain)
+    plan = JobPlan(
+        fingerprint,
+        settings,
+        len(timestamps),
+        segments,
+        output.suffix.lower(),
+        notes=resolved.notes,
+        explain=resolved.explain,
+    )
     job.create(plan, timestamps, resolved.shots_json)
     return job, False
 
@@ -208,8 +285,9 @@ def _resolve_shots(source: Path, settings: dict, shots, detector: str) -> Resolv
     if settings["look"].get("colorize"):
         from vidbw.colorize.plan import colorize_render_plan, film_colour_notes
 
-        _, shot_list, explain = colorize_render_plan(source, colorize_request_for(settings),
-                                                     settings["temporal"], shots_file, detector)
+        _, shot_list, explain = colorize_render_plan(
+            source, colorize_request_for(settings), settings["temporal"], shots_file, detector
+        )
         return ResolvedShots(shot_list.cuts(), shot_list.to_json(), film_colour_notes(source), explain)
     _, shot_list = shot_render_plan(source, look_for(settings), settings["temporal"], shots_file, detector)
     if shot_list is None:
@@ -217,9 +295,23 @@ def _resolve_shots(source: Path, settings: dict, shots, detector: str) -> Resolv
     return ResolvedShots(shot_list.cuts(), shot_list.to_json(), explain=explain_shots(shot_list))
 
 
-def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers: int = 1, engine: str = "local",
-            address: str | None = None, overwrite: bool = False, max_retries: int = 2, shots=None,
-            segment_frames: int | None = None, keep_job: bool | None = None, progress=None, **look) -> JobResult:
+def run_job(
+    source,
+    output=None,
+    *,
+    job_dir=None,
+    resume: bool = False,
+    workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
+    overwrite: bool = False,
+    max_retries: int = 2,
+    shots=None,
+    segment_frames: int | None = None,
+    keep_job: bool | None = None,
+    progress=None,
+    **look,
+) -> JobResult:
     """Convert a film as a chunked, resumable job.
 
     `look` takes convert()'s look and encode keywords (style, grain, ..., temporal, encode, device,
@@ -238,19 +330,28 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
     if engine == "ray" and importlib.util.find_spec("ray") is None:
         import_ray()  # fail early, with the install hint (Ray itself is imported in the background)
     if is_image_path(source):
-        raise OptionError("chunked jobs (`job_dir`, `resume`, `workers`, `engine`) are for films, not images",
-                          param="job_dir", mentions=("resume", "workers", "engine"))
+        raise OptionError(
+            "chunked jobs (`job_dir`, `resume`, `workers`, `engine`) are for films, not images",
+            param="job_dir",
+            mentions=("resume", "workers", "engine"),
+        )
     output = Path(output) if output is not None else default_output_for(source)
     if source.is_dir() and not renders_film(source, output):
-        raise OptionError("a chunked job renders a film: give the image sequence's output file with -o (e.g. reel.mov); "
-                          "a folder of photographs is converted in one pass")
+        raise OptionError(
+            "a chunked job renders a film: give the image sequence's output file with -o (e.g. reel.mov); "
+            "a folder of photographs is converted in one pass"
+        )
     check_output_path(output, (source,), overwrite)
     device = look.pop("device", "cpu")
     detector = look.pop("detector", "adaptive")
     shots_file = Path(shots) if isinstance(shots, (str, os.PathLike)) else None
     shots_hash = _shots_sha256(shots_file, look.get("colorize", False)) if shots_file and shots_file.is_file() else None
-    settings = job_settings(device="cpu" if device == "auto" else device, shots_sha256=shots_hash,
-                            sequence_fps=current_rate() if source.is_dir() else None, **look)
+    settings = job_settings(
+        device="cpu" if device == "auto" else device,
+        shots_sha256=shots_hash,
+        sequence_fps=current_rate() if source.is_dir() else None,
+        **look,
+    )
     explicit = job_dir is not None
     job_dir = Path(job_dir) if explicit else default_job_dir(output)
     started = time.perf_counter()
@@ -261,11 +362,24 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
             cluster.append(RayCluster(workers, address, json.dumps(settings, sort_keys=True)))
 
     try:
-        job, resumed = open_job(source, output, settings, job_dir, resume, workers, shots, segment_frames, detector,
-                                checked=start_ray)
+        job, resumed = open_job(
+            source, output, settings, job_dir, resume, workers, shots, segment_frames, detector, checked=start_ray
+        )
         try:
-            result = _run(job, source, output, overwrite, workers, engine, address, max_retries, progress, started,
-                          keep=explicit if keep_job is None else keep_job, cluster=cluster[0] if cluster else None)
+            result = _run(
+                job,
+                source,
+                output,
+                overwrite,
+                workers,
+                engine,
+                address,
+                max_retries,
+                progress,
+                started,
+                keep=explicit if keep_job is None else keep_job,
+                cluster=cluster[0] if cluster else None,
+            )
         finally:
             job.unlock()
         for c in cluster:  # wait until a local Ray cluster has stopped: part of the job's time
@@ -277,8 +391,20 @@ def run_job(source, output=None, *, job_dir=None, resume: bool = False, workers:
             c.close()
 
 
-def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int, engine: str, address, max_retries,
-         progress, started, keep: bool, cluster: RayCluster | None = None) -> JobResult:
+def _run(
+    job: JobDir,
+    source: Path,
+    output: Path,
+    overwrite: bool,
+    workers: int,
+    engine: str,
+    address,
+    max_retries,
+    progress,
+    started,
+    keep: bool,
+    cluster: RayCluster | None = None,
+) -> JobResult:
     plan = job.plan
     assert plan is not None  # open_job returns a job it loaded or created, plan included
     job.clean_partials()
@@ -336,8 +462,20 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
 
     settings_json = json.dumps(plan.settings, sort_keys=True)
     shots_json = job.shots_json()
-    tasks = [SegmentTask(s.index, s.start, s.stop, str(source.resolve()), str(job.segment_path(s)), settings_json,
-                         str(job.timestamps_path.resolve()), plan.settings["context"], shots_json) for s in todo]
+    tasks = [
+        SegmentTask(
+            s.index,
+            s.start,
+            s.stop,
+            str(source.resolve()),
+            str(job.segment_path(s)),
+            settings_json,
+            str(job.timestamps_path.resolve()),
+            plan.settings["context"],
+            shots_json,
+        )
+        for s in todo
+    ]
     callbacks = Callbacks(on_start, on_progress, on_done)
     timestamps = job.timestamps()  # read once: sent to Ray's workers, and used by the join
     try:
@@ -348,23 +486,36 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
         else:
             run_serial(tasks, callbacks)
     except OutputError as exc:
-        raise OutputError(f"{exc}; the job folder keeps {job.summary()['done']} of {len(plan.segments)} finished "
-                          f"segments: fix it and run again with `resume` {job.root}",
-                          mentions=(*exc.params, "resume")) from None
+        raise OutputError(
+            f"{exc}; the job folder keeps {job.summary()['done']} of {len(plan.segments)} finished "
+            f"segments: fix it and run again with `resume` {job.root}",
+            mentions=(*exc.params, "resume"),
+        ) from None
     except OSError as exc:
-        raise OutputError(f"cannot write segments: {describe_os_error(exc)}; fix it and run again with "
-                          f"`resume` {job.root}", mentions=("resume",)) from None
+        raise OutputError(
+            f"cannot write segments: {describe_os_error(exc)}; fix it and run again with `resume` {job.root}",
+            mentions=("resume",),
+        ) from None
     missing = [s.index for s in plan.segments if not job.is_done(s, verify=False)]
     if missing:
-        raise VidbwError(f"segments {missing[:5]} are not done; run again with `resume` {job.root}",
-                         mentions=("resume",))
+        raise VidbwError(
+            f"segments {missing[:5]} are not done; run again with `resume` {job.root}", mentions=("resume",)
+        )
     result.notes.extend(plan.notes)  # what the planning found (colour input, interlacing), on every run
     if cluster is not None:
         if tasks:
             result.notes.append(cluster.describe())
         cluster.close(wait=False)  # a local cluster stops while the segments are joined
-    result.notes.extend(concat_segments(source, [job.segment_path(s) for s in plan.segments], output, timestamps,
-                                        [s.frames for s in plan.segments], overwrite))
+    result.notes.extend(
+        concat_segments(
+            source,
+            [job.segment_path(s) for s in plan.segments],
+            output,
+            timestamps,
+            [s.frames for s in plan.segments],
+            overwrite,
+        )
+    )
     result.seconds = time.perf_counter() - started
     if not keep:
         job.unlock()
@@ -373,5 +524,8 @@ def _run(job: JobDir, source: Path, output: Path, overwrite: bool, workers: int,
 
 
 def _state_error(job: JobDir, exc: OSError) -> OutputError:
-    return OutputError(f"cannot update the job state in {job.root}: {describe_os_error(exc)}; the last saved state "
-                       f"is intact: fix it and run again with `resume` {job.root}", mentions=("resume",))
+    return OutputError(
+        f"cannot update the job state in {job.root}: {describe_os_error(exc)}; the last saved state "
+        f"is intact: fix it and run again with `resume` {job.root}",
+        mentions=("resume",),
+    )

@@ -131,8 +131,9 @@ def _crash_hook(index: int):
     return check
 
 
-def render_task(task: SegmentTask, progress=None, output_override: str | None = None,
-                timestamps: list[int] | None = None) -> SegmentDone:
+def render_task(
+    task: SegmentTask, progress=None, output_override: str | None = None, timestamps: list[int] | None = None
+) -> SegmentDone:
     """Render one segment to its intermediate and return its frame count and checksum."""
     from vidbw.io.sequence import reading_rate
     from vidbw.pipeline import render_segment
@@ -155,8 +156,17 @@ def render_task(task: SegmentTask, progress=None, output_override: str | None = 
         encode = encode_settings_for(task.settings_json)
         if timestamps is None:
             timestamps = timestamps_for(task.timestamps_path, os.stat(task.timestamps_path).st_mtime_ns)
-        result = render_segment(Path(task.source), output, plan, encode, range(task.start, task.stop), task.context,
-                                timestamps, settings.get("device", "cpu"), report)
+        result = render_segment(
+            Path(task.source),
+            output,
+            plan,
+            encode,
+            range(task.start, task.stop),
+            task.context,
+            timestamps,
+            settings.get("device", "cpu"),
+            report,
+        )
     size = output.stat().st_size
     return SegmentDone(task.index, result.frames, file_sha256(output), size, time.perf_counter() - started, os.getpid())
 

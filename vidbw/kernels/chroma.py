@@ -33,7 +33,15 @@ from numba import njit, prange
 
 from .splat import bin_position, cell_position, trilinear_corner
 
-__all__ = ["slice_chroma", "slice_chroma_torch", "sample_grid_torch", "splat_chroma", "fit_color_grid", "neutral_color_grid", "COLOR_CHANNELS"]
+__all__ = [
+    "slice_chroma",
+    "slice_chroma_torch",
+    "sample_grid_torch",
+    "splat_chroma",
+    "fit_color_grid",
+    "neutral_color_grid",
+    "COLOR_CHANNELS",
+]
 
 COLOR_CHANNELS = 4  # a_cb, b_cb, a_cr, b_cr
 
@@ -47,8 +55,9 @@ def neutral_color_grid(depth: int = 8, grid_h: int = 16, grid_w: int = 16) -> np
 
 
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _slice_chroma_kernel(luma, grid, luma_offset, luma_scale, out_cb, out_cr, chroma_mid, chroma_scale,
-                         chroma_lo, chroma_hi, sub_x, sub_y):
+def _slice_chroma_kernel(
+    luma, grid, luma_offset, luma_scale, out_cb, out_cr, chroma_mid, chroma_scale, chroma_lo, chroma_hi, sub_x, sub_y
+):
     height, width = luma.shape
     c_height, c_width = out_cb.shape
     _, depth, grid_h, grid_w = grid.shape
@@ -98,8 +107,11 @@ def _slice_chroma_kernel(luma, grid, luma_offset, luma_scale, out_cb, out_cr, ch
                 iz = iz1 if corner & 4 else iz0
                 iy = iy1 if corner & 2 else iy0
                 ix = ix1 if corner & 1 else ix0
-                w = (wz if corner & 4 else f32(1.0) - wz) * (wy if corner & 2 else f32(1.0) - wy) * \
-                    (wx if corner & 1 else f32(1.0) - wx)
+                w = (
+                    (wz if corner & 4 else f32(1.0) - wz)
+                    * (wy if corner & 2 else f32(1.0) - wy)
+                    * (wx if corner & 1 else f32(1.0) - wx)
+                )
                 acc0 += w * grid[0, iz, iy, ix]
                 acc1 += w * grid[1, iz, iy, ix]
                 acc2 += w * grid[2, iz, iy, ix]
@@ -129,8 +141,9 @@ def _subsampling_shift(full: int, sub: int) -> int:
     raise ValueError(f"chroma plane size {sub} does not match luma size {full} (expected {full} or {(full + 1) // 2})")
 
 
-def slice_chroma(luma: np.ndarray, grid: np.ndarray, out_cb: np.ndarray, out_cr: np.ndarray,
-                 bit_depth: int, full_range: bool) -> None:
+def slice_chroma(
+    luma: np.ndarray, grid: np.ndarray, out_cb: np.ndarray, out_cr: np.ndarray, bit_depth: int, full_range: bool
+) -> None:
     """Write Cb and Cr code values for `luma` (a 2-D plane of codes) from a colour grid, in place.
 
     The chroma planes may be subsampled (4:2:0, 4:2:2) or full size; each chroma sample is guided
@@ -183,10 +196,10 @@ def sample_grid_torch(grid, level):
     n, _, h, w = level.shape
     xs = (torch.arange(w, device=level.device, dtype=level.dtype) + 0.5) / w * 2 - 1
     ys = (torch.arange(h, device=level.device, dtype=level.dtype) + 0.5) / h * 2 - 1
-    coords = torch.stack([xs.view(1, 1, w).expand(n, h, w), ys.view(1, h, 1).expand(n, h, w),
-                          level[:, 0] * 2 - 1], dim=-1)
-    return F.grid_sample(grid, coords[:, None], mode="bilinear", padding_mode="border",
-                         align_corners=False)[:, :, 0]
+    coords = torch.stack(
+        [xs.view(1, 1, w).expand(n, h, w), ys.view(1, h, 1).expand(n, h, w), level[:, 0] * 2 - 1], dim=-1
+    )
+    return F.grid_sample(grid, coords[:, None], mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]
 
 
 def slice_chroma_torch(level, grid, gamut_safe: bool = True):
@@ -241,14 +254,27 @@ def splat_chroma(level: np.ndarray, chroma: np.ndarray, depth: int, grid_h: int,
     """(3, D, Gh, Gw) float32: per (luma bin, y cell, x cell), the trilinear weight of the pixels
     there and their weighted Cb and Cr sums: a picture's colours binned by where they are and how
     bright they are (reference mode looks colours up by luma in it)."""
-    sums = _splat_statistics(np.ascontiguousarray(level, np.float32), np.ascontiguousarray(chroma, np.float32),
-                             np.ones(np.shape(level), np.float32), depth, grid_h, grid_w)
+    sums = _splat_statistics(
+        np.ascontiguousarray(level, np.float32),
+        np.ascontiguousarray(chroma, np.float32),
+        np.ones(np.shape(level), np.float32),
+        depth,
+        grid_h,
+        grid_w,
+    )
     return sums[[0, 3, 5]].astype(np.float32)
 
 
-def fit_color_grid(level: np.ndarray, chroma: np.ndarray, confidence: np.ndarray | None = None,
-                   depth: int = 8, grid_h: int = 72, grid_w: int = 128, slope_ridge: float = 1e-3,
-                   column_prior: float = 0.1) -> np.ndarray:
+def fit_color_grid(
+    level: np.ndarray,
+    chroma: np.ndarray,
+    confidence: np.ndarray | None = None,
+    depth: int = 8,
+    grid_h: int = 72,
+    grid_w: int = 128,
+    slope_ridge: float = 1e-3,
+    column_prior: float = 0.1,
+) -> np.ndarray:
     """The colour grid whose affine maps best explain `chroma` from `level` (weighted least squares).
 
     level (h, w) luma in [0, 1]; chroma (2, h, w) Cb, Cr; confidence (h, w) weights in [0, 1].

@@ -119,6 +119,7 @@ D65_XY = (0.3127, 0.3290)
 
 def _rgb_to_xyz(primaries: str) -> np.ndarray:
     """(3, 3) RGB -> XYZ of a primary set, scaled so that R = G = B = 1 is the white point (Y = 1)."""
+
     def xyz(x, y):
         return np.array([x / y, 1.0, (1.0 - x - y) / y])
 
@@ -217,8 +218,11 @@ def area_resize(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """
     w, h = size
     height, width = plane.shape[:2]
-    while width % 2 == 0 and height % 2 == 0 and (
-            _divides_evenly(width // 2, height // 2, w, h) or (width >= 4 * w and height >= 4 * h)):
+    while (
+        width % 2 == 0
+        and height % 2 == 0
+        and (_divides_evenly(width // 2, height // 2, w, h) or (width >= 4 * w and height >= 4 * h))
+    ):
         width, height = width // 2, height // 2
         plane = cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA)
     if (width, height) == (w, h):
@@ -325,8 +329,11 @@ def planes_to_small_luma(planes, to_rgb: np.ndarray, size: tuple[int, int]) -> n
     weights = luma_weights(to_rgb)
     if weights[1] == 0.0 and weights[2] == 0.0:
         plane = planes[0] if planes[0].strides[-1] == planes[0].itemsize else np.ascontiguousarray(planes[0])
-        small = area_resize(plane.astype(np.float32, copy=False), (w, h)) \
-            if plane.shape != (h, w) else plane.astype(np.float32)
+        small = (
+            area_resize(plane.astype(np.float32, copy=False), (w, h))
+            if plane.shape != (h, w)
+            else plane.astype(np.float32)
+        )
         level = small * weights[0] + weights[3]
     else:
         level = _affine_pixels(_small_planes(planes, size), weights[None])
@@ -350,7 +357,8 @@ def keep_luma(planes, to_rgb: np.ndarray, luma_out: np.ndarray, coding: tuple[fl
             return
         value = planes[0].astype(np.float32) * np.float32(gain) + np.float32(shift)
     else:
-        value = sum(p.astype(np.float32) * np.float32(w * scale) for p, w in zip(planes, weights[:3])) \
-            + np.float32(offset + scale * weights[3])
+        value = sum(p.astype(np.float32) * np.float32(w * scale) for p, w in zip(planes, weights[:3])) + np.float32(
+            offset + scale * weights[3]
+        )
     top = np.iinfo(luma_out.dtype).max if luma_out.dtype.kind == "u" else np.inf
     np.copyto(luma_out, np.clip(np.rint(value), 0, top).astype(luma_out.dtype))

@@ -18,7 +18,7 @@ Two implementations with identical semantics:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numba
 import numpy as np
@@ -47,17 +47,38 @@ _OUT_RANGE = {
 # nogil: the reader and writer threads keep decoding and encoding while a frame is sliced.
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _slice_apply_kernel(
-    p0, p1, p2,  # 1-D flat views of the planes (see _flat_rows)
-    pitch0, pitch1, pitch2,  # row pitch of each plane, in elements
-    height, width, c_height, c_width, sub_x, sub_y,
+    p0,
+    p1,
+    p2,  # 1-D flat views of the planes (see _flat_rows)
+    pitch0,
+    pitch1,
+    pitch2,  # row pitch of each plane, in elements
+    height,
+    width,
+    c_height,
+    c_width,
+    sub_x,
+    sub_y,
     to_rgb,  # (3, 4) float32
     grid_rows,  # (Gh+1, D*Gw*8) float32, see _grid_table
-    depth, grid_h, grid_w,
+    depth,
+    grid_h,
+    grid_w,
     cell_start,  # (Gw+1,) first output column of each x cell (columns are sorted by cell)
     x_frac,  # (W,) weight of the right-hand x cell
     lut,  # (2K,) float32: value and slope to the next sample, interleaved (see _tone_table)
-    out, out_pitch, out_offset, out_scale, out_lo, out_hi, out_round,
-    grain, grain_col_offset, grain_row_offset, grain_amount, has_grain,
+    out,
+    out_pitch,
+    out_offset,
+    out_scale,
+    out_lo,
+    out_hi,
+    out_round,
+    grain,
+    grain_col_offset,
+    grain_row_offset,
+    grain_amount,
+    has_grain,
     n_chunks,
 ):
     # How this stays fast without SIMD gathers (LLVM will not emit them for this CPU):
@@ -77,9 +98,18 @@ def _slice_apply_kernel(
     kr = f32(0.2126)
     kg = f32(0.7152)
     kb = f32(0.0722)
-    m00 = f32(to_rgb[0, 0]); m01 = f32(to_rgb[0, 1]); m02 = f32(to_rgb[0, 2]); m03 = f32(to_rgb[0, 3])
-    m10 = f32(to_rgb[1, 0]); m11 = f32(to_rgb[1, 1]); m12 = f32(to_rgb[1, 2]); m13 = f32(to_rgb[1, 3])
-    m20 = f32(to_rgb[2, 0]); m21 = f32(to_rgb[2, 1]); m22 = f32(to_rgb[2, 2]); m23 = f32(to_rgb[2, 3])
+    m00 = f32(to_rgb[0, 0])
+    m01 = f32(to_rgb[0, 1])
+    m02 = f32(to_rgb[0, 2])
+    m03 = f32(to_rgb[0, 3])
+    m10 = f32(to_rgb[1, 0])
+    m11 = f32(to_rgb[1, 1])
+    m12 = f32(to_rgb[1, 2])
+    m13 = f32(to_rgb[1, 3])
+    m20 = f32(to_rgb[2, 0])
+    m21 = f32(to_rgb[2, 1])
+    m22 = f32(to_rgb[2, 2])
+    m23 = f32(to_rgb[2, 3])
     depth_f = f32(depth)
     z_max = f32(depth - 1)
     lut_max = f32(lut.shape[0] // 2 - 1)
@@ -128,10 +158,10 @@ def _slice_apply_kernel(
                 c0 = y
                 c1 = y
                 fy = zero
-            u0 = p1[c0 * pitch1:c0 * pitch1 + c_width]
-            u1 = p1[c1 * pitch1:c1 * pitch1 + c_width]
-            v0 = p2[c0 * pitch2:c0 * pitch2 + c_width]
-            v1 = p2[c1 * pitch2:c1 * pitch2 + c_width]
+            u0 = p1[c0 * pitch1 : c0 * pitch1 + c_width]
+            u1 = p1[c1 * pitch1 : c1 * pitch1 + c_width]
+            v0 = p2[c0 * pitch2 : c0 * pitch2 + c_width]
+            v1 = p2[c1 * pitch2 : c1 * pitch2 + c_width]
             if sub_x:
                 for k in range(c_width):
                     a = f32(u0[k])
@@ -158,7 +188,7 @@ def _slice_apply_kernel(
                     v_row[x] = a + fy * (f32(v1[x]) - a)
 
             # --- colour: clipped R'G'B' and the luma bin coordinate ----------------------
-            y_row = p0[y * pitch0:y * pitch0 + width]
+            y_row = p0[y * pitch0 : y * pitch0 + width]
             for x in range(width):
                 yv = f32(y_row[x])
                 u = u_row[x]
@@ -211,8 +241,14 @@ def _slice_apply_kernel(
                 # (wR, wG, wB, c) of the lowest bin in this cell and their change towards the
                 # next cell: row_grid record (z, cell), see _grid_table.
                 at = (z_first * grid_w + cell) * 8
-                wr = row_grid[at]; wg = row_grid[at + 1]; wb = row_grid[at + 2]; wc = row_grid[at + 3]
-                dr = row_grid[at + 4]; dg = row_grid[at + 5]; db = row_grid[at + 6]; dc = row_grid[at + 7]
+                wr = row_grid[at]
+                wg = row_grid[at + 1]
+                wb = row_grid[at + 2]
+                wc = row_grid[at + 3]
+                dr = row_grid[at + 4]
+                dg = row_grid[at + 5]
+                db = row_grid[at + 6]
+                dc = row_grid[at + 7]
                 for i in range(n):
                     r = seg_r[i]
                     g = seg_g[i]
@@ -223,10 +259,14 @@ def _slice_apply_kernel(
                     # The same eight numbers' change from bin z to bin z + 1.
                     at = (z * grid_w + cell) * 8
                     up = at + bin_step
-                    wr = row_grid[up] - row_grid[at]; wg = row_grid[up + 1] - row_grid[at + 1]
-                    wb = row_grid[up + 2] - row_grid[at + 2]; wc = row_grid[up + 3] - row_grid[at + 3]
-                    dr = row_grid[up + 4] - row_grid[at + 4]; dg = row_grid[up + 5] - row_grid[at + 5]
-                    db = row_grid[up + 6] - row_grid[at + 6]; dc = row_grid[up + 7] - row_grid[at + 7]
+                    wr = row_grid[up] - row_grid[at]
+                    wg = row_grid[up + 1] - row_grid[at + 1]
+                    wb = row_grid[up + 2] - row_grid[at + 2]
+                    wc = row_grid[up + 3] - row_grid[at + 3]
+                    dr = row_grid[up + 4] - row_grid[at + 4]
+                    dg = row_grid[up + 5] - row_grid[at + 5]
+                    db = row_grid[up + 6] - row_grid[at + 6]
+                    dc = row_grid[up + 7] - row_grid[at + 7]
                     zf = f32(z)
                     for i in range(n):
                         r = seg_r[i]
@@ -250,7 +290,7 @@ def _slice_apply_kernel(
                 acc[x] = pair.real + acc[x] * pair.imag
 
             # --- grain + output coding ---------------------------------------------------
-            out_row = out[y * out_pitch:y * out_pitch + width]
+            out_row = out[y * out_pitch : y * out_pitch + width]
             if has_grain:
                 grain_line = grain[(y + grain_row_offset) % grain_h]
                 # Walk the wrapping tile in contiguous runs (no per-pixel modulo or gather).
@@ -258,8 +298,8 @@ def _slice_apply_kernel(
                 col = grain_col_offset
                 while x0 < width:
                     n = min(grain_w - col, width - x0)
-                    seg_v = acc[x0:x0 + n]
-                    seg_grain = grain_line[col:col + n]
+                    seg_v = acc[x0 : x0 + n]
+                    seg_grain = grain_line[col : col + n]
                     for i in range(n):
                         v = seg_v[i]
                         # 4v(1-v): grain fades out towards black and white, as on film.
@@ -420,7 +460,9 @@ def slice_apply(
         raise ValueError("tone_lut must be finite")
 
     if not isinstance(out, np.ndarray) or out.shape != (height, width):
-        raise ValueError(f"out must be a numpy array of shape {(height, width)}, got {getattr(out, 'shape', type(out))}")
+        raise ValueError(
+            f"out must be a numpy array of shape {(height, width)}, got {getattr(out, 'shape', type(out))}"
+        )
     if out.dtype not in _OUT_RANGE:
         raise ValueError(f"out dtype must be uint8, uint16 or float32, got {out.dtype}")
     if not out.flags.writeable:
@@ -456,14 +498,38 @@ def slice_apply(
     # A few chunks per thread balances load without per-row scheduling overhead.
     n_chunks = max(1, min(height, 4 * numba.get_num_threads()))
     _slice_apply_kernel(
-        f0, f1, f2, pitch0, pitch1, pitch2,
-        height, width, c_height, c_width, sub_x, sub_y,
+        f0,
+        f1,
+        f2,
+        pitch0,
+        pitch1,
+        pitch2,
+        height,
+        width,
+        c_height,
+        c_width,
+        sub_x,
+        sub_y,
         to_rgb,
-        _grid_table(grid), depth, grid_h, grid_w,
-        np.searchsorted(x_cell, np.arange(grid_w + 1)).astype(np.int64), x_frac,
+        _grid_table(grid),
+        depth,
+        grid_h,
+        grid_w,
+        np.searchsorted(x_cell, np.arange(grid_w + 1)).astype(np.int64),
+        x_frac,
         _tone_table(tone_lut),
-        fout, out_pitch, float(out_offset), float(out_scale), out_lo, out_hi, out_round,
-        grain, grain_col_offset, grain_row_offset, float(grain_amount), has_grain,
+        fout,
+        out_pitch,
+        float(out_offset),
+        float(out_scale),
+        out_lo,
+        out_hi,
+        out_round,
+        grain,
+        grain_col_offset,
+        grain_row_offset,
+        float(grain_amount),
+        has_grain,
         n_chunks,
     )
     return out

@@ -5,7 +5,7 @@ Kept apart from the numba kernel so that the CPU render path never imports torch
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -59,7 +59,7 @@ class ColorizerConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ColorizerConfig":
+    def from_dict(cls, d: dict) -> ColorizerConfig:
         d = dict(d)
         d["widths"] = tuple(d["widths"])
         return cls(**d)
@@ -177,8 +177,9 @@ class Colorizer(nn.Module):
 
         grid = self.predict_grids((level if small is None else small)[None])
         with torch.inference_mode():
-            chroma = slice_chroma_torch(torch.from_numpy(np.ascontiguousarray(level, np.float32))[None, None],
-                                        torch.from_numpy(grid))[0]
+            chroma = slice_chroma_torch(
+                torch.from_numpy(np.ascontiguousarray(level, np.float32))[None, None], torch.from_numpy(grid)
+            )[0]
         return chroma.numpy()
 
     def features(self, level: np.ndarray) -> np.ndarray:
@@ -191,7 +192,7 @@ class Colorizer(nn.Module):
         save_weights(path, self.state_dict(), meta)
 
     @classmethod
-    def load(cls, path: Path, device: str = "cpu") -> "Colorizer":
+    def load(cls, path: Path, device: str = "cpu") -> Colorizer:
         tensors, meta = load_weights(path)
         try:
             if meta.get("model_id") != MODEL_ID:
@@ -199,8 +200,10 @@ class Colorizer(nn.Module):
             model = cls(ColorizerConfig.from_dict(meta["colorizer"]))
             model.load_state_dict(tensors)
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-            raise InputError(f"weights file {path} does not hold a vidbw colorizer ({MODEL_ID}): "
-                             f"{exc.__class__.__name__}: {exc}".replace("\n", " ")) from None
+            raise InputError(
+                f"weights file {path} does not hold a vidbw colorizer ({MODEL_ID}): "
+                f"{exc.__class__.__name__}: {exc}".replace("\n", " ")
+            ) from None
         model.meta = {k: v for k, v in meta.items() if k != "colorizer"}
         model.eval()
         for p in model.parameters():

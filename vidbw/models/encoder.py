@@ -44,10 +44,14 @@ class StyleEncoder(nn.Module):
         super().__init__()
         self.size = size
         self.net = nn.Sequential(
-            nn.Conv2d(4, 24, 3, 2, 1), nn.ReLU(),
-            nn.Conv2d(24, 48, 3, 2, 1), nn.ReLU(),
-            nn.Conv2d(48, 64, 3, 2, 1), nn.ReLU(),
-            nn.Conv2d(64, 64, 3, 2, 1), nn.ReLU(),
+            nn.Conv2d(4, 24, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(24, 48, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(48, 64, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, 2, 1),
+            nn.ReLU(),
         )
         # Global statistics of the B&W side and of its relation to the colour side.
         self.fc = nn.Sequential(nn.Linear(64 * 2 + 16 + 6, 96), nn.ReLU(), nn.Linear(96, dim))
@@ -66,12 +70,16 @@ class StyleEncoder(nn.Module):
         bc = flat - flat.mean(1, keepdim=True)
         rc = rgbf - rgbf.mean(2, keepdim=True)
         corr = (rc * bc[:, None]).mean(2) / (rc.std(2) * bc.std(1, keepdim=True) + 1e-4)
-        stats = torch.cat([corr, flat.mean(1, keepdim=True), flat.std(1, keepdim=True), (bw - luma).flatten(1).mean(1, keepdim=True)], 1)
+        stats = torch.cat(
+            [corr, flat.mean(1, keepdim=True), flat.std(1, keepdim=True), (bw - luma).flatten(1).mean(1, keepdim=True)],
+            1,
+        )
         return F.normalize(self.fc(torch.cat([pooled, q, stats], 1)), dim=1)
 
 
-def proxy_anchor_loss(emb: torch.Tensor, labels: torch.Tensor, proxies: torch.Tensor,
-                      alpha: float = 32.0, delta: float = 0.1) -> torch.Tensor:
+def proxy_anchor_loss(
+    emb: torch.Tensor, labels: torch.Tensor, proxies: torch.Tensor, alpha: float = 32.0, delta: float = 0.1
+) -> torch.Tensor:
     """Proxy-Anchor loss; ``emb`` (N, d) unit-norm, ``labels`` (N,) int, ``proxies`` (P, d)."""
     p = F.normalize(proxies, dim=1)
     sim = emb @ p.T  # (N, P)

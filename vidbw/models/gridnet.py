@@ -49,8 +49,9 @@ class GridNet(nn.Module):
         assert self.head.bias is not None  # Conv2d built with bias=True
         nn.init.zeros_(self.head.bias)
         self._film_sizes = [w1, w2, w3, w3]
-        self.film = nn.Sequential(nn.Linear(cfg.style_dim, cfg.film_hidden), nn.ReLU(),
-                                  nn.Linear(cfg.film_hidden, 2 * sum(self._film_sizes)))
+        self.film = nn.Sequential(
+            nn.Linear(cfg.style_dim, cfg.film_hidden), nn.ReLU(), nn.Linear(cfg.film_hidden, 2 * sum(self._film_sizes))
+        )
         film_out = cast(nn.Linear, self.film[2])
         nn.init.zeros_(film_out.weight)
         nn.init.zeros_(film_out.bias)

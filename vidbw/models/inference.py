@@ -23,8 +23,19 @@ import numpy as np
 from vidbw.models.content import CONTENT_DIM
 from vidbw.resources import models_dir
 
-__all__ = ["GridNetConfig", "PRIOR", "GridNetArrays", "RetoucherArrays", "default_model_path", "gridnet_config",
-           "hold_blas_to_one_thread", "load_retoucher_arrays", "nearest_subject", "scratch_buffer", "unit"]
+__all__ = [
+    "GridNetConfig",
+    "PRIOR",
+    "GridNetArrays",
+    "RetoucherArrays",
+    "default_model_path",
+    "gridnet_config",
+    "hold_blas_to_one_thread",
+    "load_retoucher_arrays",
+    "nearest_subject",
+    "scratch_buffer",
+    "unit",
+]
 
 PRIOR = (0.2126, 0.7152, 0.0722, 0.0)  # Rec.709 luma: the grid a zero residual stands for
 WEIGHTS_NAME = "retoucher.safetensors"
@@ -106,7 +117,9 @@ def adaptive_avg_pool(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(n, size[0], channels, size[1]).transpose(0, 1, 3, 2))
 
 
-def conv3x3(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, scratch: dict | None = None) -> np.ndarray:
+def conv3x3(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, scratch: dict | None = None
+) -> np.ndarray:
     """(N, H, W, C) -> (N, H', W', O): a 3×3 convolution with zero padding 1, as nn.Conv2d(C, O, 3,
     stride, 1); ``weight`` (O, C, 3, 3) as torch stores it, ``bias`` (O,) or per pixel (H', W', O).
 
@@ -120,8 +133,9 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, sc
     patches = scratch_buffer(scratch, "patches", (n, out_h, out_w, 3, 3, channels))
     for dy in range(3):
         for dx in range(3):
-            patches[:, :, :, dy, dx] = padded[:, dy:dy + stride * (out_h - 1) + 1:stride,
-                                              dx:dx + stride * (out_w - 1) + 1:stride]
+            patches[:, :, :, dy, dx] = padded[
+                :, dy : dy + stride * (out_h - 1) + 1 : stride, dx : dx + stride * (out_w - 1) + 1 : stride
+            ]
     kernel = weight.transpose(2, 3, 1, 0).reshape(9 * channels, -1)  # (dy, dx, C) rows, as the patches
     out = (patches.reshape(-1, 9 * channels) @ kernel).reshape(n, out_h, out_w, -1)
     out += bias  # (O,), or a map (H', W', O)
@@ -207,8 +221,9 @@ class RetoucherArrays:
     """What rendering needs of a retoucher weights file: the grid network and the subject clusters."""
 
     def __init__(self, tensors: dict, meta: dict):
-        self.gridnet = GridNetArrays({k[len("gridnet."):]: v for k, v in tensors.items() if k.startswith("gridnet.")},
-                                     gridnet_config(meta))
+        self.gridnet = GridNetArrays(
+            {k[len("gridnet.") :]: v for k, v in tensors.items() if k.startswith("gridnet.")}, gridnet_config(meta)
+        )
         self.content_mean = np.asarray(tensors["content_mean"], np.float32)
         self.content_std = np.asarray(tensors["content_std"], np.float32)
         self.centroids = np.asarray(tensors["centroids"], np.float32)

@@ -17,7 +17,14 @@ from vidbw.io.atomic import write_atomic
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["save_weights", "load_weights", "load_arrays", "float32_arrays", "save_optimizer_state", "load_optimizer_state"]
+__all__ = [
+    "save_weights",
+    "load_weights",
+    "load_arrays",
+    "float32_arrays",
+    "save_optimizer_state",
+    "load_optimizer_state",
+]
 
 
 def save_weights(path: Path, tensors: dict, meta: dict) -> None:
@@ -45,8 +52,10 @@ def load_arrays(path: Path) -> tuple[dict, dict]:
 
 def float32_arrays(tensors: dict) -> dict:
     """Weights as float32 numpy arrays, whether read by `load_arrays` or torch tensors just trained."""
-    return {k: np.ascontiguousarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, np.float32)
-            for k, v in tensors.items()}
+    return {
+        k: np.ascontiguousarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, np.float32)
+        for k, v in tensors.items()
+    }
 
 
 def _read(path: Path, framework: str) -> tuple[dict, dict]:
@@ -64,7 +73,7 @@ def _read(path: Path, framework: str) -> tuple[dict, dict]:
     return tensors, meta
 
 
-def save_optimizer_state(optimizer: "torch.optim.Optimizer", path: Path) -> None:
+def save_optimizer_state(optimizer: torch.optim.Optimizer, path: Path) -> None:
     """An optimizer's per-parameter state (Adam moments, step) as safetensors, for `--resume`."""
     import torch
 
@@ -75,7 +84,7 @@ def save_optimizer_state(optimizer: "torch.optim.Optimizer", path: Path) -> None
     save_weights(path, tensors, {"n": len(optimizer.state_dict()["state"])})
 
 
-def load_optimizer_state(optimizer: "torch.optim.Optimizer", path: Path) -> None:
+def load_optimizer_state(optimizer: torch.optim.Optimizer, path: Path) -> None:
     """Restore what :func:`save_optimizer_state` wrote into an optimizer over the same parameters."""
     tensors, _ = load_weights(path)
     state_dict = optimizer.state_dict()

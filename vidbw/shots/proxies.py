@@ -20,24 +20,32 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Generator, Iterable, Iterator, cast
+from typing import cast
 
 import cv2
 import numpy as np
 
 from vidbw.errors import InputError
-from vidbw.io.probe import describe_video, open_input
 from vidbw.io.decode import DecodeStats, frame_timestamps, read_media
+from vidbw.io.probe import describe_video, open_input
 from vidbw.kernels.colour import LOWRES_MAX_SIDE, small_size
 from vidbw.models.content import CONTENT_DIM, content_features
 from vidbw.shots.analysis import ANALYSIS_WIDTH, planes_to_rgb8, scaled_to_width
 from vidbw.shots.detect import DEFAULT_DETECTOR, DEFAULT_MIN_SHOT_SECONDS, detect_shots
 from vidbw.shots.model import Shot, ShotList
 
-__all__ = ["assign_proxies", "FilmSampler", "ProxySamples", "frame_evidence", "sample_indices", "shots_for_style",
-           "PROXY_WINDOW"]
+__all__ = [
+    "assign_proxies",
+    "FilmSampler",
+    "ProxySamples",
+    "frame_evidence",
+    "sample_indices",
+    "shots_for_style",
+    "PROXY_WINDOW",
+]
 
 EvidenceProvider = Callable[[Shot], np.ndarray]  # shot -> float32 (k, CONTENT_DIM) content evidence
 
@@ -49,7 +57,9 @@ RESERVOIR_BYTES = 48 << 20  # ProxySamples' memory: every frame's evidence up to
 SEEK_GAP = 250  # frames: a target further ahead of the decoder than this is reached by a seek, not decoded to
 
 
-def assign_proxies(shot_list: ShotList, style, evidence_provider: EvidenceProvider, overwrite: bool = False) -> ShotList:
+def assign_proxies(
+    shot_list: ShotList, style, evidence_provider: EvidenceProvider, overwrite: bool = False
+) -> ShotList:
     """A copy of `shot_list` whose shots carry the proxy their style chooses.
 
     `style` is a Style used for every shot, or a callable `name -> Style` that resolves each shot's
@@ -105,8 +115,13 @@ class ProxySamples:
 
     ENTRY_BYTES = CONTENT_DIM * 4 + 8  # float32 evidence + int64 frame index
 
-    def __init__(self, fallback: EvidenceProvider | None = None, per_shot: int = PER_SHOT,
-                 max_side: int = LOWRES_MAX_SIDE, max_bytes: int = RESERVOIR_BYTES):
+    def __init__(
+        self,
+        fallback: EvidenceProvider | None = None,
+        per_shot: int = PER_SHOT,
+        max_side: int = LOWRES_MAX_SIDE,
+        max_bytes: int = RESERVOIR_BYTES,
+    ):
         self.fallback = fallback
         self.per_shot = per_shot
         self.max_side = max_side
@@ -120,12 +135,12 @@ class ProxySamples:
     @property
     def indices(self) -> np.ndarray:
         """Frame index of each kept entry, ascending."""
-        return self._indices[:self.count]
+        return self._indices[: self.count]
 
     @property
     def evidence(self) -> np.ndarray:
         """float32 (count, CONTENT_DIM): the kept frames' evidence, in the order of `indices`."""
-        return self._evidence[:self.count]
+        return self._evidence[: self.count]
 
     def collect(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Yield `frames` (the analysis pass's uint8 RGB frames, numbered from 0) unchanged, keeping evidence."""
@@ -147,7 +162,7 @@ class ProxySamples:
         """Room for twice as many entries (up to the capacity): memory follows the film's length."""
         size = min(self.capacity, 2 * len(self._indices))
         indices, evidence = np.empty(size, np.int64), np.empty((size, CONTENT_DIM), np.float32)
-        indices[:self.count], evidence[:self.count] = self.indices, self.evidence
+        indices[: self.count], evidence[: self.count] = self.indices, self.evidence
         self._indices, self._evidence = indices, evidence
 
     def _thin(self) -> None:
@@ -155,8 +170,8 @@ class ProxySamples:
         self.stride *= 2
         keep = np.flatnonzero(self.indices % self.stride == 0)
         self.count = len(keep)
-        self._indices[:self.count] = self._indices[keep]
-        self._evidence[:self.count] = self._evidence[keep]
+        self._indices[: self.count] = self._indices[keep]
+        self._evidence[: self.count] = self._evidence[keep]
 
     def __call__(self, shot: Shot) -> np.ndarray:
         indices = self.indices
@@ -164,7 +179,9 @@ class ProxySamples:
         if lo == hi:
             self.fallback_shots += 1
             if self.fallback is None:
-                raise ValueError(f"shot {shot.index}: no analysis frame kept in frames {shot.start_frame}-{shot.end_frame - 1}")
+                raise ValueError(
+                    f"shot {shot.index}: no analysis frame kept in frames {shot.start_frame}-{shot.end_frame - 1}"
+                )
             return self.fallback(shot)
         picked = set()
         for target in sample_indices(shot, self.per_shot):
@@ -233,8 +250,9 @@ class FilmSampler:
         info = describe_video(container, self.source)
         self._size = scaled_to_width(info.width, info.height, ANALYSIS_WIDTH)
         numbering = {}
-        self._seeked = (index > SEEK_GAP and bool(self._frame_table(container))
-                        and index < len(cast("list[int]", self._table)))  # _frame_table has made it
+        self._seeked = (
+            index > SEEK_GAP and bool(self._frame_table(container)) and index < len(cast("list[int]", self._table))
+        )  # _frame_table has made it
         if self._seeked:
             assert self._table is not None  # made by _frame_table just above
             container.seek(self._table[index], stream=container.streams.video[0], backward=True)
@@ -276,8 +294,13 @@ class _FrameIndex:
         return bisect.bisect_left(self.table, pts)
 
 
-def shots_for_style(source: str | os.PathLike, style, detector: str = DEFAULT_DETECTOR,
-                    min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS, progress=None) -> ShotList:
+def shots_for_style(
+    source: str | os.PathLike,
+    style,
+    detector: str = DEFAULT_DETECTOR,
+    min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS,
+    progress=None,
+) -> ShotList:
     """The analysis pass for one style: the film's shots and, when the style chooses proxies (a learned
     style), each shot's proxy, chosen from evidence kept during the same pass (the film is decoded once).
     What `vidbw shots --style` writes and what `vidbw convert --style` renders without `--shots`."""

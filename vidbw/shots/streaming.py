@@ -68,8 +68,9 @@ class ShotStream:
 
     def shot_list(self) -> ShotList:
         """The shots found, with their proxies (after `finish`)."""
-        shot_list = ShotList.from_cuts([s.start for s in self.plan.shots[1:]], self.cuts.frames, self.fps,
-                                       style=self.look.style.name)
+        shot_list = ShotList.from_cuts(
+            [s.start for s in self.plan.shots[1:]], self.cuts.frames, self.fps, style=self.look.style.name
+        )
         shot_list.shots = [replace(shot, proxy=render.proxy) for shot, render in zip(shot_list.shots, self.plan.shots)]
         return shot_list
 

@@ -54,14 +54,18 @@ class ToneCurve:
         if not 0.0 <= self.black_point < self.white_point <= 1.0:
             raise ValueError(f"need 0 <= black_point < white_point <= 1, got {self.black_point}, {self.white_point}")
         if not 0.0 <= self.output_black < self.output_white <= 1.0:
-            raise ValueError(f"need 0 <= output_black < output_white <= 1, got {self.output_black}, {self.output_white}")
+            raise ValueError(
+                f"need 0 <= output_black < output_white <= 1, got {self.output_black}, {self.output_white}"
+            )
         if self.gamma <= 0 or self.contrast <= 0 or not 0.0 < self.pivot < 1.0:
             raise ValueError("gamma and contrast must be > 0 and pivot in (0, 1)")
         if self.toe < 0 or self.shoulder < 0:
             raise ValueError("toe and shoulder must be >= 0")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        t = np.clip((np.asarray(x, dtype=np.float64) - self.black_point) / (self.white_point - self.black_point), 0.0, 1.0)
+        t = np.clip(
+            (np.asarray(x, dtype=np.float64) - self.black_point) / (self.white_point - self.black_point), 0.0, 1.0
+        )
         t = t ** (1.0 / self.gamma)
         t = _s_curve(t, self.contrast, self.pivot)
         t = _toe(t, self.toe)

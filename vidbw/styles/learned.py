@@ -31,8 +31,14 @@ from vidbw.models.content import content_evidence
 from vidbw.resources import models_dir
 from vidbw.styles.base import TONE_LUT_SIZE, Style
 
-__all__ = ["LearnedStyle", "load_style_file", "learned_styles_provider", "user_style_dir", "shipped_style_dir",
-           "STYLE_SUFFIX"]
+__all__ = [
+    "LearnedStyle",
+    "load_style_file",
+    "learned_styles_provider",
+    "user_style_dir",
+    "shipped_style_dir",
+    "STYLE_SUFFIX",
+]
 
 STYLE_SUFFIX = ".safetensors"
 
@@ -63,8 +69,14 @@ class LearnedStyle(Style):
 
     kind = "learned"
 
-    def __init__(self, name: str, description: str, path: Path | None = None, meta: dict | None = None,
-                 tensors: dict | None = None):
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        path: Path | None = None,
+        meta: dict | None = None,
+        tensors: dict | None = None,
+    ):
         self.name = name
         self.description = description
         self.path = Path(path) if path else None
@@ -127,7 +139,7 @@ class LearnedStyle(Style):
                 return
             try:
                 self._loaded()
-                self.model
+                _ = self.model  # the property loads the networks
                 # Not through grids_for: what wraps that (counting predictions, say) sees only real frames.
                 self._predict(np.full((1, 72, 128, 3), 0.5, np.float32), proxy=0)
                 self._warmed = True

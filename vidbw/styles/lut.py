@@ -35,8 +35,10 @@ MIN_SIZE, MAX_SIZE = 2, 129
 def style_lut(style: Style, size: int = 33, toning: Toning | None = None) -> np.ndarray:
     """(size, size, size, 3) float32 R'G'B' out for the lattice of R'G'B' in, indexed [b, g, r]."""
     if not style.is_constant:
-        raise OptionError(f"style {style.name!r} is region-aware (what it does to a colour depends on where the "
-                          "pixel is): no 3D LUT can hold it; export a classic style (vidbw styles lists them)")
+        raise OptionError(
+            f"style {style.name!r} is region-aware (what it does to a colour depends on where the "
+            "pixel is): no 3D LUT can hold it; export a classic style (vidbw styles lists them)"
+        )
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise OptionError(f"`size` must be between {MIN_SIZE} and {MAX_SIZE}, got {size}", param="size")
     levels = np.linspace(0.0, 1.0, size, dtype=np.float32)

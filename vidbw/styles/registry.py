@@ -9,7 +9,8 @@ clash the earlier provider wins, so a user style can never shadow a built-in one
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from vidbw.errors import OptionError
 from vidbw.styles.base import Style

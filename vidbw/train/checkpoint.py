@@ -35,8 +35,9 @@ def resume_from(out: Path, weights_name: str, model, optimizer) -> dict | None:
 def save_checkpoint(out: Path, weights_name: str, model, optimizer, state: dict, meta: dict, device) -> None:
     """Write the model (on CPU, with `meta`), the optimizer state and `state` into `out`."""
     model.meta = meta
-    model.cpu().save(Path(out) / weights_name,
-                     {"train_state": {"step": state["step"], "elapsed_s": round(state["elapsed_s"], 1)}})
+    model.cpu().save(
+        Path(out) / weights_name, {"train_state": {"step": state["step"], "elapsed_s": round(state["elapsed_s"], 1)}}
+    )
     model.to(device)
     save_optimizer_state(optimizer, Path(out) / OPTIMIZER_NAME)
     write_json_atomic(Path(out) / STATE_NAME, state)

@@ -42,9 +42,10 @@ from __future__ import annotations
 import fnmatch
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -101,8 +102,13 @@ class ColorData:
     skipped_gray: list
 
     def summary(self) -> dict:
-        return {"photos": len(self.photos), "frames": len(self.frames), "frame_pairs": len(self.pairs),
-                "files": self.files, "skipped_gray": self.skipped_gray}
+        return {
+            "photos": len(self.photos),
+            "frames": len(self.frames),
+            "frame_pairs": len(self.pairs),
+            "files": self.files,
+            "skipped_gray": self.skipped_gray,
+        }
 
 
 def collect_files(paths, exclude=()) -> tuple[list[Path], list[Path]]:
@@ -187,8 +193,14 @@ def _luma_u8(rgb: np.ndarray) -> np.ndarray:
     return np.clip(rgb_to_ycbcr709(rgb)[0] * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def load_color_data(paths, exclude=(), frames_per_video: int = 48, pairs_per_video: int = 12, seed: int = 0,
-                    log: Callable[[str], None] | None = None) -> ColorData:
+def load_color_data(
+    paths,
+    exclude=(),
+    frames_per_video: int = 48,
+    pairs_per_video: int = 12,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> ColorData:
     images, videos = collect_files(paths, exclude)
     if not images and not videos:
         raise InputError("no training images or videos found in " + ", ".join(map(str, paths)))
@@ -246,7 +258,7 @@ def _crop_resize(rgb: np.ndarray, rng: np.random.Generator, hw: tuple[int, int])
     cw, ch = max(8, int(cw * shrink)), max(8, int(ch * shrink))
     x0 = int(rng.integers(0, w - cw + 1))
     y0 = int(rng.integers(0, h - ch + 1))
-    crop = rgb[y0:y0 + ch, x0:x0 + cw]
+    crop = rgb[y0 : y0 + ch, x0 : x0 + cw]
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
     interp = cv2.INTER_AREA if cw >= tw else cv2.INTER_LINEAR
@@ -283,8 +295,16 @@ def _warp(level: np.ndarray, m: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return cv2.warpAffine(level, m, (hw[1], hw[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def make_view_pair(level_a: np.ndarray, level_b: np.ndarray, flow: np.ndarray | None, valid: np.ndarray | None,
-                   rng: np.random.Generator, hw: tuple[int, int], stride: int = 4, queries: int = 128):
+def make_view_pair(
+    level_a: np.ndarray,
+    level_b: np.ndarray,
+    flow: np.ndarray | None,
+    valid: np.ndarray | None,
+    rng: np.random.Generator,
+    hw: tuple[int, int],
+    stride: int = 4,
+    queries: int = 128,
+):
     """Two warped views and the known correspondence of view A's feature cells in view B.
 
     Returns (view_a, view_b, query cell indices in A, target cell indices in B) — flat indices
@@ -416,9 +436,16 @@ def _lr(cfg: ColorizerTrainConfig, step: int) -> float:
 ASPECTS = [(96, 128), (128, 96), (72, 128), (128, 128), (80, 128)]
 
 
-def train_colorizer(data: list, out: Path, cfg: ColorizerTrainConfig, resume: bool = False, exclude=(),
-                    progress: Callable[[int, int, dict], None] | None = None, command: str = "",
-                    log: Callable[[str], None] | None = None) -> dict:
+def train_colorizer(
+    data: list,
+    out: Path,
+    cfg: ColorizerTrainConfig,
+    resume: bool = False,
+    exclude=(),
+    progress: Callable[[int, int, dict], None] | None = None,
+    command: str = "",
+    log: Callable[[str], None] | None = None,
+) -> dict:
     """Train (or, with ``resume``, continue) the colorizer into ``out``; returns the training state."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -438,8 +465,15 @@ def train_colorizer(data: list, out: Path, cfg: ColorizerTrainConfig, resume: bo
         state = resume_from(out, WEIGHTS_NAME, model, opt) or state
     model.to(device).train()
     cfg_meta = {k: v for k, v in asdict(cfg).items() if k != "device"}
-    meta = {"train": {"data": [str(d) for d in data], "exclude": list(exclude), **color_data.summary(),
-                      "config": cfg_meta, "command": command}}
+    meta = {
+        "train": {
+            "data": [str(d) for d in data],
+            "exclude": list(exclude),
+            **color_data.summary(),
+            "config": cfg_meta,
+            "command": command,
+        }
+    }
 
     def checkpoint():
         save_checkpoint(out, WEIGHTS_NAME, model, opt, state, meta, device)
@@ -483,11 +517,23 @@ def train_colorizer(data: list, out: Path, cfg: ColorizerTrainConfig, resume: bo
             run[k] += v
         run["n"] += 1
         if progress:
-            progress(state["step"], cfg.steps, {"dB>gray": run["db_vs_gray"] / run["n"],
-                                                "sat": run["sat_ratio"] / run["n"], "nce": run["nce"] / run["n"]})
+            progress(
+                state["step"],
+                cfg.steps,
+                {
+                    "dB>gray": run["db_vs_gray"] / run["n"],
+                    "sat": run["sat_ratio"] / run["n"],
+                    "nce": run["nce"] / run["n"],
+                },
+            )
         if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps:
-            state["history"].append({"step": state["step"], "elapsed_s": round(state["elapsed_s"], 1),
-                                     **{k: round(run[k] / max(run["n"], 1), 4) for k in keys}})
+            state["history"].append(
+                {
+                    "step": state["step"],
+                    "elapsed_s": round(state["elapsed_s"], 1),
+                    **{k: round(run[k] / max(run["n"], 1), 4) for k in keys},
+                }
+            )
             run = dict.fromkeys(keys, 0.0) | {"n": 0}
             checkpoint()
     return state

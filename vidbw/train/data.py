@@ -44,7 +44,9 @@ def _video_frames(path: Path, count: int, max_side: int, rng: np.random.Generato
 
         vr = decord.VideoReader(str(path))
         n = len(vr)
-        idx = np.unique(np.clip((np.linspace(0.05, 0.95, count) * n + rng.integers(-5, 6, count)).astype(int), 0, n - 1))
+        idx = np.unique(
+            np.clip((np.linspace(0.05, 0.95, count) * n + rng.integers(-5, 6, count)).astype(int), 0, n - 1)
+        )
         frames = vr.get_batch(list(idx)).asnumpy()
         return [resize_max(f.astype(np.float32) / 255.0, max_side) for f in frames]
     except ImportError:
@@ -97,12 +99,13 @@ def augment(rgb: np.ndarray, rng: np.random.Generator, size: int, jitter: float 
     ch = int(min(h, round(np.sqrt(area / aspect))))
     y0 = int(rng.integers(0, h - ch + 1))
     x0 = int(rng.integers(0, w - cw + 1))
-    crop = rgb[y0:y0 + ch, x0:x0 + cw]
+    crop = rgb[y0 : y0 + ch, x0 : x0 + cw]
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
     scale = size / max(ch, cw)
-    out = cv2.resize(np.ascontiguousarray(crop), (max(8, round(cw * scale)), max(8, round(ch * scale))),
-                     interpolation=cv2.INTER_AREA)
+    out = cv2.resize(
+        np.ascontiguousarray(crop), (max(8, round(cw * scale)), max(8, round(ch * scale))), interpolation=cv2.INTER_AREA
+    )
     if jitter:
         gain = 1.0 + rng.normal(0, jitter, 3).astype(np.float32)
         out = out * gain + np.float32(rng.normal(0, jitter / 2))

@@ -88,7 +88,9 @@ class ExpertStyle:
         if self.grad_amount:
             y = (np.arange(h, dtype=np.float32) + 0.5) / h
             ramp = np.clip(1.0 - y / max(self.grad_extent, 1e-3), 0.0, 1.0) ** 1.5
-            weight = ramp[:, None] * ((1.0 - self.grad_sky_weight) + self.grad_sky_weight * np.clip(masks["sky"] * 2.0, 0, 1))
+            weight = ramp[:, None] * (
+                (1.0 - self.grad_sky_weight) + self.grad_sky_weight * np.clip(masks["sky"] * 2.0, 0, 1)
+            )
             gray = gray * (1.0 - self.grad_amount * weight)
         gray = np.clip(gray, 0.0, 1.0)
         # Local contrast.
@@ -132,46 +134,86 @@ def sample_style(seed: int, family: str | None = None) -> ExpertStyle:
     u = rng.uniform
     base = _mix(rng, (0.30, 0.59, 0.11), 0.08)
     if family == "landscape":
-        mixes = (base, _mix(rng, (0.55, 0.45, -0.05), 0.1), _mix(rng, (0.35, 0.55, 0.1), 0.06),
-                 _mix(rng, (0.25, 0.75, 0.0), 0.1))
+        mixes = (
+            base,
+            _mix(rng, (0.55, 0.45, -0.05), 0.1),
+            _mix(rng, (0.35, 0.55, 0.1), 0.06),
+            _mix(rng, (0.25, 0.75, 0.0), 0.1),
+        )
         grad = (u(0.15, 0.45), u(0.3, 0.6), u(0.3, 1.0))
         skin, foliage = u(-0.05, 0.1), u(-0.1, 0.25)
         clarity, dodge, burn, vig = u(0.1, 0.6), u(0.0, 0.2), u(0.0, 0.25), u(0.0, 0.35)
         curve = dict(contrast=u(1.0, 1.5), gamma=u(0.9, 1.15), toe=u(0.0, 0.1), shoulder=u(0.0, 0.1))
     elif family == "portrait":
-        mixes = (base, _mix(rng, (0.3, 0.5, 0.2), 0.06), _mix(rng, (0.6, 0.35, 0.05), 0.08),
-                 _mix(rng, (0.25, 0.6, 0.15), 0.06))
+        mixes = (
+            base,
+            _mix(rng, (0.3, 0.5, 0.2), 0.06),
+            _mix(rng, (0.6, 0.35, 0.05), 0.08),
+            _mix(rng, (0.25, 0.6, 0.15), 0.06),
+        )
         grad = (u(0.0, 0.2), u(0.2, 0.5), u(0.0, 0.6))
         skin, foliage = u(0.05, 0.3), u(-0.2, 0.05)
         clarity, dodge, burn, vig = u(0.0, 0.25), u(0.05, 0.3), u(0.0, 0.15), u(0.1, 0.45)
-        curve = dict(contrast=u(0.85, 1.2), gamma=u(1.0, 1.25), toe=u(0.0, 0.15), shoulder=u(0.05, 0.25),
-                     output_black=u(0.0, 0.06))
+        curve = dict(
+            contrast=u(0.85, 1.2),
+            gamma=u(1.0, 1.25),
+            toe=u(0.0, 0.15),
+            shoulder=u(0.05, 0.25),
+            output_black=u(0.0, 0.06),
+        )
     elif family == "noir":
-        mixes = (_mix(rng, (0.5, 0.45, 0.05), 0.1), _mix(rng, (0.7, 0.4, -0.1), 0.1), _mix(rng, (0.6, 0.35, 0.05), 0.08),
-                 _mix(rng, (0.5, 0.5, 0.0), 0.1))
+        mixes = (
+            _mix(rng, (0.5, 0.45, 0.05), 0.1),
+            _mix(rng, (0.7, 0.4, -0.1), 0.1),
+            _mix(rng, (0.6, 0.35, 0.05), 0.08),
+            _mix(rng, (0.5, 0.5, 0.0), 0.1),
+        )
         grad = (u(0.1, 0.5), u(0.2, 0.5), u(0.0, 1.0))
         skin, foliage = u(-0.1, 0.15), u(-0.3, 0.0)
         clarity, dodge, burn, vig = u(0.3, 0.9), u(0.0, 0.15), u(0.1, 0.4), u(0.2, 0.6)
         curve = dict(contrast=u(1.3, 2.0), black_point=u(0.0, 0.08), white_point=u(0.9, 1.0), toe=u(0.0, 0.08))
     elif family == "soft":
-        mixes = (base, _mix(rng, (0.25, 0.6, 0.15), 0.08), _mix(rng, (0.45, 0.45, 0.1), 0.08),
-                 _mix(rng, (0.3, 0.65, 0.05), 0.08))
+        mixes = (
+            base,
+            _mix(rng, (0.25, 0.6, 0.15), 0.08),
+            _mix(rng, (0.45, 0.45, 0.1), 0.08),
+            _mix(rng, (0.3, 0.65, 0.05), 0.08),
+        )
         grad = (u(-0.1, 0.2), u(0.2, 0.6), u(0.0, 1.0))
         skin, foliage = u(-0.05, 0.15), u(-0.1, 0.15)
         clarity, dodge, burn, vig = u(0.0, 0.2), u(0.0, 0.2), u(0.0, 0.1), u(0.0, 0.2)
-        curve = dict(contrast=u(0.7, 1.0), gamma=u(1.0, 1.3), output_black=u(0.02, 0.1), output_white=u(0.88, 1.0),
-                     shoulder=u(0.0, 0.2))
+        curve = dict(
+            contrast=u(0.7, 1.0),
+            gamma=u(1.0, 1.3),
+            output_black=u(0.02, 0.1),
+            output_white=u(0.88, 1.0),
+            shoulder=u(0.0, 0.2),
+        )
     else:  # infrared: held out of training entirely
-        mixes = (base, _mix(rng, (0.1, 0.3, -0.2), 0.05), _mix(rng, (0.55, 0.4, 0.05), 0.06),
-                 _mix(rng, (0.9, 0.6, -0.1), 0.1))
+        mixes = (
+            base,
+            _mix(rng, (0.1, 0.3, -0.2), 0.05),
+            _mix(rng, (0.55, 0.4, 0.05), 0.06),
+            _mix(rng, (0.9, 0.6, -0.1), 0.1),
+        )
         grad = (u(0.1, 0.3), u(0.3, 0.6), u(0.5, 1.0))
         skin, foliage = u(0.0, 0.15), u(0.2, 0.45)
         clarity, dodge, burn, vig = u(0.1, 0.4), u(0.05, 0.2), u(0.0, 0.2), u(0.05, 0.3)
         curve = dict(contrast=u(1.1, 1.5), toe=u(0.0, 0.1), shoulder=u(0.0, 0.15))
     return ExpertStyle(
-        family=family, seed=int(seed), mixes=mixes, mask_blur=float(u(0.005, 0.02)),
-        grad_amount=float(grad[0]), grad_extent=float(grad[1]), grad_sky_weight=float(grad[2]),
-        skin_lift=float(skin), foliage_lift=float(foliage), clarity=float(clarity),
-        clarity_radius=float(u(0.02, 0.06)), dodge=float(dodge), burn=float(burn), vignette=float(vig),
+        family=family,
+        seed=int(seed),
+        mixes=mixes,
+        mask_blur=float(u(0.005, 0.02)),
+        grad_amount=float(grad[0]),
+        grad_extent=float(grad[1]),
+        grad_sky_weight=float(grad[2]),
+        skin_lift=float(skin),
+        foliage_lift=float(foliage),
+        clarity=float(clarity),
+        clarity_radius=float(u(0.02, 0.06)),
+        dodge=float(dodge),
+        burn=float(burn),
+        vignette=float(vig),
         curve=tuple(sorted((k, float(v)) for k, v in curve.items())),
     )

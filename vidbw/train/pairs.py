@@ -20,8 +20,9 @@ from vidbw.train.expert import sample_style
 __all__ = ["make_pairs"]
 
 
-def make_pairs(photos: list, out: Path, seed: int, family: str | None = None, max_pixels: int = 1_000_000,
-               limit: int | None = None) -> int:
+def make_pairs(
+    photos: list, out: Path, seed: int, family: str | None = None, max_pixels: int = 1_000_000, limit: int | None = None
+) -> int:
     from vidbw.io.images import list_images, read_image, write_image
 
     style = sample_style(seed, family)

@@ -17,9 +17,10 @@ Checkpoints: ``OUT/retoucher.safetensors`` (weights), ``OUT/optimizer.safetensor
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -65,12 +66,19 @@ def _render_slice(model: Retoucher, rgb: torch.Tensor, code: torch.Tensor) -> to
 
 def _optimizer(model: Retoucher, cfg: TrainConfig) -> torch.optim.Optimizer:
     nets = [p for n, p in model.named_parameters() if n not in ("proxies", "parents")]
-    return torch.optim.Adam([{"params": nets, "lr": cfg.lr},
-                             {"params": [model.proxies, model.parents], "lr": cfg.proxy_lr}])
+    return torch.optim.Adam(
+        [{"params": nets, "lr": cfg.lr}, {"params": [model.proxies, model.parents], "lr": cfg.proxy_lr}]
+    )
 
 
-def train_retoucher(data: list, out: Path, cfg: TrainConfig, resume: bool = False,
-                    progress: Callable[[int, int, dict], None] | None = None, command: str = "") -> dict:
+def train_retoucher(
+    data: list,
+    out: Path,
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: Callable[[int, int, dict], None] | None = None,
+    command: str = "",
+) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -94,10 +102,20 @@ def train_retoucher(data: list, out: Path, cfg: TrainConfig, resume: bool = Fals
         state = resume_from(out, WEIGHTS_NAME, model, opt) or state
     model.to(device).train()
     styles = [sample_style(s, TRAIN_FAMILIES[s % len(TRAIN_FAMILIES)]) for s in range(cfg.n_styles)]
-    meta = {"train": {"data": [str(d) for d in data], "n_images": len(images), "steps": cfg.steps,
-                      "batch": cfg.batch, "size": cfg.size, "seed": cfg.seed, "families": list(TRAIN_FAMILIES),
-                      "style_seeds": [0, cfg.n_styles - 1], "subject_counts": np.bincount(subjects, minlength=cfg.n_subjects).tolist(),
-                      "command": command}}
+    meta = {
+        "train": {
+            "data": [str(d) for d in data],
+            "n_images": len(images),
+            "steps": cfg.steps,
+            "batch": cfg.batch,
+            "size": cfg.size,
+            "seed": cfg.seed,
+            "families": list(TRAIN_FAMILIES),
+            "style_seeds": [0, cfg.n_styles - 1],
+            "subject_counts": np.bincount(subjects, minlength=cfg.n_subjects).tolist(),
+            "command": command,
+        }
+    }
 
     def checkpoint():
         save_checkpoint(out, WEIGHTS_NAME, model, opt, state, meta, device)
@@ -130,9 +148,17 @@ def train_retoucher(data: list, out: Path, cfg: TrainConfig, resume: bool = Fals
         pred = _render_slice(model, rgb, code)
         mse = F.mse_loss(pred, tgt)
         recon = mse + 0.5 * F.l1_loss(pred, tgt)
-        metric = (proxy_anchor_loss(emb, fine, model.proxies) + proxy_anchor_loss(emb, sid, model.parents)
-                  + (F.normalize(model.proxies, dim=1).view(cfg.n_styles, cfg.n_subjects, -1)
-                     - F.normalize(model.parents, dim=1)[:, None]).pow(2).sum(-1).mean())
+        metric = (
+            proxy_anchor_loss(emb, fine, model.proxies)
+            + proxy_anchor_loss(emb, sid, model.parents)
+            + (
+                F.normalize(model.proxies, dim=1).view(cfg.n_styles, cfg.n_subjects, -1)
+                - F.normalize(model.parents, dim=1)[:, None]
+            )
+            .pow(2)
+            .sum(-1)
+            .mean()
+        )
         loss = recon + cfg.metric_weight * metric
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -149,8 +175,13 @@ def train_retoucher(data: list, out: Path, cfg: TrainConfig, resume: bool = Fals
         if progress:
             progress(state["step"], cfg.steps, {"psnr": run["psnr"] / run["n"]})
         if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps:
-            state["history"].append({"step": state["step"], "elapsed_s": round(state["elapsed_s"], 1),
-                                     **{k: round(run[k] / max(run["n"], 1), 4) for k in ("loss", "psnr", "metric")}})
+            state["history"].append(
+                {
+                    "step": state["step"],
+                    "elapsed_s": round(state["elapsed_s"], 1),
+                    **{k: round(run[k] / max(run["n"], 1), 4) for k in ("loss", "psnr", "metric")},
+                }
+            )
             run = {"loss": 0.0, "psnr": 0.0, "metric": 0.0, "n": 0}
             checkpoint()
     return state

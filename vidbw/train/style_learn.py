@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ContextManager
 
 import cv2
 import numpy as np
@@ -32,9 +32,25 @@ from vidbw.errors import InputError, OptionError, OutputError
 from vidbw.kernels.colour import LOWRES_MAX_SIDE
 from vidbw.metrics import psnr, ssim  # noqa: F401  (re-exported: style learning reports them)
 
-__all__ = ["Pair", "read_pairs", "fit_style", "learn_style", "StyleLearned", "style_tensors", "save_style", "MIN_PAIRS",
-           "BW_CHROMA_LIMIT", "psnr", "ssim", "WORK_SIDE", "at_work_size", "render_style", "split_pairs",
-           "fit_with_holdout", "HoldoutFit"]
+__all__ = [
+    "Pair",
+    "read_pairs",
+    "fit_style",
+    "learn_style",
+    "StyleLearned",
+    "style_tensors",
+    "save_style",
+    "MIN_PAIRS",
+    "BW_CHROMA_LIMIT",
+    "psnr",
+    "ssim",
+    "WORK_SIDE",
+    "at_work_size",
+    "render_style",
+    "split_pairs",
+    "fit_with_holdout",
+    "HoldoutFit",
+]
 
 MIN_PAIRS = 4
 BW_CHROMA_LIMIT = 0.03  # mean (max - min) of R'G'B' above which a "B&W" image is colour
@@ -95,8 +111,10 @@ def read_pairs(folder: Path) -> list[Pair]:
         if b.shape != c.shape[:2]:
             ar_c, ar_b = c.shape[1] / c.shape[0], b.shape[1] / b.shape[0]
             if abs(ar_c / ar_b - 1) > 0.02:
-                raise InputError(f"colour and B&W images of '{stem}' differ in aspect ({c.shape[1]}x{c.shape[0]} "
-                                 f"vs {b.shape[1]}x{b.shape[0]})")
+                raise InputError(
+                    f"colour and B&W images of '{stem}' differ in aspect ({c.shape[1]}x{c.shape[0]} "
+                    f"vs {b.shape[1]}x{b.shape[0]})"
+                )
             b = cv2.resize(b, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_AREA)
         pairs.append(Pair(stem, c, np.ascontiguousarray(b, np.float32), colors[stem]))
     return pairs
@@ -119,9 +137,17 @@ def _lut_from_params(base, raw):
     return F.interpolate(knots.view(1, 1, -1), size=1024, mode="linear", align_corners=True).view(-1)
 
 
-def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0,
-              progress: Callable[[int, int, dict], None] | None = None, model=None,
-              params: dict | None = None, fit_extra: bool = True, pixel_steps: int | None = None) -> dict:
+def fit_style(
+    pairs: list[Pair],
+    steps: int = 300,
+    batch: int = 8,
+    seed: int = 0,
+    progress: Callable[[int, int, dict], None] | None = None,
+    model=None,
+    params: dict | None = None,
+    fit_extra: bool = True,
+    pixel_steps: int | None = None,
+) -> dict:
     """Fit and return the style tensors: proxies, adapter.head_w/head_b, tone_lut (torch tensors).
 
     ``params`` continues a previous fit (as returned in ``result["params"]``).  ``fit_extra``
@@ -154,18 +180,24 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
         k = model.n_subjects
         if params is None:
             with torch.no_grad():
-                embs = torch.cat([model.encoder(torch.from_numpy(b)[None, None], torch.from_numpy(c).permute(2, 0, 1)[None])
-                                  for c, b in work])
+                embs = torch.cat(
+                    [
+                        model.encoder(torch.from_numpy(b)[None, None], torch.from_numpy(c).permute(2, 0, 1)[None])
+                        for c, b in work
+                    ]
+                )
             mean = F.normalize(embs.mean(0), dim=0)
             proxies = []
             for j in range(k):
                 sel = [i for i, s in enumerate(subjects) if s == j]
                 proxies.append(F.normalize(embs[sel].mean(0), dim=0) if sel else mean)
             adapter = GridNet.new_adapter(model.cfg)
-            params = {"proxies": torch.stack(proxies).clone(),
-                      "adapter": adapter,
-                      "lut_base": torch.zeros(1),
-                      "lut_raw": torch.full((LUT_KNOTS - 1,), float(np.log(np.expm1(1.0 / (LUT_KNOTS - 1)))))}
+            params = {
+                "proxies": torch.stack(proxies).clone(),
+                "adapter": adapter,
+                "lut_base": torch.zeros(1),
+                "lut_raw": torch.full((LUT_KNOTS - 1,), float(np.log(np.expm1(1.0 / (LUT_KNOTS - 1))))),
+            }
         ad = params["adapter"]
         if fit_extra:  # style-file version 2: a FiLM offset and a residual (position × luma) grid
             ad.setdefault("film_b", torch.zeros(2 * sum(model.gridnet._film_sizes)))
@@ -175,9 +207,11 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
         for t in leaves:
             t.requires_grad_(True)
         alr = 1e-2
-        groups = [{"params": [params["proxies"]], "lr": 0.03},
-                  {"params": [ad["head_w"], ad["head_b"]], "lr": alr},
-                  {"params": [params["lut_base"], params["lut_raw"]], "lr": 1e-2}]
+        groups = [
+            {"params": [params["proxies"]], "lr": 0.03},
+            {"params": [ad["head_w"], ad["head_b"]], "lr": alr},
+            {"params": [params["lut_base"], params["lut_raw"]], "lr": 1e-2},
+        ]
         if "film_b" in ad:
             groups.append({"params": [ad["film_b"]], "lr": 1e-2})
         if "grid_b" in ad:
@@ -185,6 +219,7 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
         opt = torch.optim.Adam(groups)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps), eta_min=1e-4)
         tensors = [(torch.from_numpy(c).permute(2, 0, 1).contiguous(), torch.from_numpy(b)) for c, b in work]
+
         def render(rgb, subject, lut):
             """The style as fitted so far, sliced on one (3, h, w) picture: gray (h, w)."""
             code = F.normalize(params["proxies"][subject], dim=0)[None]
@@ -209,8 +244,16 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
             loss = loss / len(idx) + 1e-3 * ad["head_w"].pow(2).sum()
             if "grid_b" in ad:  # smooth in space and luma, small
                 gb = ad["grid_b"]
-                loss = loss + GRID_SMOOTH * ((gb[:, 1:] - gb[:, :-1]).pow(2).mean() + (gb[:, :, 1:] - gb[:, :, :-1]).pow(2).mean()
-                                             + (gb[..., 1:] - gb[..., :-1]).pow(2).mean()) + 1e-4 * gb.pow(2).mean()
+                loss = (
+                    loss
+                    + GRID_SMOOTH
+                    * (
+                        (gb[:, 1:] - gb[:, :-1]).pow(2).mean()
+                        + (gb[:, :, 1:] - gb[:, :, :-1]).pow(2).mean()
+                        + (gb[..., 1:] - gb[..., :-1]).pow(2).mean()
+                    )
+                    + 1e-4 * gb.pow(2).mean()
+                )
             assert isinstance(loss, torch.Tensor)  # the adapter's penalty above makes it one
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -234,24 +277,39 @@ def fit_style(pairs: list[Pair], steps: int = 300, batch: int = 8, seed: int = 0
                 for (c, b), (rgb, _), subject in zip(work, tensors, subjects):
                     samples.append((c, render(rgb, subject, lut).numpy(), b))
             report = (lambda done, info: progress(STAGE1_STEP_COST * steps + done, total, info)) if progress else None
-            params["pixel"] = train_pixel_model(samples, pixel_steps, hidden=PIXEL_HIDDEN, seed=seed, members=members,
-                                                model=params.get("pixel"), progress=report)
+            params["pixel"] = train_pixel_model(
+                samples,
+                pixel_steps,
+                hidden=PIXEL_HIDDEN,
+                seed=seed,
+                members=members,
+                model=params.get("pixel"),
+                progress=report,
+            )
             pixel = {f"pixel.{k}": v for k, v in params["pixel"].items()}
-        return {"proxies": params["proxies"].detach().clone(),
-                "adapter.head_w": params["adapter"]["head_w"].detach().clone(),
-                "adapter.head_b": params["adapter"]["head_b"].detach().clone(),
-                **{f"adapter.{k}": ad[k].detach().clone() for k in ("film_b", "grid_b") if k in ad},
-                "tone_lut": lut.detach().clone().float(), **pixel,
-                "params": params, "seconds": time.perf_counter() - t0, "train_psnr": last,
-                "subjects": subjects}
+        return {
+            "proxies": params["proxies"].detach().clone(),
+            "adapter.head_w": params["adapter"]["head_w"].detach().clone(),
+            "adapter.head_b": params["adapter"]["head_b"].detach().clone(),
+            **{f"adapter.{k}": ad[k].detach().clone() for k in ("film_b", "grid_b") if k in ad},
+            "tone_lut": lut.detach().clone().float(),
+            **pixel,
+            "params": params,
+            "seconds": time.perf_counter() - t0,
+            "train_psnr": last,
+            "subjects": subjects,
+        }
     finally:
         torch.set_num_threads(threads)
 
 
 def style_tensors(result: dict) -> dict:
-    return {k: v for k, v in result.items()
-            if k in ("proxies", "adapter.head_w", "adapter.head_b", "adapter.film_b", "adapter.grid_b", "tone_lut")
-            or k.startswith("pixel.")}
+    return {
+        k: v
+        for k, v in result.items()
+        if k in ("proxies", "adapter.head_w", "adapter.head_b", "adapter.film_b", "adapter.grid_b", "tone_lut")
+        or k.startswith("pixel.")
+    }
 
 
 def _version(result: dict) -> int:
@@ -267,8 +325,14 @@ def make_style(name: str, description: str, result: dict, meta: dict | None = No
     from vidbw.models.retoucher import MODEL_ID
     from vidbw.styles.learned import LearnedStyle
 
-    m = {"name": name, "description": description, "kind": "learned", "base_model": MODEL_ID,
-         "style_version": _version(result), **(meta or {})}
+    m = {
+        "name": name,
+        "description": description,
+        "kind": "learned",
+        "base_model": MODEL_ID,
+        "style_version": _version(result),
+        **(meta or {}),
+    }
     return LearnedStyle(name, description, None, m, style_tensors(result))
 
 
@@ -276,8 +340,14 @@ def save_style(path: Path, name: str, description: str, result: dict, meta: dict
     from vidbw.models.io import save_weights
     from vidbw.models.retoucher import MODEL_ID
 
-    m = {"name": name, "description": description[:70], "kind": "learned", "base_model": MODEL_ID,
-         "style_version": _version(result), **(meta or {})}
+    m = {
+        "name": name,
+        "description": description[:70],
+        "kind": "learned",
+        "base_model": MODEL_ID,
+        "style_version": _version(result),
+        **(meta or {}),
+    }
     save_weights(Path(path), style_tensors(result), m)
     return Path(path)
 
@@ -308,7 +378,7 @@ def split_pairs(pairs: list[Pair], train_fraction: float, seed: int) -> tuple[li
     return [pairs[i] for i in order[:n_train]], [pairs[i] for i in order[n_train:]]
 
 
-Stages = Callable[[str], ContextManager]  # label -> a block yielding that stage's progress(done, total, fields)
+Stages = Callable[[str], AbstractContextManager]  # label -> a block yielding that stage's progress(done, total, fields)
 
 
 @dataclass
@@ -322,8 +392,15 @@ class HoldoutFit:
     ssim: float | None = None  # (4 decimals)
 
 
-def fit_with_holdout(pairs: list[Pair], name: str, description: str, steps: int = 300, holdout: float = 0.2,
-                     seed: int = 0, stages: Stages | None = None) -> HoldoutFit:
+def fit_with_holdout(
+    pairs: list[Pair],
+    name: str,
+    description: str,
+    steps: int = 300,
+    holdout: float = 0.2,
+    seed: int = 0,
+    stages: Stages | None = None,
+) -> HoldoutFit:
     """Fit a style on all but a `holdout` fraction of `pairs` (with more than 4 pairs), score that fit
     on the pairs held out, then refine it on all pairs (a third of the steps, warm-started), so the
     style saved has seen every pair and its score is still an honest one."""
@@ -340,7 +417,9 @@ def fit_with_holdout(pairs: list[Pair], name: str, description: str, steps: int 
     fit.psnr = round(float(np.mean([s[0] for s in scores])), 2)
     fit.ssim = round(float(np.mean([s[1] for s in scores])), 4)
     with stage(f"refining {name} on all pairs") as progress:
-        fit.result = fit_style(pairs, steps=max(10, steps // 3), seed=seed + 1, progress=progress, params=result["params"])
+        fit.result = fit_style(
+            pairs, steps=max(10, steps // 3), seed=seed + 1, progress=progress, params=result["params"]
+        )
     return fit
 
 
@@ -360,9 +439,18 @@ class StyleLearned:
     by_name: bool = True  # in the user style folder, so `style=name` finds it; else use its path
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "path": str(self.path), "description": self.description, "n_pairs": self.n_pairs,
-                "steps": self.steps, "fit_seconds": self.fit_seconds, "held_out": self.held_out,
-                "heldout_psnr": self.heldout_psnr, "heldout_ssim": self.heldout_ssim, "by_name": self.by_name}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "description": self.description,
+            "n_pairs": self.n_pairs,
+            "steps": self.steps,
+            "fit_seconds": self.fit_seconds,
+            "held_out": self.held_out,
+            "heldout_psnr": self.heldout_psnr,
+            "heldout_ssim": self.heldout_ssim,
+            "by_name": self.by_name,
+        }
 
     def to_json(self) -> str:
         import json
@@ -370,9 +458,17 @@ class StyleLearned:
         return json.dumps(self.to_dict(), indent=1)
 
 
-def learn_style(name: str, pairs: str | os.PathLike, output: str | os.PathLike | None = None,
-                description: str | None = None, steps: int = 300, holdout: float = 0.2, seed: int = 0,
-                overwrite: bool = False, stages=None) -> StyleLearned:
+def learn_style(
+    name: str,
+    pairs: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    description: str | None = None,
+    steps: int = 300,
+    holdout: float = 0.2,
+    seed: int = 0,
+    overwrite: bool = False,
+    stages=None,
+) -> StyleLearned:
     """Learn style `name` from the colour/B&W pairs in folder `pairs` (``color/``, ``bw/``) and save it
     (default: the user style folder, where `get_style(name)` finds it).
 
@@ -403,5 +499,6 @@ def learn_style(name: str, pairs: str | os.PathLike, output: str | os.PathLike |
     save_style(path, key, description, fit.result, meta)
     # Only the user style folder is searched by name; a style written elsewhere is used by its path.
     by_name = path.resolve().parent == user_style_dir().resolve()
-    return StyleLearned(key, path, description, len(found), steps, meta["fit_seconds"], fit.held_out, fit.psnr, fit.ssim,
-                        by_name)
+    return StyleLearned(
+        key, path, description, len(found), steps, meta["fit_seconds"], fit.held_out, fit.psnr, fit.ssim, by_name
+    )
