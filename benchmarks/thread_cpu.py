@@ -9,7 +9,7 @@ One `vidbw.convert` in this process; every thread's user + system time is read f
 /proc/self/task/*/stat every 50 ms (a thread's last reading before it ends counts), and threads
 vidbw starts are named. `--frozen-grids` makes a learned style return one grid for every frame
 (the first it predicts): what the rest costs when predicting grids costs nothing. The 60 s source
-is the one `bench_convert.py` makes. docs/RETOUCHER.md ("Session 14") has a table of results.
+is the one `bench_convert.py` makes.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import os as _os
 __version__ = "0.1.0"
 
 # OpenMP pools (numba's kernel threads, torch) otherwise spin after each parallel region, stealing
-# the cores the video encoder needs between frames: measured 0.75 -> 0.84 of ffmpeg's throughput at
-# 1080p. Must be set before libgomp loads; a value the user set wins.
+# the cores the video encoder needs between frames (benchmarks/bench_convert.py shows the cost).
+# Must be set before libgomp loads; a value the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = [

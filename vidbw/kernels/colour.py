@@ -289,7 +289,7 @@ def _divides_evenly(width: int, height: int, w: int, h: int) -> bool:
 
 def _affine_pixels(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     # cv2.transform, not numpy's matmul: a (N, 3) @ (3, 3) product goes through multi-threaded
-    # OpenBLAS, which stalls for ~300 ms on a busy 2-core machine (measured) where this takes ~10 ms.
+    # OpenBLAS, which stalls for far longer than this takes on a busy 2-core machine.
     return cv2.transform(image, np.asarray(matrix, np.float32))
 
 

@@ -21,9 +21,8 @@ predicted grid is sliced against that same luma with :func:`vidbw.kernels.chroma
   Huber term keeps hues and amounts honest.  Because the network cannot know which pictures
   are the colourful ones, an asymmetric hinge makes it overshoot its target on average (with a
   target of 0.65 the training crops came out at 0.93 of the truth and held-out clips at up to
-  1.3× the truth's colourfulness), hence a target of one half.  A hinge on the spatial spread
-  of chroma (std instead of RMS, so a uniform cast would not count) was tried and rejected: it
-  made the network paint saturated blotches.
+  1.3× the truth's colourfulness), hence a target of one half.  The hinge is on RMS, not on the
+  spatial spread of chroma: a spread hinge makes the network paint saturated blotches.
 
 **Embedding head.** Each step draws ``pairs`` pairs of views with a known correspondence: two
 random similarity warps (scale, rotation, shift) of one photo or frame, or of two frames a few

@@ -85,7 +85,7 @@ def train_retoucher(
     device = torch.device(cfg.device)
     if device.type == "cpu":
         # One intra-op thread: these layers are tiny, and on a shared 2-core machine a second
-        # thread makes the backward pass >10x slower (measured: 467 ms vs 38 ms per batch).
+        # thread makes the backward pass more than ten times slower.
         torch.set_num_threads(1)
     images = load_sources(data, max_side=256, seed=cfg.seed)
     feats = np.stack([content_features(im) for im in images])
