@@ -98,6 +98,7 @@ def _train(args, out, capsys):
     return json.loads((out / "state.json").read_text())
 
 
+@pytest.mark.slow
 def test_train_command_writes_a_loadable_checkpoint_and_resumes_exactly(tiny_data, tmp_path, capsys):
     from vidbw.models.io import load_weights
 

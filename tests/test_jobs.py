@@ -29,6 +29,9 @@ from vidbw.jobs.state import write_json_atomic
 from vidbw.jobs.worker import CRASH_ENV
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
+# Every test here renders a film in segments, in worker processes or on Ray.
+pytestmark = pytest.mark.slow
+
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray not installed (pip install 'vidbw[ray]')")
 
 FRAMES = 120

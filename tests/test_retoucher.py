@@ -203,6 +203,7 @@ def test_expert_styles_are_deterministic_and_region_aware():
     assert a[h * 3 // 4:].mean() - a[: h // 4].mean() > luma[h * 3 // 4:].mean() - luma[: h // 4].mean()
 
 
+@pytest.mark.slow
 def test_training_checkpoints_and_resumes(tmp_path):
     """Stopped after 2 steps and resumed to 3, training ends with the weights of a run that was never
     stopped (same seed, same 3 steps). Exactly the same: on the CPU training is deterministic (one

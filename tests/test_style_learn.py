@@ -57,6 +57,7 @@ def run(*args):
     return result
 
 
+@pytest.mark.slow
 def test_learn_writes_a_style_that_convert_accepts_by_name_and_path(tmp_path, user_dir):
     pairs = make_pairs(tmp_path / "pairs", 6)
     r = run("style", "learn", "My_Look", "--pairs", pairs, "--steps", "12", "--holdout", "0.2", "-q")
@@ -122,6 +123,7 @@ def test_cli_errors_are_one_line(tmp_path, user_dir, capsys):
     assert err.startswith("vidbw: error:") and "\n" not in err
 
 
+@pytest.mark.slow
 def test_eval_style_beats_rec709_on_a_tiny_run(tmp_path):
     from vidbw.eval.style import evaluate_style, fit_mix_curve
 
@@ -134,6 +136,7 @@ def test_eval_style_beats_rec709_on_a_tiny_run(tmp_path):
     assert np.all(np.diff(curve.ys) >= -1e-12)  # monotone
 
 
+@pytest.mark.slow
 def test_eval_style_cli_prints_a_table(tmp_path):
     """The table: a title with the split, a header, one row per method with the evaluation's own PSNR
     and SSIM (as --json writes them), and the learned style's gain over mix+curve below it."""
@@ -221,6 +224,7 @@ def test_learned_style_file_records_its_version(tmp_path):
     assert set(old.adapter()) == {"head_w", "head_b"}
 
 
+@pytest.mark.slow
 def test_the_pixel_model_brings_held_out_pictures_closer_to_the_look(tmp_path):
     """Stage 2 of style learning must earn its place: on pictures it was not fitted on, the
     style with its pixel model is closer to the expert's render than the same fit without it."""
