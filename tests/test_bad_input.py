@@ -244,8 +244,11 @@ def test_truncated_file(request, tmp_path, fixture, suffix):
 def test_interrupt_stops_promptly_and_leaves_nothing(tmp_path, long_clip, sig):
     out = tmp_path / "long_bw.mp4"
     before = media.sha256(long_clip)
+    # A shell without job control starts background commands (`pytest &`) with SIGINT ignored, and
+    # children inherit that: give vidbw the default disposition, as a terminal's Ctrl-C finds it.
     proc = subprocess.Popen([*vidbw_command(), "convert", str(long_clip), "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # Wait until it is really converting: its temporary output exists (made once the input is probed
         # and the encode planned), then give it a second in the render loop.
