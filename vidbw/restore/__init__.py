@@ -1,0 +1,1 @@
+"""Archive restoration before the look: deflicker, dust, scratches, gate weave and grain."""
