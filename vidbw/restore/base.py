@@ -31,6 +31,8 @@ class WorkFrame:
     y: np.ndarray
     cb: np.ndarray
     cr: np.ndarray
+    # The grain taken out of `y` by grain reduction (same size, signed), put back after the look.
+    grain: np.ndarray | None = None
 
     def with_planes(self, y: np.ndarray | None = None, cb: np.ndarray | None = None, cr: np.ndarray | None = None):
         """A copy with some planes replaced (the others are shared, not copied)."""
