@@ -191,10 +191,8 @@ class _LosslessWriter:
     def write(self, y: np.ndarray, pts) -> None:
         h, w = self.stream.height, self.stream.width
         codes = np.clip(np.rint(16 + 219 * y[:h, :w]), 0, 255).astype(np.uint8)
-        frame = av.VideoFrame(w, h, "yuv420p")
-        frame.planes[0].update(np.ascontiguousarray(np.pad(codes, ((0, 0), (0, frame.planes[0].line_size - w)))))
-        for plane in frame.planes[1:]:
-            plane.update(np.full((plane.height, plane.line_size), 128, np.uint8))
+        # yuv420p as from_ndarray takes it: the luma rows, then both chroma planes (neutral) flattened.
+        frame = av.VideoFrame.from_ndarray(np.vstack([codes, np.full((h // 2, w), 128, np.uint8)]), format="yuv420p")
         frame.pts = pts
         frame.time_base = self.stream.time_base
         for packet in self.stream.encode(frame):
