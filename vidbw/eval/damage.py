@@ -148,7 +148,7 @@ class Damager:
 
 def shifted(plane: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
     """The plane moved by (dx, dy) pixels, sub-pixel (bicubic), borders reflected."""
-    matrix = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+    matrix = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
     h, w = plane.shape
     return cv2.warpAffine(plane, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
 
