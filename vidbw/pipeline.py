@@ -250,7 +250,9 @@ def check_restorable(source: Path, restore: Restoration) -> None:
     """Refuse a film too short for restoration's temporal windows (dust needs a frame on each side)."""
     with open_input(source) as container:
         frames = describe_video(container, source).frame_count
-    if frames and frames < MIN_RESTORE_FRAMES:
+        if not frames or frames < 2 * MIN_RESTORE_FRAMES:  # headers estimate: count the packets of short films
+            frames = len(frame_timestamps(container))
+    if frames < MIN_RESTORE_FRAMES:
         raise InputError(
             f"{source.name} has {frames} frame{'s' if frames != 1 else ''}: restoration compares each frame "
             f"with its neighbours and needs at least {MIN_RESTORE_FRAMES}"
