@@ -42,6 +42,7 @@ __all__ = [
     "ShotsFound",
     "Progress",
     "convert",
+    "restore",
     "learn_style",
     "evaluate_style",
     "find_shots",
@@ -57,6 +58,7 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike
+KEEP_PICTURE = "original"  # the style that writes the picture unchanged (`vidbw.styles.KeepPicture`)
 Progress = Callable[
     [str], AbstractContextManager
 ]  # stage label -> a block yielding progress(done, total[, fields]) or None
@@ -166,6 +168,7 @@ def convert(
     bit_depth: int | None = None,
     colorize: bool = False,
     reference: PathLike | None = None,
+    restore: str | None = None,
     shots: PathLike | None = None,
     temporal: str | None = None,
     detector: str = "adaptive",
@@ -190,13 +193,15 @@ def convert(
     `colorize` predicts colour instead, from `reference` (a coloured key frame, or a folder of them
     named by frame number) or automatically. `shots` is a shot list (from `find_shots`) rendered shot by
     shot; `temporal` (off, light, strong; default light) smooths learned grids within shots.
+    `restore` restores a film before the look or the colour: `""` or `"default"` for the default
+    parts, `"all"`, or a comma list of deflicker, stabilize, dust, scratches, grain (see `restore`).
 
     With `job_dir`, `resume` (a job folder to finish), `workers` > 1, `engine="ray"` or `address`
     the film is rendered as a resumable chunked job; otherwise in one pass. Raises `VidbwError`
     for anything the user can fix; never leaves a partial output.
     """
     from vidbw.io.encode import EncodeSettings
-    from vidbw.results import renders_film
+    from vidbw.results import default_output_for, renders_film
 
     source = Path(source)
     with _reading_sequence_at(source, fps):
@@ -229,7 +234,14 @@ def convert(
             if colorize
             else {**look, "temporal": temporal or "light"}
         )
-        label = f"{'colorizing' if colorize else 'converting'} {source.name}"
+        if restore is not None:
+            from vidbw.restore import Restoration
+
+            options["restore"] = Restoration.parse(restore)
+        verb = "colorizing" if colorize else "restoring" if look.get("style") == KEEP_PICTURE else "converting"
+        if output is None and verb == "restoring":
+            output = default_output_for(source, "restored")
+        label = f"{verb} {source.name}"
         chunked = job_dir is not None or resume is not None or workers > 1 or engine != "local" or bool(address)
         result: ConvertResult | JobResult
         if chunked:
@@ -323,6 +335,26 @@ def _convert_job(
             device=device,
             detector=detector,
         )
+
+
+def restore(
+    source: PathLike,
+    output: PathLike | None = None,
+    *,
+    parts: str | None = None,
+    **options: Any,
+) -> Conversion:
+    """Restore a film and keep its picture otherwise as it is (its own luma and colours).
+
+    `parts`: None or `"default"` for deflicker, dust and scratches; `"all"`; or a comma list of
+    deflicker, stabilize, dust, scratches, grain. The output, encode and job options are `convert`'s
+    (`codec`, `crf`, `preset`, `pix_fmt`, `bit_depth`, `shots`, `detector`, `overwrite`, `job_dir`,
+    `resume`, `workers`, `engine`, `address`, `progress`). Output defaults to `<stem>_restored.<ext>`.
+    """
+    for name in ("style", "recipe", "grain", "grain_size", "grain_seed", "toning", "colorize", "reference", "restore"):
+        if options.get(name) not in (None, False):
+            raise OptionError(f"`restore` keeps the picture's look; `{name}` is for `convert`", param=name)
+    return convert(source, output, style=KEEP_PICTURE, restore=parts or "default", **options)
 
 
 # --------------------------------------------------------------------------- styles

@@ -84,6 +84,67 @@ _SEQUENCE_FPS = click.option(
 )
 
 
+_RENDER_OPTIONS = [
+    click.option(
+        "--codec",
+        help="libx264 (default; or h264), libx265 (hevc), prores_ks (prores), dnxhd (dnxhr), ffv1, "
+        "libvpx-vp9 (vp9), mpeg2video (mpeg2). Without it a ProRes, DNxHR or FFV1 source keeps its codec.",
+    ),
+    click.option(
+        "--crf", type=click.IntRange(0, 63), help="Constant rate factor for x264/x265/vp9 [default: 18/20/31]."
+    ),
+    click.option("--preset", help="Encoder preset for x264/x265 [default: medium]."),
+    click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p10le [default: from codec and bit depth]."),
+    click.option("--bit-depth", type=click.Choice(["8", "10"]), help="Output bit depth [default: the input's]."),
+    click.option(
+        "--shots",
+        "shots_file",
+        type=click.Path(path_type=Path),
+        help="A shot list (JSON from `vidbw shots`, maybe edited): render each shot with its own style and proxy.",
+    ),
+    click.option(
+        "--detector",
+        type=click.Choice(["adaptive", "content", "transnet"]),
+        default="adaptive",
+        show_default=True,
+        help="Cut detector for the analysis pass of learned styles (without --shots).",
+    ),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+    click.option("--overwrite", is_flag=True, help="Replace an existing output."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress or summary; print only the output path."),
+    click.option(
+        "--job-dir", type=click.Path(path_type=Path), help="Run as a resumable chunked job kept in this folder."
+    ),
+    click.option(
+        "--resume",
+        type=click.Path(path_type=Path),
+        help="Finish the job in this folder (renders only unfinished segments).",
+    ),
+    click.option(
+        "--workers", type=click.IntRange(1, 1024), default=1, show_default=True, help="Segments rendered in parallel."
+    ),
+    click.option(
+        "--engine",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="local processes, or Ray tasks (pip install 'vidbw[ray]').",
+    ),
+    click.option(
+        "--address",
+        help="Ray cluster address (HOST:PORT, or 'local' for a private one) [default: the running "
+        "cluster in RAY_ADDRESS or from `ray start`, else a private local one].",
+    ),
+]
+
+
+def _render_options(command):
+    """The encode, shot and job options that `convert` and `restore` share."""
+    for option in reversed(_RENDER_OPTIONS):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
@@ -99,64 +160,28 @@ _SEQUENCE_FPS = click.option(
 @click.option("--grain-seed", type=int, help="Seed that makes grain reproducible [default: 0].")
 @click.option("--toning", help="Print toning: sepia, selenium, cyanotype or none.")
 @click.option(
-    "--codec",
-    help="libx264 (default; or h264), libx265 (hevc), prores_ks (prores), dnxhd (dnxhr), ffv1, "
-    "libvpx-vp9 (vp9), mpeg2video (mpeg2). Without it a ProRes, DNxHR or FFV1 source keeps its codec.",
-)
-@click.option("--crf", type=click.IntRange(0, 63), help="Constant rate factor for x264/x265/vp9 [default: 18/20/31].")
-@click.option("--preset", help="Encoder preset for x264/x265 [default: medium].")
-@click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p10le [default: from codec and bit depth].")
-@click.option("--bit-depth", type=click.Choice(["8", "10"]), help="Output bit depth [default: the input's].")
-@click.option(
-    "--shots",
-    "shots_file",
-    type=click.Path(path_type=Path),
-    help="A shot list (JSON from `vidbw shots`, maybe edited): render each shot with its own style and proxy.",
-)
-@click.option(
     "--temporal",
     type=click.Choice(["off", "light", "strong"]),
     help="Smoothing of learned grids over time within each shot, never across a cut; light "
     "predicts every 4th frame's B&W grid (every 2nd where it changes fast), strong every 4th, "
     "and the others are interpolated  [default: light].",
 )
-@click.option(
-    "--detector",
-    type=click.Choice(["adaptive", "content", "transnet"]),
-    default="adaptive",
-    show_default=True,
-    help="Cut detector for the analysis pass of learned styles (without --shots).",
-)
 @click.option("--explain", is_flag=True, help="Report the style and proxy chosen for each shot or image.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress or summary; print only the output path.")
-@click.option("--job-dir", type=click.Path(path_type=Path), help="Run as a resumable chunked job kept in this folder.")
-@click.option(
-    "--resume",
-    type=click.Path(path_type=Path),
-    help="Finish the job in this folder (renders only unfinished segments).",
-)
-@click.option(
-    "--workers", type=click.IntRange(1, 1024), default=1, show_default=True, help="Segments rendered in parallel."
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="local processes, or Ray tasks (pip install 'vidbw[ray]').",
-)
-@click.option(
-    "--address",
-    help="Ray cluster address (HOST:PORT, or 'local' for a private one) [default: the running "
-    "cluster in RAY_ADDRESS or from `ray start`, else a private local one].",
-)
+@_render_options
 @click.option("--colorize", is_flag=True, help="Colour B&W footage instead: luma kept exactly, chroma predicted.")
 @click.option(
     "--reference",
     type=click.Path(path_type=Path),
     help="With --colorize: a coloured key frame for the film, or a folder of key frames named by frame number.",
+)
+@click.option(
+    "--restore",
+    is_flag=False,
+    flag_value="default",
+    default=None,
+    metavar="[PARTS]",
+    help="Restore the film before the look or the colour: deflicker, dust and scratches, or a comma list "
+    "of deflicker, stabilize, dust, scratches, grain (or all).",
 )
 @_SEQUENCE_FPS
 def convert(
@@ -187,6 +212,7 @@ def convert(
     address,
     colorize,
     reference,
+    restore,
     fps,
 ) -> None:
     """Convert a film, an image or a folder of images to black and white (or, with --colorize, to colour).
@@ -208,6 +234,7 @@ def convert(
         bit_depth=int(bit_depth) if bit_depth else None,
         colorize=colorize,
         reference=reference,
+        restore=restore,
         shots=shots_file,
         temporal=temporal,
         detector=detector,
@@ -221,12 +248,82 @@ def convert(
         address=address,
         progress=lambda label: _Progress(label, quiet),
     )
+    _report(done, quiet, explain, engine, workers)
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Output file [default: <stem>_restored.<ext> beside the input].",
+)
+@click.option(
+    "--parts",
+    metavar="PARTS",
+    help="deflicker, stabilize, dust, scratches, grain, as a comma list, or all  [default: deflicker,dust,scratches].",
+)
+@_render_options
+def restore(
+    source,
+    output,
+    parts,
+    codec,
+    crf,
+    preset,
+    pix_fmt,
+    bit_depth,
+    shots_file,
+    detector,
+    device,
+    overwrite,
+    quiet,
+    job_dir,
+    resume,
+    workers,
+    engine,
+    address,
+) -> None:
+    """Restore an archive film (flicker, dust, scratches, gate weave, grain) and keep its own picture:
+    the same luma and colours otherwise, the same encode and job options as `convert`."""
+    done = api.restore(
+        source,
+        output,
+        parts=parts,
+        codec=codec,
+        crf=crf,
+        preset=preset,
+        pix_fmt=pix_fmt,
+        bit_depth=int(bit_depth) if bit_depth else None,
+        shots=shots_file,
+        detector=detector,
+        device=device,
+        overwrite=overwrite,
+        job_dir=job_dir,
+        resume=resume,
+        workers=workers,
+        engine=engine,
+        address=address,
+        progress=lambda label: _Progress(label, quiet),
+    )
+    _report(done, quiet, False, engine, workers)
+
+
+def _report(done: api.Conversion, quiet: bool, explain: bool, engine: str, workers: int) -> None:
+    """The summary of a conversion on stderr, then its output path on stdout."""
     for note in done.notes:
         _say(quiet, f"[yellow]note:[/] {note}")
     if explain:  # printed even with -q
         for line in done.explain or ["classic style: one constant grid, no proxies"]:
             stderr.print(f"explain: {line}", markup=False)
-    look = "colorized" if done.colorize else _styles_used(done.style, done.shots)
+    look = (
+        "colorized"
+        if done.colorize
+        else "restored"
+        if done.style == api.KEEP_PICTURE
+        else _styles_used(done.style, done.shots)
+    )
     if done.chunked:
         from vidbw.jobs import JobResult
 

@@ -32,7 +32,18 @@ from vidbw.io.hdr import hdr10_metadata
 from vidbw.io.probe import check_readable_source, describe_video, is_image_path, open_input
 from vidbw.io.remux import copyable_streams
 from vidbw.kernels.colour import luma_output_coding
-from vidbw.render import PREDICT_BATCH, FrameRenderer, GridScheduler, Look, RenderPlan, colorizes, make_renderer
+from vidbw.render import (
+    PREDICT_BATCH,
+    FrameRenderer,
+    GridScheduler,
+    Look,
+    RenderPlan,
+    colorizes,
+    make_renderer,
+    put_grain_back,
+)
+from vidbw.restore import Restoration
+from vidbw.restore.stream import RestoreStream
 from vidbw.results import (
     ConvertResult,
     ProgressCallback,
@@ -44,7 +55,7 @@ from vidbw.results import (
     renders_film,
 )
 from vidbw.style_plan import shot_render_plan, shot_stream_for
-from vidbw.styles import Style
+from vidbw.styles import KeepPicture, Style
 from vidbw.temporal import GridSmoother
 
 # Frames each stage queue may hold. Deeper queues ride out the bursts on both sides (a batch of key
@@ -54,6 +65,8 @@ from vidbw.temporal import GridSmoother
 QUEUE_MAX_FRAMES = 16
 QUEUE_MIN_FRAMES = 6
 QUEUE_BYTES = 96 << 20
+# Restoration compares frames with their neighbours: a film shorter than this has none to compare.
+MIN_RESTORE_FRAMES = 3
 
 
 def queue_frames(info) -> int:
@@ -134,9 +147,11 @@ def convert_video(
     device: str = "auto",
     progress: ProgressCallback | None = None,
     shot_stream=None,
+    restore: Restoration | None = None,
 ) -> ConvertResult:
     """Render a film with `render_plan`. With a `shot_stream` (`vidbw.shots.streaming.ShotStream`),
-    the plan is the stream's own and grows as the render pass finds the shots."""
+    the plan is the stream's own and grows as the render pass finds the shots. With `restore`, the
+    frames are restored first, shot by shot (the plan's shots: it must come from the analysis pass)."""
     container = open_input(source)
     try:
         info = describe_video(container, source)
@@ -161,6 +176,7 @@ def convert_video(
                 progress,
                 result,
                 shot_stream=shot_stream,
+                restorer=restore_stream(restore, render_plan, info),
             )
             check_decodable(stats.frames, source)
         result.seconds = time.perf_counter() - started
@@ -230,6 +246,26 @@ class FrameWindow:
         return min(len(self.index_of_pts), (-(-(self.stop + self.context) // PREDICT_BATCH) + 1) * PREDICT_BATCH)
 
 
+def check_restorable(source: Path, restore: Restoration) -> None:
+    """Refuse a film too short for restoration's temporal windows (dust needs a frame on each side)."""
+    with open_input(source) as container:
+        frames = describe_video(container, source).frame_count
+        if not frames or frames < 2 * MIN_RESTORE_FRAMES:  # headers estimate: count the packets of short films
+            frames = len(frame_timestamps(container))
+    if frames < MIN_RESTORE_FRAMES:
+        raise InputError(
+            f"{source.name} has {frames} frame{'s' if frames != 1 else ''}: restoration compares each frame "
+            f"with its neighbours and needs at least {MIN_RESTORE_FRAMES}"
+        )
+
+
+def restore_stream(restore: Restoration | None, render_plan: RenderPlan, info) -> RestoreStream | None:
+    """The restoration stage for this plan's shots, or None without restoration."""
+    if restore is None or not restore.parts:
+        return None
+    return RestoreStream(restore.make_parts(), [shot.start for shot in render_plan.shots], info.bit_depth)
+
+
 def _run_stages(
     container,
     info,
@@ -242,6 +278,7 @@ def _run_stages(
     result,
     window: FrameWindow | None = None,
     shot_stream=None,
+    restorer: RestoreStream | None = None,
 ) -> DecodeStats:
     stats = DecodeStats()
     stop = threading.Event()
@@ -285,6 +322,10 @@ def _run_stages(
         for ready_frame in frames:
             render(scheduler.push(ready_frame))
 
+    def restored(frames) -> None:
+        for frame in frames:
+            schedule((frame,) if shot_stream is None else shot_stream.push(frame))
+
     def render(ready) -> None:
         nonlocal done
         assert writer is not None and coding is not None  # frames are scheduled only once the writer is open
@@ -293,7 +334,20 @@ def _run_stages(
                 continue  # context: it shaped its neighbours' smoothed grids, it is not ours to write
             frame, luma, chroma = writer.new_frame()
             renderer.render(decoded_frame.planes, decoded_frame.to_rgb, decoded_frame.index, look, grid, luma, coding)
-            renderer.finish_chroma(look, grid, luma, chroma, writer.bit_depth, info.full_range, info.matrix)
+            renderer.finish_chroma(
+                look,
+                grid,
+                luma,
+                chroma,
+                writer.bit_depth,
+                info.full_range,
+                info.matrix,
+                decoded_frame.planes,
+                decoded_frame.to_rgb,
+            )
+            grain = getattr(decoded_frame, "grain", None)
+            if grain is not None:
+                put_grain_back(luma, grain, coding)
             writer.carry_alpha(frame, decoded_frame.source)
             _put(encoded, (frame, decoded_frame.pts), stop, writer_thread)
             done += 1
@@ -325,8 +379,10 @@ def _run_stages(
                 for packet in early_packets:
                     _put(encoded, packet, stop, writer_thread)
                 early_packets.clear()
-            schedule((item,) if shot_stream is None else shot_stream.push(item))
+            restored((item,) if restorer is None else restorer.push(item))
         if writer is not None:
+            if restorer is not None:
+                restored(restorer.finish())
             if shot_stream is not None:
                 schedule(shot_stream.finish())
             render(scheduler.drain())
@@ -370,12 +426,14 @@ def render_segment(
     timestamps: list[int] | None = None,
     device: str = "cpu",
     progress: ProgressCallback | None = None,
+    restore: Restoration | None = None,
 ) -> ConvertResult:
     """Render frames[start:stop] of `source` into `output`: video only, the final codec settings and
     the original pts, so segments concatenate into the single-pass result.
 
-    `context` extra frames are decoded on each side so temporal smoothing sees the same neighbours
-    as a single pass. The output is written atomically and replaced if present.
+    `context` extra frames are decoded on each side so temporal smoothing (and restoration, which
+    needs `restore.reach` of them) sees the same neighbours as a single pass. The output is written
+    atomically and replaced if present.
     """
     timestamps = timestamps if timestamps is not None else film_timestamps(source)
     if not 0 <= frames.start < frames.stop <= len(timestamps) or frames.step != 1:
@@ -392,7 +450,17 @@ def render_segment(
         started = time.perf_counter()
         with networks_warmed_up(plan_styles(render_plan)), atomic_output(output, overwrite=True) as temp:
             stats = _run_stages(
-                container, info, plan, render_plan, make_renderer(device), temp, [], progress, result, window
+                container,
+                info,
+                plan,
+                render_plan,
+                make_renderer(device),
+                temp,
+                [],
+                progress,
+                result,
+                window,
+                restorer=restore_stream(restore, render_plan, info),
             )
             if stats.frames != len(frames):
                 raise InputError(
@@ -427,21 +495,29 @@ def convert(
     progress: ProgressCallback | None = None,
     colorize: bool = False,
     reference: Path | None = None,
+    restore: Restoration | None = None,
 ) -> ConvertResult:
     """Convert a film, an image or a folder of images to black and white, or colorize it.
 
     `output` defaults to `<stem>_bw.<ext>` beside the input (`<stem>_color.<ext>` when colorizing;
     `<folder>_bw` for folders; see `vidbw.results.default_output_for`). `temporal` defaults to light
     smoothing of learned grids; when colorizing, see `vidbw.colorize.plan.colorize_render_plan`.
+    `restore` restores a film's frames before the look (`style=KeepPicture()`: restoration alone).
     Raises `VidbwError` subclasses for anything the user can fix; never leaves a partial output.
     """
     source = Path(source)
-    output = Path(output) if output is not None else default_output_for(source, "color" if colorize else "bw")
+    keep = isinstance(style, KeepPicture) or (isinstance(style, str) and style.strip().lower() == KeepPicture.name)
+    suffix = "color" if colorize else "restored" if keep else "bw"
+    output = Path(output) if output is not None else default_output_for(source, suffix)
     film = renders_film(source, output)
     if shots is not None and not film:
         raise OptionError("`shots` applies to films, not images", param="shots")
+    if restore is not None and not film:
+        raise OptionError("`restore` applies to films, not still images", param="restore")
     if colorize:
-        return _colorize(source, output, reference, temporal, shots, detector, encode, overwrite, device, progress)
+        return _colorize(
+            source, output, reference, temporal, shots, detector, encode, overwrite, device, progress, restore
+        )
     temporal = temporal or "light"
     look = Look.named(style, grain, grain_size, grain_seed, toning)
     if source.is_dir() and not film:
@@ -450,13 +526,26 @@ def convert(
         return convert_image(source, output, look, overwrite)
     check_readable_source(source)
     check_output_path(output, (source,), overwrite)  # before the analysis pass, not after it
-    # A learned style's shots are found while the film renders (one decode); else the plan comes first.
-    stream = shot_stream_for(source, look, temporal, detector) if shots is None else None
+    # A learned style's shots are found while the film renders (one decode); else the plan comes first,
+    # as it does for restoration, which needs every cut before the frames around it.
+    if restore is not None:
+        check_restorable(source, restore)
+    stream = shot_stream_for(source, look, temporal, detector) if shots is None and restore is None else None
     plan, shot_list = (
-        (stream.plan, None) if stream is not None else shot_render_plan(source, look, temporal, shots, detector)
+        (stream.plan, None)
+        if stream is not None
+        else shot_render_plan(source, look, temporal, shots, detector, cuts_needed=restore is not None)
     )
     result = convert_video(
-        source, output, plan, encode or EncodeSettings(), overwrite, device, progress, shot_stream=stream
+        source,
+        output,
+        plan,
+        encode or EncodeSettings(),
+        overwrite,
+        device,
+        progress,
+        shot_stream=stream,
+        restore=restore,
     )
     shot_list = stream.shot_list() if stream is not None else shot_list
     if shot_list is not None:
@@ -465,7 +554,7 @@ def convert(
 
 
 def _colorize(
-    source: Path, output: Path, reference, temporal, shots, detector, encode, overwrite, device, progress
+    source: Path, output: Path, reference, temporal, shots, detector, encode, overwrite, device, progress, restore
 ) -> ConvertResult:
     from vidbw.colorize import ColorizeRequest
     from vidbw.colorize.plan import colorize_render_plan, film_colour_notes
@@ -477,10 +566,14 @@ def _colorize(
         return convert_image(source, output, request, overwrite)
     check_readable_source(source)
     check_output_path(output, (source,), overwrite)
+    if restore is not None:
+        check_restorable(source, restore)
     with networks_warmed_up([request]):  # the colorizer loads beside the analysis pass
         plan, _, explain = colorize_render_plan(source, request, temporal, shots, detector)
         notes = film_colour_notes(source)
-        result = convert_video(source, output, plan, encode or EncodeSettings(), overwrite, device, progress)
+        result = convert_video(
+            source, output, plan, encode or EncodeSettings(), overwrite, device, progress, restore=restore
+        )
     result.notes = notes + result.notes
     result.explain = explain
     return result

@@ -27,6 +27,7 @@ from vidbw.kernels.chroma import slice_chroma
 from vidbw.kernels.colour import (
     LOWRES_MAX_SIDE,
     REC709_LUMA,
+    keep_chroma,
     keep_luma,
     lowres_level,
     luma_output_coding,
@@ -71,13 +72,26 @@ class Look:
         grain_seed: int = 0,
         toning: str | None = None,
     ) -> Look:
-        style_obj = style if isinstance(style, Style) else get_style(style)
+        style_obj = get_style(style) if isinstance(style, str) else style
         grain_obj = FilmGrain(amount=grain, size=grain_size, seed=grain_seed) if grain > 0 else None
         toning_obj = get_toning(toning) if toning and toning != "none" else None
         return cls(style_obj, grain_obj, toning_obj)
 
     def with_style(self, style: Style) -> Look:
         return Look(style, self.grain, self.toning)
+
+
+def put_grain_back(luma_out: np.ndarray, grain: np.ndarray, coding: tuple[float, float]) -> None:
+    """Add the grain restoration took out (`grain`, signed luma levels) to the rendered luma codes."""
+    _, scale = coding
+    value = luma_out.astype(np.float32) + grain * np.float32(scale)
+    top = np.iinfo(luma_out.dtype).max if luma_out.dtype.kind == "u" else np.inf
+    np.copyto(luma_out, np.clip(np.rint(value), 0, top).astype(luma_out.dtype))
+
+
+def keeps_picture(look_or_style) -> bool:
+    """Whether a look (or style) writes the input picture as it is (`KeepPicture`)."""
+    return getattr(getattr(look_or_style, "style", look_or_style), "keeps_picture", False)
 
 
 def colorizes(look_or_style) -> bool:
@@ -138,7 +152,10 @@ class RenderPlan:
     @property
     def neutral_chroma(self) -> bool:
         """Whether every shot writes plain B&W: chroma planes left neutral (no toning, no colour)."""
-        return all(shot.look.toning is None and not colorizes(shot.look) for shot in self.shots)
+        return all(
+            shot.look.toning is None and not colorizes(shot.look) and not keeps_picture(shot.look)
+            for shot in self.shots
+        )
 
     def shot_index(self, frame_index: int) -> int:
         return bisect.bisect_right(self._starts, frame_index) - 1
@@ -347,7 +364,7 @@ class FrameRenderer:
         luma_out: np.ndarray,
         coding: tuple[float, float],
     ) -> None:
-        if colorizes(look):
+        if colorizes(look) or keeps_picture(look):
             keep_luma(planes, to_rgb, luma_out, coding)  # colorization never changes the luma
             return
         offset, scale = coding
@@ -356,10 +373,22 @@ class FrameRenderer:
 
     @staticmethod
     def finish_chroma(
-        look: Look, grid: np.ndarray, luma: np.ndarray, chroma: tuple, bit_depth: int, full_range: bool, matrix: str
+        look: Look,
+        grid: np.ndarray,
+        luma: np.ndarray,
+        chroma: tuple,
+        bit_depth: int,
+        full_range: bool,
+        matrix: str,
+        planes=None,
+        to_rgb: np.ndarray | None = None,
     ) -> None:
-        """Fill the chroma planes: sliced from a colour grid, or from the toning; else they stay neutral."""
-        if colorizes(look):
+        """Fill the chroma planes: the input's own (`planes`, for `KeepPicture`), sliced from a colour
+        grid, or from the toning; else they stay neutral."""
+        if keeps_picture(look):
+            assert planes is not None and to_rgb is not None  # the pipeline always passes the frame's own
+            keep_chroma(planes, to_rgb, chroma, bit_depth, full_range, matrix)
+        elif colorizes(look):
             slice_chroma(luma, grid, chroma[0], chroma[1], bit_depth, full_range)
         elif look.toning is not None:
             look.toning.apply(luma, chroma[0], chroma[1], bit_depth, full_range, matrix)
@@ -379,7 +408,7 @@ class TorchFrameRenderer(FrameRenderer):
         self._slice = slice_apply_torch
 
     def render(self, planes, to_rgb, frame_index, look, grid, luma_out, coding) -> None:
-        if colorizes(look):  # a luma copy and a small chroma slice: the CPU does it at decode speed
+        if colorizes(look) or keeps_picture(look):  # copies and a small chroma slice: the CPU does them at decode speed
             return super().render(planes, to_rgb, frame_index, look, grid, luma_out, coding)
         torch = self.torch
         tensors = [torch.from_numpy(np.ascontiguousarray(p).astype(np.float32)).to(self.device) for p in planes]

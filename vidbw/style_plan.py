@@ -21,6 +21,7 @@ def shot_render_plan(
     shots_file: Path | None = None,
     detector: str = "adaptive",
     progress: ProgressCallback | None = None,
+    cuts_needed: bool = False,
 ):
     """The film's looks shot by shot, and the shot list they come from (None for one constant look).
 
@@ -30,10 +31,10 @@ def shot_render_plan(
     The proxy choice's evidence is kept from the analysis pass (the film is decoded once before the
     render pass); only a user's shot list, or a shot too short for the kept frames, decodes some.
     """
-    from vidbw.shots import FilmSampler, ShotList, assign_proxies, frame_count, shots_for_style, validate
+    from vidbw.shots import FilmSampler, ShotList, assign_proxies, detect_shots, frame_count, shots_for_style, validate
     from vidbw.styles import get_style
 
-    if shots_file is None and look.style.is_constant:
+    if shots_file is None and look.style.is_constant and not cuts_needed:
         return RenderPlan.single(look, temporal), None
 
     def style_of(name):
@@ -42,6 +43,8 @@ def shot_render_plan(
     if shots_file is not None:
         shot_list = validate(ShotList.load(shots_file), frame_count(source), get_style)
         shot_list = assign_proxies(shot_list, style_of, FilmSampler(source))
+    elif look.style.is_constant:  # cuts only: the shots keep the one look (style None)
+        shot_list = detect_shots(source, detector, style=None, progress=progress)
     else:
         shot_list = shots_for_style(source, look.style, detector, progress=progress)
     renders = []

@@ -31,6 +31,7 @@ from vidbw.jobs.plan import (
 )
 from vidbw.jobs.state import JobDir, JobMismatch, file_sha256
 from vidbw.jobs.worker import SegmentDone, SegmentTask
+from vidbw.restore import Restoration
 from vidbw.temporal import MODES
 
 ENGINES = ("local", "ray")
@@ -70,12 +71,14 @@ def job_settings(
     colorize: bool = False,
     reference: str | os.PathLike | None = None,
     sequence_fps: Fraction | None = None,
+    restore: Restoration | None = None,
 ) -> dict:
     """Everything that decides the output's pictures and encoding (a job folder must match it).
 
     With `colorize` the look is the key frames (`reference`, a file or a folder, by path and content)
     instead of a style; `temporal` None then lets the job pick it as a single pass does.
     `sequence_fps`, for an image sequence, is the rate its workers read it at (see vidbw.io.sequence).
+    `restore`: the restoration parts run before the look; a segment then decodes their reach more.
     """
     if not isinstance(style, str):
         raise OptionError("chunked jobs take a style by name (workers load it themselves)")
@@ -96,7 +99,7 @@ def job_settings(
             "grain_seed": int(grain_seed),
             "toning": toning if toning not in ("none", "") else None,
         }
-    settings = {
+    settings: dict[str, Any] = {
         "look": look,
         "temporal": temporal,
         "encode": {
@@ -107,11 +110,14 @@ def job_settings(
             "bit_depth": encode.bit_depth,
         },
         "device": device,
-        "context": max(int(context), int(reach)),
+        # Restored frames feed the smoother, and each is restored from its own neighbours: the two add.
+        "context": max(int(context), int(reach)) + (restore.reach if restore is not None else 0),
         "shots_sha256": shots_sha256,  # the --shots file as given (None: none, or detected by the job)
     }
     if sequence_fps is not None:  # only then: job folders of film files keep the settings they were planned with
         settings["sequence_fps"] = str(sequence_fps)
+    if restore is not None and restore.parts:  # likewise
+        settings["restore"] = list(restore.parts)
     return settings
 
 
@@ -289,7 +295,9 @@ def _resolve_shots(source: Path, settings: dict, shots, detector: str) -> Resolv
             source, colorize_request_for(settings), settings["temporal"], shots_file, detector
         )
         return ResolvedShots(shot_list.cuts(), shot_list.to_json(), film_colour_notes(source), explain)
-    _, shot_list = shot_render_plan(source, look_for(settings), settings["temporal"], shots_file, detector)
+    _, shot_list = shot_render_plan(
+        source, look_for(settings), settings["temporal"], shots_file, detector, cuts_needed="restore" in settings
+    )
     if shot_list is None:
         return ResolvedShots()
     return ResolvedShots(shot_list.cuts(), shot_list.to_json(), explain=explain_shots(shot_list))
@@ -342,6 +350,10 @@ def run_job(
             "a folder of photographs is converted in one pass"
         )
     check_output_path(output, (source,), overwrite)
+    if look.get("restore") is not None:
+        from vidbw.pipeline import check_restorable
+
+        check_restorable(source, look["restore"])
     device = look.pop("device", "cpu")
     detector = look.pop("detector", "adaptive")
     shots_file = Path(shots) if isinstance(shots, (str, os.PathLike)) else None

@@ -95,6 +95,13 @@ def render_plan_for(settings_json: str, shots_json: str | None = None, source: s
     return plan
 
 
+def restoration_for(settings: dict):
+    """The restoration a job's settings ask for, or None."""
+    from vidbw.restore import Restoration
+
+    return Restoration(tuple(settings["restore"])) if settings.get("restore") else None
+
+
 @functools.lru_cache(maxsize=4)
 def timestamps_for(path: str, _mtime_ns: int) -> list[int]:
     with open(path, encoding="utf-8") as f:
@@ -166,6 +173,7 @@ def render_task(
             timestamps,
             settings.get("device", "cpu"),
             report,
+            restoration_for(settings),
         )
     size = output.stat().st_size
     return SegmentDone(task.index, result.frames, file_sha256(output), size, time.perf_counter() - started, os.getpid())

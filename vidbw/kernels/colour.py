@@ -27,6 +27,7 @@ __all__ = [
     "lowres_size",
     "lowres_level",
     "keep_luma",
+    "keep_chroma",
     "luma_weights",
     "REC709_LUMA",
     "REC601_LUMA",
@@ -362,3 +363,20 @@ def keep_luma(planes, to_rgb: np.ndarray, luma_out: np.ndarray, coding: tuple[fl
         )
     top = np.iinfo(luma_out.dtype).max if luma_out.dtype.kind == "u" else np.inf
     np.copyto(luma_out, np.clip(np.rint(value), 0, top).astype(luma_out.dtype))
+
+
+def keep_chroma(planes, to_rgb: np.ndarray, chroma_out: tuple, bit_depth: int, full_range: bool, matrix: str) -> None:
+    """Write the input's own colour into the output chroma planes (their size, range and depth):
+    copied when the input's chroma planes are coded the same way, else converted from its R'G'B'."""
+    height, width = chroma_out[0].shape
+    out = yuv_to_rgb_matrix(matrix, full_range, bit_depth)
+    same_coding = np.allclose(np.asarray(to_rgb, np.float32), out, atol=1e-6)
+    if same_coding and all(p.shape == (height, width) and p.dtype == c.dtype for p, c in zip(planes[1:], chroma_out)):
+        np.copyto(chroma_out[0], planes[1])
+        np.copyto(chroma_out[1], planes[2])
+        return
+    rgb = _affine_pixels(_small_planes(planes, (width, height)), to_rgb)  # unclipped: keep out-of-gamut colour
+    codes = _affine_pixels(rgb - out[:, 3], np.linalg.inv(out[:, :3].astype(np.float64)))
+    top = np.iinfo(chroma_out[0].dtype).max
+    for i in (1, 2):
+        np.copyto(chroma_out[i - 1], np.clip(np.rint(codes[:, :, i]), 0, top).astype(chroma_out[0].dtype))

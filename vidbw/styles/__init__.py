@@ -5,7 +5,7 @@ tone curve, see :mod:`vidbw.styles.base`), ``FilmGrain`` the seeded grain tiles 
 ``get_toning(name)`` the optional print toning.
 """
 
-from vidbw.styles.base import ClassicStyle, Style, ToneCurve
+from vidbw.styles.base import ClassicStyle, KeepPicture, Style, ToneCurve
 from vidbw.styles.grain import FilmGrain
 from vidbw.styles.registry import (
     StyleProvider,
@@ -21,6 +21,7 @@ __all__ = [
     "Style",
     "ClassicStyle",
     "ToneCurve",
+    "KeepPicture",
     "FilmGrain",
     "Toning",
     "StyleProvider",

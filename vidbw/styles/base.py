@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
-__all__ = ["Style", "ClassicStyle", "ToneCurve", "TONE_LUT_SIZE"]
+__all__ = ["Style", "ClassicStyle", "ToneCurve", "TONE_LUT_SIZE", "KeepPicture"]
 
 TONE_LUT_SIZE = 1024
 
@@ -191,3 +191,19 @@ class ClassicStyle(Style):
         """The (wR, wG, wB) of the middle luma bin, for tables and docs."""
         r, g, b, _ = self.weights[len(self.weights) // 2]
         return (r, g, b)
+
+
+class KeepPicture:
+    """The look of `vidbw restore`: the picture's own luma and colours, written unchanged."""
+
+    name = "original"
+    is_constant = True
+    colorizes = False
+    keeps_picture = True
+    tone_lut = None
+
+    def constant_grid(self) -> np.ndarray:
+        return _NO_GRID
+
+
+_NO_GRID = np.zeros((4, 1, 1, 1), np.float32)  # the kernels never read it: the picture is copied

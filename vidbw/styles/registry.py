@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from vidbw.errors import OptionError
-from vidbw.styles.base import Style
+from vidbw.styles.base import KeepPicture, Style
 from vidbw.styles.classic import CLASSIC_STYLES
 from vidbw.styles.toning import TONINGS, Toning
 
@@ -50,6 +50,8 @@ def get_style(name: str) -> Style:
 
     if looks_like_style_path(name):
         return load_style_file(name)
+    if _normalise(name) == KeepPicture.name:
+        return KeepPicture()  # type: ignore[return-value]  # a look, not a B&W style: never listed
     return _lookup(name, {s.name: s for s in list_styles()}, "style", "(vidbw styles lists them)")
 
 
