@@ -31,6 +31,7 @@ from vidbw.errors import OptionError
 if TYPE_CHECKING:
     from vidbw.eval.colorize import ColorizeReport
     from vidbw.eval.flicker import ColourFlicker, FlickerReport
+    from vidbw.eval.restore import RestoreReport
     from vidbw.eval.style import StyleEval
     from vidbw.jobs import JobResult
     from vidbw.results import ConvertResult
@@ -47,6 +48,7 @@ __all__ = [
     "evaluate_style",
     "find_shots",
     "evaluate_flicker",
+    "evaluate_restore",
     "evaluate_colorize",
     "contact_sheet",
     "export_style_lut",
@@ -557,6 +559,23 @@ def evaluate_flicker(
 
     measure = measure_colour_flicker if colour else measure_flicker
     return measure(source, output, shots=shots, max_frames=max_frames, width=width)
+
+
+def evaluate_restore(
+    source: PathLike,
+    output: PathLike,
+    *,
+    clean: PathLike | None = None,
+    shots: PathLike | None = None,
+    max_frames: int | None = None,
+    width: int = 480,
+) -> RestoreReport:
+    """How much `output` (a restoration of `source`) steadied and cleaned it: the brightness flicker
+    index and warping error of both, within shots (`shots`, default: detected), and PSNR/SSIM against
+    `clean` when `source` is a damaged copy of it. The report has `lines()` and `to_json()`."""
+    from vidbw.eval.restore import measure_restoration
+
+    return measure_restoration(source, output, clean, shots=shots, max_frames=max_frames, width=width)
 
 
 def evaluate_colorize(

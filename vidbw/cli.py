@@ -732,6 +732,32 @@ def eval_flicker(source, output, shots_file, max_frames, width, as_json, colour)
     )
 
 
+@eval_group.command("restore")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option(
+    "--clean", type=click.Path(path_type=Path), help="The clean original, when SOURCE is a damaged copy of it."
+)
+@click.option(
+    "--shots",
+    "shots_file",
+    type=click.Path(path_type=Path),
+    help="Shot list JSON whose cuts are skipped [default: detect cuts on SOURCE].",
+)
+@click.option("--max-frames", type=click.IntRange(2), help="Measure only the first N frames.")
+@click.option(
+    "--width", type=click.IntRange(32, 3840), default=480, show_default=True, help="Analysis width in pixels."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def eval_restore(source, output, clean, shots_file, max_frames, width, as_json) -> None:
+    """How much OUTPUT (a restoration of SOURCE) steadied and cleaned it: brightness flicker index,
+    warping error, and PSNR/SSIM against the clean original when there is one."""
+    _print_report(
+        api.evaluate_restore(source, output, clean=clean, shots=shots_file, max_frames=max_frames, width=width),
+        as_json,
+    )
+
+
 @eval_group.command("colorize")
 @click.argument("truth", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))

@@ -478,7 +478,7 @@ def measure_flicker(
     return measure_flicker_many(source, [output], shots, max_frames, width, detector)[0]
 
 
-def _source_cuts(source, shots, max_frames: int | None, detector: str) -> tuple[list[int], list[str]]:
+def source_cuts(source, shots, max_frames: int | None, detector: str) -> tuple[list[int], list[str]]:
     """The cuts pairs must not cross: from the shot list when given, else detected on the source."""
     from vidbw.shots.analysis import LowresFilm
     from vidbw.shots.detect import DEFAULT_MIN_SHOT_SECONDS, detect_cuts, min_shot_frames
@@ -507,7 +507,7 @@ def measure_flicker_many(
 
     source_film = LowresFilm(Path(source), width, as_float=True)
     output_films = [LowresFilm(Path(output), width, as_float=True) for output in outputs]
-    cuts, notes = _source_cuts(source, shots, max_frames, detector)
+    cuts, notes = source_cuts(source, shots, max_frames, detector)
 
     source_length = frame_count(source)
     notes_per_output = []
@@ -572,7 +572,7 @@ def measure_colour_flicker(
     flickers or swims adds its full frame-to-frame change."""
     from vidbw.shots.analysis import LowresFilm, rec709_luma
 
-    cuts, notes = _source_cuts(source, shots, max_frames, detector)
+    cuts, notes = source_cuts(source, shots, max_frames, detector)
     cut_set = set(int(c) for c in cuts)
     flow = FlowEstimator()
     output_errors, source_errors = [], []
