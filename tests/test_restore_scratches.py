@@ -14,16 +14,22 @@ from vidbw.restore.scratches import Scratches
 FRAMES = 7
 
 
-@pytest.fixture(scope="module")
-def clean(shared_media) -> list[np.ndarray]:
+def gray_360p(path, skip: int = 0, size: tuple[int, int] = (640, 360)) -> list[np.ndarray]:
     frames = []
-    with av.open(str(shared_media / "video" / "dog_park_720p.mp4")) as container:
-        for frame in container.decode(video=0):
+    with av.open(str(path)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index < skip:
+                continue
             y = frame.to_ndarray(format="gray").astype(np.float32) / 255
-            frames.append(cv2.resize(y, (640, 360), interpolation=cv2.INTER_AREA))
+            frames.append(cv2.resize(y, size, interpolation=cv2.INTER_AREA))
             if len(frames) == FRAMES:
                 break
     return frames
+
+
+@pytest.fixture(scope="module")
+def clean(shared_media) -> list[np.ndarray]:
+    return gray_360p(shared_media / "video" / "dog_park_720p.mp4")
 
 
 def restored(planes: list[np.ndarray]) -> list[np.ndarray]:
@@ -45,7 +51,9 @@ def test_scratches_are_filled(clean):
     out = restored([d.y for d in damaged])
     before = np.mean([np.abs(d.y - c)[d.scratches].mean() for d, c in zip(damaged, clean)])
     after = np.mean([np.abs(r - c)[d.scratches].mean() for r, d, c in zip(out, damaged, clean)])
-    assert after < 0.5 * before
+    # Measured 0.57 here (360p) since the tests against scene lines (both flanks, unbroken, straight):
+    # they cost some recall, worst at 360p; 0.3-0.75 at 720p in benchmarks/restore_dust.py.
+    assert after < 0.6 * before
 
 
 def test_clean_clip_and_scene_lines_stay(clean):
@@ -57,3 +65,20 @@ def test_clean_clip_and_scene_lines_stay(clean):
     out = restored(planes)
     changed = np.mean([np.mean(np.abs(r - p) > 1 / 255) for r, p in zip(out, planes)])
     assert changed <= 0.001
+
+
+def changed(planes: list[np.ndarray]) -> float:
+    return float(np.mean([np.mean(np.abs(r - p) > 1 / 255) for r, p in zip(restored(planes), planes)]))
+
+
+def test_a_straight_line_of_the_scene_stays(shared_media):
+    """hands_blocks holds a bright vertical rod, still over the whole clip, that hands pass in front of:
+    a line of the scene, hidden in places, where a scratch would show in every band."""
+    # At 720p, as shipped: at 360p the texture beside the rod still passes for it (0.46 % changed).
+    assert changed(gray_360p(shared_media / "video" / "hands_blocks_720p.mp4", size=(1280, 720))) <= 0.001
+
+
+def test_the_archive_pillarbox_edge_stays(shared_media):
+    """The Chaplin archive's black pillarbox ends in a bright rim one column wide, on every frame: an
+    edge's rim, black on one side and picture on the other, not a scratch."""
+    assert changed(gray_360p(shared_media / "archive_bw" / "chaplin_music_360p.mp4", skip=100)) == 0

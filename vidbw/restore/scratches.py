@@ -5,7 +5,10 @@ over most of the height, in the same place (drifting slowly) for many frames. Ea
 down into a few horizontal bands; in each band a horizontal top-hat (the band minus its opening, and
 its closing minus it) keeps only what is narrower than LINE_WIDTH: a thin line, never a step edge
 (a wall's edge, a door frame) nor anything wide (a pole, a stripe wider than a scratch). A column is
-a scratch where most bands agree on the line's sign and the neighbouring frames saw one there too;
+a scratch where most bands agree on the line's sign, the line stands out from both sides alike (not
+the bright rim of a pillarbox's edge), it shows in nearly every band (nothing in the scene hides a
+scratch), it keeps to one column down the frame (a stick in the scene slants), and the neighbouring
+frames saw one there too;
 it is then filled, band by band where the line shows, by interpolating across from the columns
 beside it (luma and chroma).
 """
@@ -22,11 +25,16 @@ __all__ = ["Scratches"]
 BANDS = 16  # horizontal bands the frame is averaged into: a scratch shows in most of them
 LINE_WIDTH = 7  # pixels at 720p: the top-hat keeps lines narrower than this (scratches are 1-4)
 STRENGTH = 0.03  # a band's line departs this much from its surroundings (8 codes)
+SHOWN = 0.04  # (10 codes) the faintest synthetic scratch, faded, is 0.048
 FAINT = 0.012  # ...and a band where a found scratch departs more than this is filled
 MOST = 12  # bands of BANDS that must agree on a column's line and its sign
+UNBROKEN = 15  # bands of BANDS where a scratch's top-hat exceeds SHOWN: it lies over everything, so
+# nothing in the scene hides it (a line of the scene is hidden where a hand passes in front)
 DRIFT = 2  # pixels at 720p a scratch may move sideways between frames
 PERSIST = 2  # neighbouring frames that must see the scratch too
 MARGIN = 2  # pixels at 720p filled on each side of the found columns: a scratch's soft edge
+FLANKS = 0.5  # the picture either side of a line differs by less than this part of the line's contrast
+STRAIGHT = 2  # pixels at 720p a scratch's centre may wander across the bands of one frame (it runs straight)
 WIDEST = 8  # pixels at 720p: a run of scratch columns wider than this is no scratch
 
 
@@ -36,23 +44,34 @@ class Scratches(Part):
     summary_radius = 2
 
     def summarise(self, frame: WorkFrame) -> np.ndarray:
-        """(BANDS, w) float32: each band's signed thin-line strength per column."""
+        """(2, BANDS, w) float32: each band's signed thin-line strength per column, [0] where the line
+        stands out from both sides alike (else 0), [1] as the top-hat found it."""
         h, w = frame.y.shape
         bands = cv2.resize(frame.y, (w, BANDS), interpolation=cv2.INTER_AREA)
         width = max(3, round(LINE_WIDTH * h / 720) | 1)
         kernel = np.ones((1, width), np.uint8)
         bright = bands - cv2.morphologyEx(bands, cv2.MORPH_OPEN, kernel)
         dark = cv2.morphologyEx(bands, cv2.MORPH_CLOSE, kernel) - bands
-        return bright - dark
+        raw = bright - dark
+        lines = raw.copy()
+        # A line stands out from both sides alike: where the picture just beyond it differs more from
+        # one side to the other than the line from them, it is an edge's rim (a pillarbox's, a
+        # sharpened step's), not a line on a surface.
+        reach = width // 2 + 1
+        padded = cv2.copyMakeBorder(bands, 0, 0, reach, reach, cv2.BORDER_REPLICATE)
+        left, right = padded[:, : bands.shape[1]], padded[:, 2 * reach :]
+        lines[np.abs(left - right) > FLANKS * np.abs(lines)] = 0
+        return np.stack([lines, raw])
 
     def restore(self, window: Window) -> WorkFrame:
         centre = window.centre
-        lines = window.summary(0)
+        summary = window.summary(0)
         neighbours = [window.summary(k) for k in range(-self.summary_radius, self.summary_radius + 1) if k]
-        neighbours = [n for n in neighbours if n is not None]
-        if lines is None or len(neighbours) < PERSIST:
+        neighbours = [n[0] for n in neighbours if n is not None]
+        if summary is None or len(neighbours) < PERSIST:
             return centre  # a scratch is known by persisting; a frame alone cannot tell one from a line
         scale = centre.y.shape[0] / 720.0
+        lines, raw = summary
         found = _scratch_sign(lines)
         drift = max(1, round(DRIFT * scale))
         seen = sum(_near(_scratch_sign(n) == found, drift) for n in neighbours)
@@ -63,7 +82,9 @@ class Scratches(Part):
         y, cb, cr = centre.y.copy(), centre.cb.copy(), centre.cr.copy()
         for first, last in runs:
             sign = found[first]
-            shown = (lines[:, first : last + 1] * sign).max(axis=1) > FAINT
+            if not _unbroken_and_straight(raw, first, last, sign, scale):
+                continue  # a line of the scene (a stick, a table's edge): slanting, or hidden behind something
+            shown = (raw[:, first : last + 1] * sign).max(axis=1) > FAINT
             margin = max(1, round(MARGIN * scale))
             for plane in (y, cb, cr):
                 _fill_columns(plane, first - margin, last + margin, shown, centre.y.shape[1])
@@ -75,6 +96,21 @@ def _scratch_sign(lines: np.ndarray) -> np.ndarray:
     bright = (lines > STRENGTH).sum(axis=0) >= MOST
     dark = (lines < -STRENGTH).sum(axis=0) >= MOST
     return bright.astype(np.int8) - dark.astype(np.int8)
+
+
+def _unbroken_and_straight(lines: np.ndarray, first: int, last: int, sign: int, scale: float) -> bool:
+    """Whether the line at columns first..last runs down the whole frame, clearly in UNBROKEN bands,
+    and keeps to one column: in the bands where it shows, its peak (searched a little either side)
+    wanders by no more than STRAIGHT."""
+    reach = max(2, round(LINE_WIDTH * scale) // 2 + 1)
+    lo, hi = max(0, first - reach), min(lines.shape[1], last + reach + 1)
+    near = lines[:, lo:hi] * sign
+    shows = near.max(axis=1) > STRENGTH
+    if shows.sum() < MOST or (near.max(axis=1) > SHOWN).sum() < UNBROKEN:
+        return False
+    peaks = np.argmax(near[shows], axis=1)
+    low, high = np.percentile(peaks, [10, 90])
+    return bool(high - low <= max(1, round(STRAIGHT * scale)))
 
 
 def _near(hits: np.ndarray, reach: int) -> np.ndarray:
