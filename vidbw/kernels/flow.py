@@ -53,16 +53,32 @@ class Flow:
 class DISFlow:
     """`DISFlow()(a, b)`: the `Flow` from a to b, for 8-bit single-channel frames of one size.
 
-    Keeps one DIS instance and the pixel grid between calls (a film's frames share a size)."""
+    Keeps one DIS instance and the pixel grid between calls (a film's frames share a size). `preset`
+    is a cv2.DISOPTICAL_FLOW_PRESET_*: restoration, which runs on every frame, takes a faster one."""
 
-    def __init__(self) -> None:
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]  # OpenCV exports this alias; its stub only has DISOpticalFlow.create
+    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+        self._dis = cv2.DISOpticalFlow_create(preset)  # type: ignore[attr-defined]  # OpenCV exports this alias; its stub only has DISOpticalFlow.create
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def __call__(self, a_u8: np.ndarray, b_u8: np.ndarray) -> Flow:
         forward = self._dis.calc(a_u8, b_u8, None)
         backward = self._dis.calc(b_u8, a_u8, None)
-        h, w = a_u8.shape
+        return self._flow(forward, backward)
+
+    def both_ways(self, a_u8: np.ndarray, b_u8: np.ndarray, median: int = 0) -> tuple[Flow, Flow]:
+        """The `Flow` from a to b and the one from b to a, from the same two DIS runs. `median` (3 or 5)
+        median-filters both fields first, so a blob smaller than that (a speck of dust) does not drag
+        the flow around it."""
+        forward = self._dis.calc(a_u8, b_u8, None)
+        backward = self._dis.calc(b_u8, a_u8, None)
+        if median:
+            forward, backward = (
+                cv2.merge([cv2.medianBlur(c, median) for c in cv2.split(f)]) for f in (forward, backward)
+            )
+        return self._flow(forward, backward), self._flow(backward, forward)
+
+    def _flow(self, forward: np.ndarray, backward: np.ndarray) -> Flow:
+        h, w = forward.shape[:2]
         if self._grid is None or self._grid[0].shape != (h, w):
             xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
             self._grid = (xs, ys)
