@@ -116,3 +116,14 @@ def test_restore_refuses_bad_input_in_one_line(capsys, tmp_path, clip_mkv):
     run = run_inprocess(["restore", short, "-o", out], capsys)
     assert "needs at least 3" in assert_one_line_error(run)
     assert not out.exists() and temp_files(tmp_path) == []
+
+
+def test_restore_film_is_convert_keeping_the_picture(tmp_path, clip_mkv):
+    import vidbw
+    from vidbw.errors import OptionError
+
+    done = vidbw.restore_film(clip_mkv, tmp_path / "r.mkv", parts="deflicker", codec="ffv1")
+    assert done.output == tmp_path / "r.mkv" and done.frames == 24 and done.style == "original"
+    with pytest.raises(OptionError, match="`style` is for `convert`"):
+        vidbw.restore_film(clip_mkv, tmp_path / "x.mkv", style="tri-x")
+    assert not (tmp_path / "x.mkv").exists()

@@ -21,6 +21,7 @@ __all__ = [
     "convert",
     "evaluate_colorize",
     "evaluate_flicker",
+    "evaluate_restore",
     "evaluate_style",
     "export_style_lut",
     "find_shots",
@@ -28,6 +29,7 @@ __all__ = [
     "list_styles",
     "list_tonings",
     "make_pairs",
+    "restore_film",
     "train_colorizer",
     "train_retoucher",
 ]

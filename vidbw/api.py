@@ -43,7 +43,7 @@ __all__ = [
     "ShotsFound",
     "Progress",
     "convert",
-    "restore",
+    "restore_film",
     "learn_style",
     "evaluate_style",
     "find_shots",
@@ -339,14 +339,15 @@ def _convert_job(
         )
 
 
-def restore(
+def restore_film(
     source: PathLike,
     output: PathLike | None = None,
     *,
     parts: str | None = None,
     **options: Any,
 ) -> Conversion:
-    """Restore a film and keep its picture otherwise as it is (its own luma and colours).
+    """Restore a film and keep its picture otherwise as it is (its own luma and colours). (Not
+    `restore`: that name is the `vidbw.restore` package.)
 
     `parts`: None or `"default"` for deflicker, dust and scratches; `"all"`; or a comma list of
     deflicker, stabilize, dust, scratches, grain. The output, encode and job options are `convert`'s

@@ -287,7 +287,7 @@ def restore(
 ) -> None:
     """Restore an archive film (flicker, dust, scratches, gate weave, grain) and keep its own picture:
     the same luma and colours otherwise, the same encode and job options as `convert`."""
-    done = api.restore(
+    done = api.restore_film(
         source,
         output,
         parts=parts,
