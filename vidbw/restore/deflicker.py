@@ -54,6 +54,9 @@ AGREEMENT_TOLERANCE = 0.03
 DEAD_ZONE = 0.012
 # The fewest frames a line fit may rest on.
 MIN_FIT_FRAMES = 3
+# The short one-sided fits, for the frames just past a kink (the start or end of a fade).
+NEAR_FRAMES = 4
+DEVIATION_WEIGHT = 0.25
 # The centred fit's expected error is divided by this before weighting: a one-sided line extrapolates
 # and is noisier, so it should take over only where the centred one clearly fails (a step).
 CENTRE_PREFERENCE = 4.0
@@ -97,17 +100,26 @@ def exposure_step(before: DeflickerSummary, after: DeflickerSummary) -> np.ndarr
 
 
 def predict_from_neighbours(offsets: np.ndarray, values: np.ndarray) -> np.ndarray | None:
-    """The value at offset 0 predicted from neighbours at `offsets` (k != 0), per statistic.
+    """The value at offset 0 predicted from neighbours at `offsets` (k != 0), per statistic, where the
+    frame's own value is 0 (values are relative to it).
 
-    `values` is (len(offsets), rows, cols, stats). Three least-squares lines are fitted (all
-    neighbours, past only, future only) and their predictions at 0 blended with weights
-    1 / (expected squared prediction error)², that error being the line's residual variance times
-    (1 + the leverage of offset 0). A fit's residual is pooled over a cell's statistics, so a cell
-    chooses one side for both. None when no fit has enough frames.
+    `values` is (len(offsets), rows, cols, stats). Least-squares lines are fitted over all
+    neighbours, the past only, the future only, and the nearest NEAR_FRAMES on either side; their
+    predictions at 0 are blended with weights 1 / error², where error is the line's residual
+    variance times (1 + the leverage of offset 0) plus the squared distance of its prediction from
+    the frame's own value. Flicker moves the frame away from every line alike; a step or the start
+    of a fade leaves the frame on the lines that do not cross it, and those win. Residuals are
+    pooled over a cell's statistics. None when no fit has enough frames.
     """
-    sides = [offsets != 0, offsets < 0, offsets > 0]
+    sides = [
+        offsets != 0,
+        offsets < 0,
+        offsets > 0,
+        (offsets < 0) & (offsets >= -NEAR_FRAMES),
+        (offsets > 0) & (offsets <= NEAR_FRAMES),
+    ]
     predictions, weights = [], []
-    for side in sides:
+    for number, side in enumerate(sides):
         n = int(side.sum())
         if n < MIN_FIT_FRAMES:
             continue
@@ -121,12 +133,13 @@ def predict_from_neighbours(offsets: np.ndarray, values: np.ndarray) -> np.ndarr
         intercept = (sy - slope * s1) / n
         residual = v - (intercept + slope * k[:, None, None, None])
         variance = (residual**2).sum(axis=(0, -1)) / max(n - 2, 1) / values.shape[-1]
-        leverage = s2 / det
-        expected = variance * (1 + leverage) + 1e-10
-        if side is sides[0]:
-            expected = expected / CENTRE_PREFERENCE
+        expected = variance * (1 + s2 / det) + 1e-10
+        if number == 0:  # the centred line: preferred, and flicker moves the frame off it, so no distance term
+            error = expected / CENTRE_PREFERENCE
+        else:
+            error = expected + DEVIATION_WEIGHT * (intercept**2).mean(axis=-1)
         predictions.append(intercept)
-        weights.append((1 / expected**2)[..., None])
+        weights.append((1 / error**2)[..., None])
     if not predictions:
         return None
     total = sum(weights)
@@ -181,7 +194,9 @@ class Deflicker(Part):
         if not correction.any():
             return frame
         gain = np.exp(correction).astype(np.float32)
-        return frame.with_planes(y=cv2.multiply(frame.y, _smooth_upsample(gain, frame.y.shape)))
+        field = _smooth_upsample(gain, frame.y.shape)
+        # Into the field's own memory: a fresh full-size output would cost more in page faults than the product.
+        return frame.with_planes(y=cv2.multiply(frame.y, field, dst=field))
 
     def _exposure_levels(self, window: Window) -> dict[int, np.ndarray]:
         """Each frame's log exposure per cell relative to the centre frame's, offset -> (rows, cols),
