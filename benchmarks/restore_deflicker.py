@@ -4,7 +4,7 @@ Each clip (720p, made gray, the first FRAMES frames) gets seeded global + region
 (`vidbw.eval.damage`, ARCHIVE_DAMAGE's flicker amplitudes, no other damage), rounded to 8-bit codes
 and written losslessly (FFV1, gray). Then:
 
-* ours: `vidbw.restore.deflicker.deflicker_lumas` on the damaged frames, timed (ms per frame: the
+* ours: the `Deflicker` part through the restoration stream's stages on the damaged frames, timed (ms per frame: the
   summaries and the restore of every frame);
 * ffmpeg: `-vf deflicker=size=5:mode=am` on the lossless clip, read back losslessly;
 
@@ -29,12 +29,20 @@ import numpy as np
 
 from vidbw.eval.damage import ARCHIVE_DAMAGE, Damager, DamageSpec
 from vidbw.eval.restore import brightness_flicker_index, score_against_clean
-from vidbw.restore.deflicker import deflicker_lumas
+from vidbw.restore.base import WorkFrame
+from vidbw.restore.deflicker import Deflicker
+from vidbw.restore.stream import restore_work_frames
 
 MEDIA = Path(__file__).resolve().parent.parent.parent / "shared" / "media"
 CLIPS = ["video/juggler_park_720p.mp4", "video/dog_park_720p.mp4", "video/hands_blocks_720p.mp4"]
 ARCHIVE = "archive_bw/chaplin_music_360p.mp4"
 FLICKER = DamageSpec(flicker=ARCHIVE_DAMAGE.flicker, regional_flicker=ARCHIVE_DAMAGE.regional_flicker, seed=7)
+
+
+def deflicker_lumas(lumas: list[np.ndarray], cuts=()) -> list[np.ndarray]:
+    neutral = np.full((1, 1), 0.5, np.float32)
+    frames = [WorkFrame(t, y, neutral, neutral) for t, y in enumerate(lumas)]
+    return [f.y for f in restore_work_frames([Deflicker()], frames, cuts)]
 
 
 def read_gray(path: Path, frames: int) -> list[np.ndarray]:

@@ -1,7 +1,7 @@
 """Real frames for the restoration part tests, and a plain loop that runs one part over them.
 
-The loop builds each frame's `Window` the way the restoration stream does (neighbours within the
-part's radii, one shared per-frame `cache`), so a part is tested alone, without decoding or encoding.
+`run_part` goes through the restoration stream's own stages (`restore_work_frames`), so a part is
+tested alone, without decoding or encoding, but windowed exactly as in a render.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import av
 import cv2
 import numpy as np
 
-from vidbw.restore.base import Part, Window, WorkFrame
+from vidbw.restore.base import Part, WorkFrame
+from vidbw.restore.stream import restore_work_frames
 
 
 def gray_frames(path: Path, count: int, size: tuple[int, int], start: int = 0) -> list[np.ndarray]:
@@ -36,17 +37,10 @@ def work_frames(lumas: list[np.ndarray], first_index: int = 0) -> list[WorkFrame
 
 
 def run_part(part: Part, frames: list[WorkFrame], only: range | None = None) -> list[WorkFrame]:
-    """`part` over one shot of frames; `only` restores just those positions (a chunk), reading the
-    same neighbours a chunked job decodes around it, with a fresh cache."""
-    summaries = [part.summarise(f) for f in frames]
-    cache: dict = {}
-    out = []
-    for i in only if only is not None else range(len(frames)):
-        near = range(-part.reach, part.reach + 1)
-        window = Window(
-            {k: frames[i + k] for k in near if abs(k) <= part.radius and 0 <= i + k < len(frames)},
-            {k: summaries[i + k] for k in near if abs(k) <= part.summary_radius and 0 <= i + k < len(frames)},
-            cache,
-        )
-        out.append(part.restore(window))
-    return out
+    """`part` over one shot of frames, as the restoration stream runs it; `only` restores just those
+    positions (a chunk), from the neighbours a chunked job decodes around it."""
+    if only is None:
+        return restore_work_frames([part], frames)
+    around = frames[max(0, only.start - part.reach) : only.stop + part.reach]
+    wanted = {frames[i].index for i in only}
+    return [f for f in restore_work_frames([part], around) if f.index in wanted]

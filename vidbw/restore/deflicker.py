@@ -215,22 +215,3 @@ class Deflicker(Part):
                 levels[k] = level
                 k += direction
         return levels
-
-
-def deflicker_lumas(lumas: list[np.ndarray], cuts: tuple[int, ...] | list[int] = ()) -> list[np.ndarray]:
-    """Deflicker a whole clip of luma frames held in memory (float32 in [0, 1]), shots starting at 0
-    and at each cut: for evaluation and tests; the pipeline streams through the restore chain."""
-    part = Deflicker()
-    bounds = sorted({0, len(lumas), *(c for c in cuts if 0 < c < len(lumas))})
-    shot_of = np.searchsorted(bounds, np.arange(len(lumas)), side="right")
-    neutral = np.full((1, 1), 0.5, np.float32)
-    frames = [WorkFrame(t, y, neutral, neutral) for t, y in enumerate(lumas)]
-    summaries = [part.summarise(f) for f in frames]
-    reach = part.summary_radius
-    cache: dict = {}
-    out = []
-    for t, frame in enumerate(frames):
-        near = range(max(0, t - reach), min(len(frames), t + reach + 1))
-        window = Window({0: frame}, {s - t: summaries[s] for s in near if shot_of[s] == shot_of[t]}, cache)
-        out.append(part.restore(window).y)
-    return out

@@ -21,7 +21,7 @@ from vidbw.kernels.colour import luma_weights
 from vidbw.kernels.ycbcr import rgb_to_ycbcr709, ycbcr709_to_rgb
 from vidbw.restore.base import Part, Window, WorkFrame
 
-__all__ = ["RestoreStream", "RestoredFrame"]
+__all__ = ["RestoreStream", "RestoredFrame", "restore_work_frames"]
 
 
 @dataclass
@@ -87,6 +87,30 @@ class _Stage:
                 del items[old]
 
 
+def _shot_finder(shot_starts: Sequence[int]):
+    starts = sorted(set(shot_starts) | {0})
+    return lambda index: bisect.bisect_right(starts, index)
+
+
+def _through(stages: list[_Stage], frames: list[WorkFrame], final: bool) -> list[WorkFrame]:
+    """Push frames through the chained stages; with `final`, flush each stage in turn."""
+    for stage in stages:
+        passed = []
+        for frame in frames:
+            passed.extend(stage.push(frame))
+        if final:
+            passed.extend(stage.finish())
+        frames = passed
+    return frames
+
+
+def restore_work_frames(parts: Sequence[Part], frames: list[WorkFrame], shot_starts: Sequence[int] = ()):
+    """Restore a clip held in memory (frames with consecutive indices) exactly as the stream does: for
+    evaluating and testing parts without decoding. A sub-list is what a chunk sees."""
+    shot_of = _shot_finder(shot_starts)
+    return _through([_Stage(part, shot_of) for part in parts], list(frames), final=True)
+
+
 class RestoreStream:
     """Frames in decode order in; the same frames restored out, in order, once their windows are full.
 
@@ -98,8 +122,8 @@ class RestoreStream:
     """
 
     def __init__(self, parts: Sequence[Part], shot_starts: Sequence[int], bit_depth: int):
-        starts = sorted(set(shot_starts) | {0})
-        self._stages = [_Stage(part, lambda index: bisect.bisect_right(starts, index)) for part in parts]
+        shot_of = _shot_finder(shot_starts)
+        self._stages = [_Stage(part, shot_of) for part in parts]
         self.peak = float(2**bit_depth - 1)
         self._decoded: dict[int, DecodedFrame] = {}
 
@@ -109,20 +133,10 @@ class RestoreStream:
 
     def push(self, frame: DecodedFrame) -> list[RestoredFrame]:
         self._decoded[frame.index] = frame
-        return self._through(0, [self._to_work(frame)], final=False)
+        return [self._to_decoded(f) for f in _through(self._stages, [self._to_work(frame)], final=False)]
 
     def finish(self) -> list[RestoredFrame]:
-        return self._through(0, [], final=True)
-
-    def _through(self, first_stage: int, frames: list[WorkFrame], final: bool) -> list[RestoredFrame]:
-        for stage in self._stages[first_stage:]:
-            passed = []
-            for frame in frames:
-                passed.extend(stage.push(frame))
-            if final:
-                passed.extend(stage.finish())
-            frames = passed
-        return [self._to_decoded(frame) for frame in frames]
+        return [self._to_decoded(f) for f in _through(self._stages, [], final=True)]
 
     # ------------------------------------------------------------------ planes <-> work frames
 
