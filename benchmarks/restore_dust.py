@@ -6,6 +6,7 @@ count what the part changes where there is nothing to mend. Then run both parts 
 and write a before/after crop of the frame they change most.
 
     python benchmarks/restore_dust.py [--frames 40] [--crop /tmp/restore_dust_chaplin.png]
+        [--clips juggler_park_720p.mp4 ...] [--parts dust scratches archive]
 
 Columns: specks visible in the damage and removed (% of them), scratch pixels' mean error before and
 after, PSNR against the clean frames before and after, pixels changed by more than one 8-bit code on
@@ -97,8 +98,15 @@ def changed_fraction(before: list[np.ndarray], after: list[np.ndarray]) -> float
     return float(np.mean([np.mean(np.abs(a - b) > ONE_CODE) for a, b in zip(before, after)]))
 
 
-def measure_clip(path: Path, count: int) -> None:
+def measure_clip(path: Path, count: int, parts: list[str]) -> None:
     clean = gray_frames(path, count)
+    if "dust" in parts:
+        measure_dust(path, clean)
+    if "scratches" in parts:
+        measure_scratches(path, clean)
+
+
+def measure_dust(path: Path, clean: list[np.ndarray]) -> None:
     dust_damager = Damager(DamageSpec(dust=6.0, seed=7), clean[0].shape)
     dusty = [dust_damager(i, y) for i, y in enumerate(clean)]
     restored, ms = run_part(Dust(), [d.y for d in dusty])
@@ -109,6 +117,9 @@ def measure_clip(path: Path, count: int) -> None:
         f"  PSNR {psnr(clean, [d.y for d in dusty]):5.2f} -> {psnr(clean, restored):5.2f} dB"
         f"  clean changed {100 * changed_fraction(clean, on_clean):.4f} %  {ms:.1f} ms/frame"
     )
+
+
+def measure_scratches(path: Path, clean: list[np.ndarray]) -> None:
     scratch_damager = Damager(DamageSpec(scratches=2, seed=7), clean[0].shape)
     scratched = [scratch_damager(i, y) for i, y in enumerate(clean)]
     restored, ms = run_part(Scratches(), [s.y for s in scratched])
@@ -152,10 +163,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--crop", type=Path, default=Path("/tmp/restore_dust_chaplin.png"))
     parser.add_argument("--clips", nargs="*", default=CLIPS)
+    parser.add_argument(
+        "--parts", nargs="*", default=["dust", "scratches", "archive"], choices=["dust", "scratches", "archive"]
+    )
     args = parser.parse_args()
     for clip in args.clips:
-        measure_clip(MEDIA / "video" / clip, args.frames)
-    look_at_archive(args.frames, args.crop)
+        measure_clip(MEDIA / "video" / clip, args.frames, args.parts)
+    if "archive" in args.parts:
+        look_at_archive(args.frames, args.crop)
 
 
 if __name__ == "__main__":
