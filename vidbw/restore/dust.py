@@ -50,9 +50,11 @@ RING = 0.15  # the picture around a speck matches the neighbours: its departure 
 RING_WIDTH = 4  # pixels at 720p: the ring's least width, outside what a speck's fill may reach
 LARGEST = 40  # pixels at 720p: a blob wider or taller than this is no speck
 SEARCH = 48  # pixels at 720p: how far from its compensated place a moving subject's picture is looked for
-FOUND = 0.5  # a blob is a subject when a neighbour holds its picture this much closer than the compensated place
+FOUND = 0.5  # a blob is a subject when both neighbours hold its picture this much closer than its place there,
+FOUND_ONE = 0.2  # ...or one of them this much closer
 LEFT = 0.5  # ...and that picture differs from this frame at its own place by this part of the speck's difference
 MARGIN = 3  # pixels of surrounding taken into a blob's picture, so a speck does not match any dark dot
+SUBJECT_HEIGHT = 360  # the subject search runs on 8-bit copies this high or more (half of 720p): a subject is big
 
 
 @dataclass
@@ -60,6 +62,7 @@ class _Memo:
     """What the dust part keeps of one frame for its neighbours' windows."""
 
     full: np.ndarray  # uint8 luma at full size, for the raw spike test
+    small: np.ndarray  # uint8 luma reduced by a whole factor to SUBJECT_HEIGHT or more, for the subject search
     thumb: np.ndarray  # uint8 luma at the analysis size
     to_next: tuple[np.ndarray, np.ndarray] | None = None  # flow fields (this -> next, next -> this), once computed
 
@@ -84,14 +87,13 @@ class Dust(Part):
         scale = centre.y.shape[0] / 720.0
         points = _compensated_spikes(centre.y, before.y, after.y, to_before, to_after, raw)
         blob_of, boxes = _blobs(points, raw, memo.thumb.shape, centre.y.shape, scale)
+        smalls = (memo.small, self._memo(window, before).small, self._memo(window, after).small)
         filled = []
         for members, side in _sizes(boxes, centre.y.shape, scale):
             tiles = _Tiles(points, blob_of, boxes, members, side, centre.y.shape, scale)
             speck, found = tiles.test(centre.y, before.y, after.y, to_before, to_after)
             keep = [
-                k
-                for k in np.flatnonzero(speck)
-                if not _is_subject(centre.y, (before.y, after.y), found.offsets(int(k)), found.boxes[k], scale)
+                k for k in np.flatnonzero(speck) if not _is_subject(smalls, found.places(int(k)), found.boxes[k], scale)
             ]
             if keep:
                 filled.append(tiles.filled(np.array(keep)))
@@ -113,8 +115,11 @@ class Dust(Part):
         if memo is None:
             h, w = frame.y.shape
             full = cv2.convertScaleAbs(frame.y, alpha=255.0)  # rounded and saturated to 0..255
+            factor = _subject_factor(h)
+            small = full if factor == 1 else cv2.resize(full, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
             size = (ANALYSIS_WIDTH, max(8, round(h * ANALYSIS_WIDTH / w)))
-            memo = window.cache[frame.index] = _Memo(full, cv2.resize(full, size, interpolation=cv2.INTER_AREA))
+            thumb = cv2.resize(full, size, interpolation=cv2.INTER_AREA)
+            memo = window.cache[frame.index] = _Memo(full, small, thumb)
         return memo
 
 
@@ -252,11 +257,14 @@ class _Found:
     motion: np.ndarray  # (blobs, 2, 2) float: (dx, dy) of the flow at the blob's centre, each neighbour
     boxes: np.ndarray  # (blobs, 4) int: x0, y0, x1, y1
 
-    def offsets(self, k: int) -> tuple[tuple[int, int], tuple[int, int]]:
-        return tuple(  # type: ignore[return-value]
-            (0, 0) if self.zero[k, n] else (round(float(self.motion[k, n, 0])), round(float(self.motion[k, n, 1])))
-            for n in (0, 1)
-        )
+    def places(self, k: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Each neighbour's offsets (dx, dy) to the blob's place in it: the chosen compensation's
+        first, then the other (the flow's at the blob's centre, or none)."""
+        places = []
+        for n in (0, 1):
+            moved = (round(float(self.motion[k, n, 0])), round(float(self.motion[k, n, 1])))
+            places.append([(0, 0), moved] if self.zero[k, n] else [moved, (0, 0)])
+        return places[0], places[1]
 
 
 class _Tiles:
@@ -455,37 +463,51 @@ def _median_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(count > 0, middle, np.nan)
 
 
+def _subject_factor(height: int) -> int:
+    return max(1, height // SUBJECT_HEIGHT)
+
+
 def _is_subject(
-    y: np.ndarray,
-    neighbours: tuple[np.ndarray, np.ndarray],
-    offsets: tuple[tuple[int, int], tuple[int, int]],
+    frames: tuple[np.ndarray, np.ndarray, np.ndarray],
+    places: tuple[list[tuple[int, int]], list[tuple[int, int]]],
     box: np.ndarray,
     scale: float,
 ) -> bool:
-    """Whether either neighbour holds the blob's picture (with a little surrounding) near its
-    compensated place (`offsets`, each neighbour), much better than at that place, and that picture
-    is gone from its own place in this frame: then it is a subject the flow missed, not a speck."""
+    """Whether the neighbours hold the blob's picture (with a little surrounding) near its place
+    there, much better than at that place (both, or one by far), and that picture has left its own
+    place in this frame (compared with this frame at either offset of `places`): then it is a subject
+    the flow missed, not a speck. `frames`: (this frame, before, after) as `_Memo.small`; `box` and
+    `places` in full-size pixels."""
+    y = frames[0]
     h, w = y.shape
+    factor = _subject_factor(round(scale * 720))
+    scale /= factor
     margin = round(MARGIN * scale)
-    x0, y0, x1, y1 = (int(v) for v in box)
+    x0, y0, x1, y1 = int(box[0]) // factor, int(box[1]) // factor, -(-int(box[2]) // factor), -(-int(box[3]) // factor)
     x0, y0, x1, y1 = max(0, x0 - margin), max(0, y0 - margin), min(w, x1 + margin), min(h, y1 + margin)
     tw, th = x1 - x0, y1 - y0
     picture = np.ascontiguousarray(y[y0:y1, x0:x1])
     reach = round(SEARCH * scale)
-    for neighbour, (dx, dy) in zip(neighbours, offsets):
-        # The compensated place, clipped into the frame, and the search area around it.
+    found_in = []
+    for neighbour, offsets in zip(frames[1:], places):
+        offsets = [(round(dx / factor), round(dy / factor)) for dx, dy in offsets]
+        dx, dy = offsets[0]
+        # The blob's place, clipped into the frame, and the search area around it.
         px, py = min(max(x0 + dx, 0), w - tw), min(max(y0 + dy, 0), h - th)
         sx0, sy0 = max(0, px - reach), max(0, py - reach)
         sx1, sy1 = min(w, px + tw + reach), min(h, py + th + reach)
         distances = cv2.matchTemplate(np.ascontiguousarray(neighbour[sy0:sy1, sx0:sx1]), picture, cv2.TM_SQDIFF)
         at_place = float(distances[py - sy0, px - sx0])
-        _, _, best_at, _ = cv2.minMaxLoc(distances)
-        if distances[best_at[1], best_at[0]] >= FOUND * at_place:
+        best, _, best_at, _ = cv2.minMaxLoc(distances)
+        if best >= FOUND * at_place:
+            found_in.append(np.inf)
             continue
         # The neighbour's picture there, against this frame at the same point of the scene.
         mx, my = best_at[0] + sx0, best_at[1] + sy0
-        cx, cy = min(max(mx - dx, 0), w - tw), min(max(my - dy, 0), h - th)
-        left = float(np.square(neighbour[my : my + th, mx : mx + tw] - y[cy : cy + th, cx : cx + tw]).sum())
-        if left > LEFT * at_place:
-            return True
-    return False
+        found = neighbour[my : my + th, mx : mx + tw].astype(np.int32)
+        left = min(
+            float(np.square(found - y[cy : cy + th, cx : cx + tw]).sum())
+            for cx, cy in ((min(max(mx - dx, 0), w - tw), min(max(my - dy, 0), h - th)) for dx, dy in offsets)
+        )
+        found_in.append(best / at_place if left > LEFT * at_place else np.inf)
+    return max(found_in) < FOUND or min(found_in) < FOUND_ONE
