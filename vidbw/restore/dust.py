@@ -11,19 +11,17 @@ before:
 2. the same test against the motion-compensated neighbours, only at those pixels, where the
    compensated neighbours agree: moving edges drop out here.
 3. the surviving pixels grouped into blobs by their cells at the flow's size (one connected-components
-   call); a blob with too few pixels or wider than a speck is dropped before anything else is done
-   with it.
-4. the remaining blobs, each in a tile of the same size around it, all tiles in one stack, so every
-   step below is one OpenCV or numpy call for all of them. Each neighbour is compensated by the flow,
+   call); a blob with too few pixels, wider than a speck, or among many more raw spikes than survived
+   (a moving edge) is dropped before anything else is done with it.
+4. the remaining blobs, each in a square tile around it, tiles of one size in one stack (a few sizes),
+   so every step below is one OpenCV or numpy call for a whole stack. Each neighbour is compensated by the flow,
    or not at all where that matches the speck's surround better (a speck upsets the flow around it,
    and most of the frame is often still): the better of the two on the ring around the blob is kept.
    The speck's extent is what departs from the neighbours the blob's way next to it; the ring outside
    must match them (else it is a subject's edge the flow got wrong).
-5. what is left is tested for a moving subject: a neighbour holds its picture near its place, much
-   better than at that place, and that picture has left its own place in this frame (a ball or a
-   hand moves; a speck is nowhere else, and a dark speck matching a dark dot of a still background
-   finds that dot still there). The rest are filled with the mean of the compensated neighbours,
-   luma and chroma.
+5. what is left is tested for a moving subject (on 8-bit copies at half of 720p): a neighbour holds
+   its picture near its place, much better than at that place (a ball or a hand moves; a speck is
+   nowhere else). The rest are filled with the mean of the chosen neighbours, luma and chroma.
 """
 
 from __future__ import annotations
@@ -50,9 +48,7 @@ RING = 0.15  # the picture around a speck matches the neighbours: its departure 
 RING_WIDTH = 4  # pixels at 720p: the ring's least width, outside what a speck's fill may reach
 LARGEST = 40  # pixels at 720p: a blob wider or taller than this is no speck
 SEARCH = 48  # pixels at 720p: how far from its compensated place a moving subject's picture is looked for
-FOUND = 0.5  # a blob is a subject when both neighbours hold its picture this much closer than its place there,
-FOUND_ONE = 0.2  # ...or one of them this much closer
-LEFT = 0.5  # ...and that picture differs from this frame at its own place by this part of the speck's difference
+FOUND = 0.5  # a blob is a subject when a neighbour holds its picture this much closer than its place there
 MARGIN = 3  # pixels of surrounding taken into a blob's picture, so a speck does not match any dark dot
 SUBJECT_HEIGHT = 360  # the subject search runs on 8-bit copies this high or more (half of 720p): a subject is big
 
@@ -257,14 +253,10 @@ class _Found:
     motion: np.ndarray  # (blobs, 2, 2) float: (dx, dy) of the flow at the blob's centre, each neighbour
     boxes: np.ndarray  # (blobs, 4) int: x0, y0, x1, y1
 
-    def places(self, k: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """Each neighbour's offsets (dx, dy) to the blob's place in it: the chosen compensation's
-        first, then the other (the flow's at the blob's centre, or none)."""
-        places = []
-        for n in (0, 1):
-            moved = (round(float(self.motion[k, n, 0])), round(float(self.motion[k, n, 1])))
-            places.append([(0, 0), moved] if self.zero[k, n] else [moved, (0, 0)])
-        return places[0], places[1]
+    def places(self, k: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Each neighbour's offset (dx, dy) to the blob's place in it, by the chosen compensation."""
+        moved = [(round(float(self.motion[k, n, 0])), round(float(self.motion[k, n, 1]))) for n in (0, 1)]
+        return (0, 0) if self.zero[k, 0] else moved[0], (0, 0) if self.zero[k, 1] else moved[1]
 
 
 class _Tiles:
@@ -469,13 +461,12 @@ def _subject_factor(height: int) -> int:
 
 def _is_subject(
     frames: tuple[np.ndarray, np.ndarray, np.ndarray],
-    places: tuple[list[tuple[int, int]], list[tuple[int, int]]],
+    places: tuple[tuple[int, int], tuple[int, int]],
     box: np.ndarray,
     scale: float,
 ) -> bool:
-    """Whether the neighbours hold the blob's picture (with a little surrounding) near its place
-    there, much better than at that place (both, or one by far), and that picture has left its own
-    place in this frame (compared with this frame at either offset of `places`): then it is a subject
+    """Whether either neighbour holds the blob's picture (with a little surrounding) near its place
+    there (`places`: offsets, each neighbour), much better than at that place: then it is a subject
     the flow missed, not a speck. `frames`: (this frame, before, after) as `_Memo.small`; `box` and
     `places` in full-size pixels."""
     y = frames[0]
@@ -488,26 +479,13 @@ def _is_subject(
     tw, th = x1 - x0, y1 - y0
     picture = np.ascontiguousarray(y[y0:y1, x0:x1])
     reach = round(SEARCH * scale)
-    found_in = []
-    for neighbour, offsets in zip(frames[1:], places):
-        offsets = [(round(dx / factor), round(dy / factor)) for dx, dy in offsets]
-        dx, dy = offsets[0]
+    for neighbour, (dx, dy) in zip(frames[1:], places):
         # The blob's place, clipped into the frame, and the search area around it.
-        px, py = min(max(x0 + dx, 0), w - tw), min(max(y0 + dy, 0), h - th)
+        px, py = min(max(x0 + round(dx / factor), 0), w - tw), min(max(y0 + round(dy / factor), 0), h - th)
         sx0, sy0 = max(0, px - reach), max(0, py - reach)
         sx1, sy1 = min(w, px + tw + reach), min(h, py + th + reach)
         distances = cv2.matchTemplate(np.ascontiguousarray(neighbour[sy0:sy1, sx0:sx1]), picture, cv2.TM_SQDIFF)
-        at_place = float(distances[py - sy0, px - sx0])
-        best, _, best_at, _ = cv2.minMaxLoc(distances)
-        if best >= FOUND * at_place:
-            found_in.append(np.inf)
-            continue
-        # The neighbour's picture there, against this frame at the same point of the scene.
-        mx, my = best_at[0] + sx0, best_at[1] + sy0
-        found = neighbour[my : my + th, mx : mx + tw].astype(np.int32)
-        left = min(
-            float(np.square(found - y[cy : cy + th, cx : cx + tw]).sum())
-            for cx, cy in ((min(max(mx - dx, 0), w - tw), min(max(my - dy, 0), h - th)) for dx, dy in offsets)
-        )
-        found_in.append(best / at_place if left > LEFT * at_place else np.inf)
-    return max(found_in) < FOUND or min(found_in) < FOUND_ONE
+        best, _, _, _ = cv2.minMaxLoc(distances)
+        if best < FOUND * distances[py - sy0, px - sx0]:
+            return True
+    return False
