@@ -37,7 +37,6 @@ from vidbw.restore.base import Part, Window, WorkFrame
 __all__ = ["Dust"]
 
 ANALYSIS_WIDTH = 320  # the flow's frame width: a speck needs the neighbours' place, not their detail
-FLOW_MEDIAN = 5  # analysis pixels: the flow's median filter, wider than a speck there, so specks do not drag it
 SPIKE = 0.06  # a speck pixel differs from both neighbours by this much (15 8-bit codes)
 AGREE = 0.04  # ...while the two compensated neighbours differ by less than this
 SOFT = 0.02  # a speck's soft edge, next to it, still departs from the neighbours by this much
@@ -78,16 +77,16 @@ class Dust(Part):
         raw = _raw_spikes(memo.full, self._memo(window, before).full, self._memo(window, after).full)
         if raw[0].size == 0:
             return centre
-        to_before = self._pair(window, before, centre)[1]
-        to_after = self._pair(window, centre, after)[0]
+        # Where each pixel of this frame is in the frame before (channels 0, 1) and after (2, 3).
+        flows = np.dstack([self._pair(window, before, centre)[1], self._pair(window, centre, after)[0]])
         scale = centre.y.shape[0] / 720.0
-        points = _compensated_spikes(centre.y, before.y, after.y, to_before, to_after, raw)
+        points = _compensated_spikes(centre.y, before.y, after.y, flows, raw)
         blob_of, boxes = _blobs(points, raw, memo.thumb.shape, centre.y.shape, scale)
         smalls = (memo.small, self._memo(window, before).small, self._memo(window, after).small)
         filled = []
         for members, side in _sizes(boxes, centre.y.shape, scale):
             tiles = _Tiles(points, blob_of, boxes, members, side, centre.y.shape, scale)
-            speck, found = tiles.test(centre.y, before.y, after.y, to_before, to_after)
+            speck, found = tiles.test(centre.y, before.y, after.y, flows)
             keep = [
                 k for k in np.flatnonzero(speck) if not _is_subject(smalls, found.places(int(k)), found.boxes[k], scale)
             ]
@@ -96,14 +95,15 @@ class Dust(Part):
         if not filled:
             return centre
         rows, cols, luma, zero = (np.concatenate(parts) for parts in zip(*filled))
-        return _filled(centre, before, after, (to_before, to_after), rows, cols, luma, zero)
+        return _filled(centre, before, after, flows, rows, cols, luma, zero)
 
     def _pair(self, window: Window, first: WorkFrame, second: WorkFrame) -> tuple[np.ndarray, np.ndarray]:
         """The flows between two consecutive frames, both ways, computed once for the two windows
         that need them."""
         memo = self._memo(window, first)
         if memo.to_next is None:
-            memo.to_next = self._flow.fields(memo.thumb, self._memo(window, second).thumb, median=FLOW_MEDIAN)
+            # No median filter: where a speck drags the flow, the test compensates by none instead.
+            memo.to_next = self._flow.fields(memo.thumb, self._memo(window, second).thumb)
         return memo.to_next
 
     def _memo(self, window: Window, frame: WorkFrame) -> _Memo:
@@ -142,19 +142,26 @@ def _remap(plane: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarra
     )
 
 
-def _motion(flow: np.ndarray, xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The flow at the points (xs, ys) of a plane of `shape`, in that plane's pixels: (dx, dy)."""
-    low_h, low_w = flow.shape[:2]
+def _motion(flows: np.ndarray, xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The flows (analysis size, (h, w, 4): to the frame before, to the frame after) at the points
+    (xs, ys) of a plane of `shape`, in that plane's pixels: (..., 4) dx, dy before, dx, dy after."""
+    low_h, low_w = flows.shape[:2]
     sx, sy = low_w / shape[1], low_h / shape[0]
-    motion = _remap(flow, (xs + 0.5) * sx - 0.5, (ys + 0.5) * sy - 0.5)
-    return motion[..., 0] / sx, motion[..., 1] / sy
+    motion = _remap(flows, (xs + 0.5) * sx - 0.5, (ys + 0.5) * sy - 0.5)
+    return motion * np.array([1 / sx, 1 / sy, 1 / sx, 1 / sy], np.float32)
 
 
-def _warped(plane: np.ndarray, flow: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """`plane` (a neighbour) sampled where the flow carries the points (xs, ys) of the centre frame;
-    the points are in `plane`'s pixels, the flow at the analysis size, so both are rescaled."""
-    dx, dy = _motion(flow, xs, ys, plane.shape)
-    return _remap(plane, xs + dx, ys + dy)
+def _warped(
+    before: np.ndarray, after: np.ndarray, flows: np.ndarray, xs: np.ndarray, ys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The neighbours sampled where the flows carry the points (xs, ys) of the centre frame, and the
+    motion there (`_motion`); the points are in the planes' pixels, the flows at the analysis size."""
+    motion = _motion(flows, xs, ys, before.shape)
+    return (
+        _remap(before, xs + motion[..., 0], ys + motion[..., 1]),
+        _remap(after, xs + motion[..., 2], ys + motion[..., 3]),
+        motion,
+    )
 
 
 def _as_rows(values: np.ndarray, width: int = 1024) -> np.ndarray:
@@ -168,8 +175,7 @@ def _compensated_spikes(
     y: np.ndarray,
     before: np.ndarray,
     after: np.ndarray,
-    to_before: np.ndarray,
-    to_after: np.ndarray,
+    flows: np.ndarray,
     points: tuple[np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """The points that are spikes against the compensated neighbours too, where those agree. (The flow's
@@ -178,8 +184,8 @@ def _compensated_spikes(
     rows, cols = points
     count = rows.size
     xs, ys = _as_rows(cols), _as_rows(rows)
-    from_before = _warped(before, to_before, xs, ys).reshape(-1)[:count]
-    from_after = _warped(after, to_after, xs, ys).reshape(-1)[:count]
+    from_before, from_after, _ = _warped(before, after, flows, xs, ys)
+    from_before, from_after = from_before.reshape(-1)[:count], from_after.reshape(-1)[:count]
     value = y[rows, cols]
     d_before, d_after = value - from_before, value - from_after
     spike = (np.minimum(d_before, d_after) > SPIKE) | (np.maximum(d_before, d_after) < -SPIKE)
@@ -311,14 +317,8 @@ class _Tiles:
     def gather(self, plane: np.ndarray) -> np.ndarray:
         return np.ravel(plane).take(self.index)
 
-    def compensated(self, plane: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A neighbour on the tiles through the flow, and the flow there (blobs, side, side, 2)."""
-        dx, dy = _motion(flow, self.map_x, self.map_y, plane.shape)
-        warped = _remap(plane, self.map_x + dx, self.map_y + dy).reshape(self.core.shape)
-        return warped, np.stack([dx, dy], axis=-1).reshape(*self.core.shape, 2)
-
     def test(
-        self, y: np.ndarray, before: np.ndarray, after: np.ndarray, to_before: np.ndarray, to_after: np.ndarray
+        self, y: np.ndarray, before: np.ndarray, after: np.ndarray, flows: np.ndarray
     ) -> tuple[np.ndarray, _Found]:
         """(which blobs are specks by their picture, _Found); keeps what to fill of each."""
         centre = self.gather(y)
@@ -327,16 +327,16 @@ class _Tiles:
         near = 3 * self.grow
         to_core = self.distance(core, near + self.ring_width)
         surround = (to_core > near) & (to_core <= near + self.ring_width)
-        chosen, zero, motion = [], [], []
-        for plane, flow in ((before, to_before), (after, to_after)):
-            moved, field = self.compensated(plane, flow)
+        moved_before, moved_after, motion = _warped(before, after, flows, self.map_x, self.map_y)
+        chosen, zero = [], []
+        for plane, moved in ((before, moved_before), (after, moved_after)):
+            moved = moved.reshape(self.core.shape)
             still = self.gather(plane)
             off_moved = _mean_where(np.abs(centre - moved), surround)
             off_still = _mean_where(np.abs(centre - still), surround)
             use_still = off_still < off_moved
             chosen.append(np.where(use_still[:, None, None], still, moved))
             zero.append(use_still)
-            motion.append(field[:, self.side // 2, self.side // 2])
         from_before, from_after = chosen
         self.mean = 0.5 * (from_before + from_after)
         residual = centre - self.mean
@@ -380,7 +380,8 @@ class _Tiles:
             ],
             axis=1,
         )
-        return speck, _Found(self.zero, np.stack(motion, axis=1), boxes)
+        centre_motion = motion.reshape(*self.core.shape, 2, 2)[:, self.side // 2, self.side // 2]
+        return speck, _Found(self.zero, centre_motion, boxes)
 
     def filled(self, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(rows, cols, luma, compensation chosen (points, 2)) of the pixels to fill of the kept blobs."""
@@ -412,7 +413,7 @@ def _filled(
     centre: WorkFrame,
     before: WorkFrame,
     after: WorkFrame,
-    flows: tuple[np.ndarray, np.ndarray],
+    flows: np.ndarray,
     rows: np.ndarray,
     cols: np.ndarray,
     luma: np.ndarray,
@@ -427,14 +428,15 @@ def _filled(
     # A chroma sample is filled when any luma sample it covers is (compensated as the first such).
     flat, first = np.unique((rows * h // height) * w + cols * w // width, return_index=True)
     ys, xs = flat // w, flat % w
+    map_x, map_y = _as_rows(xs), _as_rows(ys)
     chroma = []
     for plane, plane_before, plane_after in ((centre.cb, before.cb, after.cb), (centre.cr, before.cr, after.cr)):
-        values = []
-        for n, (neighbour, flow) in enumerate(((plane_before, flows[0]), (plane_after, flows[1]))):
-            moved = _warped(neighbour, flow, _as_rows(xs), _as_rows(ys)).reshape(-1)[: xs.size]
-            values.append(np.where(zero[first, n], neighbour[ys, xs], moved))
+        moved_before, moved_after, _ = _warped(plane_before, plane_after, flows, map_x, map_y)
         out = plane.copy()
-        out[ys, xs] = 0.5 * (values[0] + values[1])
+        out[ys, xs] = 0.5 * (
+            np.where(zero[first, 0], plane_before[ys, xs], moved_before.reshape(-1)[: xs.size])
+            + np.where(zero[first, 1], plane_after[ys, xs], moved_after.reshape(-1)[: xs.size])
+        )
         chroma.append(out)
     return centre.with_planes(y, *chroma)
 
