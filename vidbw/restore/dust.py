@@ -11,8 +11,8 @@ before:
 2. the same test against the motion-compensated neighbours, only at those pixels, where the
    compensated neighbours agree: moving edges drop out here.
 3. the surviving pixels grouped into blobs by their cells at the flow's size (one connected-components
-   call); a blob with too few pixels, wider than a speck, or among many more raw spikes than survived
-   (a moving edge) is dropped before anything else is done with it.
+   call); a blob with too few pixels, wider than a speck, sparse, or among many more raw spikes than
+   survived (a moving edge) is dropped before anything else is done with it.
 4. the remaining blobs, each in a square tile around it, tiles of one size in one stack (a few sizes),
    so every step below is one OpenCV or numpy call for a whole stack. Each neighbour is compensated by the flow,
    or not at all where that matches the speck's surround better (a speck upsets the flow around it,
@@ -43,6 +43,7 @@ SOFT = 0.02  # a speck's soft edge, next to it, still departs from the neighbour
 GROW = 2  # pixels at 720p added around a speck for its soft edge
 MIN_PIXELS = 3  # at 720p: a blob of fewer spike pixels is grain or noise, and too small to see
 RAW_SHARE = 0.3  # most of a speck's raw spikes stay spikes once compensated; on a moving edge most were motion
+SOLID = 0.2  # a speck is solid: its spike pixels cover this much of their box at least (a moving edge's are sparse)
 RING = 0.15  # the picture around a speck matches the neighbours: its departure is under this part of the speck's
 RING_WIDTH = 4  # pixels at 720p: the ring's least width, outside what a speck's fill may reach
 LARGEST = 40  # pixels at 720p: a blob wider or taller than this is no speck
@@ -201,8 +202,8 @@ def _blobs(
     scale: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The points grouped into blobs (those whose analysis-size cells touch, 8-connected, are one),
-    blobs with too few points, too wide for a speck, or among many more raw spikes than stayed
-    spikes dropped: (the blob of each point, -1 for a dropped one; (x0, y0, x1, y1) of each kept
+    blobs with too few points, too wide for a speck, among many more raw spikes than stayed spikes,
+    or too sparse dropped: (the blob of each point, -1 for a dropped one; (x0, y0, x1, y1) of each kept
     blob's points, ends excluded)."""
     rows, cols = points
     if rows.size == 0:
@@ -228,6 +229,7 @@ def _blobs(
     keep = (
         (sizes >= MIN_PIXELS * scale * scale)
         & (sizes >= RAW_SHARE * raw_sizes)
+        & (sizes >= SOLID * (x1 - x0) * (y1 - y0))
         & (np.maximum(x1 - x0, y1 - y0) <= LARGEST * scale)
     )
     keep[0] = False  # the background: no point is on it
