@@ -79,7 +79,7 @@ class Dust(Part):
         if raw[0].size == 0:
             return centre
         # Where each pixel of this frame is in the frame before (channels 0, 1) and after (2, 3).
-        flows = np.dstack([self._pair(window, before, centre)[1], self._pair(window, centre, after)[0]])
+        flows = np.concatenate([self._pair(window, before, centre)[1], self._pair(window, centre, after)[0]], axis=2)
         scale = centre.y.shape[0] / 720.0
         points = _compensated_spikes(centre.y, before.y, after.y, flows, raw)
         blob_of, boxes = _blobs(points, raw, memo.thumb.shape, centre.y.shape, scale)
@@ -396,14 +396,16 @@ class _Tiles:
     def distance(self, mask: np.ndarray, reach: int) -> np.ndarray:
         """Each tile's distance to its mask (Euclidean, near enough), right up to `reach`; the tiles
         are kept apart by that many rows."""
-        far = np.pad(~mask, ((0, 0), (0, reach + 1), (0, 0)), constant_values=True).astype(np.uint8)
+        far = np.ones((mask.shape[0], self.side + reach + 1, self.side), np.uint8)
+        far[:, : self.side] = ~mask
         distance = cv2.distanceTransform(far.reshape(-1, self.side), cv2.DIST_L2, cv2.DIST_MASK_5)
         return distance.reshape(-1, self.side + reach + 1, self.side)[:, : self.side]
 
     def connected(self, mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         """The parts of each tile's mask (8-connected) that hold a seed."""
-        stacked = np.pad(mask, ((0, 0), (0, 1), (0, 0))).astype(np.uint8).reshape(-1, self.side)
-        _, labels = cv2.connectedComponents(stacked, connectivity=8)
+        stacked = np.zeros((mask.shape[0], self.side + 1, self.side), np.uint8)
+        stacked[:, : self.side] = mask
+        _, labels = cv2.connectedComponents(stacked.reshape(-1, self.side), connectivity=8)
         labels = labels.reshape(-1, self.side + 1, self.side)[:, : self.side]
         held = np.zeros(labels.max() + 1, bool)
         held[labels[seeds]] = True
@@ -434,11 +436,15 @@ def _filled(
     chroma = []
     for plane, plane_before, plane_after in ((centre.cb, before.cb, after.cb), (centre.cr, before.cr, after.cr)):
         moved_before, moved_after, _ = _warped(plane_before, plane_after, flows, map_x, map_y)
-        out = plane.copy()
-        out[ys, xs] = 0.5 * (
+        fill = 0.5 * (
             np.where(zero[first, 0], plane_before[ys, xs], moved_before.reshape(-1)[: xs.size])
             + np.where(zero[first, 1], plane_after[ys, xs], moved_after.reshape(-1)[: xs.size])
         )
+        if np.array_equal(fill, plane[ys, xs]):  # neutral chroma of a black-and-white film: shared
+            chroma.append(plane)
+            continue
+        out = plane.copy()
+        out[ys, xs] = fill
         chroma.append(out)
     return centre.with_planes(y, *chroma)
 
