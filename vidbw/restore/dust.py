@@ -42,7 +42,8 @@ AGREE = 0.04  # ...while the two compensated neighbours differ by less than this
 SOFT = 0.02  # a speck's soft edge, next to it, still departs from the neighbours by this much
 GROW = 2  # pixels at 720p added around a speck for its soft edge
 MIN_PIXELS = 3  # at 720p: a blob of fewer spike pixels is grain or noise, and too small to see
-RAW_SHARE = 0.3  # most of a speck's raw spikes stay spikes once compensated; on a moving edge most were motion
+RAW_SHARE = 0.2  # most raw spikes on and around a speck stay spikes once compensated; around a moving edge
+RAW_AROUND = 2  # ...most were motion. Around: within this many cells of the flow's size (8 pixels at 720p)
 SOLID = 0.2  # a speck is solid: its spike pixels cover this much of their box at least (a moving edge's are sparse)
 RING = 0.15  # the picture around a speck matches the neighbours: its departure is under this part of the speck's
 RING_WIDTH = 4  # pixels at 720p: the ring's least width, outside what a speck's fill may reach
@@ -202,9 +203,9 @@ def _blobs(
     scale: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The points grouped into blobs (those whose analysis-size cells touch, 8-connected, are one),
-    blobs with too few points, too wide for a speck, among many more raw spikes than stayed spikes,
-    or too sparse dropped: (the blob of each point, -1 for a dropped one; (x0, y0, x1, y1) of each kept
-    blob's points, ends excluded)."""
+    blobs with too few points, too wide for a speck, among many more raw spikes (on and around
+    them) than stayed spikes, or too sparse dropped: (the blob of each point, -1 for a dropped one;
+    (x0, y0, x1, y1) of each kept blob's points, ends excluded)."""
     rows, cols = points
     if rows.size == 0:
         return np.empty(0, np.intp), np.empty((0, 4), np.intp)
@@ -219,7 +220,9 @@ def _blobs(
     count, labels = cv2.connectedComponents(cells, connectivity=8)
     label = labels[low_rows, low_cols]
     sizes = np.bincount(label, minlength=count)
-    raw_sizes = np.bincount(labels[cells_of(*raw)], minlength=count)
+    # Each blob's cells and those around them (where blobs are that close, the later label's).
+    around = cv2.dilate(labels.astype(np.float32), np.ones((2 * RAW_AROUND + 1,) * 2, np.uint8)).astype(np.intp)
+    raw_sizes = np.bincount(around[cells_of(*raw)], minlength=count)
     x0, y0 = np.full(count, shape[1]), np.full(count, shape[0])
     x1, y1 = np.zeros(count, np.intp), np.zeros(count, np.intp)
     np.minimum.at(x0, label, cols)
