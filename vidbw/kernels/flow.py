@@ -69,13 +69,19 @@ class DISFlow:
         """The `Flow` from a to b and the one from b to a, from the same two DIS runs. `median` (3 or 5)
         median-filters both fields first, so a blob smaller than that (a speck of dust) does not drag
         the flow around it."""
+        forward, backward = self.fields(a_u8, b_u8, median)
+        return self._flow(forward, backward), self._flow(backward, forward)
+
+    def fields(self, a_u8: np.ndarray, b_u8: np.ndarray, median: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The bare flow fields of `both_ways`, (h, w, 2) float32 each (a to b, b to a), without the
+        forward-backward check: for a caller that only samples where pixels go."""
         forward = self._dis.calc(a_u8, b_u8, None)
         backward = self._dis.calc(b_u8, a_u8, None)
         if median:
             forward, backward = (
                 cv2.merge([cv2.medianBlur(c, median) for c in cv2.split(f)]) for f in (forward, backward)
             )
-        return self._flow(forward, backward), self._flow(backward, forward)
+        return forward, backward
 
     def _flow(self, forward: np.ndarray, backward: np.ndarray) -> Flow:
         h, w = forward.shape[:2]
