@@ -127,3 +127,28 @@ def test_restore_film_is_convert_keeping_the_picture(tmp_path, clip_mkv):
     with pytest.raises(OptionError, match="`style` is for `convert`"):
         vidbw.restore_film(clip_mkv, tmp_path / "x.mkv", style="tri-x")
     assert not (tmp_path / "x.mkv").exists()
+
+
+def test_an_rgb_film_is_restored_through_ycbcr_and_comes_back_rgb(capsys, tmp_path):
+    import av
+
+    source = tmp_path / "rgb.mov"
+    with av.open(str(source), "w") as container:  # PNG in MOV decodes to R'G'B' planes
+        stream = container.add_stream("png", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 160, 90, "rgb24"
+        for index in range(12):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(media.pattern_rgb8(index, 160, 90), format="rgb24")))
+        container.mux(stream.encode(None))
+    out, kept = tmp_path / "restored.mkv", tmp_path / "kept.mkv"
+    encode = ["--codec", "ffv1", "--pix-fmt", "yuv444p"]
+    assert_ok(run_inprocess(["restore", source, "-o", out, "--parts", "deflicker,dust,scratches", *encode], capsys))
+    assert_ok(run_inprocess(["convert", source, "-o", kept, "--style", "original", *encode], capsys))
+
+    def rgb(path):
+        with av.open(str(path)) as container:
+            return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+    # Nothing to repair: through Y'CbCr and back, the picture is the one `--style original` writes.
+    after = rgb(out)
+    assert len(after) == 12 and all(np.array_equal(a, b) for a, b in zip(rgb(kept), after))
+    assert max(np.abs(a.astype(int) - b).max() for a, b in zip(rgb(source), after)) <= 3

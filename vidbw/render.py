@@ -27,8 +27,8 @@ from vidbw.kernels.chroma import slice_chroma
 from vidbw.kernels.colour import (
     LOWRES_MAX_SIDE,
     REC709_LUMA,
-    keep_chroma,
     keep_luma,
+    keep_picture,
     lowres_level,
     luma_output_coding,
     planes_to_small_rgb,
@@ -364,7 +364,9 @@ class FrameRenderer:
         luma_out: np.ndarray,
         coding: tuple[float, float],
     ) -> None:
-        if colorizes(look) or keeps_picture(look):
+        if keeps_picture(look):
+            return  # luma and chroma together, in `finish_chroma`, where the output's matrix is known
+        if colorizes(look):
             keep_luma(planes, to_rgb, luma_out, coding)  # colorization never changes the luma
             return
         offset, scale = coding
@@ -383,11 +385,11 @@ class FrameRenderer:
         planes=None,
         to_rgb: np.ndarray | None = None,
     ) -> None:
-        """Fill the chroma planes: the input's own (`planes`, for `KeepPicture`), sliced from a colour
-        grid, or from the toning; else they stay neutral."""
+        """Fill the chroma planes: sliced from a colour grid, or from the toning; else they stay neutral.
+        For `KeepPicture`, the input picture (`planes`) fills luma and chroma."""
         if keeps_picture(look):
             assert planes is not None and to_rgb is not None  # the pipeline always passes the frame's own
-            keep_chroma(planes, to_rgb, chroma, bit_depth, full_range, matrix)
+            keep_picture(planes, to_rgb, luma, chroma, bit_depth, full_range, matrix)
         elif colorizes(look):
             slice_chroma(luma, grid, chroma[0], chroma[1], bit_depth, full_range)
         elif look.toning is not None:

@@ -27,7 +27,7 @@ __all__ = [
     "lowres_size",
     "lowres_level",
     "keep_luma",
-    "keep_chroma",
+    "keep_picture",
     "luma_weights",
     "REC709_LUMA",
     "REC601_LUMA",
@@ -365,18 +365,32 @@ def keep_luma(planes, to_rgb: np.ndarray, luma_out: np.ndarray, coding: tuple[fl
     np.copyto(luma_out, np.clip(np.rint(value), 0, top).astype(luma_out.dtype))
 
 
-def keep_chroma(planes, to_rgb: np.ndarray, chroma_out: tuple, bit_depth: int, full_range: bool, matrix: str) -> None:
-    """Write the input's own colour into the output chroma planes (their size, range and depth):
-    copied when the input's chroma planes are coded the same way, else converted from its R'G'B'."""
-    height, width = chroma_out[0].shape
+def keep_picture(
+    planes, to_rgb: np.ndarray, luma_out: np.ndarray, chroma_out: tuple, bit_depth: int, full_range: bool, matrix: str
+) -> None:
+    """Write the input picture into the output planes (their size, range, depth and matrix): copied
+    when the input is Y'CbCr coded the same way, else converted through its R'G'B' (chroma area-averaged)."""
     out = yuv_to_rgb_matrix(matrix, full_range, bit_depth)
-    same_coding = np.allclose(np.asarray(to_rgb, np.float32), out, atol=1e-6)
-    if same_coding and all(p.shape == (height, width) and p.dtype == c.dtype for p, c in zip(planes[1:], chroma_out)):
-        np.copyto(chroma_out[0], planes[1])
-        np.copyto(chroma_out[1], planes[2])
-        return
+    inverse = np.linalg.inv(out[:, :3].astype(np.float64))
+    height, width = chroma_out[0].shape
+    weights = luma_weights(to_rgb)
+    if weights[1] == 0.0 and weights[2] == 0.0:  # Y'CbCr input: its own luma, recoded if need be
+        keep_luma(planes, to_rgb, luma_out, luma_output_coding(full_range, bit_depth))
+        same_coding = np.allclose(np.asarray(to_rgb, np.float32), out, atol=1e-6)
+        if same_coding and all(
+            p.shape == (height, width) and p.dtype == c.dtype for p, c in zip(planes[1:], chroma_out)
+        ):
+            np.copyto(chroma_out[0], planes[1])
+            np.copyto(chroma_out[1], planes[2])
+            return
+    else:  # R'G'B' input: the luma of the output's own matrix, so luma and chroma decode back to it
+        full = _affine_pixels(_affine_pixels(_small_planes(planes, luma_out.shape[::-1]), to_rgb) - out[:, 3], inverse)
+        _store_codes(full[:, :, 0], luma_out)
     rgb = _affine_pixels(_small_planes(planes, (width, height)), to_rgb)  # unclipped: keep out-of-gamut colour
-    codes = _affine_pixels(rgb - out[:, 3], np.linalg.inv(out[:, :3].astype(np.float64)))
-    top = np.iinfo(chroma_out[0].dtype).max
-    for i in (1, 2):
-        np.copyto(chroma_out[i - 1], np.clip(np.rint(codes[:, :, i]), 0, top).astype(chroma_out[0].dtype))
+    codes = _affine_pixels(rgb - out[:, 3], inverse)
+    _store_codes(codes[:, :, 1], chroma_out[0])
+    _store_codes(codes[:, :, 2], chroma_out[1])
+
+
+def _store_codes(values: np.ndarray, out: np.ndarray) -> None:
+    np.copyto(out, np.clip(np.rint(values), 0, np.iinfo(out.dtype).max).astype(out.dtype))

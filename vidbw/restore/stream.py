@@ -126,6 +126,7 @@ class RestoreStream:
         self._stages = [_Stage(part, shot_of) for part in parts]
         self.peak = float(2**bit_depth - 1)
         self._decoded: dict[int, DecodedFrame] = {}
+        self._work_in: dict[int, WorkFrame] = {}  # what each frame entered as: planes no part replaced are not re-coded
 
     @property
     def reach(self) -> int:
@@ -133,17 +134,22 @@ class RestoreStream:
 
     def push(self, frame: DecodedFrame) -> list[RestoredFrame]:
         self._decoded[frame.index] = frame
-        return [self._to_decoded(f) for f in _through(self._stages, [self._to_work(frame)], final=False)]
+        work = self._work_in[frame.index] = self._to_work(frame)
+        return [self._to_decoded(f) for f in _through(self._stages, [work], final=False)]
 
     def finish(self) -> list[RestoredFrame]:
         return [self._to_decoded(f) for f in _through(self._stages, [], final=True)]
 
     # ------------------------------------------------------------------ planes <-> work frames
 
+    def _coded(self, value: np.ndarray, dtype) -> np.ndarray:
+        return _coded_plane(value, self.peak, dtype)
+
     def _to_work(self, frame: DecodedFrame) -> WorkFrame:
         weights = luma_weights(frame.to_rgb)
         if weights[1] == 0.0 and weights[2] == 0.0:  # Y'CbCr planes: the luma is plane 0
-            y, cb, cr = (plane.astype(np.float32) / np.float32(self.peak) for plane in frame.planes)
+            scale = np.float32(1 / self.peak)
+            y, cb, cr = (np.multiply(plane, scale, dtype=np.float32) for plane in frame.planes)
         else:  # R'G'B' planes (in whatever order): restored as BT.709 Y'CbCr, put back afterwards
             y, cb, cr = rgb_to_ycbcr709(_planes_to_rgb(frame))
             cb, cr = cb + np.float32(0.5), cr + np.float32(0.5)
@@ -151,19 +157,27 @@ class RestoreStream:
 
     def _to_decoded(self, work: WorkFrame) -> RestoredFrame:
         original = self._decoded.pop(work.index)
+        entered = self._work_in.pop(work.index)
         weights = luma_weights(original.to_rgb)
         grain = work.grain
         if weights[1] == 0.0 and weights[2] == 0.0:
-            codes = tuple(plane * np.float32(self.peak) for plane in (work.y, work.cb, work.cr))
+            planes = tuple(
+                plane if now is before else self._coded(now, plane.dtype)
+                for plane, now, before in zip(
+                    original.planes, (work.y, work.cb, work.cr), (entered.y, entered.cb, entered.cr)
+                )
+            )
             if grain is not None:  # from code / peak to luma levels
                 grain = grain * np.float32(self.peak * weights[0])
+        elif work.y is entered.y and work.cb is entered.cb and work.cr is entered.cr:
+            planes = original.planes
         else:
             codes = _rgb_to_codes(
                 ycbcr709_to_rgb(work.y, work.cb - np.float32(0.5), work.cr - np.float32(0.5)), original
             )
-        planes = tuple(
-            np.clip(np.rint(value), 0, self.peak).astype(plane.dtype) for value, plane in zip(codes, original.planes)
-        )
+            planes = tuple(
+                self._coded(value / np.float32(self.peak), p.dtype) for value, p in zip(codes, original.planes)
+            )
         return RestoredFrame(
             planes,  # type: ignore[arg-type]
             original.to_rgb,
@@ -173,6 +187,14 @@ class RestoreStream:
             original.source,
             grain=grain,
         )
+
+
+def _coded_plane(value: np.ndarray, peak: float, dtype) -> np.ndarray:
+    """Work values (code / peak) back to rounded, clipped codes."""
+    codes = np.multiply(value, np.float32(peak), dtype=np.float32)
+    np.rint(codes, out=codes)
+    np.clip(codes, 0, peak, out=codes)
+    return codes.astype(dtype)
 
 
 def _planes_to_rgb(frame: DecodedFrame) -> np.ndarray:
