@@ -520,7 +520,7 @@ def test_colour_flicker_reads_steady_colour_near_one_and_flickering_colour_above
     steady = measure_colour_flicker(scene["gray"], scene["truth"], max_frames=FRAMES)
     unsteady = measure_colour_flicker(scene["gray"], flickering, max_frames=FRAMES)
     gray = measure_colour_flicker(scene["gray"], scene["gray"], max_frames=FRAMES)
-    assert gray.ratio_rec709 == pytest.approx(1.0, abs=1e-6)  # the source against itself
+    assert gray.ratio_rec709 == pytest.approx(1.0, abs=0.01)  # the source against itself (reference in 8-bit codes)
     # Even steady true colours read above 1 here: the flow is imperfect at the edges of flat saturated
     # squares, and an R' or B' edge is steeper than its luma edge. Flicker adds on top of that.
     assert unsteady.ratio_rec709 > steady.ratio_rec709 + 0.5, (steady.ratio_rec709, unsteady.ratio_rec709)
