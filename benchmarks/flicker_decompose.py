@@ -158,7 +158,7 @@ def main(argv=None) -> int:
         results["outputs"][name] = {**report.to_dict(), "output": str(outputs[name])}
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
-    keys = ("ratio", "ratio_tone_matched", "ratio_mix_matched", "ratio_contrast_matched", "contrast_gain", "brightness_ratio")
+    keys = ("ratio_held_still", "mapping_ratio", "mapping_ratio_held_still", "ratio_rec709", "brightness_flicker_output")
     print(f"{'output':28s} " + " ".join(f"{k.replace('ratio_', ''):>15s}" for k in keys))
     for name, r in results["outputs"].items():
         print(f"{name:28s} " + " ".join(f"{r[k]:15.3f}" if r[k] is not None else f"{'-':>15s}" for k in keys))

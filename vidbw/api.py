@@ -30,7 +30,7 @@ from vidbw.errors import OptionError
 
 if TYPE_CHECKING:
     from vidbw.eval.colorize import ColorizeReport
-    from vidbw.eval.flicker import ColourFlicker, FlickerReport
+    from vidbw.eval.flicker import FlickerReport
     from vidbw.eval.restore import RestoreReport
     from vidbw.eval.style import StyleEval
     from vidbw.jobs import JobResult
@@ -552,14 +552,14 @@ def evaluate_flicker(
     max_frames: int | None = None,
     width: int = 480,
     colour: bool = False,
-) -> FlickerReport | ColourFlicker:
-    """Temporal flicker of `output` (a conversion of `source`): warping error against the source's
-    Rec.709 luma, skipping the cuts of `shots` (default: detected). With `colour`, `output` is a
-    colorization, measured in R'G'B'. The report has `lines()` and `to_json()`."""
-    from vidbw.eval.flicker import measure_colour_flicker, measure_flicker
+) -> FlickerReport:
+    """Temporal flicker of `output` (a conversion of `source`), skipping the cuts of `shots` (default:
+    detected): the warping-error ratio to the same look held still, the mapping flicker with its
+    Rec.709 floor, the Rec.709 warping ratio and the brightness flicker index. With `colour`,
+    `output` is a colorization, measured in R'G'B'. The report has `lines()` and `to_json()`."""
+    from vidbw.eval.flicker import measure_flicker
 
-    measure = measure_colour_flicker if colour else measure_flicker
-    return measure(source, output, shots=shots, max_frames=max_frames, width=width)
+    return measure_flicker(source, output, shots=shots, max_frames=max_frames, width=width, colour=colour)
 
 
 def evaluate_restore(

@@ -721,11 +721,12 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, ov
     "--colour",
     "colour",
     is_flag=True,
-    help="OUTPUT is a colorization: measure its R'G'B' (colour flicker too) against the source luma.",
+    help="OUTPUT is a colorization: measure its R'G'B'; the look held still is a per-shot colour transform.",
 )
 def eval_flicker(source, output, shots_file, max_frames, width, as_json, colour) -> None:
-    """Temporal flicker of OUTPUT (a conversion of SOURCE): warping error vs the source's Rec.709 luma,
-    and vs that luma through a tone curve fitted to OUTPUT (the look's tone response, without flicker)."""
+    """Temporal flicker of OUTPUT (a conversion of SOURCE): warping error vs the same look held still
+    (per shot one channel mix and tone curve of SOURCE fitted to OUTPUT), mapping flicker of the look
+    vs its Rec.709 floor, the Rec.709 warping ratio and the brightness flicker index."""
     _print_report(
         api.evaluate_flicker(source, output, shots=shots_file, max_frames=max_frames, width=width, colour=colour),
         as_json,
