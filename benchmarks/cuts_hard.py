@@ -48,7 +48,7 @@ def main() -> None:
     print()
     print(
         "| detector | F1 (±1) | precision | recall | false in flashes | false in whip pans | false in fast motion "
-        "| transitions reported as such | cuts inside transitions |"
+        "| transitions reported as such | plain cuts inside transitions |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for detector in detectors:

@@ -152,8 +152,7 @@ def _features(rgb8: np.ndarray) -> _Features:
     hsv = cv2.cvtColor(rgb8, cv2.COLOR_RGB2HSV)
     lab = cv2.cvtColor(rgb8, cv2.COLOR_RGB2LAB)
     pixels = lab.shape[0] * lab.shape[1]
-    bins = np.right_shift(lab, 4)  # 16 levels per channel
-    hist = np.concatenate([np.bincount(bins[..., c].ravel(), minlength=16) for c in range(3)])
+    hist = np.concatenate([cv2.calcHist([lab], [c], None, [16], [0, 256]).ravel() for c in range(3)])
     small = cv2.resize(rgb8, SMALL_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     y = small @ np.array([0.2126, 0.7152, 0.0722], np.float32)
     mean = float(y.mean())
@@ -177,6 +176,13 @@ def _colour(a: _Features, b: _Features) -> float:
 def _structure(a: _Features, b: _Features) -> float:
     """1 - normalised correlation of the small lumas: blind to gain and offset (a flash, a light)."""
     return 1.0 - float((a.luma * b.luma).sum())
+
+
+def _blend(frame: np.ndarray, b: np.ndarray, diff: np.ndarray, span2: float) -> tuple[float, float]:
+    """Frame as b + alpha (a - b), least squares: (alpha, residual / |a - b|); diff = a - b, span2 = |a - b|²."""
+    x = (frame - b).ravel()
+    alpha = float(x @ diff) / span2
+    return alpha, float(np.linalg.norm(x - alpha * diff)) / np.sqrt(span2)
 
 
 class AdaptiveCuts:
@@ -353,20 +359,20 @@ class AdaptiveCuts:
             if p - w not in f or p + w >= self.frames:
                 continue
             a, b = f[p - w], f[p + w]
-            if a.dark or b.dark or (_colour(a, b) < 0.25 and _structure(a, b) < 0.4):
-                continue  # the two ends must differ as shots do
+            if a.dark or b.dark:
+                continue
             diff = (a.small - b.small).ravel()
             span2 = float(diff @ diff)
             if span2 <= 0:
                 continue
-            weights, residuals = [], []
-            for t in range(p - w, p + w + 1):
-                x = (f[t].small - b.small).ravel()
-                alpha = float(x @ diff) / span2
-                weights.append(alpha)
-                residuals.append(float(np.linalg.norm(x - alpha * diff)) / np.sqrt(span2))
-            if not (0.3 <= weights[w] <= 0.7 and residuals[w] < 0.35):
+
+            middle = _blend(f[p].small, b.small, diff, span2)
+            if not (0.3 <= middle[0] <= 0.7 and middle[1] < 0.35):
                 continue
+            if _colour(a, b) < 0.25 and _structure(a, b) < 0.4:
+                continue  # the two ends must differ as shots do
+            fits = [_blend(f[t].small, b.small, diff, span2) for t in range(p - w, p + w + 1)]
+            weights, residuals = [fit[0] for fit in fits], [fit[1] for fit in fits]
             if weights[1] < 0.9 or weights[-2] > 0.1:
                 continue  # the window must hold the whole transition: each end inside a shot
             inner = [k for k, al in enumerate(weights) if 0.1 < al < 0.9]
