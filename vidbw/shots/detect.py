@@ -206,7 +206,7 @@ class AdaptiveCuts:
       7, 10, 13) half way (weight 0.3-0.7, least squares on 48x27 frames, residual under 0.35 of
       their difference), those two differ as shots do, and the blend weight falls steadily across
       the window with at least 3 frames between 0.1 and 0.9; the span is where that weight leaves 1
-      and reaches 0, the cut its middle;
+      and reaches 0, the cut its middle (a blend that starts inside a fade only lengthens the fade);
     * the end of a **fade**: after a run of black frames, the first frame with picture. The span
       runs from where the picture began to dim to where it stops brightening; no cut when the
       black starts the film or ends it.
@@ -286,6 +286,12 @@ class AdaptiveCuts:
         if self._dark_from is not None:
             return found + self._fade(p)
         span = self._dissolve(p)
+        last = self.transitions[-1] if self.transitions else None
+        if span is not None and last is not None and last.kind == "fade" and span[0] < last.end:
+            # a blend that starts inside a fade is the fade's slow end (a long fade-in), not a dissolve
+            self.transitions[-1] = Transition(last.start, max(last.end, span[1]), "fade")
+            self._busy_until = max(self._busy_until, span[1])
+            return found
         if span is not None:
             if self._pending is not None and span[0] <= self._pending[1]:  # the same dissolve, seen wider
                 self._pending = (min(span[0], self._pending[0]), max(span[1], self._pending[1]))
