@@ -143,7 +143,7 @@ def test_a_shot_stream_passes_frames_on_only_once_their_shot_and_proxy_are_plann
             most_held = max(most_held, pushed - len(passed))
         passed += [f.index for f in stream.finish()]
     assert passed == list(range(FRAMES))
-    assert most_held <= PROXY_WINDOW + 2  # the proxy's window plus the detector's look-ahead
+    assert most_held <= PROXY_WINDOW + AdaptiveCuts.LOOKAHEAD  # the proxy's window plus the detector's look-ahead
     expected = shots_for_style(cut_clip, style)
     got = stream.shot_list()
     assert [(s.start_frame, s.end_frame, s.proxy) for s in got] == [(s.start_frame, s.end_frame, s.proxy) for s in expected]

@@ -501,7 +501,7 @@ def find_shots(
     *,
     detector: str = "adaptive",
     fmt: str | None = None,
-    min_shot_seconds: float = 0.5,
+    min_shot_seconds: float | None = None,
     style: str = "neutral",
     key_frames: PathLike | None = None,
     overwrite: bool = False,

@@ -649,9 +649,9 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
 @click.option(
     "--min-shot-seconds",
     type=click.FloatRange(0),
-    default=0.5,
-    show_default=True,
-    help="No two cuts closer than this (keeps dissolves and flashes from cutting repeatedly).",
+    default=None,
+    help="No two cuts closer than this [default: 0.1 for adaptive, which tells flashes and dissolves from "
+    "cuts itself; 0.5 for content and transnet, to keep them from cutting repeatedly].",
 )
 @click.option(
     "-s",

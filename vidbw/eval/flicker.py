@@ -661,7 +661,7 @@ def measure_colour_flicker(
 def source_cuts(source, shots, max_frames: int | None, detector: str) -> tuple[list[int], list[str]]:
     """The cuts pairs must not cross: from the shot list when given, else detected on the source."""
     from vidbw.shots.analysis import LowresFilm
-    from vidbw.shots.detect import DEFAULT_MIN_SHOT_SECONDS, detect_cuts, min_shot_frames
+    from vidbw.shots.detect import detect_cuts, min_shot_frames, min_shot_seconds_for
     from vidbw.shots.model import ShotList
 
     if shots is not None:
@@ -669,7 +669,9 @@ def source_cuts(source, shots, max_frames: int | None, detector: str) -> tuple[l
         return shot_list.cuts(), []
     detect_film = LowresFilm(source)
     frames = detect_film if max_frames is None else itertools.islice(detect_film, max_frames)
-    cuts = detect_cuts(frames, detect_film.fps, detector, min_shot_frames(DEFAULT_MIN_SHOT_SECONDS, detect_film.fps))
+    cuts = detect_cuts(
+        frames, detect_film.fps, detector, min_shot_frames(min_shot_seconds_for(detector), detect_film.fps)
+    )
     return cuts, [f"cuts detected on the source ({detector}): {len(cuts)}"]
 
 

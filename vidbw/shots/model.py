@@ -24,7 +24,7 @@ from pathlib import Path
 from vidbw.errors import OptionError
 from vidbw.io.atomic import atomic_output, check_output_path
 
-__all__ = ["Shot", "ShotList", "validate", "KnownStyles", "write_shot_file"]
+__all__ = ["Shot", "ShotList", "Transition", "TRANSITION_KINDS", "validate", "KnownStyles", "write_shot_file"]
 
 # A set of style names, or a callable that says whether a name is known (it may raise
 # OptionError with its own suggestion, e.g. `vidbw.styles.get_style`).
@@ -84,6 +84,26 @@ class Shot:
         }
 
 
+TRANSITION_KINDS = ("dissolve", "fade")
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A gradual transition over frames [start, end): a cross ``dissolve``, or a ``fade`` through black.
+
+    The shots still tile the film: the boundary between the two shots lies inside the span (a
+    dissolve's middle; the first frame with picture after a fade's black). A transition is a record
+    for people and editing systems; rendering and smoothing follow the shots.
+    """
+
+    start: int
+    end: int  # exclusive
+    kind: str = "dissolve"
+
+    def to_dict(self) -> dict:
+        return {"start_frame": self.start, "end_frame": self.end, "kind": self.kind}
+
+
 @dataclass
 class ShotList:
     """The shots of one film, in order. `fps` is the nominal rate (for timecodes and seconds)."""
@@ -91,6 +111,7 @@ class ShotList:
     fps: float
     frames: int
     shots: list[Shot] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)  # gradual transitions, in order
 
     # ------------------------------------------------------------------ building
 
@@ -102,6 +123,7 @@ class ShotList:
         fps: float,
         style: str | None = "neutral",
         times: Sequence[float] | None = None,
+        transitions: Iterable[Transition] = (),
     ) -> ShotList:
         """Shots between cuts (the first frame of each new shot). No cuts: one shot.
 
@@ -111,7 +133,7 @@ class ShotList:
         if frames < 1:
             raise OptionError("a shot list needs at least one frame")
         bounds = [0, *sorted({int(c) for c in cuts if 0 < int(c) < frames}), frames]
-        shot_list = cls(float(fps), int(frames))
+        shot_list = cls(float(fps), int(frames), transitions=sorted(transitions, key=lambda t: (t.start, t.end)))
         shot_list.shots = [Shot(i, a, b, style=style) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
         return shot_list.with_times(times)
 
@@ -124,12 +146,13 @@ class ShotList:
             return frame / self.fps if self.fps and self.fps > 0 else None
 
         shots = [replace(s, start_time=at(s.start_frame), end_time=at(s.end_frame)) for s in self.shots]
-        return ShotList(self.fps, self.frames, shots)
+        return ShotList(self.fps, self.frames, shots, list(self.transitions))
 
     def renumbered(self) -> ShotList:
         """Shots sorted by start frame and numbered 0..n-1."""
         ordered = sorted(self.shots, key=lambda s: (s.start_frame, s.end_frame))
-        return ShotList(self.fps, self.frames, [replace(s, index=i) for i, s in enumerate(ordered)])
+        shots = [replace(s, index=i) for i, s in enumerate(ordered)]
+        return ShotList(self.fps, self.frames, shots, list(self.transitions))
 
     # ------------------------------------------------------------------ queries
 
@@ -157,7 +180,10 @@ class ShotList:
     # ------------------------------------------------------------------ JSON
 
     def to_dict(self) -> dict:
-        return {"fps": self.fps, "frames": self.frames, "shots": [s.to_dict() for s in self.shots]}
+        data = {"fps": self.fps, "frames": self.frames, "shots": [s.to_dict() for s in self.shots]}
+        if self.transitions:  # lists without transitions keep the original three keys
+            data["transitions"] = [t.to_dict() for t in self.transitions]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -213,7 +239,7 @@ class ShotList:
                     reference.strip() if reference else None,
                 )
             )
-        return cls(float(fps), frames, shots)
+        return cls(float(fps), frames, shots, _transitions(data.get("transitions"), frames, where))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ShotList:
@@ -308,7 +334,8 @@ def validate(shot_list: ShotList, frame_count: int | None = None, known_styles: 
         for shot in ordered:
             if shot.style is not None:
                 _check_style(shot, known_styles)
-    return ShotList(shot_list.fps, shot_list.frames, [replace(s, index=i) for i, s in enumerate(ordered)])
+    shots = [replace(s, index=i) for i, s in enumerate(ordered)]
+    return ShotList(shot_list.fps, shot_list.frames, shots, list(shot_list.transitions))
 
 
 def _check_style(shot: Shot, known_styles: Collection[str] | Callable[[str], object]) -> None:
@@ -327,6 +354,31 @@ def _check_style(shot: Shot, known_styles: Collection[str] | Callable[[str], obj
         close = difflib.get_close_matches(shot.style, list(known_styles), n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise OptionError(f"shot {shot.index}: unknown style '{shot.style}'{hint} (vidbw styles lists them)")
+
+
+def _transitions(items, frames: int, where: str) -> list[Transition]:
+    """The optional `transitions` list of a shot list's JSON (absent in lists written before it existed)."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise OptionError(f"{where}: 'transitions' must be a list")
+    out = []
+    for position, item in enumerate(items, 1):
+        name = f"transition #{position}"
+        if not isinstance(item, dict):
+            raise OptionError(f"{where}: {name} is not an object")
+        start, end, kind = item.get("start_frame"), item.get("end_frame"), item.get("kind", "dissolve")
+        if not isinstance(start, int) or not isinstance(end, int) or not _is_int(start) or not _is_int(end):
+            start = end = None
+        if start is None or end is None or not 0 <= start < end <= frames:
+            raise OptionError(
+                f"{where}: {name} needs whole 'start_frame' < 'end_frame' within the film's {frames} frames, "
+                f"got {start!r} and {end!r}"
+            )
+        if kind not in TRANSITION_KINDS:
+            raise OptionError(f"{where}: {name}: 'kind' must be one of {', '.join(TRANSITION_KINDS)}, got {kind!r}")
+        out.append(Transition(start, end, kind))
+    return sorted(out, key=lambda t: (t.start, t.end))
 
 
 def _is_int(value) -> bool:

@@ -34,7 +34,7 @@ from vidbw.io.probe import describe_video, open_input
 from vidbw.kernels.colour import LOWRES_MAX_SIDE, small_size
 from vidbw.models.content import CONTENT_DIM, content_features
 from vidbw.shots.analysis import ANALYSIS_WIDTH, planes_to_rgb8, scaled_to_width
-from vidbw.shots.detect import DEFAULT_DETECTOR, DEFAULT_MIN_SHOT_SECONDS, detect_shots
+from vidbw.shots.detect import DEFAULT_DETECTOR, detect_shots
 from vidbw.shots.model import Shot, ShotList
 
 __all__ = [
@@ -298,7 +298,7 @@ def shots_for_style(
     source: str | os.PathLike,
     style,
     detector: str = DEFAULT_DETECTOR,
-    min_shot_seconds: float = DEFAULT_MIN_SHOT_SECONDS,
+    min_shot_seconds: float | None = None,  # None: the detector's default
     progress=None,
 ) -> ShotList:
     """The analysis pass for one style: the film's shots and, when the style chooses proxies (a learned

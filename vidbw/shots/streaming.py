@@ -4,9 +4,10 @@ A learned style needs each shot's bounds and proxy before it can predict the sho
 by a separate analysis pass (`shots_for_style`), they cost a second decode of the film: 6-7 s per
 minute of 1080p on two cores, a seventh of the whole conversion. `ShotStream` finds them from the
 render pass's own frames instead: each decoded frame's small copy goes to the cut detector
-(`AdaptiveCuts`, final `window_width` frames later), and a shot's proxy is chosen from its first
+(`AdaptiveCuts`, final `LOOKAHEAD` frames later), and a shot's proxy is chosen from its first
 `PROXY_WINDOW` frames (`sample_indices`). A frame is held back only until its shot and that
-shot's proxy are known, so at most PROXY_WINDOW + window_width frames wait here.
+shot's proxy are known, so at most PROXY_WINDOW + LOOKAHEAD frames wait here (more while a
+dissolve is being followed: its length and twice the look-ahead).
 
 It is the same shot list as the analysis pass's, cut for cut and proxy for proxy: the same small
 frames (`planes_to_rgb8` of the same decode), the same detector, the same sample frames. That
@@ -69,7 +70,11 @@ class ShotStream:
     def shot_list(self) -> ShotList:
         """The shots found, with their proxies (after `finish`)."""
         shot_list = ShotList.from_cuts(
-            [s.start for s in self.plan.shots[1:]], self.cuts.frames, self.fps, style=self.look.style.name
+            [s.start for s in self.plan.shots[1:]],
+            self.cuts.frames,
+            self.fps,
+            style=self.look.style.name,
+            transitions=self.cuts.transitions,
         )
         shot_list.shots = [replace(shot, proxy=render.proxy) for shot, render in zip(shot_list.shots, self.plan.shots)]
         return shot_list
