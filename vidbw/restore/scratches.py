@@ -94,17 +94,19 @@ class Scratches(Part):
         seen = sum(_near(n == found, drift) for n in neighbours)
         found[(seen < PERSIST)] = 0
         runs = _runs(found, max(2, round(WIDEST * scale)))
-        if not runs:
+        margin = max(1, round(MARGIN * scale))
+        scratches = [
+            (first - margin, last + margin, int(found[first]))
+            for first, last in runs
+            if _unbroken_and_straight(raw, room[(found[first] + 1) // 2], first, last, int(found[first]), scale)
+        ]  # the others are lines of the scene (a stick, a table's edge): slanting, or hidden behind something
+        if not scratches:
             return centre
         y, cb, cr = centre.y.copy(), centre.cb.copy(), centre.cr.copy()
-        margin = max(1, round(MARGIN * scale))
-        for first, last in runs:
-            sign = int(found[first])
-            if not _unbroken_and_straight(raw, room[(sign + 1) // 2], first, last, sign, scale):
-                continue  # a line of the scene (a stick, a table's edge): slanting, or hidden behind something
-            _remove_line(y, first - margin, last + margin, sign, y.shape[1])
+        for first, last, sign in _merged(scratches):
+            _remove_line(y, first, last, sign, y.shape[1])
             for plane in (cb, cr):
-                _remove_line(plane, first - margin, last + margin, 0, y.shape[1])
+                _remove_line(plane, first, last, 0, y.shape[1])
         return centre.with_planes(y, cb, cr)
 
 
@@ -147,6 +149,20 @@ def _runs(found: np.ndarray, widest: int) -> list[tuple[int, int]]:
         if found[start] != 0 and stop - start <= widest:
             runs.append((int(start), int(stop - 1)))
     return runs
+
+
+def _merged(scratches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """(first, last, sign) spans, in column order, joined where they touch or overlap: two scratches a
+    few pixels apart are mended as one (the gap between two bright lines also reads as a dark one),
+    either way where their signs differ."""
+    out: list[tuple[int, int, int]] = []
+    for first, last, sign in sorted(scratches):
+        if out and first <= out[-1][1] + 1:
+            before = out[-1]
+            out[-1] = (before[0], max(before[1], last), before[2] if before[2] == sign else 0)
+        else:
+            out.append((first, last, sign))
+    return out
 
 
 def _remove_line(plane: np.ndarray, first: int, last: int, sign: int, luma_width: int) -> None:
