@@ -31,10 +31,12 @@ STRENGTH = 0.03  # a band's line departs this much from its surroundings (8 code
 SHOWN = 0.04  # (10 codes) the faintest synthetic scratch, faded, is 0.048
 FAINT = 0.012  # ...and a scratch departs at least this in a band (3 codes) where the picture leaves it little room
 MOST = 12  # bands of BANDS that must agree on a column's line and its sign
-UNBROKEN = 15  # bands of BANDS where a scratch's top-hat exceeds SHOWN, or ROOM of the room the picture
+UNBROKEN = 15  # bands of BANDS where a scratch's top-hat exceeds SHOWN (or EVEN), or ROOM of the room the picture
 # leaves it: it lies over everything, so nothing in the scene hides it (a line of the scene is hidden
 # where a hand passes in front), but a dark line on black shows only as deep as the black
 ROOM = 0.5
+EVEN = 1 / 4  # ...and at least this part of its median strength: a scratch fades along its length by
+# 60 % at most, a grid line of the scene half hidden behind a block keeps 4-25 % in three or four bands
 DRIFT = 2  # pixels at 720p a scratch may move sideways between frames
 PERSIST = 2  # neighbouring frames that must see the scratch too
 MARGIN = 2  # pixels at 720p mended on each side of the found columns: a scratch's soft edge
@@ -119,14 +121,16 @@ def _scratch_sign(lines: np.ndarray) -> np.ndarray:
 
 def _unbroken_and_straight(lines: np.ndarray, room: np.ndarray, first: int, last: int, sign: int, scale: float) -> bool:
     """Whether the line at columns first..last (give or take STRAIGHT / 2) runs down the whole frame,
-    clearly in MOST bands and as far as the picture's `room` lets it in UNBROKEN, and keeps to one
+    clearly in MOST bands and about as strongly as elsewhere (as far as the picture's `room` lets it)
+    in UNBROKEN, and keeps to one
     column: its centre in the top third of the bands and in the bottom third differ by no more than
     SLANT. (A centroid, not the peak: texture beside a thin scratch can outshine it in a band.)"""
     reach = max(1, round(STRAIGHT * scale / 2))
     lo, hi = max(0, first - reach), min(lines.shape[1], last + reach + 1)
     near = np.maximum(lines[:, lo:hi] * sign, 0)
     strongest = near.max(axis=1)
-    needed = np.clip(ROOM * room[:, lo:hi].max(axis=1), FAINT, SHOWN)
+    clear = max(SHOWN, EVEN * float(np.median(strongest)))
+    needed = np.clip(ROOM * room[:, lo:hi].max(axis=1), FAINT, clear)
     if (strongest > STRENGTH).sum() < MOST or (strongest > needed).sum() < UNBROKEN:
         return False
     # Where the line lies in each band (its centroid), top third against bottom third of the frame.
