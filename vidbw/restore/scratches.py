@@ -5,12 +5,15 @@ over most of the height, in the same place (drifting slowly) for many frames. Ea
 down into a few horizontal bands; in each band a horizontal top-hat (the band minus its opening, and
 its closing minus it) keeps only what is narrower than LINE_WIDTH: a thin line, never a step edge
 (a wall's edge, a door frame) nor anything wide (a pole, a stripe wider than a scratch). A column is
-a scratch where most bands agree on the line's sign, the line stands out from both sides alike (not
-the bright rim of a pillarbox's edge), it shows in nearly every band (nothing in the scene hides a
-scratch), it keeps to one column down the frame (a stick in the scene slants), and the neighbouring
-frames saw one there too;
-it is then filled, band by band where the line shows, by interpolating across from the columns
-beside it (luma and chroma).
+a scratch where most bands agree on the line's sign, the picture beside it is not darker on one side
+all the way down (the bright rim of a pillarbox's edge is), it shows in nearly every band as far as
+the picture lets it (nothing in the scene hides a scratch, but a dark one on black cannot darken it),
+it keeps to one column down the frame (a stick or a grid line in the scene slants a little), and the
+neighbouring frames saw one there too.
+
+It is then taken off as what it adds: in each band the line's profile across the columns (the band's
+mean less a straight line between its sides), spread down the rows and subtracted, so the picture
+under the scratch keeps its own detail (luma and chroma).
 """
 
 from __future__ import annotations
@@ -26,15 +29,22 @@ BANDS = 16  # horizontal bands the frame is averaged into: a scratch shows in mo
 LINE_WIDTH = 7  # pixels at 720p: the top-hat keeps lines narrower than this (scratches are 1-4)
 STRENGTH = 0.03  # a band's line departs this much from its surroundings (8 codes)
 SHOWN = 0.04  # (10 codes) the faintest synthetic scratch, faded, is 0.048
-FAINT = 0.012  # ...and a band where a found scratch departs more than this is filled
+FAINT = 0.012  # ...and a scratch departs at least this in a band (3 codes) where the picture leaves it little room
 MOST = 12  # bands of BANDS that must agree on a column's line and its sign
-UNBROKEN = 15  # bands of BANDS where a scratch's top-hat exceeds SHOWN: it lies over everything, so
-# nothing in the scene hides it (a line of the scene is hidden where a hand passes in front)
+UNBROKEN = 15  # bands of BANDS where a scratch's top-hat exceeds SHOWN (or EVEN), or ROOM of the room the picture
+# leaves it: it lies over everything, so nothing in the scene hides it (a line of the scene is hidden
+# where a hand passes in front), but a dark line on black shows only as deep as the black
+ROOM = 0.5
+EVEN = 1 / 4  # ...and at least this part of its median strength: a scratch fades along its length by
+# 60 % at most, a grid line of the scene half hidden behind a block keeps 4-25 % in three or four bands
 DRIFT = 2  # pixels at 720p a scratch may move sideways between frames
 PERSIST = 2  # neighbouring frames that must see the scratch too
-MARGIN = 2  # pixels at 720p filled on each side of the found columns: a scratch's soft edge
-FLANKS = 0.5  # the picture either side of a line differs by less than this part of the line's contrast
-STRAIGHT = 2  # pixels at 720p a scratch's centre may wander across the bands of one frame (it runs straight)
+MARGIN = 2  # pixels at 720p mended on each side of the found columns: a scratch's soft edge
+FLANKS = 2  # the sides of a line differ (median down the bands) by less than this many times the line: a
+# pillarbox's rim by 6-8 times, a scratch running down the edge of a coat by under 1
+STRAIGHT = 2  # pixels at 720p around the found columns where the line must show in each band
+SLANT = 1  # pixels at 720p a scratch's centre may move between the top and the bottom third of a frame
+# (a scratch runs straight down a frame; the cutting mat's grid lines in hands_blocks slant by 2-3)
 WIDEST = 8  # pixels at 720p: a run of scratch columns wider than this is no scratch
 
 
@@ -43,51 +53,62 @@ class Scratches(Part):
     radius = 0
     summary_radius = 2
 
-    def summarise(self, frame: WorkFrame) -> np.ndarray:
-        """(2, BANDS, w) float32: each band's signed thin-line strength per column, [0] where the line
-        stands out from both sides alike (else 0), [1] as the top-hat found it."""
+    def summarise(self, frame: WorkFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lines, sign, room): each band's signed thin-line strength per column as the top-hat finds
+        it (BANDS, w) float32, the columns where this frame alone holds a scratch (w,) int8, and how
+        deep a dark / bright line could show in each band (2, BANDS, w): a dark scratch on black
+        cannot darken it."""
         h, w = frame.y.shape
         bands = cv2.resize(frame.y, (w, BANDS), interpolation=cv2.INTER_AREA)
         width = max(3, round(LINE_WIDTH * h / 720) | 1)
         kernel = np.ones((1, width), np.uint8)
         bright = bands - cv2.morphologyEx(bands, cv2.MORPH_OPEN, kernel)
         dark = cv2.morphologyEx(bands, cv2.MORPH_CLOSE, kernel) - bands
-        raw = bright - dark
-        lines = raw.copy()
-        # A line stands out from both sides alike: where the picture just beyond it differs more from
-        # one side to the other than the line from them, it is an edge's rim (a pillarbox's, a
-        # sharpened step's), not a line on a surface.
+        lines = bright - dark
+        # A line stands out from both sides alike: where the picture just beyond it is darker on one
+        # side than the other all the way down, it is an edge's rim (a pillarbox's, a sharpened
+        # step's), not a line on a surface. Texture beside a scratch differs too, but one way in one
+        # band and the other way in the next: the test is on the median over the bands.
         reach = width // 2 + 1
         padded = cv2.copyMakeBorder(bands, 0, 0, reach, reach, cv2.BORDER_REPLICATE)
-        left, right = padded[:, : bands.shape[1]], padded[:, 2 * reach :]
-        lines[np.abs(left - right) > FLANKS * np.abs(lines)] = 0
-        return np.stack([lines, raw])
+        flanks = np.median(padded[:, : bands.shape[1]] - padded[:, 2 * reach :], axis=0)
+        sign = _scratch_sign(lines)
+        sign[np.abs(flanks) > FLANKS * np.abs(np.median(lines, axis=0))] = 0
+        room = np.stack(
+            [
+                cv2.morphologyEx(bands, cv2.MORPH_CLOSE, kernel) - bands.min(),
+                bands.max() - cv2.morphologyEx(bands, cv2.MORPH_OPEN, kernel),
+            ]
+        )
+        return lines, sign, room
 
     def restore(self, window: Window) -> WorkFrame:
         centre = window.centre
         summary = window.summary(0)
         neighbours = [window.summary(k) for k in range(-self.summary_radius, self.summary_radius + 1) if k]
-        neighbours = [n[0] for n in neighbours if n is not None]
+        neighbours = [n[1] for n in neighbours if n is not None]
         if summary is None or len(neighbours) < PERSIST:
             return centre  # a scratch is known by persisting; a frame alone cannot tell one from a line
         scale = centre.y.shape[0] / 720.0
-        lines, raw = summary
-        found = _scratch_sign(lines)
+        raw, found, room = summary
+        found = found.copy()
         drift = max(1, round(DRIFT * scale))
-        seen = sum(_near(_scratch_sign(n) == found, drift) for n in neighbours)
+        seen = sum(_near(n == found, drift) for n in neighbours)
         found[(seen < PERSIST)] = 0
         runs = _runs(found, max(2, round(WIDEST * scale)))
-        if not runs:
+        margin = max(1, round(MARGIN * scale))
+        scratches = [
+            (first - margin, last + margin, int(found[first]))
+            for first, last in runs
+            if _unbroken_and_straight(raw, room[(found[first] + 1) // 2], first, last, int(found[first]), scale)
+        ]  # the others are lines of the scene (a stick, a table's edge): slanting, or hidden behind something
+        if not scratches:
             return centre
         y, cb, cr = centre.y.copy(), centre.cb.copy(), centre.cr.copy()
-        for first, last in runs:
-            sign = found[first]
-            if not _unbroken_and_straight(raw, first, last, sign, scale):
-                continue  # a line of the scene (a stick, a table's edge): slanting, or hidden behind something
-            shown = (raw[:, first : last + 1] * sign).max(axis=1) > FAINT
-            margin = max(1, round(MARGIN * scale))
-            for plane in (y, cb, cr):
-                _fill_columns(plane, first - margin, last + margin, shown, centre.y.shape[1])
+        for first, last, sign in _merged(scratches):
+            _remove_line(y, first, last, sign, y.shape[1])
+            for plane in (cb, cr):
+                _remove_line(plane, first, last, 0, y.shape[1])
         return centre.with_planes(y, cb, cr)
 
 
@@ -98,19 +119,25 @@ def _scratch_sign(lines: np.ndarray) -> np.ndarray:
     return bright.astype(np.int8) - dark.astype(np.int8)
 
 
-def _unbroken_and_straight(lines: np.ndarray, first: int, last: int, sign: int, scale: float) -> bool:
-    """Whether the line at columns first..last runs down the whole frame, clearly in UNBROKEN bands,
-    and keeps to one column: in the bands where it shows, its peak (searched a little either side)
-    wanders by no more than STRAIGHT."""
-    reach = max(2, round(LINE_WIDTH * scale) // 2 + 1)
+def _unbroken_and_straight(lines: np.ndarray, room: np.ndarray, first: int, last: int, sign: int, scale: float) -> bool:
+    """Whether the line at columns first..last (give or take STRAIGHT / 2) runs down the whole frame,
+    clearly in MOST bands and about as strongly as elsewhere (as far as the picture's `room` lets it)
+    in UNBROKEN, and keeps to one
+    column: its centre in the top third of the bands and in the bottom third differ by no more than
+    SLANT. (A centroid, not the peak: texture beside a thin scratch can outshine it in a band.)"""
+    reach = max(1, round(STRAIGHT * scale / 2))
     lo, hi = max(0, first - reach), min(lines.shape[1], last + reach + 1)
-    near = lines[:, lo:hi] * sign
-    shows = near.max(axis=1) > STRENGTH
-    if shows.sum() < MOST or (near.max(axis=1) > SHOWN).sum() < UNBROKEN:
+    near = np.maximum(lines[:, lo:hi] * sign, 0)
+    strongest = near.max(axis=1)
+    clear = max(SHOWN, EVEN * float(np.median(strongest)))
+    needed = np.clip(ROOM * room[:, lo:hi].max(axis=1), FAINT, clear)
+    if (strongest > STRENGTH).sum() < MOST or (strongest > needed).sum() < UNBROKEN:
         return False
-    peaks = np.argmax(near[shows], axis=1)
-    low, high = np.percentile(peaks, [10, 90])
-    return bool(high - low <= max(1, round(STRAIGHT * scale)))
+    # Where the line lies in each band (its centroid), top third against bottom third of the frame.
+    centre = (near * np.arange(hi - lo)).sum(axis=1) / np.maximum(near.sum(axis=1), 1e-6)
+    third = BANDS // 3
+    slant = abs(np.median(centre[:third]) - np.median(centre[-third:]))
+    return bool(slant <= max(0.5, SLANT * scale))
 
 
 def _near(hits: np.ndarray, reach: int) -> np.ndarray:
@@ -128,15 +155,34 @@ def _runs(found: np.ndarray, widest: int) -> list[tuple[int, int]]:
     return runs
 
 
-def _fill_columns(plane: np.ndarray, first: int, last: int, shown: np.ndarray, luma_width: int) -> None:
-    """Columns first..last of `plane` (given in luma columns) replaced, in the bands where the scratch
-    shows, by a straight line between the columns just outside them."""
+def _merged(scratches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """(first, last, sign) spans, in column order, joined where they touch or overlap: two scratches a
+    few pixels apart are mended as one (the gap between two bright lines also reads as a dark one),
+    either way where their signs differ."""
+    out: list[tuple[int, int, int]] = []
+    for first, last, sign in sorted(scratches):
+        if out and first <= out[-1][1] + 1:
+            before = out[-1]
+            out[-1] = (before[0], max(before[1], last), before[2] if before[2] == sign else 0)
+        else:
+            out.append((first, last, sign))
+    return out
+
+
+def _remove_line(plane: np.ndarray, first: int, last: int, sign: int, luma_width: int) -> None:
+    """The line in columns first..last of `plane` (given in luma columns) taken off as what it adds:
+    in each band, the band's mean over those columns less a straight line between the columns just
+    outside them, spread down the rows (interpolated between the bands' centres) and subtracted. The
+    picture under the line keeps its own detail, row by row. With `sign` (+1 bright, -1 dark) only
+    that way is taken off; 0 takes off either (chroma)."""
     h, w = plane.shape
     step = luma_width / w
     left, right = int(np.floor(first / step)) - 1, int(np.ceil(last / step)) + 1
     if left < 0 or right >= w:
-        return  # a scratch on the frame's edge has no picture on one side to fill from
-    rows = shown[np.arange(h) * len(shown) // h]
+        return  # a scratch on the frame's edge has no picture on one side to mend from
+    bands = cv2.resize(plane[:, left : right + 1], (right - left + 1, BANDS), interpolation=cv2.INTER_AREA)
     across = np.linspace(0, 1, right - left + 1, dtype=np.float32)[1:-1]
-    inside = plane[rows, left][:, None] * (1 - across) + plane[rows, right][:, None] * across
-    plane[np.ix_(np.flatnonzero(rows), np.arange(left + 1, right))] = inside
+    line = bands[:, 1:-1] - (bands[:, :1] * (1 - across) + bands[:, -1:] * across)
+    if sign:
+        line = sign * np.maximum(sign * line, 0)
+    plane[:, left + 1 : right] -= cv2.resize(line, (right - left - 1, h), interpolation=cv2.INTER_LINEAR)
