@@ -2,7 +2,7 @@
 deflicker, scored against the clean clip; plus the real archive film, and speed against ffmpeg.
 
     python benchmarks/restore_table.py                       # the clips of docs/RESTORE.md, 96 frames each
-    python benchmarks/restore_table.py --clips dog_park_720p.mp4 --frames 48
+    python benchmarks/restore_table.py --clips video/dog_park_720p.mp4 --frames 48
     python benchmarks/restore_table.py --speed               # 720p: vidbw restore vs ffmpeg's plain transcode
 
 Each clip's first N frames are made gray and damaged by `vidbw.eval.damage` (flicker, regional
@@ -37,7 +37,14 @@ from vidbw.metrics import psnr
 HERE = Path(__file__).resolve().parent
 MEDIA = HERE.parent.parent / "shared" / "media"
 WORK = HERE.parent / ".bench" / "restore"
-CLIPS = ["juggler_park_720p.mp4", "dog_park_720p.mp4", "hands_blocks_720p.mp4", "squirrel_table_720p.mp4"]
+CLIPS = [
+    "video/juggler_park_720p.mp4",
+    "video/dog_park_720p.mp4",
+    "video/hands_blocks_720p.mp4",
+    "video/cups_table_720p.mp4",
+    "video/squirrel_table_720p.mp4",
+    "archive_bw/chaplin_music_360p.mp4",  # the real archive film with the same damage on top
+]
 DAMAGE = replace(ARCHIVE_DAMAGE, weave=0.0, seed=1)  # weave is stabilize's, an opt-in part: see its own row
 
 
@@ -58,7 +65,7 @@ def lumas(path: Path) -> list[np.ndarray]:
 
 def vidbw(*args: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from vidbw.cli import main; main()", *args], check=True)
+    subprocess.run([sys.executable, "-c", "from vidbw.cli import main; main()", *args], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -117,7 +124,7 @@ def table_row(clip: Path, frames: int) -> dict:
     }
 
 
-def archive_row(frames: int) -> dict:
+def archive_row() -> dict:
     film = MEDIA / "archive_bw" / "chaplin_music_360p.mp4"
     work = WORK / "chaplin"
     work.mkdir(parents=True, exist_ok=True)
@@ -158,8 +165,8 @@ def main() -> None:
         print(json.dumps(speed_row(MEDIA / "video" / "dog_park_720p.mp4")))
         return
     for name in args.clips:
-        print(json.dumps(table_row(MEDIA / "video" / name, args.frames)), flush=True)
-    print(json.dumps(archive_row(args.frames)), flush=True)
+        print(json.dumps(table_row(MEDIA / name, args.frames)), flush=True)
+    print(json.dumps(archive_row()), flush=True)
 
 
 if __name__ == "__main__":

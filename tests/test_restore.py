@@ -152,3 +152,18 @@ def test_an_rgb_film_is_restored_through_ycbcr_and_comes_back_rgb(capsys, tmp_pa
     after = rgb(out)
     assert len(after) == 12 and all(np.array_equal(a, b) for a, b in zip(rgb(kept), after))
     assert max(np.abs(a.astype(int) - b).max() for a, b in zip(rgb(source), after)) <= 3
+
+
+def test_a_one_frame_shot_passes_through_every_part_unchanged(shared_media):
+    from restore_frames import gray_frames, work_frames
+
+    from vidbw.eval.damage import ARCHIVE_DAMAGE, Damager
+    from vidbw.restore.stream import restore_work_frames
+
+    clean = gray_frames(shared_media / "video" / "juggler_park_720p.mp4", 12, (320, 180))
+    damager = Damager(ARCHIVE_DAMAGE, clean[0].shape)
+    damaged = work_frames([damager(i, y).y for i, y in enumerate(clean)])
+    restored = restore_work_frames(Restoration.parse("all").make_parts(), damaged, shot_starts=[0, 6, 7])
+    assert [f.index for f in restored] == list(range(12))
+    assert np.array_equal(restored[6].y, damaged[6].y) and restored[6].grain is None
+    assert not np.array_equal(restored[3].y, damaged[3].y)  # the frames around it are restored
