@@ -27,8 +27,9 @@ import av
 import imageio_ffmpeg
 import numpy as np
 
+from vidbw.eval.brightness import brightness_flicker_index
 from vidbw.eval.damage import ARCHIVE_DAMAGE, Damager, DamageSpec
-from vidbw.eval.restore import brightness_flicker_index, score_against_clean
+from vidbw.eval.restore import score_against_clean
 from vidbw.restore.base import WorkFrame
 from vidbw.restore.deflicker import Deflicker
 from vidbw.restore.stream import restore_work_frames

@@ -30,8 +30,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vidbw.eval.brightness import brightness_flicker_index
 from vidbw.eval.damage import ARCHIVE_DAMAGE, Damager, damage_clip
-from vidbw.eval.restore import brightness_flicker_index
 from vidbw.metrics import psnr
 
 HERE = Path(__file__).resolve().parent
@@ -65,7 +65,8 @@ def lumas(path: Path) -> list[np.ndarray]:
 
 def vidbw(*args: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from vidbw.cli import main; main()", *args], check=True, stdout=subprocess.DEVNULL)
+    command = [sys.executable, "-c", "from vidbw.cli import main; main()", *args]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 

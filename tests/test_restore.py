@@ -4,13 +4,11 @@ The parts themselves are tested in tests/test_restore_<part>.py; here, how frame
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import media
 import numpy as np
 import pytest
-
-import media
 from conftest import assert_ok, assert_one_line_error, run_inprocess, temp_files
+
 from vidbw.io.decode import DecodedFrame
 from vidbw.kernels.colour import yuv_to_rgb_matrix
 from vidbw.restore import DEFAULT_PARTS, PARTS, Restoration

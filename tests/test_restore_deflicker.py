@@ -6,10 +6,11 @@ import av
 import cv2
 import numpy as np
 import pytest
-
-from vidbw.eval.damage import Damager, DamageSpec
-from vidbw.eval.restore import brightness_flicker_index, score_against_clean
 from restore_frames import work_frames
+
+from vidbw.eval.brightness import brightness_flicker_index
+from vidbw.eval.damage import Damager, DamageSpec
+from vidbw.eval.restore import score_against_clean
 from vidbw.restore.deflicker import Deflicker
 from vidbw.restore.stream import restore_work_frames
 

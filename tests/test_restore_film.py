@@ -9,13 +9,13 @@ from pathlib import Path
 
 import av
 import cv2
+import media
 import numpy as np
 import pytest
-
-import media
 from conftest import assert_ok, run_inprocess, temp_files
-from vidbw.eval.damage import DamageSpec, Damager
-from vidbw.eval.restore import brightness_flicker_index
+
+from vidbw.eval.brightness import brightness_flicker_index
+from vidbw.eval.damage import Damager, DamageSpec
 from vidbw.io.encode import EncodeSettings
 from vidbw.restore import Restoration
 

@@ -38,7 +38,7 @@ fixed linear function: what the estimator reads on this footage with no change o
 the ratio to that floor, and the same measure on the held-still reference (a fixed function with
 the look's curvature: above the floor when the look's tone curve is steep or bent).
 
-**Brightness flicker index** (`vidbw.eval.restore.brightness_flicker_index`): the RMS, in 8-bit
+**Brightness flicker index** (`vidbw.eval.brightness`): the RMS, in 8-bit
 codes, of each frame's mean luma about the 9-frame running median of its shot; for output and source.
 
 Both films are decoded with PyAV at a reduced width (480 px by default), three times: the shots'
@@ -523,7 +523,7 @@ def _reports(
 ) -> list[FlickerReport]:
     """Every number of every output, from films that can be opened (iterated) three times: the
     held-still references (two passes), then the flow, the errors and the mapping flicker."""
-    from vidbw.eval.restore import brightness_flicker_index  # it imports this module
+    from vidbw.eval.brightness import brightness_flicker_index
     from vidbw.shots.analysis import rec709_luma
 
     cuts = sorted(set(int(c) for c in cuts))

@@ -1,14 +1,7 @@
-"""Scores for restoration: how much brightness flicker a clip has, and how close a restored clip is
-to a clean original.
+"""Scores for restoration: how much brightness flicker a clip has, its warping error, and how close
+a restored clip is to a clean original.
 
-**Brightness flicker index.** For each shot (frames from 0 or a cut up to the next cut), take the
-mean luma of every frame in 8-bit codes, m_t = 255 · mean(y_t). Its slow trend is the running
-median of 9 frames, T_t = median(m_{t-4} … m_{t+4}) over the frames of the shot inside that span
-(fewer at the shot's ends): a running median follows fades and keeps steps (a light switched on),
-so only fast changes are left in the residual r_t = m_t - T_t. The index is the root mean square of
-r_t over all frames of all shots of three frames or more; 0 for a steady film. Unlike the
-"mean |Δ mean luma|" of `vidbw.eval.flicker` (which a fade or a pan raises too), it reads only
-frame-to-frame pumping.
+The brightness flicker index is `vidbw.eval.brightness`'s.
 
 **Against a clean original.** PSNR (dB) and SSIM of every restored frame against the clean one
 (`vidbw.metrics`), and their means.
@@ -26,48 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from vidbw.errors import InputError
+from vidbw.eval.brightness import brightness_flicker_index
 from vidbw.eval.flicker import FLICKER_WIDTH, source_cuts, warping_errors
 from vidbw.metrics import finite_or_none, psnr, ssim
 
 __all__ = [
-    "TREND_FRAMES",
     "CleanScore",
     "RestoreReport",
-    "brightness_flicker_index",
-    "mean_luma_residuals",
     "measure_restoration",
     "score_against_clean",
 ]
-
-# Frames of the running median that stands for a shot's slow brightness trend.
-TREND_FRAMES = 9
-
-
-def _shots(count: int, cuts: Iterable[int]) -> list[tuple[int, int]]:
-    """(start, stop) of every shot of a film of `count` frames cut at `cuts` (first frames of shots)."""
-    bounds = sorted({0, count, *(int(c) for c in cuts if 0 < int(c) < count)})
-    return list(zip(bounds[:-1], bounds[1:]))
-
-
-def mean_luma_residuals(lumas: Iterable[np.ndarray], cuts: Iterable[int] = ()) -> np.ndarray:
-    """m_t - T_t (8-bit codes) for every frame of every shot of three frames or more (see the module doc)."""
-    means = np.array([255.0 * float(np.mean(y, dtype=np.float64)) for y in lumas])
-    half = TREND_FRAMES // 2
-    residuals = []
-    for start, stop in _shots(len(means), cuts):
-        if stop - start < 3:
-            continue
-        shot = means[start:stop]
-        trend = np.array([np.median(shot[max(0, t - half) : t + half + 1]) for t in range(len(shot))])
-        residuals.append(shot - trend)
-    return np.concatenate(residuals) if residuals else np.zeros(0)
-
-
-def brightness_flicker_index(lumas: Iterable[np.ndarray], cuts: Iterable[int] = ()) -> float:
-    """The brightness flicker index of luma frames (float in [0, 1]), in 8-bit codes (module doc);
-    0.0 when no shot has three frames."""
-    residuals = mean_luma_residuals(lumas, cuts)
-    return float(np.sqrt(np.mean(residuals**2))) if residuals.size else 0.0
 
 
 @dataclass
