@@ -59,7 +59,7 @@ NEAR_FRAMES = 4
 DEVIATION_WEIGHT = 0.25
 # The centred fit's expected error is divided by this before weighting: a one-sided line extrapolates
 # and is noisier, so it should take over only where the centred one clearly fails (a step).
-CENTRE_PREFERENCE = 4.0
+CENTRE_PREFERENCE = 8.0
 
 
 @dataclass(frozen=True)
