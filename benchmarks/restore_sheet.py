@@ -59,6 +59,8 @@ def main() -> None:
         x = 12 + i * (sheet.shape[1] // 3)
         cv2.putText(sheet, label, (x, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 255, 3, cv2.LINE_AA)
         cv2.putText(sheet, label, (x, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 0, 1, cv2.LINE_AA)
+    width = 1000
+    sheet = cv2.resize(sheet, (width, round(sheet.shape[0] * width / sheet.shape[1])), interpolation=cv2.INTER_AREA)
     cv2.imwrite(str(args.output), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
     print(args.output)
 
