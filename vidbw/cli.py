@@ -193,31 +193,18 @@ def convert(
     grain_size,
     grain_seed,
     toning,
-    codec,
-    crf,
-    preset,
-    pix_fmt,
-    bit_depth,
-    shots_file,
     temporal,
-    detector,
     explain,
-    device,
-    overwrite,
-    quiet,
-    job_dir,
-    resume,
-    workers,
-    engine,
-    address,
     colorize,
     reference,
     restore,
     fps,
+    **render,
 ) -> None:
     """Convert a film, an image or a folder of images to black and white (or, with --colorize, to colour).
 
     A folder converted to a film file (-o reel.mov) is read as one numbered image sequence (film scans)."""
+    quiet = render["quiet"]
     done = api.convert(
         source,
         output,
@@ -227,28 +214,14 @@ def convert(
         grain_size=grain_size,
         grain_seed=grain_seed,
         toning=toning,
-        codec=codec,
-        crf=crf,
-        preset=preset,
-        pix_fmt=pix_fmt,
-        bit_depth=int(bit_depth) if bit_depth else None,
         colorize=colorize,
         reference=reference,
         restore=restore,
-        shots=shots_file,
         temporal=temporal,
-        detector=detector,
-        device=device,
-        overwrite=overwrite,
         fps=fps,
-        job_dir=job_dir,
-        resume=resume,
-        workers=workers,
-        engine=engine,
-        address=address,
-        progress=lambda label: _Progress(label, quiet),
+        **_render_arguments(render),
     )
-    _report(done, quiet, explain, engine, workers)
+    _report(done, quiet, explain, render["engine"], render["workers"])
 
 
 @cli.command()
@@ -265,49 +238,23 @@ def convert(
     help="deflicker, stabilize, dust, scratches, grain, as a comma list, or all  [default: deflicker,dust,scratches].",
 )
 @_render_options
-def restore(
-    source,
-    output,
-    parts,
-    codec,
-    crf,
-    preset,
-    pix_fmt,
-    bit_depth,
-    shots_file,
-    detector,
-    device,
-    overwrite,
-    quiet,
-    job_dir,
-    resume,
-    workers,
-    engine,
-    address,
-) -> None:
+def restore(source, output, parts, **render) -> None:
     """Restore an archive film (flicker, dust, scratches, gate weave, grain) and keep its own picture:
     the same luma and colours otherwise, the same encode and job options as `convert`."""
-    done = api.restore_film(
-        source,
-        output,
-        parts=parts,
-        codec=codec,
-        crf=crf,
-        preset=preset,
-        pix_fmt=pix_fmt,
-        bit_depth=int(bit_depth) if bit_depth else None,
-        shots=shots_file,
-        detector=detector,
-        device=device,
-        overwrite=overwrite,
-        job_dir=job_dir,
-        resume=resume,
-        workers=workers,
-        engine=engine,
-        address=address,
-        progress=lambda label: _Progress(label, quiet),
-    )
-    _report(done, quiet, False, engine, workers)
+    done = api.restore_film(source, output, parts=parts, **_render_arguments(render))
+    _report(done, render["quiet"], False, render["engine"], render["workers"])
+
+
+def _render_arguments(render: dict) -> dict:
+    """The API's keywords for `_RENDER_OPTIONS` as click passes them."""
+    arguments = {k: v for k, v in render.items() if k not in ("quiet", "shots_file", "bit_depth")}
+    quiet = render["quiet"]
+    return {
+        **arguments,
+        "shots": render["shots_file"],
+        "bit_depth": int(render["bit_depth"]) if render["bit_depth"] else None,
+        "progress": lambda label: _Progress(label, quiet),
+    }
 
 
 def _report(done: api.Conversion, quiet: bool, explain: bool, engine: str, workers: int) -> None:

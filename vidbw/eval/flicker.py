@@ -492,13 +492,17 @@ def warping_errors(
             if t in cut_set:
                 skipped += 1
             else:
-                pair = flow.pair(previous[0], src)
-                for k, (a, b) in enumerate(zip(previous[1], outs)):
-                    e = pair.error(a, b)
-                    if np.isfinite(e):
-                        errors[k].append(e)
+                _add_pair_errors(flow.pair(previous[0], src), previous[1], outs, errors)
         previous = (src, outs)
     return PairErrors(errors, frames, skipped)
+
+
+def _add_pair_errors(pair: PairFlow, before: Sequence[np.ndarray], after: Sequence[np.ndarray], errors) -> None:
+    """Append each output's warping error over one frame pair (skipped where no pixel is trusted)."""
+    for k, (a, b) in enumerate(zip(before, after)):
+        e = pair.error(a, b)
+        if np.isfinite(e):
+            errors[k].append(e)
 
 
 def _match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -558,11 +562,7 @@ def _reports(
             if t in cut_set:
                 skipped += 1
             else:
-                pair = flow.pair(previous[0], luma)
-                for k, (a, b) in enumerate(zip(previous[1], films)):
-                    e = pair.error(a, b)
-                    if np.isfinite(e):
-                        errors[k].append(e)
+                _add_pair_errors(flow.pair(previous[0], luma), previous[1], films, errors)
                 small_pair = small_flow.pair(rec709_luma(previous[2][0]), rec709_luma(small[0]))
                 mapping.add(small_pair, previous[2][0], small[0], previous[2][1], small[1])
         previous = current
