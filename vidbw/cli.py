@@ -138,11 +138,19 @@ _RENDER_OPTIONS = [
 ]
 
 
-def _render_options(command):
-    """The encode, shot and job options that `convert` and `restore` share."""
-    for option in reversed(_RENDER_OPTIONS):
-        command = option(command)
-    return command
+def _options(options: list):
+    """A decorator that adds a shared list of click options to a command, in that order."""
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+# The encode, shot and job options that `convert` and `restore` share.
+_render_options = _options(_RENDER_OPTIONS)
 
 
 @cli.command()
@@ -650,20 +658,28 @@ def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, ov
     click.echo(str(found.output))
 
 
+# The options `eval flicker` and `eval restore` share: cuts, length, size, JSON.
+_film_measure_options = _options(
+    [
+        click.option(
+            "--shots",
+            "shots_file",
+            type=click.Path(path_type=Path),
+            help="Shot list JSON whose cuts are skipped [default: detect cuts on SOURCE].",
+        ),
+        click.option("--max-frames", type=click.IntRange(2), help="Measure only the first N frames."),
+        click.option(
+            "--width", type=click.IntRange(32, 3840), default=480, show_default=True, help="Analysis width in pixels."
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print the report as JSON."),
+    ]
+)
+
+
 @eval_group.command("flicker")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option(
-    "--shots",
-    "shots_file",
-    type=click.Path(path_type=Path),
-    help="Shot list JSON whose cuts are skipped [default: detect cuts on SOURCE].",
-)
-@click.option("--max-frames", type=click.IntRange(2), help="Measure only the first N frames.")
-@click.option(
-    "--width", type=click.IntRange(32, 3840), default=480, show_default=True, help="Analysis width in pixels."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_film_measure_options
 @click.option(
     "--colour",
     "colour",
@@ -686,17 +702,7 @@ def eval_flicker(source, output, shots_file, max_frames, width, as_json, colour)
 @click.option(
     "--clean", type=click.Path(path_type=Path), help="The clean original, when SOURCE is a damaged copy of it."
 )
-@click.option(
-    "--shots",
-    "shots_file",
-    type=click.Path(path_type=Path),
-    help="Shot list JSON whose cuts are skipped [default: detect cuts on SOURCE].",
-)
-@click.option("--max-frames", type=click.IntRange(2), help="Measure only the first N frames.")
-@click.option(
-    "--width", type=click.IntRange(32, 3840), default=480, show_default=True, help="Analysis width in pixels."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_film_measure_options
 def eval_restore(source, output, clean, shots_file, max_frames, width, as_json) -> None:
     """How much OUTPUT (a restoration of SOURCE) steadied and cleaned it: brightness flicker index,
     warping error, and PSNR/SSIM against the clean original when there is one."""
