@@ -9,7 +9,8 @@ before:
 1. a raw spike test at full size on 8-bit copies (no motion compensation): the pixel is brighter, or
    darker, than both neighbours at the same place. Cheap, and it keeps every speck: specks are strong.
 2. the same test against the motion-compensated neighbours, only at those pixels, where the
-   compensated neighbours agree: moving edges drop out here.
+   compensated neighbours agree (the flow taken at the pixel or a little way off each side: a speck
+   drags the flow on it): moving edges drop out here.
 3. the surviving pixels grouped into blobs by their cells at the flow's size (one connected-components
    call); a blob with too few pixels, wider than a speck, sparse, or among many more raw spikes than
    survived (a moving edge) is dropped before anything else is done with it.
@@ -47,6 +48,7 @@ RAW_AROUND = 2  # ...most were motion. Around: within this many cells of the flo
 SOLID = 0.2  # a speck is solid: its spike pixels cover this much of their box at least (a moving edge's are sparse)
 RING = 0.15  # the picture around a speck matches the neighbours: its departure is under this part of the speck's
 RING_WIDTH = 4  # pixels at 720p: the ring's least width, outside what a speck's fill may reach
+FLOW_AROUND = 10  # pixels at 720p: the flow is also taken this far off each side of a spike
 LARGEST = 40  # pixels at 720p: a blob wider or taller than this is no speck
 SEARCH = 48  # pixels at 720p: how far from its compensated place a moving subject's picture is looked for
 FOUND = 0.5  # a blob is a subject when a neighbour holds its picture this much closer than its place there
@@ -186,12 +188,18 @@ def _compensated_spikes(
     rows, cols = points
     count = rows.size
     xs, ys = _as_rows(cols), _as_rows(rows)
-    from_before, from_after, _ = _warped(before, after, flows, xs, ys)
-    from_before, from_after = from_before.reshape(-1)[:count], from_after.reshape(-1)[:count]
     value = y[rows, cols]
-    d_before, d_after = value - from_before, value - from_after
-    spike = (np.minimum(d_before, d_after) > SPIKE) | (np.maximum(d_before, d_after) < -SPIKE)
-    keep = spike & (np.abs(from_before - from_after) < AGREE)
+    keep = np.zeros(count, bool)
+    # The flow at the point, and the flow a little way off on each side: a speck drags the flow on it,
+    # and that of the picture around it is the picture's under it.
+    reach = FLOW_AROUND * y.shape[0] / 720.0
+    for dx, dy in ((0.0, 0.0), (-reach, 0.0), (reach, 0.0), (0.0, -reach), (0.0, reach)):
+        motion = _motion(flows, xs + np.float32(dx), ys + np.float32(dy), y.shape)
+        from_before = _remap(before, xs + motion[..., 0], ys + motion[..., 1]).reshape(-1)[:count]
+        from_after = _remap(after, xs + motion[..., 2], ys + motion[..., 3]).reshape(-1)[:count]
+        d_before, d_after = value - from_before, value - from_after
+        spike = (np.minimum(d_before, d_after) > SPIKE) | (np.maximum(d_before, d_after) < -SPIKE)
+        keep |= spike & (np.abs(from_before - from_after) < AGREE)
     return rows[keep], cols[keep]
 
 
