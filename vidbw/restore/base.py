@@ -33,6 +33,9 @@ class WorkFrame:
     cr: np.ndarray
     # The grain taken out of `y` by grain reduction (same size, signed), put back after the look.
     grain: np.ndarray | None = None
+    # Where black sits in `y`: 16/255 for limited-range video, 0 for full range. Light (exposure,
+    # flicker) scales what is above it.
+    black: float = 0.0
 
     def with_planes(self, y: np.ndarray | None = None, cb: np.ndarray | None = None, cr: np.ndarray | None = None):
         """A copy with some planes replaced (the others are shared, not copied)."""

@@ -75,14 +75,15 @@ def _grid_shape(shape: tuple[int, int]) -> tuple[int, int]:
     return rows, max(1, min(w, round(rows * w / h)))
 
 
-def log_cells(y: np.ndarray) -> np.ndarray:
-    """The log of a thumbnail of the luma, its samples grouped by grid cell: (rows, cols, CELL_SAMPLES²)."""
+def log_cells(y: np.ndarray, black: float = 0.0) -> np.ndarray:
+    """The log of a thumbnail of the luma above black, its samples grouped by grid cell:
+    (rows, cols, CELL_SAMPLES²)."""
     rows, cols = _grid_shape(y.shape)
     # Every few pixels first: area averaging by a non-integer factor is what costs time at full size.
     step = max(1, y.shape[0] // (rows * CELL_SAMPLES * 4))
     thumb = cv2.resize(y[::step, ::step], (cols * CELL_SAMPLES, rows * CELL_SAMPLES), interpolation=cv2.INTER_AREA)
     cells = thumb.reshape(rows, CELL_SAMPLES, cols, CELL_SAMPLES).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
-    return np.log(np.maximum(cells, 0) + LOG_FLOOR)
+    return np.log(np.maximum(cells - np.float32(black), 0) + LOG_FLOOR)
 
 
 def exposure_step(before: DeflickerSummary, after: DeflickerSummary) -> np.ndarray:
@@ -179,7 +180,7 @@ class Deflicker(Part):
     summary_radius = TEMPORAL_RADIUS
 
     def summarise(self, frame: WorkFrame) -> DeflickerSummary:
-        return DeflickerSummary(log_cells(frame.y))
+        return DeflickerSummary(log_cells(frame.y, frame.black))
 
     def restore(self, window: Window) -> WorkFrame:
         frame = window.centre
@@ -195,8 +196,13 @@ class Deflicker(Part):
             return frame
         gain = np.exp(correction).astype(np.float32)
         field = _smooth_upsample(gain, frame.y.shape)
-        # Into the field's own memory: a fresh full-size output would cost more in page faults than the product.
-        return frame.with_planes(y=cv2.multiply(frame.y, field, dst=field))
+        # A change of exposure scales the light above black. Into the field's own memory: a fresh
+        # full-size output would cost more in page faults than the product.
+        black = np.float32(frame.black)
+        lit = cv2.multiply(frame.y - black if black else frame.y, field, dst=field)
+        if black:
+            np.add(lit, black, out=lit)
+        return frame.with_planes(y=lit)
 
     def _exposure_levels(self, window: Window) -> dict[int, np.ndarray]:
         """Each frame's log exposure per cell relative to the centre frame's, offset -> (rows, cols),

@@ -150,6 +150,8 @@ class RestoreStream:
         if weights[1] == 0.0 and weights[2] == 0.0:  # Y'CbCr planes: the luma is plane 0
             scale = np.float32(1 / self.peak)
             y, cb, cr = (np.multiply(plane, scale, dtype=np.float32) for plane in frame.planes)
+            black = float(-weights[3] / weights[0]) / self.peak  # the code whose luma level is 0
+            return WorkFrame(frame.index, y, cb, cr, black=black)
         else:  # R'G'B' planes (in whatever order): restored as BT.709 Y'CbCr, put back afterwards
             y, cb, cr = rgb_to_ycbcr709(_planes_to_rgb(frame))
             cb, cr = cb + np.float32(0.5), cr + np.float32(0.5)
