@@ -512,13 +512,6 @@ def _match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return resized.reshape(resized.shape[:2] + frame.shape[2:])
 
 
-def _small(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (frame.shape[1], frame.shape[0]) == size:
-        return frame
-    resized = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-    return resized.reshape(resized.shape[:2] + frame.shape[2:])
-
-
 def _reports(
     open_source: Callable[[], Iterator[np.ndarray]],
     open_outputs: Sequence[Callable[[], Iterator[np.ndarray]]],
@@ -556,7 +549,8 @@ def _reports(
         means[n].append(float(luma.mean(dtype=np.float64)))
         # the references as 8-bit outputs (what an output is measured as), so both carry its rounding
         films = [*outs, *(_codes(h(t, rgb)) for h in held), _codes(luma[..., None])]
-        small = (_small(rgb, small_size), [_small(f, small_size) for f in films])
+        small_shape = (small_size[1], small_size[0])
+        small = (_match_size(rgb, small_shape), [_match_size(f, small_shape) for f in films])
         current = (luma, films, small)
         if previous is not None:
             if t in cut_set:
