@@ -550,14 +550,15 @@ def _reports(
         # the references as 8-bit outputs (what an output is measured as), so both carry its rounding
         films = [*outs, *(_codes(h(t, rgb)) for h in held), _codes(luma[..., None])]
         small_shape = (small_size[1], small_size[0])
-        small = (_match_size(rgb, small_shape), [_match_size(f, small_shape) for f in films])
+        small_rgb = _match_size(rgb, small_shape)
+        small = (small_rgb, [_match_size(f, small_shape) for f in films], rec709_luma(small_rgb))
         current = (luma, films, small)
         if previous is not None:
             if t in cut_set:
                 skipped += 1
             else:
                 _add_pair_errors(flow.pair(previous[0], luma), previous[1], films, errors)
-                small_pair = small_flow.pair(rec709_luma(previous[2][0]), rec709_luma(small[0]))
+                small_pair = small_flow.pair(previous[2][2], small[2])
                 mapping.add(small_pair, previous[2][0], small[0], previous[2][1], small[1])
         previous = current
     mapping_codes = mapping.rms_codes()
