@@ -62,8 +62,10 @@ class Scratches(Part):
         bands = cv2.resize(frame.y, (w, BANDS), interpolation=cv2.INTER_AREA)
         width = max(3, round(LINE_WIDTH * h / 720) | 1)
         kernel = np.ones((1, width), np.uint8)
-        bright = bands - cv2.morphologyEx(bands, cv2.MORPH_OPEN, kernel)
-        dark = cv2.morphologyEx(bands, cv2.MORPH_CLOSE, kernel) - bands
+        opened = cv2.morphologyEx(bands, cv2.MORPH_OPEN, kernel)
+        closed = cv2.morphologyEx(bands, cv2.MORPH_CLOSE, kernel)
+        bright = bands - opened
+        dark = closed - bands
         lines = bright - dark
         # A line stands out from both sides alike: where the picture just beyond it is darker on one
         # side than the other all the way down, it is an edge's rim (a pillarbox's, a sharpened
@@ -76,8 +78,8 @@ class Scratches(Part):
         sign[np.abs(flanks) > FLANKS * np.abs(np.median(lines, axis=0))] = 0
         room = np.stack(
             [
-                cv2.morphologyEx(bands, cv2.MORPH_CLOSE, kernel) - bands.min(),
-                bands.max() - cv2.morphologyEx(bands, cv2.MORPH_OPEN, kernel),
+                closed - bands.min(),
+                bands.max() - opened,
             ]
         )
         return lines, sign, room
