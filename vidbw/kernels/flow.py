@@ -61,9 +61,7 @@ class DISFlow:
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def __call__(self, a_u8: np.ndarray, b_u8: np.ndarray) -> Flow:
-        forward = self._dis.calc(a_u8, b_u8, None)
-        backward = self._dis.calc(b_u8, a_u8, None)
-        return self._flow(forward, backward)
+        return self._flow(*self.fields(a_u8, b_u8))
 
     def both_ways(self, a_u8: np.ndarray, b_u8: np.ndarray, median: int = 0) -> tuple[Flow, Flow]:
         """The `Flow` from a to b and the one from b to a, from the same two DIS runs. `median` (3 or 5)
