@@ -66,7 +66,7 @@ class Grain(Part):
         # DIS "fast" directly, not kernels.flow.DISFlow: that runs "medium" both ways (~28 ms a pair at
         # 640 px), and the weights below catch what the forward-backward check would.
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # type: ignore[attr-defined]
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self._grid: np.ndarray | None = None  # (h, w, 2): each pixel's (x, y)
 
     def restore(self, window: Window) -> WorkFrame:
         frame = window.centre
@@ -116,10 +116,10 @@ class Grain(Part):
 
     def _warp(self, image: np.ndarray, flow: np.ndarray) -> np.ndarray:
         h, w = image.shape
-        if self._grid is None or self._grid[0].shape != (h, w, 2):
+        if self._grid is None or self._grid.shape != (h, w, 2):
             xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-            self._grid = (np.dstack([xs, ys]), np.empty(0))
-        return cv2.remap(image, cv2.add(self._grid[0], flow), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            self._grid = np.dstack([xs, ys])
+        return cv2.remap(image, cv2.add(self._grid, flow), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _temporal(y: np.ndarray, warped: list[np.ndarray]) -> np.ndarray:
