@@ -371,8 +371,7 @@ def _run_stages(
             if writer is None:
                 # A streamed plan grows, but every shot it adds keeps the first one's look.
                 encoder = plan.for_neutral_chroma() if render_plan.neutral_chroma else plan
-                rotation = frame_rotation(item.source) if item.source is not None else 0  # as frame_rotation(None)
-                writer = VideoWriter(temp, encoder, info, container, copy_streams, rotation, hdr)
+                writer = VideoWriter(temp, encoder, info, container, copy_streams, frame_rotation(item.source), hdr)
                 coding = luma_output_coding(info.full_range, writer.bit_depth)
                 result.notes.extend(f"not copied: {d}" for d in writer.dropped)
                 writer_thread.start()
