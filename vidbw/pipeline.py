@@ -246,7 +246,7 @@ class FrameWindow:
         return min(len(self.index_of_pts), (-(-(self.stop + self.context) // PREDICT_BATCH) + 1) * PREDICT_BATCH)
 
 
-def check_restorable(source: Path, restore: Restoration) -> None:
+def check_restorable(source: Path) -> None:
     """Refuse a film too short for restoration's temporal windows (dust needs a frame on each side)."""
     with open_input(source) as container:
         frames = describe_video(container, source).frame_count
@@ -528,7 +528,7 @@ def convert(
     # A learned style's shots are found while the film renders (one decode); else the plan comes first,
     # as it does for restoration, which needs every cut before the frames around it.
     if restore is not None:
-        check_restorable(source, restore)
+        check_restorable(source)
     stream = shot_stream_for(source, look, temporal, detector) if shots is None and restore is None else None
     plan, shot_list = (
         (stream.plan, None)
@@ -566,7 +566,7 @@ def _colorize(
     check_readable_source(source)
     check_output_path(output, (source,), overwrite)
     if restore is not None:
-        check_restorable(source, restore)
+        check_restorable(source)
     with networks_warmed_up([request]):  # the colorizer loads beside the analysis pass
         plan, _, explain = colorize_render_plan(source, request, temporal, shots, detector)
         notes = film_colour_notes(source)
