@@ -246,7 +246,7 @@ class FrameWindow:
         return min(len(self.index_of_pts), (-(-(self.stop + self.context) // PREDICT_BATCH) + 1) * PREDICT_BATCH)
 
 
-def check_restorable(source: Path, restore: Restoration) -> None:
+def check_restorable(source: Path) -> None:
     """Refuse a film too short for restoration's temporal windows (dust needs a frame on each side)."""
     with open_input(source) as container:
         frames = describe_video(container, source).frame_count
@@ -371,8 +371,7 @@ def _run_stages(
             if writer is None:
                 # A streamed plan grows, but every shot it adds keeps the first one's look.
                 encoder = plan.for_neutral_chroma() if render_plan.neutral_chroma else plan
-                rotation = frame_rotation(item.source) if item.source is not None else 0  # as frame_rotation(None)
-                writer = VideoWriter(temp, encoder, info, container, copy_streams, rotation, hdr)
+                writer = VideoWriter(temp, encoder, info, container, copy_streams, frame_rotation(item.source), hdr)
                 coding = luma_output_coding(info.full_range, writer.bit_depth)
                 result.notes.extend(f"not copied: {d}" for d in writer.dropped)
                 writer_thread.start()
@@ -529,7 +528,7 @@ def convert(
     # A learned style's shots are found while the film renders (one decode); else the plan comes first,
     # as it does for restoration, which needs every cut before the frames around it.
     if restore is not None:
-        check_restorable(source, restore)
+        check_restorable(source)
     stream = shot_stream_for(source, look, temporal, detector) if shots is None and restore is None else None
     plan, shot_list = (
         (stream.plan, None)
@@ -567,7 +566,7 @@ def _colorize(
     check_readable_source(source)
     check_output_path(output, (source,), overwrite)
     if restore is not None:
-        check_restorable(source, restore)
+        check_restorable(source)
     with networks_warmed_up([request]):  # the colorizer loads beside the analysis pass
         plan, _, explain = colorize_render_plan(source, request, temporal, shots, detector)
         notes = film_colour_notes(source)

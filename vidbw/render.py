@@ -34,6 +34,7 @@ from vidbw.kernels.colour import (
     planes_to_small_rgb,
     rgb_matrix,
     small_size,
+    store_luma_codes,
 )
 from vidbw.kernels.slicing import slice_apply, slice_rgb
 from vidbw.models.content import content_evidence
@@ -85,8 +86,7 @@ def put_grain_back(luma_out: np.ndarray, grain: np.ndarray, coding: tuple[float,
     """Add the grain restoration took out (`grain`, signed luma levels) to the rendered luma codes."""
     _, scale = coding
     value = luma_out.astype(np.float32) + grain * np.float32(scale)
-    top = np.iinfo(luma_out.dtype).max if luma_out.dtype.kind == "u" else np.inf
-    np.copyto(luma_out, np.clip(np.rint(value), 0, top).astype(luma_out.dtype))
+    store_luma_codes(value, luma_out)
 
 
 def keeps_picture(look_or_style) -> bool:

@@ -79,7 +79,10 @@ def frame_planes(
     return tuple(views), in_bt709_primaries(yuv_to_rgb_matrix(matrix, full_range, bits), primaries), frame
 
 
-def frame_rotation(frame: av.VideoFrame) -> int:
+def frame_rotation(frame: av.VideoFrame | None) -> int:
+    """The frame's display rotation in whole degrees; 0 without a frame or without the side data."""
+    if frame is None:
+        return 0
     try:
         return int(round(frame.rotation or 0))
     except (AttributeError, TypeError, ValueError):
@@ -89,4 +92,4 @@ def frame_rotation(frame: av.VideoFrame) -> int:
 def display_turns(frame: av.VideoFrame | None) -> int:
     """How many times `np.rot90` turns a stored picture to show it the way players do (the display
     rotation is counter-clockwise degrees); 0 without a frame."""
-    return round(frame_rotation(frame) / 90) % 4 if frame is not None else 0
+    return round(frame_rotation(frame) / 90) % 4

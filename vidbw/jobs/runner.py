@@ -353,7 +353,7 @@ def run_job(
     if look.get("restore") is not None:
         from vidbw.pipeline import check_restorable
 
-        check_restorable(source, look["restore"])
+        check_restorable(source)
     device = look.pop("device", "cpu")
     detector = look.pop("detector", "adaptive")
     shots_file = Path(shots) if isinstance(shots, (str, os.PathLike)) else None

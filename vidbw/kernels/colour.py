@@ -27,6 +27,7 @@ __all__ = [
     "lowres_size",
     "lowres_level",
     "keep_luma",
+    "store_luma_codes",
     "keep_picture",
     "luma_weights",
     "REC709_LUMA",
@@ -347,6 +348,12 @@ def lowres_level(planes, to_rgb: np.ndarray, max_side: int = LOWRES_MAX_SIDE) ->
     return planes_to_small_luma(planes, to_rgb, lowres_size(width, height, max_side))
 
 
+def store_luma_codes(value: np.ndarray, luma_out: np.ndarray) -> None:
+    """Write float luma codes into `luma_out`: rounded, clipped to 0 and (unsigned) the dtype's top."""
+    top = np.iinfo(luma_out.dtype).max if luma_out.dtype.kind == "u" else np.inf
+    np.copyto(luma_out, np.clip(np.rint(value), 0, top).astype(luma_out.dtype))
+
+
 def keep_luma(planes, to_rgb: np.ndarray, luma_out: np.ndarray, coding: tuple[float, float]) -> None:
     """Write the input's own luma into the output luma plane: copied when the coding is the same."""
     weights = luma_weights(to_rgb)
@@ -361,8 +368,7 @@ def keep_luma(planes, to_rgb: np.ndarray, luma_out: np.ndarray, coding: tuple[fl
         value = sum(p.astype(np.float32) * np.float32(w * scale) for p, w in zip(planes, weights[:3])) + np.float32(
             offset + scale * weights[3]
         )
-    top = np.iinfo(luma_out.dtype).max if luma_out.dtype.kind == "u" else np.inf
-    np.copyto(luma_out, np.clip(np.rint(value), 0, top).astype(luma_out.dtype))
+    store_luma_codes(value, luma_out)
 
 
 def keep_picture(
