@@ -229,7 +229,7 @@ def convert(
         fps=fps,
         **_render_arguments(render),
     )
-    _report(done, quiet, explain, render["engine"], render["workers"])
+    _report(done, quiet, explain)
 
 
 @cli.command()
@@ -250,7 +250,7 @@ def restore(source, output, parts, **render) -> None:
     """Restore an archive film (flicker, dust, scratches, gate weave, grain) and keep its own picture:
     the same luma and colours otherwise, the same encode and job options as `convert`."""
     done = api.restore_film(source, output, parts=parts, **_render_arguments(render))
-    _report(done, render["quiet"], False, render["engine"], render["workers"])
+    _report(done, render["quiet"], False)
 
 
 def _render_arguments(render: dict) -> dict:
@@ -265,7 +265,7 @@ def _render_arguments(render: dict) -> dict:
     }
 
 
-def _report(done: api.Conversion, quiet: bool, explain: bool, engine: str, workers: int) -> None:
+def _report(done: api.Conversion, quiet: bool, explain: bool) -> None:
     """The summary of a conversion on stderr, then its output path on stdout."""
     for note in done.notes:
         _say(quiet, f"[yellow]note:[/] {note}")
@@ -288,7 +288,7 @@ def _report(done: api.Conversion, quiet: bool, explain: bool, engine: str, worke
         _say(
             quiet,
             f"segments: {job.segments} total, {job.rendered} rendered, {job.reused} reused from the job "
-            f"folder, {job.retried} retried ({engine}, {workers} worker{'s' if workers != 1 else ''})"
+            f"folder, {job.retried} retried ({done.engine}, {done.workers} worker{'s' if done.workers != 1 else ''})"
             + (f"; job folder kept: {job.job_dir}" if job.job_dir.exists() else ""),
         )
     elif done.colorize:
