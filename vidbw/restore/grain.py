@@ -63,8 +63,8 @@ class Grain(Part):
     summary_radius = 0
 
     def __init__(self) -> None:
-        # DIS "fast" directly, not kernels.flow.DISFlow: that runs "medium" both ways (~28 ms a pair at
-        # 640 px), and the weights below catch what the forward-backward check would.
+        # DIS directly, one way, not kernels.flow.DISFlow: that always runs both ways (~28 ms a pair at
+        # 640 px with "medium"), and the weights below catch what the forward-backward check would.
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # type: ignore[attr-defined]
         self._grid: np.ndarray | None = None  # (h, w, 2): each pixel's (x, y)
 
