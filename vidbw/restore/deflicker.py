@@ -13,7 +13,9 @@ stays). So, on a coarse grid of cells (GRID_ROWS rows, columns by the aspect):
 3. The centre frame's exposure is predicted from its neighbours alone by three straight-line fits:
    both sides, past only, future only, blended by their expected prediction error (the centred one
    preferred). A fade follows the centred line, a step (a light switched on) the side that does not
-   cross it. The flicker is the prediction's difference from the frame's own exposure.
+   cross it. The lines are fitted to the exposure itself, not its log: a fade is a straight line in
+   light, and its log bends away from any line as it nears black. The flicker is the prediction's
+   difference from the frame's own exposure.
 4. The per-cell log-gains go through a cross-shaped median over the grid (flicker is smooth; a cell
    that disagrees with its neighbours holds motion) and a dead zone (non-negative garrote): small
    corrections become exactly zero, so footage without flicker passes through bit for bit.
@@ -188,10 +190,13 @@ class Deflicker(Part):
         if len(levels) < 2:
             return frame
         offsets = np.array([k for k in levels if k])
-        predicted = predict_from_neighbours(offsets, np.stack([levels[k] for k in offsets])[..., None])
+        # Each neighbour's exposure relative to this frame's, less one (0 for this frame itself).
+        exposures = np.expm1(np.stack([levels[k] for k in offsets]))[..., None]
+        predicted = predict_from_neighbours(offsets, exposures)
         if predicted is None:
             return frame
-        correction = garrote(cross_median(predicted)[..., 0], DEAD_ZONE)
+        # A line extrapolated past black predicts no light at all: held at a thousandth of this frame's.
+        correction = garrote(np.log(np.maximum(1.0 + cross_median(predicted)[..., 0], 1e-3)), DEAD_ZONE)
         if not correction.any():
             return frame
         gain = np.exp(correction).astype(np.float32)
