@@ -46,8 +46,10 @@ CELL_SAMPLES = 8
 # Frames on each side that predict the centre frame's exposure: long enough to average flicker out,
 # short enough that a fade is still close to a straight line over it.
 TEMPORAL_RADIUS = 10
-# Added to the luma before its log, so the noise of near-black samples does not dominate their ratios.
-LOG_FLOOR = 0.03
+# Added to the luma above black before its log, so near-black samples (area averages: their noise is a
+# fraction of a code) do not dominate the ratios. Little more than one 8-bit code: a larger floor
+# damps the steps it measures on dark footage (a floor of 0.03 left a quarter of its flicker).
+LOG_FLOOR = 0.005
 # A cell's step is trusted when this share of its samples change by the step within the tolerance (log).
 AGREEMENT = 0.5
 AGREEMENT_TOLERANCE = 0.03
