@@ -14,6 +14,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from vidbw.io.decode import DecodedFrame
@@ -149,7 +150,7 @@ class RestoreStream:
         weights = luma_weights(frame.to_rgb)
         if weights[1] == 0.0 and weights[2] == 0.0:  # Y'CbCr planes: the luma is plane 0
             scale = np.float32(1 / self.peak)
-            y, cb, cr = (np.multiply(plane, scale, dtype=np.float32) for plane in frame.planes)
+            y, cb, cr = (cv2.multiply(plane, 1.0, scale=float(scale), dtype=cv2.CV_32F) for plane in frame.planes)
             black = float(-weights[3] / weights[0]) / self.peak  # the code whose luma level is 0
             return WorkFrame(frame.index, y, cb, cr, black=black)
         else:  # R'G'B' planes (in whatever order): restored as BT.709 Y'CbCr, put back afterwards
@@ -192,11 +193,11 @@ class RestoreStream:
 
 
 def _coded_plane(value: np.ndarray, peak: float, dtype) -> np.ndarray:
-    """Work values (code / peak) back to rounded, clipped codes."""
-    codes = np.multiply(value, np.float32(peak), dtype=np.float32)
-    np.rint(codes, out=codes)
-    np.clip(codes, 0, peak, out=codes)
-    return codes.astype(dtype)
+    """Work values (code / peak) back to rounded, clipped codes: one OpenCV pass (it rounds half to
+    even, as np.rint does, and saturates to the type), then the clip to `peak` where the type holds more."""
+    depth, most = (cv2.CV_8U, 255) if np.dtype(dtype) == np.uint8 else (cv2.CV_16U, 65535)
+    codes = cv2.multiply(value, 1.0, scale=peak, dtype=depth)
+    return codes if peak >= most else cv2.min(codes, peak)
 
 
 def _planes_to_rgb(frame: DecodedFrame) -> np.ndarray:
