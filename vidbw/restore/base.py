@@ -36,6 +36,9 @@ class WorkFrame:
     # Where black sits in `y`: 16/255 for limited-range video, 0 for full range. Light (exposure,
     # flicker) scales what is above it.
     black: float = 0.0
+    # The 8-bit luma as decoded, with the `y` made from it: (that y, its codes). `luma_codes` reads it
+    # while `y` is still that array; a part that replaces `y` leaves it behind, stale and unread.
+    decoded: tuple[np.ndarray, np.ndarray] | None = None
 
     def with_planes(self, y: np.ndarray | None = None, cb: np.ndarray | None = None, cr: np.ndarray | None = None):
         """A copy with some planes replaced (the others are shared, not copied)."""
@@ -45,6 +48,13 @@ class WorkFrame:
             cb=self.cb if cb is None else cb,
             cr=self.cr if cr is None else cr,
         )
+
+    def luma_codes(self) -> np.ndarray:
+        """`y` as rounded 8-bit codes (uint8): the decoded plane itself while `y` is still what was
+        decoded, else converted."""
+        if self.decoded is not None and self.decoded[0] is self.y:
+            return self.decoded[1]
+        return cv2.convertScaleAbs(self.y, alpha=255.0)  # rounded and saturated to 0..255
 
     @property
     def chroma_shape(self) -> tuple[int, int]:

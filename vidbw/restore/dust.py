@@ -114,7 +114,7 @@ class Dust(Part):
         memo = window.cache.get(frame.index)
         if memo is None:
             h, w = frame.y.shape
-            full = cv2.convertScaleAbs(frame.y, alpha=255.0)  # rounded and saturated to 0..255
+            full = frame.luma_codes()
             factor = _subject_factor(h)
             small = full if factor == 1 else cv2.resize(full, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
             size = (ANALYSIS_WIDTH, max(8, round(h * ANALYSIS_WIDTH / w)))

@@ -152,7 +152,8 @@ class RestoreStream:
             scale = np.float32(1 / self.peak)
             y, cb, cr = (cv2.multiply(plane, 1.0, scale=float(scale), dtype=cv2.CV_32F) for plane in frame.planes)
             black = float(-weights[3] / weights[0]) / self.peak  # the code whose luma level is 0
-            return WorkFrame(frame.index, y, cb, cr, black=black)
+            decoded = (y, frame.planes[0]) if frame.planes[0].dtype == np.uint8 else None
+            return WorkFrame(frame.index, y, cb, cr, black=black, decoded=decoded)
         else:  # R'G'B' planes (in whatever order): restored as BT.709 Y'CbCr, put back afterwards
             y, cb, cr = rgb_to_ycbcr709(_planes_to_rgb(frame))
             cb, cr = cb + np.float32(0.5), cr + np.float32(0.5)
