@@ -13,8 +13,8 @@ scratch pixels (the damage mask) whose error against the clean frame is left und
 damage, and their mean error before -> after (codes), then the same on the damaged Chaplin archive;
 for dust, PSNR against the clean frames before and after; pixels changed by more than one 8-bit code on
 the clean clip; milliseconds per frame of the part alone (this machine, as many threads as OpenCV takes).
-Dust is scored, timed and counted on the frames with both neighbours (the first and last frame have
-one, and pass through; their specks are shown apart).
+Dust is scored and counted on every frame (the first and last are compared with the two frames after
+or before them), and timed on the frames with a neighbour on each side.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def work_frame(index: int, y: np.ndarray) -> WorkFrame:
 
 def run_part(part: Part, planes: list[np.ndarray], interior: bool = False) -> tuple[list[np.ndarray], float]:
     """Every frame restored in one shot, windows as the stream builds them; (luma out, ms per frame).
-    `interior`: the time is per frame with all its neighbours (the first and last `radius` frames,
-    which a part passes through, are not counted)."""
+    `interior`: the time is per frame with its whole window (the first and last `radius` frames, which
+    have fewer neighbours, are not counted)."""
     frames = [work_frame(i, y) for i, y in enumerate(planes)]
     summaries = [part.summarise(f) for f in frames]
     cache: dict = {}
@@ -123,30 +123,17 @@ def measure_clip(path: Path, count: int, parts: list[str], seeds=SEEDS) -> list[
 
 
 def measure_dust(path: Path, clean: list[np.ndarray]) -> None:
-    """Scored on the frames with both neighbours: a one-frame defect on a shot's first or last frame
-    cannot be told from a subject entering or leaving, and the part passes those frames through
-    (their specks are counted apart)."""
+    """Scored on every frame, the shot's first and last included."""
     dust_damager = Damager(DamageSpec(dust=6.0, seed=7), clean[0].shape)
     dusty = [dust_damager(i, y) for i, y in enumerate(clean)]
     restored, ms = run_part(Dust(), [d.y for d in dusty], interior=True)
-    inner = slice(1, len(clean) - 1)
     damaged = [d.y for d in dusty]
-    visible, removed = speck_scores(
-        clean[inner], damaged[inner], restored[inner], [(d.dust, d.specks) for d in dusty[inner]]
-    )
-    ends = [0, len(clean) - 1]
-    at_ends, _ = speck_scores(
-        [clean[i] for i in ends],
-        [damaged[i] for i in ends],
-        [damaged[i] for i in ends],
-        [(dusty[i].dust, dusty[i].specks) for i in ends],
-    )
+    visible, removed = speck_scores(clean, damaged, restored, [(d.dust, d.specks) for d in dusty])
     on_clean, _ = run_part(Dust(), clean)
     print(
         f"dust       {path.stem:24s} specks removed {removed}/{visible} = {100 * removed / max(visible, 1):5.1f} %"
-        f" (+{at_ends} on the end frames)"
-        f"  PSNR {psnr(clean[inner], damaged[inner]):5.2f} -> {psnr(clean[inner], restored[inner]):5.2f} dB"
-        f"  clean changed {100 * changed_fraction(clean[inner], on_clean[inner]):.4f} %  {ms:.1f} ms/frame"
+        f"  PSNR {psnr(clean, damaged):5.2f} -> {psnr(clean, restored):5.2f} dB"
+        f"  clean changed {100 * changed_fraction(clean, on_clean):.4f} %  {ms:.1f} ms/frame"
     )
 
 
