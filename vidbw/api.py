@@ -580,14 +580,15 @@ def evaluate_restore(
 
 
 def evaluate_colorize(
-    truth: PathLike, output: PathLike, *, every: int = 1, progress: Progress | None = None
+    truth: PathLike, output: PathLike, *, every: int = 1, frames: range | None = None, progress: Progress | None = None
 ) -> ColorizeReport:
     """Colorization `output` against the colour original `truth` and its gray: PSNR, SSIM,
-    colourfulness, CDC and whether the luma was kept; every `every`th frame. `lines()`, `to_json()`."""
+    colourfulness, CDC and whether the luma was kept; every `every`th frame, of `frames` only when
+    given (e.g. ``range(0, 140)``). `lines()`, `to_json()`."""
     from vidbw.eval.colorize import measure_colorize
 
     with _stage(progress, "measuring") as callback:
-        return measure_colorize(truth, output, every=every, progress=callback)
+        return measure_colorize(truth, output, every=every, progress=callback, frames=frames)
 
 
 # --------------------------------------------------------------------------- training
