@@ -165,11 +165,12 @@ def feature_match(level, key_chroma, key_features, features, flow_confidence=Non
     """The reference colorizer's feature match alone: (2, h, w) Cb, Cr for a frame of luma `level`
     and `features`, against a key frame of the same luma. No flow is trusted unless given."""
     from vidbw.colorize import CarriedKey, Reference
+    from vidbw.colorize.correspondence import _Frame
 
     colorizer = CarriedKey(Reference(Path("key.png"), level, key_chroma, key_features))
     flow_confidence = np.zeros(level.shape, np.float32) if flow_confidence is None else flow_confidence
     flow = np.zeros((*level.shape, 2), np.float32) if flow is None else flow
-    return colorizer._feature_match(features, level, flow_confidence, flow)[0]
+    return colorizer._feature_match(_Frame(level, features), flow_confidence, flow)[0]
 
 
 def red_left_blue_right(h: int, w: int) -> np.ndarray:

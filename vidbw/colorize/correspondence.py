@@ -26,6 +26,7 @@ depends only on that frame and its shot's key frames, so a film split into segme
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -162,9 +163,8 @@ class ReferenceColorizer(_ColourSource):
         features = self.network.features(levels) if self.network is not None else [None] * len(levels)
         grids = []
         for level, feature, frame in zip(levels, features, frames if frames is not None else [None] * len(levels)):
-            chroma, confidence = _blend(
-                [(weight, key.colour_estimate(level, feature)) for key, weight in self._keys_at(frame)]
-            )
+            seen = _Frame(level, feature)
+            chroma, confidence = _blend([(weight, key.colour_estimate(seen)) for key, weight in self._keys_at(frame)])
             height, width = level.shape
             grids.append(
                 fit_color_grid(
@@ -227,27 +227,24 @@ class CarriedKey:
             self._key = self._key()
         return self._key
 
-    def colour_estimate(self, level: np.ndarray, feature: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The key frame's colours carried onto `level` (its learned `feature`s: None, flow alone):
-        (2, h, w) chroma and (h, w) confidence."""
-        ref = self.reference
-        if ref.level.shape != level.shape:  # the key frame was sized for this film; guard anyway
-            raise InputError(f"reference {ref.path.name} does not match the film's analysis size")
-        warped, flow_confidence, flow = self._flow_match(level)
-        if feature is None:
+    def colour_estimate(self, frame: _Frame) -> tuple[np.ndarray, np.ndarray]:
+        """The key frame's colours carried onto a frame: (2, h, w) chroma and (h, w) confidence."""
+        warped, flow_confidence, flow = self._flow_match(frame)
+        if frame.feature is None:
             return warped, np.maximum(flow_confidence, CONFIDENCE_FLOOR)
-        matched, match_confidence = self._feature_match(feature, level, flow_confidence, flow)
+        matched, match_confidence = self._feature_match(frame, flow_confidence, flow)
         chroma = flow_confidence * warped + (1 - flow_confidence) * matched
         confidence = np.maximum(flow_confidence, FEATURE_WEIGHT * match_confidence)
         return chroma, np.maximum(confidence, CONFIDENCE_FLOOR)
 
-    def _flow_match(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The key frame's colours warped onto `level` by optical flow: (2, h, w) chroma, (h, w)
+    def _flow_match(self, frame: _Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The key frame's colours warped onto the frame by optical flow: (2, h, w) chroma, (h, w)
         confidence, and the flow itself (h, w, 2: where each pixel lands in the key frame)."""
-        ref = self.reference
-        frame8 = np.round(level * 255).astype(np.uint8)
+        ref, level = self.reference, frame.level
+        if ref.level.shape != level.shape:  # the key frame was sized for this film; guard anyway
+            raise InputError(f"reference {ref.path.name} does not match the film's analysis size")
         ref8 = np.round(ref.level * 255).astype(np.uint8)
-        flow = self._flow(frame8, ref8)  # frame(x) ~ ref(x + flow.forward(x))
+        flow = self._flow(frame.level8, ref8)  # frame(x) ~ ref(x + flow.forward(x))
         warped = np.stack([flow.warp(c) for c in ref.chroma])
         # Flow over a large motion can be smooth, consistent both ways and still wrong (it follows
         # the background across a subject that moved far): the luma it lands on must also agree.
@@ -258,7 +255,7 @@ class CarriedKey:
         return warped, confidence.astype(np.float32), flow.forward
 
     def _feature_match(
-        self, feature: np.ndarray, level: np.ndarray, flow_confidence: np.ndarray, flow: np.ndarray
+        self, frame: _Frame, flow_confidence: np.ndarray, flow: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Soft nearest neighbours in the key frame by learned features, looked up by luma.
 
@@ -275,7 +272,9 @@ class CarriedKey:
         import torch
 
         keys, key_level, key_bins, key_position = self._match_keys()
-        _, fh, fw = feature.shape
+        assert frame.feature is not None  # `colour_estimate` matches features only where there are some
+        _, fh, fw = frame.feature.shape
+        level = frame.level
         height, width = level.shape
         depth = REFERENCE_GRID_DEPTH
         doubtful = cv2.resize(flow_confidence, (fw, fh), interpolation=cv2.INTER_AREA).ravel() < MATCH_BELOW
@@ -283,7 +282,7 @@ class CarriedKey:
         confidence = np.zeros(fh * fw, np.float32)
         if doubtful.any():
             rows = np.flatnonzero(doubtful)
-            patches = _with_context(feature)
+            patches = frame.patches
             query = torch.from_numpy(np.ascontiguousarray(patches.reshape(len(patches), -1)[:, rows].T))
             query_level = torch.from_numpy(cv2.resize(level, (fw, fh), interpolation=cv2.INTER_AREA).ravel()[rows])
             block_motion = _scene_motion(flow, flow_confidence, (fw, fh)).reshape(-1, 2)[rows]
@@ -334,6 +333,21 @@ class CarriedKey:
                 torch.from_numpy(_cell_centres(ref_h, ref_w, *ref.level.shape)),
             )
         return self._cells
+
+
+class _Frame:
+    """A frame as each key frame's correspondence sees it; what several keys share is made once."""
+
+    def __init__(self, level: np.ndarray, feature: np.ndarray | None):
+        self.level = level  # (h, w) luma in [0, 1]
+        self.level8 = np.round(level * 255).astype(np.uint8)  # what optical flow takes
+        self.feature = feature  # (F, h/4, w/4) learned correspondence features; None: flow alone
+
+    @functools.cached_property
+    def patches(self) -> np.ndarray:
+        """The features with their surroundings (`_with_context`), when a key first matches some."""
+        assert self.feature is not None
+        return _with_context(self.feature)
 
 
 def _with_context(features: np.ndarray) -> np.ndarray:
