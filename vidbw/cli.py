@@ -180,7 +180,8 @@ _render_options = _options(_RENDER_OPTIONS)
 @click.option(
     "--reference",
     type=click.Path(path_type=Path),
-    help="With --colorize: a coloured key frame for the film, or a folder of key frames named by frame number.",
+    help="With --colorize: a coloured key frame for the film, or a folder of key frames named by frame number "
+    "(any number per shot).",
 )
 @click.option(
     "--restore",
