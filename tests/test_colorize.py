@@ -42,15 +42,20 @@ def scene_rgb(index: int, shot: int = 0) -> np.ndarray:
     return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
 
 
-def write_scene(path: Path, colour: bool, cut: bool = False, chroma_flicker: int = 0) -> Path:
+def cut_scene_rgb(index: int) -> np.ndarray:
+    """The two-shot clip: `scene_rgb`, then another scene from frame CUT."""
+    return scene_rgb(index - CUT, shot=1) if index >= CUT else scene_rgb(index)
+
+
+def write_scene(path: Path, colour: bool, picture=scene_rgb, frames: int = FRAMES, chroma_flicker: int = 0) -> Path:
+    """`picture(index)` for `frames` frames, lossless (FFV1, 4:2:0): in colour, or its luma alone."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("ffv1", rate=24)
         stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
         for name, value in media.BT709_TAGS.items():
             setattr(stream.codec_context, name, value)
-        for i in range(FRAMES):
-            shot = int(cut and i >= CUT)
-            y, u, v = media.rgb_to_yuv(scene_rgb(i - CUT * shot, shot) / 255.0, 8, 2, 2)
+        for i in range(frames):
+            y, u, v = media.rgb_to_yuv(picture(i) / 255.0, 8, 2, 2)
             if not colour:
                 u, v = np.full_like(u, 128), np.full_like(v, 128)
             elif chroma_flicker:  # every other frame's colour pushed toward blue: colour flicker
@@ -74,8 +79,8 @@ def scene(tmp_path_factory):
     return {
         "truth": write_scene(folder / "truth.mkv", colour=True),
         "gray": write_scene(folder / "gray.mkv", colour=False),
-        "truth_cut": write_scene(folder / "truth_cut.mkv", colour=True, cut=True),
-        "gray_cut": write_scene(folder / "gray_cut.mkv", colour=False, cut=True),
+        "truth_cut": write_scene(folder / "truth_cut.mkv", colour=True, picture=cut_scene_rgb),
+        "gray_cut": write_scene(folder / "gray_cut.mkv", colour=False, picture=cut_scene_rgb),
         "ref": folder / "ref0.png",
         "ref_second": folder / "ref_second.png",
         "folder": folder,
@@ -86,10 +91,10 @@ def planes_of(path: Path) -> list[tuple[np.ndarray, ...]]:
     return [p for _, p in media.video_planes(path)]
 
 
-def chroma_psnr(truth: Path, output: Path) -> float:
-    """PSNR of R'G'B' over the film, where only chroma can differ (the lumas are equal)."""
+def chroma_psnr(truth: Path, output: Path, frames: slice = slice(None)) -> float:
+    """PSNR of R'G'B' over the film (or these frames), where only chroma can differ (the lumas are equal)."""
     errors = []
-    for (_, u, v), (_, u2, v2) in zip(planes_of(truth), planes_of(output)):
+    for (_, u, v), (_, u2, v2) in list(zip(planes_of(truth), planes_of(output)))[frames]:
         db = (u2.astype(np.float64) - u) / 224
         dr = (v2.astype(np.float64) - v) / 224
         errors.append(np.mean((1.5748 * dr) ** 2 + (0.1873 * db + 0.4681 * dr) ** 2 + (1.8556 * db) ** 2) / 3)
@@ -159,12 +164,13 @@ def test_small_luma_of_yuv_planes_is_the_y_plane():
 def feature_match(level, key_chroma, key_features, features, flow_confidence=None, flow=None):
     """The reference colorizer's feature match alone: (2, h, w) Cb, Cr for a frame of luma `level`
     and `features`, against a key frame of the same luma. No flow is trusted unless given."""
-    from vidbw.colorize import Reference, ReferenceColorizer
+    from vidbw.colorize import CarriedKey, Reference
+    from vidbw.colorize.correspondence import _Frame
 
-    colorizer = ReferenceColorizer(Reference(Path("key.png"), level, key_chroma, key_features))
+    colorizer = CarriedKey(Reference(Path("key.png"), level, key_chroma, key_features))
     flow_confidence = np.zeros(level.shape, np.float32) if flow_confidence is None else flow_confidence
     flow = np.zeros((*level.shape, 2), np.float32) if flow is None else flow
-    return colorizer._feature_match(features, level, flow_confidence, flow)[0]
+    return colorizer._feature_match(_Frame(level, features), flow_confidence, flow)[0]
 
 
 def red_left_blue_right(h: int, w: int) -> np.ndarray:
@@ -345,6 +351,120 @@ def test_key_frame_folder_colours_the_shot_it_falls_in(scene, tmp_path, capsys):
     assert_ok(run)
     assert "shot 0: frames 0-9, automatic" in run.err
     assert "shot 1: frames 10-19, reference frame_000014.png" in run.err
+
+
+ENTERS = 8  # the entering clip's red square shows from this frame on
+SECOND_KEY = 14  # a key frame after it entered
+ENTERING_FRAMES = 24
+
+
+def entering_rgb(index: int) -> np.ndarray:
+    """A still shot into which a subject enters: a blue disc on a textured, faintly green ground,
+    and from frame ENTERS a red square sliding in from the right edge, 4 px a frame."""
+    w, h = SIZE
+    texture = np.random.default_rng(11).random((h // 6 + 1, w // 6 + 1))
+    base = np.kron(texture, np.ones((6, 6)))[:h, :w] * 0.25 + 0.35
+    rgb = np.stack([base * 0.9, base, base * 0.8], -1)
+    ys, xs = np.mgrid[0:h, 0:w]
+    rgb[(xs - 50) ** 2 + (ys - 60) ** 2 < 15**2] = (0.1, 0.25, 0.9)
+    if index >= ENTERS:
+        x0 = w - 4 * (index - ENTERS + 1)
+        rgb[30:60, x0:x0 + 30] = (0.85, 0.1, 0.1)
+    return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+
+
+def square_cr(planes, index: int) -> float:
+    """The mean Cr code inside the entering square at frame `index` (chroma planes are half size)."""
+    x0 = (SIZE[0] - 4 * (index - ENTERS + 1)) // 2
+    return float(planes[index][2][17:28, x0 + 2:min(x0 + 13, SIZE[0] // 2)].mean())
+
+
+@pytest.fixture(scope="module")
+def entering(tmp_path_factory):
+    """The entering clip (truth and B&W) and two key-frame folders: its first frame alone, and its
+    first frame with frame SECOND_KEY."""
+    from vidbw.io.images import write_image
+
+    folder = tmp_path_factory.mktemp("entering")
+    one, two = folder / "one", folder / "two"
+    for keys, frames in ((one, [0]), (two, [0, SECOND_KEY])):
+        keys.mkdir()
+        for frame in frames:
+            write_image(keys / f"{frame:06d}.png", entering_rgb(frame))
+    return {
+        "truth": write_scene(folder / "truth.mkv", colour=True, picture=entering_rgb, frames=ENTERING_FRAMES),
+        "gray": write_scene(folder / "gray.mkv", colour=False, picture=entering_rgb, frames=ENTERING_FRAMES),
+        "one": one,
+        "two": two,
+        "folder": folder,
+    }
+
+
+def test_a_key_frame_after_a_subject_enters_colours_it_without_harming_the_frames_before(entering, tmp_path, capsys):
+    """With the first frame alone as key frame, the red square that enters later comes out gray-green
+    (no key frame shows it); a second key frame after it entered colours it red from there on, and
+    the frames before are as they were, to well under a code on average. --temporal off: this is
+    about where each frame's colours come from."""
+    outputs = {}
+    for keys in ("one", "two"):
+        outputs[keys] = tmp_path / f"{keys}.mkv"
+        run = run_inprocess(["convert", entering["gray"], "-o", outputs[keys], "--colorize", "--reference",
+                             entering[keys], "--codec", "ffv1", "--temporal", "off", "--explain"], capsys)
+        assert_ok(run)
+    assert "shot 0: frames 0-23, reference 000000.png (frame 0), 000014.png (frame 14)" in run.err
+    one, two = planes_of(outputs["one"]), planes_of(outputs["two"])
+    truth = planes_of(entering["truth"])
+    for index in range(SECOND_KEY, ENTERING_FRAMES, 3):
+        assert square_cr(truth, index) > 205, square_cr(truth, index)
+        assert square_cr(one, index) < 115, (index, square_cr(one, index))  # no key frame shows it: not red
+    assert square_cr(two, SECOND_KEY) > 205 and square_cr(two, SECOND_KEY + 3) > 180  # red
+    after = slice(ENTERS, None)
+    gain = chroma_psnr(entering["truth"], outputs["two"], after) - chroma_psnr(entering["truth"], outputs["one"], after)
+    assert gain > 6, gain
+    # Before the subject enters, nothing changes but a faint trace where the second key frame has it.
+    before = slice(0, ENTERS)
+    unchanged = chroma_psnr(outputs["one"], outputs["two"], before)
+    assert unchanged > 50, unchanged
+    one_key, two_keys = (chroma_psnr(entering["truth"], outputs[keys], before) for keys in ("one", "two"))
+    assert two_keys > one_key - 1, (one_key, two_keys)
+
+
+def test_a_shot_list_takes_key_frames_as_a_list_and_a_key_frames_own_frame_reproduces_it(entering, tmp_path, capsys):
+    """A shot list's "reference" as a list of {"frame", "path"} colours as the same key frames in a
+    folder do, frame for frame; each key frame's own frame comes out with its colours."""
+    shots = {"fps": 24, "frames": ENTERING_FRAMES, "shots": [{"start_frame": 0, "end_frame": ENTERING_FRAMES,
+             "reference": [{"frame": SECOND_KEY, "path": "two/000014.png"}, {"frame": 0, "path": "two/000000.png"}]}]}
+    shots_file = entering["folder"] / "keys.shots.json"  # relative paths are read beside the shot list
+    shots_file.write_text(json.dumps(shots))
+    listed, folder = tmp_path / "listed.mkv", tmp_path / "folder.mkv"
+    run = run_inprocess(["convert", entering["gray"], "-o", listed, "--colorize", "--shots", shots_file,
+                         "--codec", "ffv1", "--temporal", "off", "--explain"], capsys)
+    assert_ok(run)
+    assert "reference 000000.png (frame 0), 000014.png (frame 14)" in run.err  # in frame order
+    assert_ok(run_inprocess(["convert", entering["gray"], "-o", folder, "--colorize", "--reference", entering["two"],
+                             "--codec", "ffv1", "--temporal", "off"], capsys))
+    for (_, *chroma), (_, *same) in zip(planes_of(listed), planes_of(folder)):
+        assert all(np.array_equal(a, b) for a, b in zip(chroma, same))
+    for key in (0, SECOND_KEY):
+        psnr = chroma_psnr(entering["truth"], listed, slice(key, key + 1))
+        assert psnr > 40, (key, psnr)
+
+
+@pytest.mark.parametrize("reference, words", [
+    ([{"frame": 30, "path": "two/000000.png"}], ("key frame", "frame 30", "outside the shot", "0-23")),
+    ([{"frame": 3, "path": "two/000000.png"}, {"frame": 3, "path": "two/000014.png"}], ("two key frames for frame 3",)),
+    ([{"path": "two/000000.png"}], ("frame",)),
+    ([], ("reference",)),
+])
+def test_bad_key_frame_lists_in_a_shot_list_fail_in_one_line(entering, tmp_path, capsys, reference, words):
+    shots = {"fps": 24, "frames": ENTERING_FRAMES,
+             "shots": [{"start_frame": 0, "end_frame": ENTERING_FRAMES, "reference": reference}]}
+    shots_file = entering["folder"] / "bad.shots.json"
+    shots_file.write_text(json.dumps(shots))
+    run = run_inprocess(["convert", entering["gray"], "-o", tmp_path / "o.mkv", "--colorize", "--shots", shots_file],
+                        capsys)
+    assert_one_line_error(run, *words)
+    assert not (tmp_path / "o.mkv").exists()
 
 
 def test_exported_key_frames_come_back_coloured_as_the_reference_folder(scene, tmp_path, capsys):

@@ -159,6 +159,24 @@ def test_every_nth_frame_measures_fewer_frames_but_still_checks_every_luma(clips
     assert r.output.cdc > 3 * r.truth_cdc
 
 
+def test_a_stretch_of_frames_is_measured_alone(clips, tmp_path, capsys):
+    """`frames`: the score of frames A to B - 1 only (before and after a key frame, say); CDC takes
+    the pairs inside the stretch."""
+    half = _rewrite(clips["truth"], tmp_path / "half.mkv", lambda i, u, v: (u, v) if i < 8 else (u + 20, v))
+    before = measure_colorize(clips["truth"], half, frames=range(0, 8))
+    assert before.output.psnr == math.inf and before.measured == 8 and before.span == (0, 7)
+    assert before.cdc_pairs == 7 + 6 + 4 and before.frames == FRAMES
+    after = measure_colorize(clips["truth"], half, frames=range(8, 100), every=2)
+    assert after.measured == 4 and after.span == (8, 15) and after.output.psnr < 40
+    run = run_inprocess(["eval", "colorize", clips["truth"], half, "--frames", "8:"], capsys)
+    assert_ok(run)
+    assert "frames 8-15, every frame measured" in run.out
+    assert_one_line_error(run_inprocess(["eval", "colorize", clips["truth"], half, "--frames", "20:"], capsys),
+                          "--frames", "beyond", "16 frames")
+    assert_one_line_error(run_inprocess(["eval", "colorize", clips["truth"], half, "--frames", "8"], capsys),
+                          "--frames", "START:END")
+
+
 def test_image_folders_match_by_name_and_single_images_work(tmp_path):
     truth, output = tmp_path / "truth", tmp_path / "output"
     truth.mkdir()

@@ -652,8 +652,9 @@ def test_segment_ending_where_a_block_does_renders_its_last_frames_as_one_pass(t
 
 
 def test_colorizing_job_is_identical_to_a_single_pass_and_refuses_changed_key_frames(tmp_path, film, capsys):
-    """--colorize as a job: shot 0 from a key frame (a folder named by frame number), shot 1
-    automatic; strong smoothing across 24-frame segments; the key frames are part of the settings."""
+    """--colorize as a job: shot 0 from two key frames (a folder named by frame number; the frames
+    between them blend both, across a segment boundary), shot 1 automatic; strong smoothing across
+    24-frame segments; the key frames are part of the settings."""
     import av
 
     from vidbw.io.images import write_image
@@ -663,8 +664,10 @@ def test_colorizing_job_is_identical_to_a_single_pass_and_refuses_changed_key_fr
     keys = tmp_path / "keys"
     keys.mkdir()
     with av.open(str(film)) as container:
-        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+        pictures = [frame.to_ndarray(format="rgb24") for _, frame in zip(range(41), container.decode(video=0))]
+    first = pictures[0]
     write_image(keys / "key_0000.png", first)
+    write_image(keys / "key_0040.png", pictures[40])
     shots = ShotList.from_cuts([60], FRAMES, 24.0, style=None).save(tmp_path / "film.shots.json")
     single = tmp_path / "single.mkv"
     single_pass = convert(film, single, colorize=True, reference=keys, shots=shots, temporal="strong", encode=FFV1,
@@ -675,9 +678,11 @@ def test_colorizing_job_is_identical_to_a_single_pass_and_refuses_changed_key_fr
     segments = json.loads((tmp_path / "job" / "job.json").read_text())["segments"]
     assert result.rendered == len(segments) >= 4 and [60, 96] in segments  # split at the cut, and inside shots
     assert_same_film(out, single)
-    assert result.explain == single_pass.explain and "key_0000.png" in result.explain[0]  # --explain, as planned
+    assert result.explain == single_pass.explain  # --explain, as planned
+    assert "key_0000.png (frame 0), key_0040.png (frame 40)" in result.explain[0]
     planned = json.loads((tmp_path / "job" / "shots.json").read_text())["shots"]
-    assert planned[0]["reference"] == str((keys / "key_0000.png").resolve()) and "reference" not in planned[1]
+    assert planned[0]["reference"] == [{"frame": f, "path": str(keys.resolve() / f"key_{f:04d}.png")} for f in (0, 40)]
+    assert "reference" not in planned[1]
     settings = json.loads((tmp_path / "job" / "job.json").read_text())["settings"]
     assert settings["look"]["colorize"] and settings["context"] >= 12
 

@@ -198,12 +198,18 @@ def test_a_shot_ending_on_a_block_boundary_keys_its_last_frame():
 
 
 class CountingColorizer(MeanColourStyle):
-    """Stands in for a colorizer: sees the small luma, predicts a grid per frame it is given."""
+    """Stands in for a colorizer: sees the small luma and the frames' numbers (its key frames sit at
+    frames of the shot), predicts a grid per frame it is given."""
 
     colorizes = True
 
-    def grids_for(self, lowres_batch: np.ndarray) -> np.ndarray:
+    def __init__(self):
+        super().__init__()
+        self.frames: list[list[int]] = []
+
+    def grids_for(self, lowres_batch: np.ndarray, frames=None) -> np.ndarray:
         self.batches.append(len(lowres_batch))
+        self.frames.append(list(frames))
         return np.zeros((len(lowres_batch), 6, 2, 2, 2), np.float32)
 
 
@@ -211,6 +217,8 @@ def test_unsmoothed_and_colorizing_looks_predict_every_frame():
     for style, temporal in ((MeanColourStyle(), "off"), (CountingColorizer(), "light"), (CountingColorizer(), "strong")):
         run(GridScheduler(RenderPlan([ShotRender(0, None, Look(style))], temporal=temporal)), [frame(i, 0.5) for i in range(16)])
         assert style.batches == [8, 8], (type(style).__name__, temporal)
+        if isinstance(style, CountingColorizer):
+            assert style.frames == [list(range(8)), list(range(8, 16))]
 
 
 def test_render_plan_rejects_gaps_and_unknown_modes():

@@ -10,6 +10,7 @@ import io
 import json
 import random
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -69,6 +70,26 @@ def test_json_round_trip_keeps_every_field(tmp_path):
     assert back.fps == pytest.approx(23.976, abs=1e-3) and back.frames == 40
     assert [(s.start_frame, s.end_frame, s.proxy, s.style) for s in back] == [(0, 12, None, "tri-x"), (12, 30, 3, "red"),
                                                                               (30, 40, None, "tri-x")]
+
+
+def test_json_round_trip_keeps_key_frames_as_one_path_or_a_list_by_frame(tmp_path):
+    """A shot's "reference": one image path stays a string; a list of key frames comes back in frame
+    order, and its relative paths are read beside the shot list."""
+    from vidbw.shots import KeyFrame
+
+    shots = ShotList.from_cuts([12], 40, 24.0, style=None)
+    shots.shots[0] = replace(shots.shots[0], reference="keys/a.png")
+    shots.shots[1] = replace(shots.shots[1], reference=(KeyFrame("keys/b.png", 12), KeyFrame("/abs/c.png", 39)))
+    path = shots.save(tmp_path / "s.json")
+    data = json.loads(path.read_text())
+    assert data["shots"][0]["reference"] == "keys/a.png"
+    assert data["shots"][1]["reference"] == [{"frame": 12, "path": "keys/b.png"}, {"frame": 39, "path": "/abs/c.png"}]
+    data["shots"][1]["reference"].reverse()  # any order in the file
+    back = ShotList.from_dict(data)
+    assert [s.reference for s in back] == [shots.shots[0].reference, shots.shots[1].reference]
+    assert back.shots[0].key_frames(path) == (KeyFrame(str(tmp_path / "keys/a.png")),)
+    assert back.shots[1].key_frames(path) == (KeyFrame(str(tmp_path / "keys/b.png"), 12), KeyFrame("/abs/c.png", 39))
+    assert back.shots[1].key_frames(None)[0].path == "keys/b.png"
 
 
 def test_validate_accepts_any_partition_including_one_frame_shots_and_any_order():

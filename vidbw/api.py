@@ -193,8 +193,9 @@ def convert(
     `toning`; `recipe` (a name from pipelines/ or a .toml path) presets look and encode, and any of
     these given here wins over it. Encode: `codec`, `crf`, `preset`, `pix_fmt`, `bit_depth`.
     `colorize` predicts colour instead, from `reference` (a coloured key frame, or a folder of them
-    named by frame number) or automatically. `shots` is a shot list (from `find_shots`) rendered shot by
-    shot; `temporal` (off, light, strong; default light) smooths learned grids within shots.
+    named by frame number, any number per shot) or automatically. `shots` is a shot list (from
+    `find_shots`) rendered shot by shot; `temporal` (off, light, strong; default light) smooths
+    learned grids within shots.
     `restore` restores a film before the look or the colour: `""` or `"default"` for the default
     parts, `"all"`, or a comma list of deflicker, stabilize, dust, scratches, grain (see `restore`).
 
@@ -580,14 +581,15 @@ def evaluate_restore(
 
 
 def evaluate_colorize(
-    truth: PathLike, output: PathLike, *, every: int = 1, progress: Progress | None = None
+    truth: PathLike, output: PathLike, *, every: int = 1, frames: range | None = None, progress: Progress | None = None
 ) -> ColorizeReport:
     """Colorization `output` against the colour original `truth` and its gray: PSNR, SSIM,
-    colourfulness, CDC and whether the luma was kept; every `every`th frame. `lines()`, `to_json()`."""
+    colourfulness, CDC and whether the luma was kept; every `every`th frame, of `frames` only when
+    given (e.g. ``range(0, 140)``). `lines()`, `to_json()`."""
     from vidbw.eval.colorize import measure_colorize
 
     with _stage(progress, "measuring") as callback:
-        return measure_colorize(truth, output, every=every, progress=callback)
+        return measure_colorize(truth, output, every=every, progress=callback, frames=frames)
 
 
 # --------------------------------------------------------------------------- training

@@ -180,7 +180,8 @@ _render_options = _options(_RENDER_OPTIONS)
 @click.option(
     "--reference",
     type=click.Path(path_type=Path),
-    help="With --colorize: a coloured key frame for the film, or a folder of key frames named by frame number.",
+    help="With --colorize: a coloured key frame for the film, or a folder of key frames named by frame number "
+    "(any number per shot).",
 )
 @click.option(
     "--restore",
@@ -722,12 +723,27 @@ def eval_restore(source, output, clean, shots_file, max_frames, width, as_json) 
     show_default=True,
     help="Measure every Nth frame (CDC: the pairs starting there; the luma check still sees every frame).",
 )
+@click.option(
+    "--frames",
+    callback=lambda _ctx, _param, value: _frame_range(value),
+    metavar="START:END",
+    help="Measure only frames START to END-1 (either may be left out), e.g. before and after a key frame.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def eval_colorize(truth, output, every, as_json) -> None:
+def eval_colorize(truth, output, every, frames, as_json) -> None:
     """Colorization OUTPUT vs the colour original TRUTH, and TRUTH's gray: PSNR, SSIM, colourfulness, CDC, luma kept."""
-    _print_report(
-        api.evaluate_colorize(truth, output, every=every, progress=lambda label: _Progress(label, as_json)), as_json
-    )
+    progress = lambda label: _Progress(label, as_json)  # noqa: E731
+    _print_report(api.evaluate_colorize(truth, output, every=every, frames=frames, progress=progress), as_json)
+
+
+def _frame_range(text: str | None) -> range | None:
+    """``START:END`` (END exclusive; either may be left out) -> range(START, END)."""
+    if text is None:
+        return None
+    start, colon, end = text.partition(":")
+    if colon and (start or "0").isdigit() and (end or "0").isdigit():
+        return range(int(start or 0), int(end) if end else sys.maxsize)
+    raise click.BadParameter(f"expected START:END (frame numbers, END exclusive), got {text!r}")
 
 
 def _print_report(report, as_json: bool) -> None:

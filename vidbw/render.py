@@ -131,6 +131,12 @@ class _ProxyStyle(Protocol):
     def grids_for(self, lowres_rgb_batch: np.ndarray, proxy: int | str | None = None) -> np.ndarray: ...
 
 
+class _FrameStyle(Protocol):
+    """A colorizer (`vidbw.colorize`): its grids take the frames' numbers in the film."""
+
+    def grids_for(self, levels: np.ndarray, frames: Sequence[int] | None = None) -> np.ndarray: ...
+
+
 class RenderPlan:
     """The looks of a film, shot by shot, and how strongly grids are smoothed over time."""
 
@@ -279,12 +285,12 @@ class _KeyedBlock:
             frame = self.frames[p][0]
             self.lowres[p] = lowres_input(style, frame.planes, frame.to_rgb)
         batch = _stack_lowres([self.lowres[p] for p in positions])
-        # The shot's proxy is fixed, so the look never switches inside a shot.
-        grids = (
-            cast(_ProxyStyle, style).grids_for(batch, proxy=self.shot.proxy)
-            if self.shot.proxy is not None
-            else style.grids_for(batch)
-        )
+        if self.shot.proxy is not None:  # the shot's proxy is fixed, so the look never switches inside a shot
+            grids = cast(_ProxyStyle, style).grids_for(batch, proxy=self.shot.proxy)
+        elif colorizes(style):  # its key frames sit at frames of the shot: the frame's number says how near
+            grids = cast(_FrameStyle, style).grids_for(batch, frames=[self.frames[p][0].index for p in positions])
+        else:
+            grids = style.grids_for(batch)
         self.keys.update(zip(positions, grids))
 
     def first_key(self) -> np.ndarray:

@@ -12,6 +12,7 @@
 from vidbw.colorize.correspondence import (
     AutoColorizer,
     AutomaticKeyColorizer,
+    CarriedKey,
     Reference,
     ReferenceColorizer,
     automatic_key_frame,
@@ -26,6 +27,7 @@ __all__ = [
     "AutoColorizer",
     "AutomaticKeyColorizer",
     "ReferenceColorizer",
+    "CarriedKey",
     "automatic_key_frame",
     "Reference",
     "load_reference",

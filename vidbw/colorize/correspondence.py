@@ -4,14 +4,15 @@ Every frame gets a colour grid (:mod:`vidbw.kernels.chroma`: affine maps from lu
 one of two sources, and the grid is sliced against the frame's own luma at full resolution, so
 colour edges follow image edges at any resolution:
 
-* :class:`ReferenceColorizer`: a coloured key frame (or photo) for the shot. Its colours are carried
-  to each frame by correspondence at analysis resolution: dense optical flow (OpenCV DIS) between
-  the frame and the key frame, checked forward against backward; where flow fails (occlusions,
-  objects entering, large motion) the colorizer network's learned correspondence features are
-  matched against the key frame's, small patches of them rather than single blocks, preferring
-  look-alikes near where the camera's motion puts them, and each pixel takes its matches' colours
-  at its own luma. The per-pixel colour estimate, weighted by its confidence, is fitted by a fine
-  colour grid.
+* :class:`ReferenceColorizer`: the shot's coloured key frames (or a photo). A key frame's colours
+  are carried to each frame by correspondence at analysis resolution (:class:`CarriedKey`): dense
+  optical flow (OpenCV DIS) between the frame and the key frame, checked forward against backward;
+  where flow fails (occlusions, objects entering, large motion) the colorizer network's learned
+  correspondence features are matched against the key frame's, small patches of them rather than
+  single blocks, preferring look-alikes near where the camera's motion puts them, and each pixel
+  takes its matches' colours at its own luma. With several key frames, the estimates of the nearest
+  before and after the frame are blended by time and confidence. The per-pixel colour estimate,
+  weighted by its confidence, is fitted by a fine colour grid.
 * :class:`AutoColorizer`: the trained network predicts the grid from the low-resolution luma. A
   film's shot without a key frame gets one this way (:func:`automatic_key_frame`: its middle frame
   coloured by the network) and is then carried like a given key frame, so its colours hold
@@ -19,12 +20,15 @@ colour edges follow image edges at any resolution:
 
 Both are "styles" to the render machinery (`vidbw.render`): `GridScheduler` predicts their grids in
 batches per shot and `GridSmoother` smooths them within the shot, never across a cut. A frame's grid
-depends only on that frame and its shot's key frame, so a film split into segments renders the same.
+depends only on that frame and its shot's key frames, so a film split into segments renders the same.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +45,7 @@ __all__ = [
     "AutoColorizer",
     "AutomaticKeyColorizer",
     "ReferenceColorizer",
+    "CarriedKey",
     "automatic_key_frame",
     "Reference",
     "colorize_image_array",
@@ -82,7 +87,9 @@ class _ColourSource:
     tone_lut = None
     name = "colorize"
 
-    def grids_for(self, levels: np.ndarray) -> np.ndarray:  # (N, h, w) -> (N, 4, D, Gh, Gw)
+    def grids_for(self, levels: np.ndarray, frames: Sequence[int] | None = None) -> np.ndarray:
+        """(N, h, w) luma at analysis size, and the frames' numbers in the film (None: a still
+        picture) -> (N, 4, D, Gh, Gw) colour grids."""
         raise NotImplementedError
 
 
@@ -98,7 +105,7 @@ class AutoColorizer(_ColourSource):
             network = load_colorizer()
         self.network = network
 
-    def grids_for(self, levels: np.ndarray) -> np.ndarray:
+    def grids_for(self, levels: np.ndarray, frames: Sequence[int] | None = None) -> np.ndarray:
         return self.network.predict_grids(np.asarray(levels, np.float32))
 
     def describe(self) -> str:
@@ -122,37 +129,42 @@ def automatic_key_frame(network, level: np.ndarray, frame: int) -> Reference:
 
 
 class ReferenceColorizer(_ColourSource):
-    """Colours carried from one coloured key frame to every frame of its shot, by correspondence."""
+    """Colours carried from a shot's coloured key frames to each of its frames, by correspondence.
+
+    `keys` is one key frame without a time (a reference image for the whole shot, or for a still
+    picture), or key frames by the frame of the film they show. With several, a frame takes its
+    colours from the nearest key before it and the nearest after (`_keys_at`), pixel by pixel
+    weighted by how near each is in time and how sure its correspondence is (`_blend`), and its
+    colour grid is fitted once, to the blend. A frame's grid depends on that frame and its shot's key
+    frames alone, so a film split into segments renders the same.
+    """
 
     name = "colorize:reference"
 
-    def __init__(self, reference: Reference | None, network=None):
-        self._reference = reference  # None: made on first use by `_make_key_frame`
+    def __init__(self, keys: Reference | Mapping[int, Reference | Callable[[], Reference]], network=None):
         self.network = network
-        self._flow = DISFlow()
-        self._keys = None
-
-    @property
-    def reference(self) -> Reference:
-        """The key frame, with the network's correspondence features (computed once, on first use)."""
-        if self._reference is None:
-            self._reference = self._make_key_frame()
-        if self.network is not None and self._reference.features is None:
-            self._reference.features = self.network.features(self._reference.level[None])[0]
-        return self._reference
-
-    def _make_key_frame(self) -> Reference:
-        raise ValueError("a reference colorizer needs its key frame")
+        self._frames: list[int] = [] if isinstance(keys, Reference) else sorted(keys)  # none: a key without a time
+        self._carried = (
+            [CarriedKey(keys, network)]
+            if isinstance(keys, Reference)
+            else [CarriedKey(keys[frame], network) for frame in self._frames]
+        )
+        if not self._carried:
+            raise ValueError("a reference colorizer needs a key frame")
 
     def describe(self) -> str:
-        return f"reference {self.reference.path.name}"
+        names = [key.reference.path.name for key in self._carried]
+        if self._frames:
+            names = [f"{name} (frame {frame})" for name, frame in zip(names, self._frames)]
+        return "reference " + ", ".join(names)
 
-    def grids_for(self, levels: np.ndarray) -> np.ndarray:
+    def grids_for(self, levels: np.ndarray, frames: Sequence[int] | None = None) -> np.ndarray:
         levels = np.asarray(levels, np.float32)
         features = self.network.features(levels) if self.network is not None else [None] * len(levels)
         grids = []
-        for level, feature in zip(levels, features):
-            chroma, confidence = self.colour_estimate(level, feature)
+        for level, feature, frame in zip(levels, features, frames if frames is not None else [None] * len(levels)):
+            seen = _Frame(level, feature)
+            chroma, confidence = _blend([(weight, key.colour_estimate(seen)) for key, weight in self._keys_at(frame)])
             height, width = level.shape
             grids.append(
                 fit_color_grid(
@@ -166,26 +178,73 @@ class ReferenceColorizer(_ColourSource):
             )
         return np.stack(grids)
 
-    def colour_estimate(self, level: np.ndarray, feature: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The key frame's colours carried onto `level`: (2, h, w) chroma and (h, w) confidence."""
-        ref = self.reference
-        if ref.level.shape != level.shape:  # the key frame was sized for this film; guard anyway
-            raise InputError(f"reference {ref.path.name} does not match the film's analysis size")
-        warped, flow_confidence, flow = self._flow_match(level)
-        if feature is None or ref.features is None:
+    def _keys_at(self, frame: int | None) -> list[tuple[CarriedKey, float]]:
+        """The key frames that colour `frame`, with their weights in time (summing to 1): a key frame
+        alone colours itself; between two keys, the nearer counts more, linearly, so the colours pass
+        from one key to the next; before the first key and after the last, that key alone. At most
+        two keys, so a frame costs at most twice the correspondence of one key."""
+        if len(self._carried) == 1:
+            return [(self._carried[0], 1.0)]
+        if frame is None:
+            raise ValueError("a frame coloured from several key frames needs its frame number")
+        after = bisect.bisect_left(self._frames, frame)
+        if after == len(self._frames):
+            return [(self._carried[-1], 1.0)]
+        if after == 0 or self._frames[after] == frame:
+            return [(self._carried[after], 1.0)]
+        first, last = self._frames[after - 1], self._frames[after]
+        share = (frame - first) / (last - first)
+        return [(self._carried[after - 1], 1.0 - share), (self._carried[after], share)]
+
+
+def _blend(estimates: list[tuple[float, tuple[np.ndarray, np.ndarray]]]) -> tuple[np.ndarray, np.ndarray]:
+    """One colour estimate from several key frames' (weight in time, (chroma, confidence)): per pixel,
+    each key's chroma weighted by its time weight times its confidence, so a key that shows what the
+    other does not (a subject that entered between them) colours it wherever it is sure, however far
+    in time. The confidence is the sum of those weights: each key's, averaged over time."""
+    if len(estimates) == 1:
+        return estimates[0][1]
+    weights = [time * confidence for time, (_, confidence) in estimates]
+    total = np.sum(weights, axis=0)
+    chroma = sum(weight * chroma for weight, (_, (chroma, _)) in zip(weights, estimates)) / total
+    return chroma.astype(np.float32), total.astype(np.float32)
+
+
+class CarriedKey:
+    """One coloured key frame, and its colours carried onto any frame of its shot by correspondence:
+    dense optical flow checked both ways, and where flow is not trusted, the network's learned
+    features matched patch by patch and looked up by luma (docs/COLORIZE.md)."""
+
+    def __init__(self, key: Reference | Callable[[], Reference], network=None):
+        self._key = key  # a callable makes the key frame on first use (a shot's automatic key frame)
+        self.network = network
+        self._flow = DISFlow()
+        self._cells = None
+
+    @property
+    def reference(self) -> Reference:
+        if not isinstance(self._key, Reference):
+            self._key = self._key()
+        return self._key
+
+    def colour_estimate(self, frame: _Frame) -> tuple[np.ndarray, np.ndarray]:
+        """The key frame's colours carried onto a frame: (2, h, w) chroma and (h, w) confidence."""
+        warped, flow_confidence, flow = self._flow_match(frame)
+        if frame.feature is None:
             return warped, np.maximum(flow_confidence, CONFIDENCE_FLOOR)
-        matched, match_confidence = self._feature_match(feature, level, flow_confidence, flow)
+        matched, match_confidence = self._feature_match(frame, flow_confidence, flow)
         chroma = flow_confidence * warped + (1 - flow_confidence) * matched
         confidence = np.maximum(flow_confidence, FEATURE_WEIGHT * match_confidence)
         return chroma, np.maximum(confidence, CONFIDENCE_FLOOR)
 
-    def _flow_match(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The key frame's colours warped onto `level` by optical flow: (2, h, w) chroma, (h, w)
+    def _flow_match(self, frame: _Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The key frame's colours warped onto the frame by optical flow: (2, h, w) chroma, (h, w)
         confidence, and the flow itself (h, w, 2: where each pixel lands in the key frame)."""
-        ref = self.reference
-        frame8 = np.round(level * 255).astype(np.uint8)
+        ref, level = self.reference, frame.level
+        if ref.level.shape != level.shape:  # the key frame was sized for this film; guard anyway
+            raise InputError(f"reference {ref.path.name} does not match the film's analysis size")
         ref8 = np.round(ref.level * 255).astype(np.uint8)
-        flow = self._flow(frame8, ref8)  # frame(x) ~ ref(x + flow.forward(x))
+        flow = self._flow(frame.level8, ref8)  # frame(x) ~ ref(x + flow.forward(x))
         warped = np.stack([flow.warp(c) for c in ref.chroma])
         # Flow over a large motion can be smooth, consistent both ways and still wrong (it follows
         # the background across a subject that moved far): the luma it lands on must also agree.
@@ -196,7 +255,7 @@ class ReferenceColorizer(_ColourSource):
         return warped, confidence.astype(np.float32), flow.forward
 
     def _feature_match(
-        self, feature: np.ndarray, level: np.ndarray, flow_confidence: np.ndarray, flow: np.ndarray
+        self, frame: _Frame, flow_confidence: np.ndarray, flow: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Soft nearest neighbours in the key frame by learned features, looked up by luma.
 
@@ -213,7 +272,9 @@ class ReferenceColorizer(_ColourSource):
         import torch
 
         keys, key_level, key_bins, key_position = self._match_keys()
-        _, fh, fw = feature.shape
+        assert frame.feature is not None  # `colour_estimate` matches features only where there are some
+        _, fh, fw = frame.feature.shape
+        level = frame.level
         height, width = level.shape
         depth = REFERENCE_GRID_DEPTH
         doubtful = cv2.resize(flow_confidence, (fw, fh), interpolation=cv2.INTER_AREA).ravel() < MATCH_BELOW
@@ -221,7 +282,7 @@ class ReferenceColorizer(_ColourSource):
         confidence = np.zeros(fh * fw, np.float32)
         if doubtful.any():
             rows = np.flatnonzero(doubtful)
-            patches = _with_context(feature)
+            patches = frame.patches
             query = torch.from_numpy(np.ascontiguousarray(patches.reshape(len(patches), -1)[:, rows].T))
             query_level = torch.from_numpy(cv2.resize(level, (fw, fh), interpolation=cv2.INTER_AREA).ravel()[rows])
             block_motion = _scene_motion(flow, flow_confidence, (fw, fh)).reshape(-1, 2)[rows]
@@ -249,10 +310,12 @@ class ReferenceColorizer(_ColourSource):
     def _match_keys(self):
         """Per key cell, once: the key frame's features (F, Q), luma (Q,), colours binned by luma
         (Q, 3·D) and centre (Q, 2: x, y in frame sides)."""
-        if self._keys is None:
+        if self._cells is None:
             import torch
 
             ref = self.reference
+            if ref.features is None:  # once per key frame, shared by the shots that use it
+                ref.features = self.network.features(ref.level[None])[0]
             _, ref_h, ref_w = ref.features.shape
             # Keys at half the feature resolution: a quarter of the cost, and the grid fit puts
             # colour edges back on luma edges anyway.
@@ -263,13 +326,28 @@ class ReferenceColorizer(_ColourSource):
             keys = torch.nn.functional.normalize(pooled.reshape(channels, -1), dim=0).numpy()
             key_level = cv2.resize(ref.level, (ref_w, ref_h), interpolation=cv2.INTER_AREA).ravel()
             bins = splat_chroma(ref.level, ref.chroma, REFERENCE_GRID_DEPTH, ref_h, ref_w)
-            self._keys = (
+            self._cells = (
                 torch.from_numpy(np.ascontiguousarray(keys, dtype=np.float32)),
                 torch.from_numpy(key_level),
                 torch.from_numpy(np.ascontiguousarray(bins.reshape(3 * REFERENCE_GRID_DEPTH, -1).T)),
                 torch.from_numpy(_cell_centres(ref_h, ref_w, *ref.level.shape)),
             )
-        return self._keys
+        return self._cells
+
+
+class _Frame:
+    """A frame as each key frame's correspondence sees it; what several keys share is made once."""
+
+    def __init__(self, level: np.ndarray, feature: np.ndarray | None):
+        self.level = level  # (h, w) luma in [0, 1]
+        self.level8 = np.round(level * 255).astype(np.uint8)  # what optical flow takes
+        self.feature = feature  # (F, h/4, w/4) learned correspondence features; None: flow alone
+
+    @functools.cached_property
+    def patches(self) -> np.ndarray:
+        """The features with their surroundings (`_with_context`), when a key first matches some."""
+        assert self.feature is not None
+        return _with_context(self.feature)
 
 
 def _with_context(features: np.ndarray) -> np.ndarray:
@@ -319,12 +397,12 @@ class AutomaticKeyColorizer(ReferenceColorizer):
     name = "colorize:auto"
 
     def __init__(self, network, frames, shot):
-        super().__init__(None, network)
         self.frame = shot.middle_frame
-        self._frames, self._shot_index = frames, shot.index
+        self._film, self._shot_index = frames, shot.index
+        super().__init__({self.frame: self._make_key_frame}, network)
 
     def _make_key_frame(self) -> Reference:
-        decoded = self._frames.decoded(self.frame, f"shot {self._shot_index}: ")
+        decoded = self._film.decoded(self.frame, f"shot {self._shot_index}: ")
         level = lowres_level(decoded.planes, decoded.to_rgb)  # what the render pass sees of that frame
         return automatic_key_frame(self.network, level, self.frame)
 

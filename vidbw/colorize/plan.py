@@ -16,6 +16,7 @@ from vidbw.io.probe import describe_video, open_input
 from vidbw.kernels.colour import lowres_size
 from vidbw.render import Look, RenderPlan, ShotRender
 from vidbw.results import ProgressCallback, input_colour_note
+from vidbw.shots.model import KeyFrame, Shot
 
 COLOUR_CHECK_FRAMES = 48  # frames from the start that tell whether a colorization's input has colour
 
@@ -31,10 +32,10 @@ def colorize_render_plan(
     """The film's colour sources shot by shot: (RenderPlan, shot list, explain lines).
 
     Cuts come from the user's shot list or the analysis pass, so smoothing resets at every cut and
-    colours never bleed across one. A shot takes its key frame from the shot list's "reference",
-    else from a key-frame folder (images named by frame number) or the one --reference image; shots
-    without one get their middle frame coloured by the network as their key frame. Every reference
-    is read and checked before rendering.
+    colours never bleed across one. A shot takes its key frames from the shot list's "reference",
+    else those of a key-frame folder (images named by frame number) that fall in it, else the one
+    --reference image; shots without any get their middle frame coloured by the network as their key
+    frame. Every reference is read and checked before rendering.
 
     `temporal` None is light: key frames drive every shot, and their fine grids follow moving
     subjects, which strong smoothing softens (docs/COLORIZE.md).
@@ -63,25 +64,34 @@ def colorize_render_plan(
     uses_references = request.reference is not None or any(shot.reference is not None for shot in shot_list.shots)
     turns = display_turns(frames.decoded(0).source) if uses_references else 0
     for shot in shot_list.shots:
-        in_shot = sorted(f for f in keyframes if shot.start_frame <= f < shot.end_frame)
-        if shot.reference is not None:
-            path = shot.reference_path(shots_file)
-        elif in_shot:
-            path = keyframes[in_shot[0]]  # one key frame colours the shot; the earliest if several
-        elif request.reference is not None and request.reference.is_file():
-            path = request.reference
-        else:
-            path = None
+        keys = shot.key_frames(shots_file) or _other_key_frames(shot, keyframes, request.reference)
         colour_source = (
-            request.automatic_key(frames, shot) if path is None else request.from_reference(path, analysis_size, turns)
+            request.from_key_frames(keys, analysis_size, turns) if keys else request.automatic_key(frames, shot)
         )
         renders.append(ShotRender(shot.start_frame, shot.end_frame, Look(colour_source)))
-        resolved.append(replace(shot, reference=None if path is None else str(Path(path).resolve())))
+        resolved.append(replace(shot, reference=_resolved(keys)))
         explain.append(f"shot {shot.index}: frames {shot.start_frame}-{shot.end_frame - 1}, {colour_source.describe()}")
     temporal = temporal or "light"
     # The shot list says where each shot's colour came from (absolute key-frame paths; none:
     # automatic), so it renders the same again anywhere: chunked jobs hand it to their workers.
     return RenderPlan(renders, temporal), ShotList(shot_list.fps, shot_list.frames, resolved), explain
+
+
+def _other_key_frames(shot: Shot, keyframes: dict[int, Path], reference: Path | None) -> tuple[KeyFrame, ...]:
+    """The key frames of a shot whose shot list names none: those of a key-frame folder that fall in
+    the shot, else the one --reference image (a key frame without a time); none: automatic."""
+    in_shot = [KeyFrame(str(keyframes[f]), f) for f in sorted(keyframes) if shot.start_frame <= f < shot.end_frame]
+    if in_shot:
+        return tuple(in_shot)
+    return (KeyFrame(str(reference)),) if reference is not None and reference.is_file() else ()
+
+
+def _resolved(keys: tuple[KeyFrame, ...]) -> str | tuple[KeyFrame, ...] | None:
+    """A shot's key frames for the resolved shot list, by absolute path (None: automatic)."""
+    absolute = tuple(KeyFrame(str(Path(key.path).resolve()), key.frame) for key in keys)
+    if len(absolute) == 1 and absolute[0].frame is None:
+        return absolute[0].path  # the shot list's plain form for one key frame without a time
+    return absolute or None
 
 
 def film_colour_notes(source: Path) -> list[str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from vidbw.colorize.correspondence import (
     AutoColorizer,
@@ -14,6 +16,7 @@ from vidbw.colorize.correspondence import (
 )
 from vidbw.colorize.keyframes import load_reference
 from vidbw.errors import InputError, OptionError
+from vidbw.shots.model import KeyFrame
 
 __all__ = ["ColorizeRequest"]
 
@@ -60,15 +63,27 @@ class ColorizeRequest:
         """A shot without a key frame: its middle frame, from `frames` (a `FilmSampler`), coloured by the network."""
         return AutomaticKeyColorizer(self.network, frames, shot)
 
-    def from_reference(self, path: Path, analysis_size: tuple[int, int], turns: int = 0) -> ReferenceColorizer:
-        key = (Path(path).resolve(), analysis_size, turns)
+    def from_key_frames(
+        self, keys: Sequence[KeyFrame], analysis_size: tuple[int, int], turns: int = 0
+    ) -> ReferenceColorizer:
+        """A shot's colour source from its coloured key frames: one without a frame number, or any
+        number at theirs. Each image is read and checked once, however many shots use it."""
+        if len(keys) == 1 and keys[0].frame is None:
+            return ReferenceColorizer(self._load(Path(keys[0].path), analysis_size, turns), self.network)
+        timed = {key.frame: self._load(Path(key.path), analysis_size, turns) for key in keys}
+        if None in timed or len(timed) < len(keys):  # `ShotList` and `keyframe_references` refuse both
+            raise ValueError(f"key frames without frame numbers, or two for one frame: {keys}")
+        return ReferenceColorizer(cast(dict[int, Reference], timed), self.network)
+
+    def _load(self, path: Path, analysis_size: tuple[int, int], turns: int) -> Reference:
+        key = (path.resolve(), analysis_size, turns)
         if key not in self._references:
             self._references[key] = load_reference(path, analysis_size, turns)
-        return ReferenceColorizer(self._references[key], self.network)
+        return self._references[key]
 
     def for_image(self, analysis_size: tuple[int, int]) -> _ColourSource:
         if self.reference is None:
             return self.automatic()
         if self.reference.is_dir():
             raise OptionError("a folder of key frames applies to films; for images give one reference image")
-        return self.from_reference(self.reference, analysis_size)
+        return self.from_key_frames([KeyFrame(str(self.reference))], analysis_size)

@@ -48,6 +48,9 @@ with N > 1 it uses the pairs (t, t + d), d ∈ {1, 2, 4}, that start at those fr
 estimator as the paper's, on a subsample of its pairs (histograms of frames t + 1, t + 2, t + 4
 are taken as well). With N = 1 every pair is used, exactly as in the paper.
 
+``frames = range(A, B)`` measures frames A to B - 1 only (every Nth from A), to score a stretch of a
+shot, e.g. before and after a key frame; CDC then takes the pairs that lie in it.
+
 Frames are streamed: memory does not grow with the film's length. Clips of different frame
 counts or picture sizes, or of different kinds (a video against a folder), are an InputError.
 """
@@ -58,6 +61,7 @@ import itertools
 import json
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,6 +84,7 @@ __all__ = [
 ]
 
 CDC_DILATIONS = (1, 2, 4)
+ALL_FRAMES = range(sys.maxsize)  # no stretch chosen: the whole clip
 HIST_BINS = 256
 
 
@@ -120,26 +125,28 @@ class CDCAccumulator:
     """Streaming CDC: feed the histograms of frames in order; keeps only the last few.
 
     Pairs (t, t + d) are taken for d in `dilations` and every start frame t that is a multiple
-    of `every` (all frames when every = 1, the paper's definition)."""
+    of `every` (all frames when every = 1, the paper's definition); with `frames`, pairs within
+    those frames, starting from their first."""
 
-    def __init__(self, every: int = 1, dilations: tuple[int, ...] = CDC_DILATIONS):
+    def __init__(self, every: int = 1, dilations: tuple[int, ...] = CDC_DILATIONS, frames: range = ALL_FRAMES):
         self.every = every
+        self.frames = frames
         self.dilations = tuple(dilations)
         self._hists: dict[int, np.ndarray] = {}
         self._sums = np.zeros((len(self.dilations), 3))
         self._counts = np.zeros(len(self.dilations), np.int64)
 
     def is_start(self, t: int) -> bool:
-        return t % self.every == 0
+        return t in self.frames and (t - self.frames.start) % self.every == 0
 
     def needs(self, t: int) -> bool:
         """Whether frame t takes part in a pair (so its histograms are worth computing)."""
-        return self.is_start(t) or any(t - d >= 0 and self.is_start(t - d) for d in self.dilations)
+        return self.is_start(t) or (t in self.frames and any(self.is_start(t - d) for d in self.dilations))
 
     def add(self, t: int, hists: np.ndarray) -> None:
         for k, d in enumerate(self.dilations):
             start = self._hists.get(t - d)
-            if start is not None and self.is_start(t - d):
+            if start is not None and self.is_start(t - d) and t in self.frames:
                 self._sums[k] += js_divergence(start, hists)
                 self._counts[k] += 1
         self._hists[t] = hists
@@ -188,6 +195,7 @@ class ColorizeReport:
     luma_mean_abs: float
     luma_coding: str  # what the codes are, e.g. "8-bit limited range"
     notes: list[str] = field(default_factory=list)
+    span: tuple[int, int] | None = None  # (first, last) frame of the stretch measured; None: the whole clip
 
     def to_dict(self) -> dict:
         return finite_or_none(asdict(self))
@@ -198,6 +206,8 @@ class ColorizeReport:
     def lines(self) -> list[str]:
         w, h = self.size
         sampled = "every frame measured" if self.every == 1 else f"1 frame in {self.every} measured ({self.measured})"
+        if self.span is not None:
+            sampled = f"frames {self.span[0]}-{self.span[1]}, {sampled}"
         unit = "image" if self.kind != "video" else "frame"
         head = (
             f"colorization: {self.frames} {unit}{'s' if self.frames != 1 else ''} ({w}x{h}), {sampled}; "
@@ -402,12 +412,12 @@ def _open_clips(truth: Path, output: Path) -> tuple[str, int, Iterable[_Picture]
 class _Sums:
     """Running sums for one method (output or gray baseline) against TRUTH."""
 
-    def __init__(self, every: int):
+    def __init__(self, every: int, frames: range):
         self.sse = 0.0
         self.values = 0
         self.ssim: list[float] = []
         self.colourfulness: list[float] = []
-        self.cdc = CDCAccumulator(every)
+        self.cdc = CDCAccumulator(every, frames=frames)
 
     def add(self, rgb: np.ndarray, truth: np.ndarray) -> None:
         diff = (rgb - truth).astype(np.float64)  # rgb may be (h, w, 1) for the gray baseline: broadcast
@@ -432,22 +442,27 @@ def measure_colorize(
     output: str | os.PathLike,
     every: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    frames: range | None = None,
 ) -> ColorizeReport:
     """Score `output`, a colorization of `truth` made gray, and the gray baseline against `truth`.
 
     Both are videos, images, or folders of images with the same names. `every` measures every Nth
-    frame (see the module docstring); `progress(done, total)` is called after each frame."""
+    frame, `frames` (a range of frame numbers) only those (see the module docstring);
+    `progress(done, total)` is called after each frame."""
     if every < 1:
         raise OptionError(f"`every` must be at least 1, got {every}", param="every")
+    span = ALL_FRAMES if frames is None else frames
+    if span.step != 1 or span.start < 0 or not span:
+        raise OptionError(f"`frames` must be a run of frames from 0 on (START:END), got {frames}", param="frames")
     truth, output = Path(truth), Path(output)
     kind, total, truth_pics, output_pics, notes = _open_clips(truth, output)
 
-    out, gray = _Sums(every), _Sums(every)
-    truth_cdc = CDCAccumulator(every)
+    out, gray = _Sums(every, span), _Sums(every, span)
+    truth_cdc = CDCAccumulator(every, frames=span)
     truth_m: list[float] = []
     luma_max, luma_sum, luma_count = 0.0, 0.0, 0
     size, coding = (0, 0), ""
-    frames = 0
+    decoded = 0
     for t, (tp, op) in enumerate(itertools.zip_longest(truth_pics, output_pics)):
         if tp is None or op is None:
             longer = "TRUTH" if op is None else "OUTPUT"
@@ -461,7 +476,7 @@ def measure_colorize(
             )
         if t == 0:
             size, coding = tp.size, tp.coding
-        frames += 1
+        decoded += 1
 
         # Luma kept: every frame, in TRUTH's codes.
         yt, yo = tp.luma_codes(), op.luma_codes()
@@ -475,7 +490,7 @@ def measure_colorize(
         luma_sum += float(diff.sum())
         luma_count += diff.size
 
-        measured = t % every == 0
+        measured = truth_cdc.is_start(t)  # in `frames`, every `every`th from its first
         if measured or truth_cdc.needs(t):
             truth_rgb, out_rgb = tp.rgb(), op.rgb()
             gray_rgb = tp.luma01()[..., None]
@@ -488,18 +503,20 @@ def measure_colorize(
                 out.add(out_rgb, truth_rgb)
                 gray.add(gray_rgb, truth_rgb)
         if progress is not None:
-            progress(frames, total)
+            progress(decoded, total)
 
-    if frames == 0:
+    if decoded == 0:
         raise InputError(f"no decodable frames ({truth}, {output})")
-    if frames != total:
-        notes.append(f"decoded {frames} frames where the frame table lists {total}")
+    if not truth_m:
+        raise OptionError(f"`frames` start at {span.start}, beyond the clips' {decoded} frames", param="frames")
+    if decoded != total:
+        notes.append(f"decoded {decoded} frames where the frame table lists {total}")
     truth_mean_m = float(np.mean(truth_m)) if truth_m else 0.0
     if truth_mean_m == 0:
         notes.append("TRUTH has no colour (colourfulness 0): the colourfulness ratio is undefined")
     return ColorizeReport(
         kind=kind,
-        frames=frames,
+        frames=decoded,
         measured=len(truth_m),
         every=every,
         size=size,
@@ -512,4 +529,5 @@ def measure_colorize(
         luma_mean_abs=luma_sum / luma_count if luma_count else 0.0,
         luma_coding=coding,
         notes=notes,
+        span=None if frames is None else (span.start, min(span.stop, decoded) - 1),
     )

@@ -128,10 +128,8 @@ def _shots_sha256(shots_file: Path, colorize: bool) -> str:
         from vidbw.shots import ShotList
 
         for shot in ShotList.load(shots_file).shots:
-            if shot.reference is not None:
-                reference = shot.reference_path(shots_file)
-                assert reference is not None  # None only for a shot that names no key frame
-                digest.update(_reference_sha256(reference).encode())
+            for key in shot.key_frames(shots_file):
+                digest.update(_reference_sha256(Path(key.path)).encode())
     return digest.hexdigest()
 
 

@@ -19,7 +19,7 @@ from vidbw.shots.detect import (
     min_shot_frames,
 )
 from vidbw.shots.formats import FORMATS, render_shots, timecode, timecode_rate, write_shots
-from vidbw.shots.model import Shot, ShotList, validate
+from vidbw.shots.model import KeyFrame, Shot, ShotList, validate
 from vidbw.shots.proxies import FilmSampler, ProxySamples, assign_proxies, shots_for_style
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "DETECTORS",
     "FORMATS",
     "FilmSampler",
+    "KeyFrame",
     "LowresFilm",
     "ProxySamples",
     "Shot",

@@ -9,6 +9,11 @@ JSON is the format users edit and feed back with ``--shots``::
 Frames are authoritative: ``end_frame`` is exclusive, shots tile ``[0, frames)`` with no gap or
 overlap. ``start``/``end`` (seconds) are there for people and are recomputed on save. ``index`` is
 informational (error messages quote it); loading sorts by ``start_frame`` and renumbers.
+
+A shot to colorize may name its coloured key frames in ``reference``: one image (``"keys/a.png"``,
+a key frame without a time, for the whole shot), or a list of the frames a colourist coloured,
+each with the frame of the film it shows: ``[{"frame": 0, "path": "keys/first.png"},
+{"frame": 240, "path": "keys/last.png"}]``. Relative paths are read beside the shot list.
 """
 
 from __future__ import annotations
@@ -24,11 +29,31 @@ from pathlib import Path
 from vidbw.errors import OptionError
 from vidbw.io.atomic import atomic_output, check_output_path
 
-__all__ = ["Shot", "ShotList", "Transition", "TRANSITION_KINDS", "validate", "KnownStyles", "write_shot_file"]
+__all__ = [
+    "KeyFrame",
+    "Shot",
+    "ShotList",
+    "Transition",
+    "TRANSITION_KINDS",
+    "validate",
+    "KnownStyles",
+    "write_shot_file",
+]
 
 # A set of style names, or a callable that says whether a name is known (it may raise
 # OptionError with its own suggestion, e.g. `vidbw.styles.get_style`).
 KnownStyles = Collection[str] | Callable[[str], object] | None
+
+
+@dataclass(frozen=True)
+class KeyFrame:
+    """A coloured key frame of a shot to colorize: an image, and the frame of the film it shows."""
+
+    path: str  # as written: a relative path is read beside the shot list
+    frame: int | None = None  # None: a key frame without a time (one reference image for the whole shot)
+
+    def to_dict(self) -> dict:
+        return {"frame": self.frame, "path": self.path}
 
 
 @dataclass(frozen=True)
@@ -42,7 +67,9 @@ class Shot:
     end_time: float | None = None
     proxy: int | str | None = None  # a style proxy chosen per shot; None: the style decides
     style: str | None = None  # None: the film's --style
-    reference: str | None = None  # colorization: a coloured key frame for this shot (path as written)
+    # Colorization: the shot's coloured key frames (module docstring): one image path, as written, or
+    # key frames at known frames of the shot, in order.
+    reference: str | tuple[KeyFrame, ...] | None = None
 
     @property
     def frames(self) -> int:
@@ -55,12 +82,12 @@ class Shot:
         from black has nothing to colour at its start."""
         return self.start_frame + (self.end_frame - self.start_frame) // 2
 
-    def reference_path(self, shot_list_file: str | os.PathLike | None) -> Path | None:
-        """The key frame's path: as written when absolute, else relative to the shot list's folder."""
-        if self.reference is None:
-            return None
-        path = Path(self.reference)
-        return path if path.is_absolute() or shot_list_file is None else Path(shot_list_file).parent / path
+    def key_frames(self, shot_list_file: str | os.PathLike | None) -> tuple[KeyFrame, ...]:
+        """The shot's key frames (none: colorized automatically), their paths as written when
+        absolute, else relative to the shot list's folder."""
+        keys = (KeyFrame(self.reference),) if isinstance(self.reference, str) else self.reference or ()
+        folder = Path(shot_list_file).parent if shot_list_file is not None else Path()
+        return tuple(KeyFrame(str(folder / key.path), key.frame) for key in keys)  # an absolute path stays
 
     # Frame-index aliases, the convention of `vidbw.render.ShotRender` and `vidbw.jobs.plan.load_cuts`.
     @property
@@ -80,7 +107,7 @@ class Shot:
             "end": None if self.end_time is None else round(self.end_time, 6),
             "proxy": self.proxy,
             "style": self.style,
-            **({"reference": self.reference} if self.reference is not None else {}),
+            **({"reference": _reference_json(self.reference)} if self.reference is not None else {}),
         }
 
 
@@ -224,9 +251,7 @@ class ShotList:
             proxy = item.get("proxy")
             if proxy is not None and (isinstance(proxy, bool) or not isinstance(proxy, (int, str))):
                 raise OptionError(f"{where}: {name}: 'proxy' must be a whole number, a name or null, got {proxy!r}")
-            reference = item.get("reference")
-            if reference is not None and (not isinstance(reference, str) or not reference.strip()):
-                raise OptionError(f"{where}: {name}: 'reference' must be an image path or null, got {reference!r}")
+            reference = _reference(item.get("reference"), f"{where}: {name}")
             shots.append(
                 Shot(
                     index,
@@ -236,7 +261,7 @@ class ShotList:
                     _seconds(item.get("end")),
                     proxy,
                     style.strip() if style else None,
-                    reference.strip() if reference else None,
+                    reference,
                 )
             )
         return cls(float(fps), frames, shots, _transitions(data.get("transitions"), frames, where))
@@ -304,6 +329,12 @@ def validate(shot_list: ShotList, frame_count: int | None = None, known_styles: 
             )
         if shot.start_frame < 0:
             raise OptionError(f"shot {shot.index} starts at frame {shot.start_frame}, before the film's first frame 0")
+        for key in shot.key_frames(None):
+            if key.frame is not None and not shot.start_frame <= key.frame < shot.end_frame:
+                raise OptionError(
+                    f"shot {shot.index}: key frame {key.path} is for frame {key.frame}, outside the shot "
+                    f"(frames {shot.start_frame}-{shot.end_frame - 1})"
+                )
     ordered = sorted(shot_list.shots, key=lambda s: (s.start_frame, s.end_frame))
     first = ordered[0]
     if first.start_frame != 0:
@@ -379,6 +410,40 @@ def _transitions(items, frames: int, where: str) -> list[Transition]:
             raise OptionError(f"{where}: {name}: 'kind' must be one of {', '.join(TRANSITION_KINDS)}, got {kind!r}")
         out.append(Transition(start, end, kind))
     return sorted(out, key=lambda t: (t.start, t.end))
+
+
+def _reference(value, where: str) -> str | tuple[KeyFrame, ...] | None:
+    """A shot's "reference" in the JSON: null, one image path, or a list of {"frame": N, "path": IMAGE}."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if not isinstance(value, list) or not value:
+        raise OptionError(
+            f'{where}: \'reference\' must be an image path, a list of {{"frame": N, "path": IMAGE}} or null, '
+            f"got {value!r}"
+        )
+    keys: dict[int, KeyFrame] = {}
+    for item in value:
+        frame, path = (item.get("frame"), item.get("path")) if isinstance(item, dict) else (None, None)
+        if (
+            not isinstance(frame, int)
+            or isinstance(frame, bool)
+            or frame < 0
+            or not isinstance(path, str)
+            or not path.strip()
+        ):
+            raise OptionError(
+                f'{where}: a key frame in \'reference\' must be {{"frame": N, "path": IMAGE}}, got {item!r}'
+            )
+        if frame in keys:
+            raise OptionError(f"{where}: two key frames for frame {frame}: {keys[frame].path} and {path.strip()}")
+        keys[frame] = KeyFrame(path.strip(), frame)
+    return tuple(keys[frame] for frame in sorted(keys))
+
+
+def _reference_json(reference: str | tuple[KeyFrame, ...]) -> str | list[dict]:
+    return reference if isinstance(reference, str) else [key.to_dict() for key in reference]
 
 
 def _is_int(value) -> bool:
