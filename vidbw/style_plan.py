@@ -41,7 +41,7 @@ def shot_render_plan(
         return look.style if name in (None, look.style.name) else get_style(name)
 
     if shots_file is not None:
-        shot_list = validate(ShotList.load(shots_file), frame_count(source), get_style)
+        shot_list = validate(ShotList.load(shots_file, source), frame_count(source), get_style)
         shot_list = assign_proxies(shot_list, style_of, FilmSampler(source))
     elif look.style.is_constant:  # cuts only: the shots keep the one look (style None)
         shot_list = detect_shots(source, detector, style=None, progress=progress)

@@ -45,7 +45,7 @@ def colorize_render_plan(
         info = describe_video(container, source)
     analysis_size = lowres_size(info.width, info.height)
     if shots_file is not None:
-        shot_list = validate(ShotList.load(shots_file), frame_count(source))
+        shot_list = validate(ShotList.load(shots_file, source), frame_count(source))
     else:
         shot_list = detect_shots(source, detector, style=None, progress=progress)
     keyframes: dict[int, Path] = {}

@@ -660,7 +660,7 @@ def source_cuts(source, shots, max_frames: int | None, detector: str) -> tuple[l
     from vidbw.shots.model import ShotList
 
     if shots is not None:
-        shot_list = shots if isinstance(shots, ShotList) else ShotList.load(Path(shots))
+        shot_list = shots if isinstance(shots, ShotList) else ShotList.load(Path(shots), source)
         return shot_list.cuts(), []
     detect_film = LowresFilm(source)
     frames = detect_film if max_frames is None else itertools.islice(detect_film, max_frames)

@@ -1,6 +1,7 @@
 """The shot list: a film cut into contiguous runs of frames, each with its own style and proxy.
 
-JSON is the format users edit and feed back with ``--shots``::
+JSON is the format users edit and feed back with ``--shots`` (an OTIO timeline, `vidbw.shots.otio`,
+is read into the same model)::
 
     {"fps": 23.976023976023978, "frames": 1440,
      "shots": [{"index": 0, "start_frame": 0, "end_frame": 118, "start": 0.0, "end": 4.921,
@@ -242,9 +243,11 @@ class ShotList:
         return cls(float(fps), frames, shots, _transitions(data.get("transitions"), frames, where))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> ShotList:
-        """Read a shot list JSON file (what `vidbw shots` writes and users edit)."""
+    def load(cls, path: str | os.PathLike, film: str | os.PathLike | None = None) -> ShotList:
+        """Read a shot list file: JSON (what `vidbw shots` writes and users edit), or an OpenTimelineIO
+        timeline (`.otio`, `vidbw.shots.otio`), whose clips must be pieces of `film` when it is given."""
         path = Path(path)
+        where = f"shots file {path}"
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -253,13 +256,15 @@ class ShotList:
             raise OptionError(f"shots file is a folder: {path}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise OptionError(f"cannot read shots file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        if path.suffix.lower() == ".otio":
+            from vidbw.shots.otio import from_otio  # imports opentimelineio, which only this format needs
+
+            return from_otio(text, where, film)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise OptionError(
-                f"shots file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-            ) from None
-        return cls.from_dict(data, where=f"shots file {path}")
+            raise OptionError(f"{where} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        return cls.from_dict(data, where=where)
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the JSON atomically (never a partial file; an existing one only with overwrite)."""
