@@ -3,7 +3,7 @@
     from vidbw.shots import detect_shots, ShotList, validate
     shots = detect_shots("film.mp4", detector="adaptive", min_shot_seconds=0.5, style="tri-x")
     shots.save("film.shots.json")
-    edited = validate(ShotList.load("film.shots.json"), frame_count, known_styles)
+    edited = validate(read_shots("film.shots.json", "film.mp4"), frame_count, known_styles)  # or film.otio
 
 See docs/SHOTS.md for the file formats and how `--shots` feeds an edited list back.
 """
@@ -18,7 +18,7 @@ from vidbw.shots.detect import (
     enforce_min_shot,
     min_shot_frames,
 )
-from vidbw.shots.formats import FORMATS, render_shots, timecode, timecode_rate, write_shots
+from vidbw.shots.formats import FORMATS, read_shots, render_shots, timecode, timecode_rate, write_shots
 from vidbw.shots.model import Shot, ShotList, validate
 from vidbw.shots.proxies import FilmSampler, ProxySamples, assign_proxies, shots_for_style
 
@@ -40,6 +40,7 @@ __all__ = [
     "enforce_min_shot",
     "frame_count",
     "min_shot_frames",
+    "read_shots",
     "render_shots",
     "timecode",
     "timecode_rate",

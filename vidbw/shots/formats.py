@@ -14,9 +14,19 @@ import os
 from pathlib import Path
 
 from vidbw.errors import OptionError
-from vidbw.shots.model import ShotList, write_shot_file
+from vidbw.shots.model import ShotList, read_shot_file, write_shot_file
 
-__all__ = ["FORMATS", "format_for_path", "render_shots", "write_shots", "to_csv", "to_edl", "timecode", "timecode_rate"]
+__all__ = [
+    "FORMATS",
+    "format_for_path",
+    "read_shots",
+    "render_shots",
+    "write_shots",
+    "to_csv",
+    "to_edl",
+    "timecode",
+    "timecode_rate",
+]
 
 FORMATS = ("json", "csv", "edl", "otio")
 
@@ -157,3 +167,14 @@ def write_shots(
     fmt = fmt or format_for_path(path)
     text = render_shots(shot_list, fmt, title, clip_name, source)
     return write_shot_file(path, text, inputs, overwrite)
+
+
+def read_shots(path: str | os.PathLike, film: str | os.PathLike | None = None) -> ShotList:
+    """The shot list a `--shots` file holds: JSON, or an OTIO timeline (`.otio`) whose clips must be
+    pieces of `film` when it is given. Not validated against the film: see `validate`."""
+    path = Path(path)
+    if path.suffix.lower() == ".otio":
+        from vidbw.shots.otio import from_otio  # imports opentimelineio, which only this format needs
+
+        return from_otio(read_shot_file(path), f"shots file {path}", film)
+    return ShotList.load(path)

@@ -1,7 +1,7 @@
 """The shot list: a film cut into contiguous runs of frames, each with its own style and proxy.
 
-JSON is the format users edit and feed back with ``--shots`` (an OTIO timeline, `vidbw.shots.otio`,
-is read into the same model)::
+JSON is the format users edit and feed back with ``--shots`` (`vidbw.shots.read_shots` also reads an
+OTIO timeline into this model)::
 
     {"fps": 23.976023976023978, "frames": 1440,
      "shots": [{"index": 0, "start_frame": 0, "end_frame": 118, "start": 0.0, "end": 4.921,
@@ -25,7 +25,16 @@ from pathlib import Path
 from vidbw.errors import OptionError
 from vidbw.io.atomic import atomic_output, check_output_path
 
-__all__ = ["Shot", "ShotList", "Transition", "TRANSITION_KINDS", "validate", "KnownStyles", "write_shot_file"]
+__all__ = [
+    "Shot",
+    "ShotList",
+    "Transition",
+    "TRANSITION_KINDS",
+    "validate",
+    "KnownStyles",
+    "read_shot_file",
+    "write_shot_file",
+]
 
 # A set of style names, or a callable that says whether a name is known (it may raise
 # OptionError with its own suggestion, e.g. `vidbw.styles.get_style`).
@@ -243,32 +252,35 @@ class ShotList:
         return cls(float(fps), frames, shots, _transitions(data.get("transitions"), frames, where))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, film: str | os.PathLike | None = None) -> ShotList:
-        """Read a shot list file: JSON (what `vidbw shots` writes and users edit), or an OpenTimelineIO
-        timeline (`.otio`, `vidbw.shots.otio`), whose clips must be pieces of `film` when it is given."""
+    def load(cls, path: str | os.PathLike) -> ShotList:
+        """Read a shot list JSON file (what `vidbw shots` writes and users edit). `vidbw.shots.read_shots`
+        reads OTIO timelines too."""
         path = Path(path)
-        where = f"shots file {path}"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise OptionError(f"shots file not found: {path}") from None
-        except IsADirectoryError:
-            raise OptionError(f"shots file is a folder: {path}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise OptionError(f"cannot read shots file {path}: {getattr(exc, 'strerror', None) or exc}") from None
-        if path.suffix.lower() == ".otio":
-            from vidbw.shots.otio import from_otio  # imports opentimelineio, which only this format needs
-
-            return from_otio(text, where, film)
+        text = read_shot_file(path)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise OptionError(f"{where} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-        return cls.from_dict(data, where=where)
+            raise OptionError(
+                f"shots file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from None
+        return cls.from_dict(data, where=f"shots file {path}")
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the JSON atomically (never a partial file; an existing one only with overwrite)."""
         return write_shot_file(path, self.to_json(), overwrite=overwrite)
+
+
+def read_shot_file(path: str | os.PathLike) -> str:
+    """A shot list file's text; a missing, unreadable or undecodable file is a one-line OptionError."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise OptionError(f"shots file not found: {path}") from None
+    except IsADirectoryError:
+        raise OptionError(f"shots file is a folder: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OptionError(f"cannot read shots file {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def write_shot_file(path: str | os.PathLike, text: str, inputs: tuple[Path, ...] = (), overwrite: bool = False) -> Path:

@@ -15,6 +15,7 @@ delete clips and change a shot's style or proxy in its metadata. The result is c
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import os
 import re
@@ -24,7 +25,6 @@ from pathlib import Path
 import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
-from vidbw import __version__
 from vidbw.errors import OptionError
 from vidbw.shots.model import ShotList, Transition
 
@@ -69,7 +69,9 @@ def to_timeline(shot_list: ShotList, film: str | os.PathLike) -> otio.schema.Tim
                 metadata={NAMESPACE: {**shot.to_dict(), "key_frame": shot.middle_frame}},
             )
         )
-    info: dict = {"film": str(film), "frames": shot_list.frames, "fps": shot_list.fps, "version": __version__}
+    # The version `vidbw --version` reports: the installed distribution's.
+    version = importlib.metadata.version("vidbw")
+    info: dict = {"film": str(film), "frames": shot_list.frames, "fps": shot_list.fps, "version": version}
     if kept:
         info["transitions"] = [t.to_dict() for t in kept]
     return otio.schema.Timeline(name=film.stem, tracks=[track], metadata={NAMESPACE: info})
