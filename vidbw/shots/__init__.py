@@ -1,6 +1,6 @@
 """Shots: cut detection on a fast low-resolution analysis pass, and the editable shot list.
 
-    from vidbw.shots import detect_shots, ShotList, validate
+    from vidbw.shots import detect_shots, read_shots, validate
     shots = detect_shots("film.mp4", detector="adaptive", min_shot_seconds=0.5, style="tri-x")
     shots.save("film.shots.json")
     edited = validate(read_shots("film.shots.json", "film.mp4"), frame_count, known_styles)  # or film.otio
