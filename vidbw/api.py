@@ -487,10 +487,10 @@ class ShotsFound:
         return self.shot_list.frames / self.seconds if self.seconds else 0.0
 
     def render(self, fmt: str = "json") -> str:
-        """The shot list as text: json, csv or edl."""
+        """The shot list as text: json, csv, edl or otio."""
         from vidbw.shots import render_shots
 
-        return render_shots(self.shot_list, fmt, clip_name=self.source.name)
+        return render_shots(self.shot_list, fmt, clip_name=self.source.name, source=self.source)
 
     def to_json(self) -> str:
         return self.shot_list.to_json()
@@ -510,7 +510,7 @@ def find_shots(
     progress: Progress | None = None,
 ) -> ShotsFound:
     """Find the shots of a film (hard cuts) and, with `output`, write the editable shot list there
-    (`fmt` json, csv or edl; default from the suffix). `style` is written into every shot (a learned
+    (`fmt` json, csv, edl or otio; default from the suffix). `style` is written into every shot (a learned
     style also chooses each shot's proxy). With `key_frames`, each shot's middle frame is written to
     that folder as NNNNNN.png, to colour and give to `convert(colorize=True, reference=folder)`."""
     from vidbw.io.atomic import check_output_path
@@ -540,7 +540,13 @@ def find_shots(
                 found.key_frames = export_key_frames(source, shot_list, key_frames, overwrite, callback)
     if output is not None:
         found.output = write_shots(
-            shot_list, output, fmt or format_for_path(output), overwrite, inputs=(source,), clip_name=source.name
+            shot_list,
+            output,
+            fmt or format_for_path(output),
+            overwrite,
+            inputs=(source,),
+            clip_name=source.name,
+            source=source,
         )
     return found
 

@@ -100,7 +100,8 @@ _RENDER_OPTIONS = [
         "--shots",
         "shots_file",
         type=click.Path(path_type=Path),
-        help="A shot list (JSON from `vidbw shots`, maybe edited): render each shot with its own style and proxy.",
+        help="A shot list (JSON or OTIO from `vidbw shots`, maybe edited): render each shot with its own style "
+        "and proxy.",
     ),
     click.option(
         "--detector",
@@ -598,8 +599,8 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["json", "csv", "edl"]),
-    help="Shot list format [default: from the -o suffix, else json].",
+    type=click.Choice(["json", "csv", "edl", "otio"]),
+    help="Shot list format [default: from the -o suffix, else json]; otio is an OpenTimelineIO timeline.",
 )
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the shot list here [default: print it].")
 @click.option(
@@ -627,7 +628,7 @@ def eval_style(pairs_dir, train_fraction, seed, steps, json_out, quiet) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
 @_SEQUENCE_FPS
 def shots(source, detector, fmt, output, min_shot_seconds, style, key_frames, overwrite, quiet, fps) -> None:
-    """Find the shots of a film (hard cuts) and write an editable shot list (JSON, CSV or EDL)."""
+    """Find the shots of a film (hard cuts) and write an editable shot list (JSON, CSV, EDL or OTIO)."""
     found = api.find_shots(
         source,
         output,
@@ -666,7 +667,7 @@ _film_measure_options = _options(
             "--shots",
             "shots_file",
             type=click.Path(path_type=Path),
-            help="Shot list JSON whose cuts are skipped [default: detect cuts on SOURCE].",
+            help="Shot list (JSON or OTIO) whose cuts are skipped [default: detect cuts on SOURCE].",
         ),
         click.option("--max-frames", type=click.IntRange(2), help="Measure only the first N frames."),
         click.option(

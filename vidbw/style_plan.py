@@ -31,7 +31,15 @@ def shot_render_plan(
     The proxy choice's evidence is kept from the analysis pass (the film is decoded once before the
     render pass); only a user's shot list, or a shot too short for the kept frames, decodes some.
     """
-    from vidbw.shots import FilmSampler, ShotList, assign_proxies, detect_shots, frame_count, shots_for_style, validate
+    from vidbw.shots import (
+        FilmSampler,
+        assign_proxies,
+        detect_shots,
+        frame_count,
+        read_shots,
+        shots_for_style,
+        validate,
+    )
     from vidbw.styles import get_style
 
     if shots_file is None and look.style.is_constant and not cuts_needed:
@@ -41,7 +49,7 @@ def shot_render_plan(
         return look.style if name in (None, look.style.name) else get_style(name)
 
     if shots_file is not None:
-        shot_list = validate(ShotList.load(shots_file), frame_count(source), get_style)
+        shot_list = validate(read_shots(shots_file, source), frame_count(source), get_style)
         shot_list = assign_proxies(shot_list, style_of, FilmSampler(source))
     elif look.style.is_constant:  # cuts only: the shots keep the one look (style None)
         shot_list = detect_shots(source, detector, style=None, progress=progress)

@@ -40,13 +40,13 @@ def colorize_render_plan(
     `temporal` None is light: key frames drive every shot, and their fine grids follow moving
     subjects, which strong smoothing softens (docs/COLORIZE.md).
     """
-    from vidbw.shots import FilmSampler, ShotList, detect_shots, frame_count, validate
+    from vidbw.shots import FilmSampler, ShotList, detect_shots, frame_count, read_shots, validate
 
     with open_input(source) as container:
         info = describe_video(container, source)
     analysis_size = lowres_size(info.width, info.height)
     if shots_file is not None:
-        shot_list = validate(ShotList.load(shots_file), frame_count(source))
+        shot_list = validate(read_shots(shots_file, source), frame_count(source))
     else:
         shot_list = detect_shots(source, detector, style=None, progress=progress)
     keyframes: dict[int, Path] = {}

@@ -634,8 +634,8 @@ def measure_flicker(
     """The flicker report of `output` (a conversion of `source`): measured on its luma, or with
     `colour` on its R'G'B' (a colorization).
 
-    Cuts come from `shots` (a ShotList or a path to its JSON) or, when None, from detecting them
-    on the source (`detector`). Both films are decoded in step at `width` px.
+    Cuts come from `shots` (a ShotList or a path to its JSON or OTIO file) or, when None, from
+    detecting them on the source (`detector`). Both films are decoded in step at `width` px.
     """
     return measure_flicker_many(source, [output], shots, max_frames, width, detector, colour)[0]
 
@@ -657,10 +657,11 @@ def source_cuts(source, shots, max_frames: int | None, detector: str) -> tuple[l
     """The cuts pairs must not cross: from the shot list when given, else detected on the source."""
     from vidbw.shots.analysis import LowresFilm
     from vidbw.shots.detect import detect_cuts, min_shot_frames, min_shot_seconds_for
+    from vidbw.shots.formats import read_shots
     from vidbw.shots.model import ShotList
 
     if shots is not None:
-        shot_list = shots if isinstance(shots, ShotList) else ShotList.load(Path(shots))
+        shot_list = shots if isinstance(shots, ShotList) else read_shots(Path(shots), source)
         return shot_list.cuts(), []
     detect_film = LowresFilm(source)
     frames = detect_film if max_frames is None else itertools.islice(detect_film, max_frames)

@@ -216,13 +216,13 @@ def plan_segments(
 
 def load_cuts(shots) -> list[int]:
     """Frame indices where shots start, from a shot list (duck-typed: `vidbw.shots.ShotList`, a
-    JSON path, or a sequence of ints / objects with `.start`)."""
+    JSON or OTIO path, or a sequence of ints / objects with `.start`)."""
     if shots is None:
         return []
     if isinstance(shots, (str, os.PathLike)):
-        from vidbw.shots import ShotList  # the shot-list format lives with the detectors
+        from vidbw.shots import read_shots  # the shot-list formats live with the detectors
 
-        shots = ShotList.load(Path(shots))
+        shots = read_shots(Path(shots))
     items = getattr(shots, "shots", shots)
     out = []
     for item in items:

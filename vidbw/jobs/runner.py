@@ -125,9 +125,9 @@ def _shots_sha256(shots_file: Path, colorize: bool) -> str:
     """A --shots file as given; when colorizing, with the content of the key frames it names."""
     digest = hashlib.sha256(shots_file.read_bytes())
     if colorize:
-        from vidbw.shots import ShotList
+        from vidbw.shots import read_shots
 
-        for shot in ShotList.load(shots_file).shots:
+        for shot in read_shots(shots_file).shots:
             for key in shot.key_frames(shots_file):
                 digest.update(_reference_sha256(Path(key.path)).encode())
     return digest.hexdigest()

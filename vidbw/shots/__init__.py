@@ -1,9 +1,9 @@
 """Shots: cut detection on a fast low-resolution analysis pass, and the editable shot list.
 
-    from vidbw.shots import detect_shots, ShotList, validate
+    from vidbw.shots import detect_shots, read_shots, validate
     shots = detect_shots("film.mp4", detector="adaptive", min_shot_seconds=0.5, style="tri-x")
     shots.save("film.shots.json")
-    edited = validate(ShotList.load("film.shots.json"), frame_count, known_styles)
+    edited = validate(read_shots("film.shots.json", "film.mp4"), frame_count, known_styles)  # or film.otio
 
 See docs/SHOTS.md for the file formats and how `--shots` feeds an edited list back.
 """
@@ -18,7 +18,7 @@ from vidbw.shots.detect import (
     enforce_min_shot,
     min_shot_frames,
 )
-from vidbw.shots.formats import FORMATS, render_shots, timecode, timecode_rate, write_shots
+from vidbw.shots.formats import FORMATS, read_shots, render_shots, timecode, timecode_rate, write_shots
 from vidbw.shots.model import KeyFrame, Shot, ShotList, validate
 from vidbw.shots.proxies import FilmSampler, ProxySamples, assign_proxies, shots_for_style
 
@@ -41,6 +41,7 @@ __all__ = [
     "enforce_min_shot",
     "frame_count",
     "min_shot_frames",
+    "read_shots",
     "render_shots",
     "timecode",
     "timecode_rate",

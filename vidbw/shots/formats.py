@@ -1,4 +1,5 @@
-"""Shot-list files: JSON (what users edit), CSV (for spreadsheets) and CMX3600 EDL (for editors).
+"""Shot-list files: JSON (what users edit), CSV (for spreadsheets), CMX3600 EDL (for editors) and
+OpenTimelineIO (for editing systems, read back by `--shots`; `vidbw.shots.otio`).
 
 Timecodes are non-drop-frame at the film's rate rounded to a whole number (23.976 -> 24, 29.97 ->
 30): frame numbers map one-to-one onto timecodes, which is what an editor conforming the film
@@ -13,11 +14,21 @@ import os
 from pathlib import Path
 
 from vidbw.errors import OptionError
-from vidbw.shots.model import ShotList, write_shot_file
+from vidbw.shots.model import ShotList, read_shot_file, write_shot_file
 
-__all__ = ["FORMATS", "format_for_path", "render_shots", "write_shots", "to_csv", "to_edl", "timecode", "timecode_rate"]
+__all__ = [
+    "FORMATS",
+    "format_for_path",
+    "read_shots",
+    "render_shots",
+    "write_shots",
+    "to_csv",
+    "to_edl",
+    "timecode",
+    "timecode_rate",
+]
 
-FORMATS = ("json", "csv", "edl")
+FORMATS = ("json", "csv", "edl", "otio")
 
 
 def timecode_rate(fps: float) -> int:
@@ -110,8 +121,14 @@ def to_edl(
     return "\n".join(lines)
 
 
-def render_shots(shot_list: ShotList, fmt: str = "json", title: str | None = None, clip_name: str | None = None) -> str:
-    """The shot list as text in one of FORMATS."""
+def render_shots(
+    shot_list: ShotList,
+    fmt: str = "json",
+    title: str | None = None,
+    clip_name: str | None = None,
+    source: str | os.PathLike | None = None,
+) -> str:
+    """The shot list as text in one of FORMATS. OTIO needs `source`, the film its clips are pieces of."""
     if fmt == "json":
         return to_json(shot_list)
     if fmt == "csv":
@@ -120,6 +137,12 @@ def render_shots(shot_list: ShotList, fmt: str = "json", title: str | None = Non
         return to_edl(
             shot_list, title=title or (Path(clip_name).stem if clip_name else "vidbw shots"), clip_name=clip_name
         )
+    if fmt == "otio":
+        from vidbw.shots.otio import to_otio  # imports opentimelineio, which only this format needs
+
+        if source is None:
+            raise OptionError("an OTIO shot list needs the film's path (`source`)", param="source")
+        return to_otio(shot_list, source)
     raise OptionError(f"unknown shot list format '{fmt}' (use {', '.join(FORMATS)})")
 
 
@@ -136,10 +159,22 @@ def write_shots(
     inputs: tuple[Path, ...] = (),
     title: str | None = None,
     clip_name: str | None = None,
+    source: str | os.PathLike | None = None,
 ) -> Path:
     """Write the shot list atomically: the file appears whole or not at all, and an existing file
     (or one of `inputs`) is never replaced without `overwrite`."""
     path = Path(path)
     fmt = fmt or format_for_path(path)
-    text = render_shots(shot_list, fmt, title, clip_name)
+    text = render_shots(shot_list, fmt, title, clip_name, source)
     return write_shot_file(path, text, inputs, overwrite)
+
+
+def read_shots(path: str | os.PathLike, film: str | os.PathLike | None = None) -> ShotList:
+    """The shot list a `--shots` file holds: JSON, or an OTIO timeline (`.otio`) whose clips must be
+    pieces of `film` when it is given. Not validated against the film: see `validate`."""
+    path = Path(path)
+    if path.suffix.lower() == ".otio":
+        from vidbw.shots.otio import from_otio  # imports opentimelineio, which only this format needs
+
+        return from_otio(read_shot_file(path), f"shots file {path}", film)
+    return ShotList.load(path)

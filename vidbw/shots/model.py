@@ -1,6 +1,7 @@
 """The shot list: a film cut into contiguous runs of frames, each with its own style and proxy.
 
-JSON is the format users edit and feed back with ``--shots``::
+JSON is the format users edit and feed back with ``--shots`` (`vidbw.shots.read_shots` also reads an
+OTIO timeline into this model)::
 
     {"fps": 23.976023976023978, "frames": 1440,
      "shots": [{"index": 0, "start_frame": 0, "end_frame": 118, "start": 0.0, "end": 4.921,
@@ -37,6 +38,7 @@ __all__ = [
     "TRANSITION_KINDS",
     "validate",
     "KnownStyles",
+    "read_shot_file",
     "write_shot_file",
 ]
 
@@ -268,16 +270,10 @@ class ShotList:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ShotList:
-        """Read a shot list JSON file (what `vidbw shots` writes and users edit)."""
+        """Read a shot list JSON file (what `vidbw shots` writes and users edit). `vidbw.shots.read_shots`
+        reads OTIO timelines too."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise OptionError(f"shots file not found: {path}") from None
-        except IsADirectoryError:
-            raise OptionError(f"shots file is a folder: {path}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise OptionError(f"cannot read shots file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        text = read_shot_file(path)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -289,6 +285,19 @@ class ShotList:
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the JSON atomically (never a partial file; an existing one only with overwrite)."""
         return write_shot_file(path, self.to_json(), overwrite=overwrite)
+
+
+def read_shot_file(path: str | os.PathLike) -> str:
+    """A shot list file's text; a missing, unreadable or undecodable file is a one-line OptionError."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise OptionError(f"shots file not found: {path}") from None
+    except IsADirectoryError:
+        raise OptionError(f"shots file is a folder: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OptionError(f"cannot read shots file {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def write_shot_file(path: str | os.PathLike, text: str, inputs: tuple[Path, ...] = (), overwrite: bool = False) -> Path:
