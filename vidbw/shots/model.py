@@ -226,7 +226,7 @@ class ShotList:
         if not isinstance(data, dict):
             raise OptionError(f"{where}: expected a JSON object with fps, frames and shots")
         fps = data.get("fps")
-        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+        if not is_frame_rate(fps):
             raise OptionError(f"{where}: 'fps' must be a positive number, got {fps!r}")
         frames = data.get("frames")
         if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
@@ -435,13 +435,7 @@ def _reference(value, where: str) -> str | tuple[KeyFrame, ...] | None:
     keys: dict[int, KeyFrame] = {}
     for item in value:
         frame, path = (item.get("frame"), item.get("path")) if isinstance(item, dict) else (None, None)
-        if (
-            not isinstance(frame, int)
-            or isinstance(frame, bool)
-            or frame < 0
-            or not isinstance(path, str)
-            or not path.strip()
-        ):
+        if not _is_int(frame) or frame < 0 or not isinstance(path, str) or not path.strip():
             raise OptionError(
                 f'{where}: a key frame in \'reference\' must be {{"frame": N, "path": IMAGE}}, got {item!r}'
             )
@@ -457,6 +451,11 @@ def _reference_json(reference: str | tuple[KeyFrame, ...]) -> str | list[dict]:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_frame_rate(value) -> bool:
+    """Whether a parsed value is a usable frame rate: a finite, positive number (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def _seconds(value) -> float | None:

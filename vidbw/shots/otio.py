@@ -16,7 +16,6 @@ delete clips and change a shot's style or proxy in its metadata. The result is c
 from __future__ import annotations
 
 import importlib.metadata
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,7 @@ import opentimelineio as otio
 from opentimelineio.opentime import RationalTime, TimeRange
 
 from vidbw.errors import OptionError
-from vidbw.shots.model import ShotList, Transition
+from vidbw.shots.model import ShotList, Transition, is_frame_rate
 
 __all__ = ["NAMESPACE", "to_timeline", "to_otio", "from_otio"]
 
@@ -141,7 +140,7 @@ def from_otio(text: str, where: str, film: str | os.PathLike | None = None) -> S
     first_n, first = clips[0]
     expected = _expected_name(film, info, first)
     # A timeline an editing system wrote afresh may have lost vidbw's metadata: then the clips say.
-    fps = info["fps"] if _is_rate(info.get("fps")) else _range(first, first_n, where).start_time.rate
+    fps = info["fps"] if is_frame_rate(info.get("fps")) else _range(first, first_n, where).start_time.rate
     frames = info["frames"] if "frames" in info else _film_frames(first, fps)
     kept = info.get("transitions", [])
     if not isinstance(kept, list):
@@ -278,10 +277,6 @@ def _plain(value):
     if isinstance(value, Sequence) and not isinstance(value, str):
         return [_plain(v) for v in value]
     return value
-
-
-def _is_rate(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 # otio's messages name its C++ types as compilers mangle them: N14opentimelineio7v0_18_14ClipE is Clip.
