@@ -302,7 +302,7 @@ def _blobs(
     cx0, cy0 = np.maximum(x0 * low_w // w - RAW_AROUND, 0), np.maximum(y0 * low_h // h - RAW_AROUND, 0)
     cx1 = np.minimum((x1 - 1) * low_w // w + RAW_AROUND + 1, low_w)
     cy1 = np.minimum((y1 - 1) * low_h // h + RAW_AROUND + 1, low_h)
-    raw_sizes = raw_sums[cy1, cx1] - raw_sums[cy0, cx1] - raw_sums[cy1, cx0] + raw_sums[cy0, cx0]
+    raw_sizes = _box_sums(raw_sums, cx0, cy0, cx1, cy1)
     keep = (
         (sizes >= MIN_PIXELS * scale * scale)
         & (sizes >= RAW_SHARE * raw_sizes)
@@ -538,6 +538,11 @@ def _median_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(count > 0, middle, np.nan)
 
 
+def _box_sums(sums: np.ndarray, x0, y0, x1, y1):
+    """What a summed-area table (`cv2.integral`) holds over the boxes [x0, x1) × [y0, y1): numbers or arrays."""
+    return sums[y1, x1] - sums[y0, x1] - sums[y1, x0] + sums[y0, x0]
+
+
 @functools.cache
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """The pixel coordinates of an (h, w) plane, x and y (float32; shared, not to be written)."""
@@ -577,7 +582,7 @@ class _Moving:
 
         def count(grow: int) -> int:
             a0, b0, a1, b1 = max(x0 - grow, 0), max(y0 - grow, 0), min(x1 + grow, w), min(y1 + grow, h)
-            return int(self.sums[b1, a1] - self.sums[b0, a1] - self.sums[b1, a0] + self.sums[b0, a0])
+            return int(_box_sums(self.sums, a0, b0, a1, b1))
 
         return count(self.reach) - count(1) >= QUIET * (x1 - x0) * (y1 - y0)
 
