@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeGuard
 
 from vidbw.errors import OptionError
 from vidbw.io.atomic import atomic_output, check_output_path
@@ -449,11 +450,11 @@ def _reference_json(reference: str | tuple[KeyFrame, ...]) -> str | list[dict]:
     return reference if isinstance(reference, str) else [key.to_dict() for key in reference]
 
 
-def _is_int(value) -> bool:
+def _is_int(value) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_frame_rate(value) -> bool:
+def is_frame_rate(value) -> TypeGuard[int | float]:
     """Whether a parsed value is a usable frame rate: a finite, positive number (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
